@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/**
+ * The `swnet` command. Each sub-command lives in its own module under src/cli/ and
+ * registers itself on the program here.
+ */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('swnet')
+    .description('software networks: network functions on shared servers, isolated, placed and migrated')
+    .version(pkg.version)
+    .showHelpAfterError();
+  program
+    .command('start')
+    .description('the main job (what `npm start` runs)')
+    .action(() => {
+      program.outputHelp();
+    });
+  return program;
+}
+
+const program = buildProgram();
+await program.parseAsync(process.argv);
