@@ -1,0 +1,59 @@
+/**
+ * Watch fan-out for the in-process backends: events are queued per watcher and delivered in a
+ * microtask, one handler call per batch (never re-entrantly from inside a write).
+ */
+import type { Watch, WatchEvent } from './contract.js';
+
+interface Watcher {
+  prefix: string;
+  queue: WatchEvent[];
+  scheduled: boolean;
+  live: boolean;
+  onEvents: (events: readonly WatchEvent[]) => void;
+}
+
+export class WatcherSet {
+  private readonly set = new Set<Watcher>();
+
+  get size(): number {
+    return this.set.size;
+  }
+
+  add(prefix: string, backlog: WatchEvent[], onEvents: (events: readonly WatchEvent[]) => void): Watch {
+    const w: Watcher = { prefix, queue: [], scheduled: false, live: true, onEvents };
+    this.set.add(w);
+    if (backlog.length > 0) this.push(w, backlog);
+    return {
+      cancel: async () => {
+        w.live = false;
+        this.set.delete(w);
+      },
+    };
+  }
+
+  /** Events of committed transactions, in revision order. */
+  publish(events: readonly WatchEvent[]): void {
+    for (const w of this.set) {
+      const mine = events.filter((e) => e.key.startsWith(w.prefix));
+      if (mine.length > 0) this.push(w, mine);
+    }
+  }
+
+  private push(w: Watcher, events: WatchEvent[]): void {
+    for (const e of events) w.queue.push(e);
+    if (w.scheduled) return;
+    w.scheduled = true;
+    queueMicrotask(() => {
+      w.scheduled = false;
+      if (!w.live) return;
+      const batch = w.queue;
+      w.queue = [];
+      w.onEvents(batch);
+    });
+  }
+
+  closeAll(): void {
+    for (const w of this.set) w.live = false;
+    this.set.clear();
+  }
+}
