@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Lpm6 } from './lpm6.js';
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0);
+  };
+}
+function hex(s: string): Uint8Array {
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) b[i] = parseInt(s.slice(2 * i, 2 * i + 2) || '0', 16);
+  return b;
+}
+function covers(p: Uint8Array, len: number, a: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) {
+    const bits = len - 8 * i;
+    if (bits <= 0) return true;
+    const m = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if (((p[i] as number) & m) !== ((a[i] as number) & m)) return false;
+  }
+  return true;
+}
+interface Rule { p: Uint8Array; l: number; nh: number }
+function naive(rules: Map<string, Rule>, a: Uint8Array): number {
+  let best = -1;
+  let bestLen = -1;
+  for (const r of rules.values()) if (r.l > bestLen && covers(r.p, r.l, a)) { best = r.nh; bestLen = r.l; }
+  return best;
+}
+
+test('lpm6: example and overlap handling', () => {
+  const t = new Lpm6();
+  t.insert(hex('20010db8'), 32, 1);
+  t.insert(hex('20010db80001'), 48, 2);
+  t.insert(hex('20010db80001000000000000000000ff'), 128, 3);
+  t.insert(hex(''), 0, 7);
+  assert.equal(t.lookup(hex('20010db8000100000000000000000005')), 2);
+  assert.equal(t.lookup(hex('20010db80001000000000000000000ff')), 3);
+  assert.equal(t.lookup(hex('20010db8000200000000000000000005')), 1);
+  assert.equal(t.lookup(hex('fe80')), 7);
+  t.insert(hex('2001'), 16, 4); // shorter, later: must not hide longer ones
+  assert.equal(t.lookup(hex('20010db80001000000000000000000ff')), 3);
+  assert.equal(t.lookup(hex('20010db9')), 4);
+  const before = t.nodesInUse;
+  assert.ok(before > 0);
+  assert.ok(t.delete(hex('20010db80001000000000000000000ff'), 128));
+  assert.equal(t.lookup(hex('20010db80001000000000000000000ff')), 2);
+  assert.ok(t.delete(hex('20010db80001'), 48));
+  assert.ok(t.delete(hex('20010db8'), 32));
+  assert.equal(t.lookup(hex('20010db80001000000000000000000ff')), 4);
+  assert.equal(t.nodesInUse, 0, 'nodes folded back after deletes');
+  assert.equal(t.size, 2);
+});
+
+test('lpm6: matches a linear scan over 10k random overlapping prefixes, through inserts and deletes', () => {
+  const r = rng(7);
+  const t = new Lpm6();
+  const rules = new Map<string, Rule>();
+  const bases: Uint8Array[] = [];
+  for (let i = 0; i < 200; i++) {
+    const b = new Uint8Array(16);
+    for (let j = 0; j < 16; j++) b[j] = r() & 0xff;
+    b[0] = 0x20;
+    b[1] = r() % 4;
+    bases.push(b);
+  }
+  const pick = (): Uint8Array => {
+    const b = (bases[r() % bases.length] as Uint8Array).slice();
+    const k = 2 + (r() % 14);
+    for (let j = k; j < 16; j++) if (r() % 3 === 0) b[j] = r() & 0xff;
+    return b;
+  };
+  const lenOf = (): number => { const x = r() % 10; return x < 6 ? 32 + (r() % 17) : x < 8 ? r() % 129 : 49 + (r() % 80); };
+  for (let i = 0; i < 10000; i++) {
+    const l = lenOf();
+    const p = pick();
+    const nh = r() % 5000;
+    t.insert(p, l, nh);
+    const m = new Uint8Array(16);
+    for (let j = 0; j < 16; j++) { const bits = l - 8 * j; m[j] = bits >= 8 ? (p[j] as number) : bits <= 0 ? 0 : (p[j] as number) & ((0xff << (8 - bits)) & 0xff); }
+    rules.set(`${Buffer.from(m).toString('hex')}/${l}`, { p: m, l, nh });
+  }
+  assert.equal(t.size, rules.size);
+  const check = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const a = pick();
+      assert.equal(t.lookup(a), naive(rules, a));
+    }
+  };
+  check(1500);
+  const keys = [...rules.keys()];
+  for (let i = 0; i < keys.length; i += 2) {
+    const rule = rules.get(keys[i] as string) as Rule;
+    assert.ok(t.delete(rule.p, rule.l));
+    rules.delete(keys[i] as string);
+  }
+  check(1500);
+  for (const rule of [...rules.values()]) assert.ok(t.delete(rule.p, rule.l));
+  assert.equal(t.size, 0);
+  assert.equal(t.nodesInUse, 0);
+});
