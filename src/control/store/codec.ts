@@ -22,17 +22,26 @@ export function decodeValue(b: Uint8Array): Value {
   return JSON.parse(dec.decode(b)) as JsonObject;
 }
 
-/** Rejects what etcd rejects: one key written twice in one transaction, non-object JSON. */
+/**
+ * Rejects what etcd rejects: one key written twice in one transaction (also a put inside a
+ * range the same transaction deletes), and values that are not JSON objects or bytes.
+ */
 export function checkOps(ops: readonly Op[]): void {
   const seen = new Set<string>();
+  const prefixes: string[] = [];
   for (const op of ops) {
     if (op.type === 'put') {
       const v: unknown = op.value;
       if (!(v instanceof Uint8Array) && (typeof v !== 'object' || v === null || Array.isArray(v)))
         throw new InvalidTxnError(`value of ${op.key} must be a JSON object or bytes`);
+    } else if (op.prefix) {
+      prefixes.push(op.key);
+      continue;
     }
-    const id = op.type === 'delete' && op.prefix ? `prefix:${op.key}` : op.key;
-    if (seen.has(id)) throw new InvalidTxnError(`duplicate key given in txn: ${op.key}`);
-    seen.add(id);
+    if (seen.has(op.key)) throw new InvalidTxnError(`duplicate key given in txn: ${op.key}`);
+    seen.add(op.key);
+  }
+  for (const p of prefixes) {
+    for (const k of seen) if (k.startsWith(p)) throw new InvalidTxnError(`key ${k} is also in deleted range ${p}* of the same txn`);
   }
 }

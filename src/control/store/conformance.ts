@@ -170,7 +170,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
           { key: `${p}fn/a`, modRevision: 0 },
         ],
         [
-          { type: 'delete', key: `${p}fn/`, prefix: true },
+          { type: 'delete', key: `${p}fn/o`, prefix: true },
           { type: 'put', key: `${p}net`, value: { gen: 2 } },
           { type: 'put', key: `${p}fn/a`, value: { a: 1 } },
           { type: 'put', key: `${p}fn/b`, value: new Uint8Array([7]) },
@@ -185,6 +185,13 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       await rejectsNamed(
         s.txn([], [
           { type: 'put', key: `${p}x`, value: { a: 1 } },
+          { type: 'put', key: `${p}x`, value: { a: 2 } },
+        ]),
+        'InvalidTxnError',
+      );
+      await rejectsNamed(
+        s.txn([], [
+          { type: 'delete', key: p, prefix: true },
           { type: 'put', key: `${p}x`, value: { a: 2 } },
         ]),
         'InvalidTxnError',
