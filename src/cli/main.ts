@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { register as registerPcap, runStart } from './pcap.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,8 +18,9 @@ export function buildProgram(): Command {
     .command('start')
     .description('the main job (what `npm start` runs)')
     .action(() => {
-      program.outputHelp();
+      runStart();
     });
+  registerPcap(program);
   return program;
 }
 

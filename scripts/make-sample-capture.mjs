@@ -1,0 +1,15 @@
+// Re-creates examples/captures/ from real kernel traffic (needs root, tcpdump, dumpcap, ethtool):
+// two namespaces joined by veth, ARP, ping, ping -6 with NDP, UDP and TCP over IPv4 and IPv6.
+// Run after a build: `npm run -s build && node scripts/make-sample-capture.mjs`.
+import { VethPair, Capture, generateTraffic } from '../dist/src/testkit/netns.js';
+
+const pair = VethPair.create('swps');
+try {
+  const pcap = await Capture.start(pair.a, pair.ifA, 'examples/captures/kernel-veth.pcap', 'pcap');
+  const pcapng = await Capture.start(pair.b, pair.ifB, 'examples/captures/kernel-veth.pcapng', 'pcapng');
+  await generateTraffic(pair);
+  await pcap.stop();
+  await pcapng.stop();
+} finally {
+  pair.destroy();
+}
