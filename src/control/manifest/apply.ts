@@ -97,8 +97,9 @@ function changeOf(r: Resource, action: Action, generation: number, fields?: stri
 async function knownNames(store: Store): Promise<(kind: Kind, name: string) => boolean> {
   const sets = new Map<Kind, Set<string>>();
   for (const kind of ['Datacenter', 'Server'] as const) {
-    const { items } = await store.list(kindPrefix(kind));
-    sets.set(kind, new Set(items.map((i) => (i.value as unknown as Resource).metadata.name)));
+    const prefix = kindPrefix(kind);
+    const { items } = await store.list(prefix);
+    sets.set(kind, new Set(items.map((i) => i.key.slice(prefix.length))));
   }
   return (kind, name) => sets.get(kind)?.has(name) ?? false;
 }
