@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerPcap, runStart } from './pcap.js';
+import { register as registerApply } from './apply.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
       runStart();
     });
   registerPcap(program);
+  registerApply(program);
   return program;
 }
 

@@ -5,9 +5,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { StoreError, type Store } from './contract.js';
-import { EtcdStore } from './etcd.js';
 import { MemoryStore } from './memory.js';
-import { SqliteStore } from './sqlite.js';
 
 export interface OpenStoreOptions {
   /** `memory:`, `sqlite:` / `sqlite:DIR`, `etcd://HOST:PORT[,HOST:PORT...]`; default SQLite. */
@@ -29,6 +27,8 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   if (url === 'memory:' || url === 'memory') return new MemoryStore();
   if (url.startsWith('sqlite:')) {
     const dir = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    // Backends load lazily: the etcd client (gRPC) alone costs ~0.3 s of start-up.
+    const { SqliteStore } = await import('./sqlite.js');
     return new SqliteStore({ dataDir: dir || opts.dataDir || defaultDataDir() });
   }
   if (url.startsWith('etcd://') || url.startsWith('etcds://')) {
@@ -39,6 +39,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
       .filter((h) => h !== '')
       .map((h) => `${tls ? 'https' : 'http'}://${h.replace(/\/$/, '')}`);
     if (hosts.length === 0) throw new StoreError(`no etcd host in store URL '${url}'`);
+    const { EtcdStore } = await import('./etcd.js');
     const s = new EtcdStore({ hosts });
     try {
       await s.revision();

@@ -1,0 +1,189 @@
+/**
+ * `swnet apply`, `swnet delete` and `swnet get`, working directly on the store (the API
+ * server will sit in between later; the logic itself is in src/control/manifest/apply.ts).
+ */
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { apply, listResources, remove, type ApplyResult, type Change } from '../control/manifest/apply.js';
+import { ManifestError, formatIssue, loadManifests } from '../control/manifest/load.js';
+import { parseBytes, parseCpu, parseRate } from '../control/manifest/quantity.js';
+import { KINDS, DEFAULT_NAMESPACE, resolveKind, type Kind, type Resource } from '../control/manifest/types.js';
+import { KIND_NAMES } from '../control/manifest/schema.js';
+import { openStore } from '../control/store/open.js';
+import type { Store } from '../control/store/contract.js';
+
+interface StoreOpts {
+  dataDir?: string;
+  store?: string;
+}
+
+async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>): Promise<T> {
+  const s = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+function fail(e: unknown, what: string): void {
+  if (e instanceof ManifestError) {
+    for (const i of e.issues) process.stderr.write(`${formatIssue(i)}\n`);
+    process.stderr.write(`error: ${e.issues.length} problem(s) in the manifests; nothing was ${what}\n`);
+  } else {
+    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+  process.exitCode = 1;
+}
+
+function changeLine(c: Change): string {
+  const ns = c.namespace !== undefined && c.namespace !== DEFAULT_NAMESPACE ? ` -n ${c.namespace}` : '';
+  const fields = c.fields && c.fields.length > 0 ? ` (${c.fields.join(', ')})` : '';
+  return `${c.kind.toLowerCase()}/${c.name}${ns} ${c.action}${fields}`;
+}
+
+function printResult(r: ApplyResult, output: string | undefined): void {
+  if (output === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else for (const c of r.changes) process.stdout.write(`${changeLine(c)}\n`);
+}
+
+function age(ts: string | undefined): string {
+  if (!ts) return '-';
+  const s = Math.max(0, Math.floor((Date.now() - Date.parse(ts)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+const str = (v: unknown): string => (v === undefined || v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+function human(n: number, unit: string, base = 1000): string {
+  const units = base === 1024 ? ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi'] : ['', 'k', 'M', 'G', 'T', 'P'];
+  let i = 0;
+  while (n >= base && i < units.length - 1) {
+    n /= base;
+    i++;
+  }
+  return `${Number(n.toPrecision(3))}${units[i]}${unit}`;
+}
+
+/** Kind-specific columns, as `kubectl get` prints them. */
+function columns(kind: Kind): [string, (r: Resource) => string][] {
+  const spec = (r: Resource): Record<string, unknown> => r.spec as Record<string, unknown>;
+  const cap = (r: Resource): Record<string, number | string> => (spec(r)['capacity'] ?? {}) as Record<string, number | string>;
+  switch (kind) {
+    case 'Datacenter':
+      return [
+        ['TIER', (r) => str(spec(r)['tier'])],
+        ['LOCATION', (r) => {
+          const l = spec(r)['location'] as Record<string, unknown> | undefined;
+          return l ? str(l['city'] ?? l['region'] ?? `${str(l['latitude'])},${str(l['longitude'])}`) : '-';
+        }],
+      ];
+    case 'Server':
+      return [
+        ['DATACENTER', (r) => str(spec(r)['datacenter'])],
+        ['CPU', (r) => (cap(r)['cpu'] !== undefined ? String(parseCpu(cap(r)['cpu']!)) : '-')],
+        ['MEMORY', (r) => (cap(r)['memory'] !== undefined ? human(parseBytes(cap(r)['memory']!), 'B', 1024) : '-')],
+        ['BANDWIDTH', (r) => (cap(r)['bandwidth'] !== undefined ? human(parseRate(cap(r)['bandwidth']!), 'bps') : '-')],
+      ];
+    case 'Link':
+      return [
+        ['ENDPOINTS', (r) => ((spec(r)['endpoints'] as string[] | undefined) ?? []).join('<->')],
+        ['BANDWIDTH', (r) => str(spec(r)['bandwidth'])],
+        ['LATENCY', (r) => str(spec(r)['latency'])],
+      ];
+    case 'SoftwareNetwork':
+      return [
+        ['FUNCTIONS', (r) => String(((spec(r)['functions'] as unknown[] | undefined) ?? []).length)],
+        ['LINKS', (r) => String(((spec(r)['links'] as unknown[] | undefined) ?? []).length)],
+        ['TOKENS', (r) => str(spec(r)['tokens'])],
+        ['PRIORITY', (r) => str(spec(r)['priority'])],
+        ['ISOLATION', (r) => str(spec(r)['isolation'] ?? 'domain')],
+        ['READY', (r) => str(r.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown')],
+      ];
+    case 'UserNetworkTemplate':
+      return [
+        ['FUNCTIONS', (r) => String((((spec(r)['template'] as { spec?: { functions?: unknown[] } } | undefined)?.spec?.functions) ?? []).length)],
+        ['IDLE-TIMEOUT', (r) => str(spec(r)['idleTimeout'])],
+      ];
+  }
+}
+
+/** Renders resources as an aligned table. */
+export function renderTable(kind: Kind, items: readonly Resource[], allNamespaces: boolean): string {
+  const cols: [string, (r: Resource) => string][] = [
+    ...(KINDS[kind].namespaced && allNamespaces ? [['NAMESPACE', (r: Resource) => r.metadata.namespace ?? DEFAULT_NAMESPACE] as [string, (r: Resource) => string]] : []),
+    ['NAME', (r) => r.metadata.name],
+    ...columns(kind),
+    ['GENERATION', (r) => str(r.metadata.generation)],
+    ['AGE', (r) => age(r.metadata.creationTimestamp)],
+  ];
+  const rows = [cols.map((c) => c[0]), ...items.map((r) => cols.map((c) => c[1](r)))];
+  const widths = cols.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n';
+}
+
+export function register(program: Command): void {
+  const storeOptions = (c: Command): Command =>
+    c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:');
+
+  storeOptions(
+    program
+      .command('apply')
+      .description('create or update resources from manifests (atomic: all or nothing; idempotent)')
+      .requiredOption('-f, --filename <paths...>', 'manifest files or directories (*.yaml, *.yml, *.json)')
+      .option('-o, --output <format>', 'json for a machine-readable result'),
+  ).action(async (o: StoreOpts & { filename: string[]; output?: string }) => {
+    try {
+      const items = await loadManifests(o.filename);
+      const r = await withStore(o, (s) => apply(s, items));
+      printResult(r, o.output);
+    } catch (e) {
+      fail(e, 'applied');
+    }
+  });
+
+  storeOptions(
+    program
+      .command('delete')
+      .description('delete every resource the manifests name (atomic)')
+      .requiredOption('-f, --filename <paths...>', 'manifest files or directories')
+      .option('-o, --output <format>', 'json for a machine-readable result'),
+  ).action(async (o: StoreOpts & { filename: string[]; output?: string }) => {
+    try {
+      const items = await loadManifests(o.filename);
+      const r = await withStore(o, (s) => remove(s, items));
+      printResult(r, o.output);
+    } catch (e) {
+      fail(e, 'deleted');
+    }
+  });
+
+  storeOptions(
+    program
+      .command('get')
+      .description(`list resources of a kind (${KIND_NAMES.join(', ')}; plural and short names work)`)
+      .argument('<kind>', 'kind, e.g. servers, dc, sn')
+      .argument('[name]', 'one object')
+      .option('-n, --namespace <ns>', 'namespace of namespaced kinds', DEFAULT_NAMESPACE)
+      .option('-A, --all-namespaces', 'every namespace')
+      .option('-o, --output <format>', 'table, yaml or json', 'table'),
+  ).action(async (kindArg: string, name: string | undefined, o: StoreOpts & { namespace: string; allNamespaces?: boolean; output: string }) => {
+    try {
+      const kind = resolveKind(kindArg);
+      if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')})`);
+      if (!['table', 'yaml', 'json'].includes(o.output)) throw new Error(`unknown output format '${o.output}' (table, yaml, json)`);
+      const all = o.allNamespaces === true && name === undefined;
+      const items = await withStore(o, (s) => listResources(s, kind, { ...(all ? {} : { namespace: o.namespace }), ...(name !== undefined ? { name } : {}) }));
+      if (name !== undefined && items.length === 0) throw new Error(`${kind.toLowerCase()} "${name}" not found${KINDS[kind].namespaced ? ` in namespace ${o.namespace}` : ''}`);
+      if (o.output === 'json') process.stdout.write(`${JSON.stringify(name !== undefined ? items[0] : { items }, null, 2)}\n`);
+      else if (o.output === 'yaml') process.stdout.write(items.map((r) => stringify(r)).join('---\n'));
+      else if (items.length === 0) process.stderr.write(`no ${KINDS[kind].plural} found${KINDS[kind].namespaced && !all ? ` in namespace ${o.namespace}` : ''}\n`);
+      else process.stdout.write(renderTable(kind, items, all));
+    } catch (e) {
+      fail(e, 'changed');
+    }
+  });
+}
