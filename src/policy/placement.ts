@@ -1,0 +1,334 @@
+/**
+ * Power-aware best-fit-decreasing consolidation (Beloglazov & Buyya 2012), step for step as
+ * CloudSim 3.0.3's PowerVmAllocationPolicyMigrationAbstract does it:
+ *  1. find the overloaded hosts; from each, select VMs until it is no longer overloaded;
+ *  2. sort those VMs by requested MIPS, decreasing; give each the host with the smallest power
+ *     increase that can take it and is not overloaded afterwards (sources excluded);
+ *  3. then, repeatedly, take the least-utilised remaining host and try to move all its VMs
+ *     elsewhere (never onto overloaded, switched-off or already-emptied hosts); keep the moves
+ *     only if every VM found a place.
+ * Pure: reads a snapshot, returns migrations.
+ */
+import { hostCapacity, type DatacenterSnapshot, type HostSnapshot, type Migration, type VmSnapshot } from './types.js';
+import type { HostLoad, OverloadDetector } from './overload.js';
+import type { VmSelector } from './selection.js';
+import { powerAt } from './power.js';
+
+export const HISTORY_LENGTH = 30;
+
+export interface ConsolidationOptions {
+  readonly overload: OverloadDetector;
+  readonly select: VmSelector;
+  /**
+   * Whether hosts' RAM and bandwidth limit placement (default true). CloudSim's PlanetLab setup
+   * reserves them only while creating a VM (its RAM and bandwidth utilisation models are null),
+   * so the reproduction passes false for migrations.
+   */
+  readonly enforceCapacity?: boolean;
+  /** Skip the underload (switch-off) step, e.g. for a pure load-balancing run. */
+  readonly skipUnderload?: boolean;
+}
+
+/**
+ * One consolidation round.
+ * @example
+ * const moves = consolidate(snapshot, { overload: overloadDetector({ kind: 'lr', safety: 1.2 }), select: vmSelector('mmt') });
+ */
+export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Migration[] {
+  const p = new Plan(s, o.overload, o.enforceCapacity ?? true);
+  const H = s.hosts.length;
+  const out: Migration[] = [];
+
+  // 1. overloaded hosts, and the VMs to take off them
+  const overloaded = new Uint8Array(H);
+  const overList: number[] = [];
+  for (const h of p.nonBlank) if (p.isOverloaded(h)) overloaded[h] = 1;
+  for (let h = 0; h < H; h++) if (overloaded[h]) overList.push(h);
+  const toMove: number[] = [];
+  for (const h of overList) {
+    for (;;) {
+      const list = p.list[h] ?? [];
+      const k = o.select(list, s.vms);
+      if (k < 0) break;
+      const v = list[k] ?? -1;
+      p.removeFrom(h, v);
+      toMove.push(v);
+      if (!p.isOverloaded(h)) break;
+    }
+  }
+  // 2. power-aware best fit decreasing
+  sortByRequestDesc(toMove, s.vms);
+  for (const v of toMove) {
+    const t = p.findHost(v, overloaded, true);
+    if (t >= 0) {
+      p.addTo(t, v);
+      out.push({ vm: v, from: s.vms[v]?.host ?? -1, to: t });
+    }
+  }
+  if (o.skipUnderload) return out;
+
+  // 3. underloaded hosts, least utilised first
+  const exclUnder = new Uint8Array(H);
+  const exclPlace = new Uint8Array(H);
+  const order: number[] = [];
+  for (let h = 0; h < H; h++) {
+    if (overloaded[h] || p.measured[h] === 0) { exclUnder[h] = 1; exclPlace[h] = 1; continue; }
+    const u = p.measured[h] ?? 0;
+    if (u > 0 && u < 1) order.push(h);
+  }
+  order.sort((a, b) => (p.measured[a] ?? 0) - (p.measured[b] ?? 0) || a - b);
+  for (const u of order) {
+    if (exclUnder[u]) continue;
+    const list = p.list[u] ?? [];
+    if (list.length === 0) continue; // CloudSim never picks a host whose VM list is empty
+    exclUnder[u] = 1;
+    exclPlace[u] = 1;
+    const vms = list.slice();
+    sortByRequestDesc(vms, s.vms);
+    const placed: Migration[] = [];
+    let ok = true;
+    for (const v of vms) {
+      const t = p.findHost(v, exclPlace, false);
+      if (t < 0) { ok = false; break; }
+      p.addTo(t, v);
+      placed.push({ vm: v, from: s.vms[v]?.host ?? -1, to: t });
+    }
+    if (!ok) {
+      for (const m of placed) p.removeFrom(m.to, m.vm);
+      continue;
+    }
+    for (const m of placed) { exclUnder[m.to] = 1; out.push(m); }
+  }
+  return out;
+}
+
+/**
+ * Places new VMs one by one on the host with the smallest power increase (power-aware best fit),
+ * or first fit. With `checkOverload` false the overload detector is not consulted (CloudSim at
+ * VM creation: VMs already created request 0 MIPS until the first update, so it never bites).
+ * Returns the host index per VM, -1 where none fits. `snapshot.vms[i].requestedMips` is the demand.
+ * @example const where = placeNewVms(snapshot, [0, 1, 2], { mode: 'power-aware', overload, checkOverload: true });
+ */
+export function placeNewVms(
+  s: DatacenterSnapshot,
+  vms: readonly number[],
+  o: { readonly mode: 'power-aware' | 'first-fit'; readonly overload: OverloadDetector; readonly checkOverload: boolean; readonly enforceCapacity?: boolean },
+): Int32Array {
+  const p = new Plan(s, o.overload, o.enforceCapacity ?? true);
+  p.checkOverload = o.checkOverload;
+  const none = new Uint8Array(s.hosts.length);
+  const out = new Int32Array(vms.length).fill(-1);
+  vms.forEach((v, i) => {
+    const t = o.mode === 'first-fit' ? p.firstFit(v) : p.findHost(v, none, true);
+    if (t >= 0) { p.addTo(t, v); out[i] = t; }
+  });
+  return out;
+}
+
+function sortByRequestDesc(list: number[], vms: readonly VmSnapshot[]): void {
+  // Array.prototype.sort is stable, as Java's Collections.sort is.
+  list.sort((a, b) => (vms[b]?.requestedMips ?? 0) - (vms[a]?.requestedMips ?? 0));
+}
+
+function shapeKey(h: HostSnapshot): string {
+  return `${h.pes}x${h.peMips}/${h.ramMb}/${h.bwMbps}/${h.power.name}/${h.power.watts.join(',')}`;
+}
+
+/** The working state of one round: VM lists with planned moves applied, and their aggregates. */
+class Plan {
+  readonly H: number;
+  readonly cap: Float64Array;
+  readonly measured: Float64Array;
+  readonly actualAlloc: Float64Array;
+  readonly planned: Float64Array;
+  readonly avail: Float64Array;
+  readonly ramFree: Float64Array;
+  readonly bwFree: Float64Array;
+  readonly req: Float64Array;
+  readonly hist: Float64Array;
+  readonly histLen: Int32Array;
+  readonly list: number[][];
+  readonly nonBlank: number[];
+  readonly isNonBlank: Uint8Array;
+  /** Per host shape: its blank hosts (no VMs, nothing allocated) in index order, and a cursor. */
+  readonly blanks: { hosts: number[]; next: number }[] = [];
+  checkOverload = true;
+  private readonly load: { capacityMips: number; requestedMips: number; history: Float64Array; historyLength: number; maxVmRamMb: number; bwMbps: number; schedulingInterval: number };
+
+  constructor(readonly s: DatacenterSnapshot, readonly overload: OverloadDetector, readonly enforceCapacity: boolean) {
+    const H = (this.H = s.hosts.length);
+    this.cap = new Float64Array(H);
+    this.measured = new Float64Array(H);
+    this.actualAlloc = new Float64Array(H);
+    this.planned = new Float64Array(H);
+    this.avail = new Float64Array(H);
+    this.ramFree = new Float64Array(H);
+    this.bwFree = new Float64Array(H);
+    this.req = new Float64Array(H);
+    this.hist = new Float64Array(H * HISTORY_LENGTH);
+    this.histLen = new Int32Array(H);
+    this.list = new Array<number[]>(H);
+    this.nonBlank = [];
+    this.isNonBlank = new Uint8Array(H);
+    this.load = { capacityMips: 0, requestedMips: 0, history: new Float64Array(HISTORY_LENGTH), historyLength: 0, maxVmRamMb: 0, bwMbps: 0, schedulingInterval: s.schedulingInterval };
+    const shapes = new Map<string, { hosts: number[]; next: number }>();
+    for (let h = 0; h < H; h++) {
+      const host = s.hosts[h] as HostSnapshot;
+      const cap = hostCapacity(host);
+      this.cap[h] = cap;
+      let u = host.allocatedMips / cap;
+      if (u > 1 && u < 1.01) u = 1;
+      this.measured[h] = u;
+      this.actualAlloc[h] = host.allocatedMips;
+      this.list[h] = host.vms.slice();
+      let capped = 0;
+      let ram = 0;
+      let bw = 0;
+      for (const v of host.vms) {
+        const vm = s.vms[v] as VmSnapshot;
+        capped += Math.min(vm.requestedMips, host.peMips);
+        ram += vm.ramMb;
+        bw += vm.bwMbps;
+      }
+      this.bwFree[h] = host.bwMbps - bw;
+      this.avail[h] = capped > cap ? 0 : cap - capped;
+      this.ramFree[h] = host.ramMb - ram;
+      this.recompute(h);
+      if (host.vms.length > 0 || host.allocatedMips !== 0) {
+        this.nonBlank.push(h);
+        this.isNonBlank[h] = 1;
+      } else {
+        const k = shapeKey(host);
+        let b = shapes.get(k);
+        if (!b) { b = { hosts: [], next: 0 }; shapes.set(k, b); this.blanks.push(b); }
+        b.hosts.push(h);
+      }
+    }
+  }
+
+  /** Σ requested and the utilisation history of host h, from its current list (CloudSim's loop order). */
+  recompute(h: number): void {
+    const cap = this.cap[h] ?? 1;
+    let req = 0;
+    let len = 0;
+    const base = h * HISTORY_LENGTH;
+    this.hist.fill(0, base, base + HISTORY_LENGTH);
+    for (const v of this.list[h] ?? []) {
+      const vm = this.s.vms[v] as VmSnapshot;
+      req += vm.requestedMips;
+      const n = Math.min(HISTORY_LENGTH, vm.history.length);
+      for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
+      if (n > len) len = n;
+    }
+    this.req[h] = req;
+    this.histLen[h] = len;
+  }
+
+  private fillLoad(h: number, extra: number): HostLoad {
+    const L = this.load;
+    const host = this.s.hosts[h] as HostSnapshot;
+    const cap = this.cap[h] ?? 1;
+    L.capacityMips = cap;
+    L.requestedMips = this.req[h] ?? 0;
+    L.bwMbps = host.bwMbps;
+    const base = h * HISTORY_LENGTH;
+    let len = this.histLen[h] ?? 0;
+    for (let i = 0; i < HISTORY_LENGTH; i++) L.history[i] = i < len ? this.hist[base + i] ?? 0 : 0;
+    let maxRam = -Infinity;
+    for (const v of this.list[h] ?? []) maxRam = Math.max(maxRam, this.s.vms[v]?.ramMb ?? 0);
+    if (extra >= 0) {
+      const vm = this.s.vms[extra] as VmSnapshot;
+      L.requestedMips += vm.requestedMips;
+      const n = Math.min(HISTORY_LENGTH, vm.history.length);
+      for (let i = 0; i < n; i++) L.history[i] = (L.history[i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
+      if (n > len) len = n;
+      maxRam = Math.max(maxRam, vm.ramMb);
+    }
+    L.historyLength = len;
+    L.maxVmRamMb = maxRam;
+    return L;
+  }
+
+  isOverloaded(h: number): boolean {
+    return this.overload(this.fillLoad(h, -1));
+  }
+
+  removeFrom(h: number, v: number): void {
+    const list = this.list[h] ?? [];
+    const i = list.indexOf(v);
+    if (i < 0) return;
+    list.splice(i, 1);
+    const host = this.s.hosts[h] as HostSnapshot;
+    const vm = this.s.vms[v] as VmSnapshot;
+    const capped = Math.min(vm.requestedMips, host.peMips);
+    if (vm.host === h) this.actualAlloc[h] = Math.max(0, (this.actualAlloc[h] ?? 0) - capped);
+    else this.planned[h] = (this.planned[h] ?? 0) - capped;
+    this.avail[h] = (this.avail[h] ?? 0) + capped;
+    this.ramFree[h] = (this.ramFree[h] ?? 0) + vm.ramMb;
+    this.bwFree[h] = (this.bwFree[h] ?? 0) + vm.bwMbps;
+    this.recompute(h);
+  }
+
+  addTo(h: number, v: number): void {
+    const host = this.s.hosts[h] as HostSnapshot;
+    const vm = this.s.vms[v] as VmSnapshot;
+    const capped = Math.min(vm.requestedMips, host.peMips);
+    (this.list[h] as number[]).push(v);
+    this.planned[h] = (this.planned[h] ?? 0) + capped;
+    this.avail[h] = (this.avail[h] ?? 0) - capped;
+    this.ramFree[h] = (this.ramFree[h] ?? 0) - vm.ramMb;
+    this.bwFree[h] = (this.bwFree[h] ?? 0) - vm.bwMbps;
+    // incremental, in list order, as CloudSim's sum would be
+    const cap = this.cap[h] ?? 1;
+    this.req[h] = (this.req[h] ?? 0) + vm.requestedMips;
+    const base = h * HISTORY_LENGTH;
+    const n = Math.min(HISTORY_LENGTH, vm.history.length);
+    for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
+    if (n > (this.histLen[h] ?? 0)) this.histLen[h] = n;
+    if (!this.isNonBlank[h]) { this.isNonBlank[h] = 1; this.nonBlank.push(h); }
+  }
+
+  private suitable(h: number, v: number): boolean {
+    const vm = this.s.vms[v] as VmSnapshot;
+    const host = this.s.hosts[h] as HostSnapshot;
+    if (host.peMips < vm.requestedMips) return false;
+    if ((this.avail[h] ?? 0) < vm.requestedMips) return false;
+    if (this.enforceCapacity && ((this.ramFree[h] ?? 0) < vm.ramMb || (this.bwFree[h] ?? 0) < vm.bwMbps)) return false;
+    const g = vm.antiAffinity;
+    if (g !== undefined) for (const o of this.list[h] ?? []) if (o !== v && this.s.vms[o]?.antiAffinity === g) return false;
+    return true;
+  }
+
+  /** Host with the least power increase for VM v (ties: lowest index), or -1. */
+  findHost(v: number, excluded: Uint8Array, blanksAllowed: boolean): number {
+    const vm = this.s.vms[v] as VmSnapshot;
+    let best = -1;
+    let bestDiff = Infinity;
+    const consider = (h: number): void => {
+      if (excluded[h] || !this.suitable(h, v)) return;
+      const host = this.s.hosts[h] as HostSnapshot;
+      const used = (this.actualAlloc[h] ?? 0) + (this.planned[h] ?? 0);
+      const after = (used + vm.requestedMips) / (this.cap[h] ?? 1);
+      const d = powerAt(host.power, after) - powerAt(host.power, this.measured[h] ?? 0);
+      // The overload test is the costly part: run it only for a host that would win.
+      if (d > bestDiff || (d === bestDiff && h > best)) return;
+      if (this.checkOverload && used !== 0 && this.overload(this.fillLoad(h, v))) return;
+      bestDiff = d;
+      best = h;
+    };
+    for (const h of this.nonBlank) consider(h);
+    if (blanksAllowed) {
+      for (const b of this.blanks) {
+        while (b.next < b.hosts.length && (this.isNonBlank[b.hosts[b.next] ?? 0] || excluded[b.hosts[b.next] ?? 0])) b.next++;
+        const h = b.hosts[b.next];
+        if (h !== undefined) consider(h);
+      }
+    }
+    return best;
+  }
+
+  firstFit(v: number): number {
+    for (let h = 0; h < this.H; h++) if (this.suitable(h, v)) return h;
+    return -1;
+  }
+}
