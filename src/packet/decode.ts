@@ -364,7 +364,7 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
         put('ip.dsfield', hex(l.tos, 2));
         put('ip.len', l.totalLength);
         put('ip.id', hex(l.id, 4));
-        put('ip.flags', hex(l.flags << 5, 2));
+        put('ip.flags', hex(l.flags, 2)); // tshark 4.0 prints the 3 flag bits shifted down (DF = 0x02)
         put('ip.frag_offset', l.fragOffset * 8);
         put('ip.ttl', l.ttl);
         put('ip.proto', l.protocol);
@@ -373,8 +373,8 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
         put('ip.dst', ipv4ToString(l.dst));
         break;
       case 'ipv6':
-        put('ipv6.tclass', hex(l.trafficClass, 2));
-        put('ipv6.flow', hex(l.flowLabel, 5));
+        put('ipv6.tclass', hex(l.trafficClass, 8)); // tshark 4.0 prints tclass as 8 hex digits, flow as 6
+        put('ipv6.flow', hex(l.flowLabel, 6));
         put('ipv6.plen', l.payloadLength);
         put('ipv6.nxt', l.nextHeader);
         put('ipv6.hlim', l.hopLimit);
