@@ -153,7 +153,7 @@ export class Capture {
   /** Starts capturing and resolves once the capturer is listening. */
   static async start(ns: string, dev: string, file: string, format: 'pcap' | 'pcapng'): Promise<Capture> {
     const argv = format === 'pcap'
-      ? ['tcpdump', '-n', '-U', '-i', dev, '--time-stamp-precision=nano', '-w', file]
+      ? ['tcpdump', '-n', '-U', '--immediate-mode', '-i', dev, '--time-stamp-precision=nano', '-w', file]
       : ['dumpcap', '-q', '-i', dev, '-w', file];
     const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     const cap = new Capture(child, file);
@@ -194,10 +194,12 @@ async function waitForFile(child: ChildProcess, file: string, timeoutMs = 10_000
 
 /**
  * Reads `fields` of every frame with `tshark -T fields` (one row per frame, one string per
- * field; several occurrences of a field joined by `,`, as tshark's aggregator does).
+ * field; several occurrences of a field joined by `,`, as tshark's aggregator does). `prefs` are
+ * `-o name:value` preferences, e.g. `tcp.check_checksum:TRUE`.
  */
-export function tsharkFields(file: string, fields: string[], filter?: string): string[][] {
+export function tsharkFields(file: string, fields: string[], filter?: string, prefs: string[] = []): string[][] {
   const argv = ['tshark', '-n', '-r', file, '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,'];
+  for (const p of prefs) argv.push('-o', p);
   if (filter !== undefined) argv.push('-Y', filter);
   for (const f of fields) argv.push('-e', f);
   const out = sh(argv);
