@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Compare, JsonObject, KeyValue, Op, Store } from '../store/contract.js';
-import { ManifestError, checkReferences, checkSet, namespaceOf, type LoadedResource } from './load.js';
+import { ManifestError, checkReferences, checkSet, collectReferences, namespaceOf, type LoadedResource } from './load.js';
 import { API_VERSION } from './schema.js';
 import { KINDS, kindPrefix, resourceKey, type Kind, type Metadata, type Resource } from './types.js';
 
@@ -93,15 +93,18 @@ function changeOf(r: Resource, action: Action, generation: number, fields?: stri
   };
 }
 
-/** Names of existing Datacenters and Servers, for reference checks. */
-async function knownNames(store: Store): Promise<(kind: Kind, name: string) => boolean> {
-  const sets = new Map<Kind, Set<string>>();
-  for (const kind of ['Datacenter', 'Server'] as const) {
-    const prefix = kindPrefix(kind);
-    const { items } = await store.list(prefix);
-    sets.set(kind, new Set(items.map((i) => i.key.slice(prefix.length))));
-  }
-  return (kind, name) => sets.get(kind)?.has(name) ?? false;
+/** Which of the objects the set refers to exist in the store (one get per distinct name). */
+async function knownNames(store: Store, items: readonly LoadedResource[]): Promise<(kind: Kind, name: string) => boolean> {
+  const wanted = new Set<string>();
+  for (const ref of collectReferences(items)) for (const k of ref.accepts) wanted.add(`${k}/${ref.name}`);
+  const found = new Set<string>();
+  await Promise.all(
+    [...wanted].map(async (id) => {
+      const [kind, name] = id.split('/') as [Kind, string];
+      if (await store.get(resourceKey(kind, name))) found.add(id);
+    }),
+  );
+  return (kind, name) => found.has(`${kind}/${name}`);
 }
 
 /**
@@ -119,7 +122,7 @@ export async function apply(store: Store, items: readonly LoadedResource[], opts
   const now = opts.now ?? (() => new Date());
   const attempts = opts.attempts ?? 10;
   for (let attempt = 0; attempt < attempts; attempt++) {
-    const refs = checkReferences(items, await knownNames(store));
+    const refs = checkReferences(items, await knownNames(store, items));
     if (refs.length > 0) throw new ManifestError(refs);
     const existing = await Promise.all(items.map((i) => store.get(keyOf(i.resource))));
     const compares: Compare[] = [];

@@ -236,6 +236,33 @@ export function checkSet(items: readonly LoadedResource[]): ManifestIssue[] {
   return issues;
 }
 
+/** A reference from a resource to another object, with where it is written. */
+export interface Reference {
+  readonly kind: Kind;
+  readonly name: string;
+  readonly item: LoadedResource;
+  readonly path: Path;
+  /** Kinds that satisfy the reference (a link endpoint may be a Server or a Datacenter). */
+  readonly accepts: readonly Kind[];
+}
+
+/** Every reference to another object in a set of resources. */
+export function collectReferences(items: readonly LoadedResource[]): Reference[] {
+  const refs: Reference[] = [];
+  for (const item of items) {
+    const r = item.resource;
+    if (r.kind === 'Server') refs.push({ kind: 'Datacenter', name: r.spec['datacenter'] as string, item, path: ['spec', 'datacenter'], accepts: ['Datacenter'] });
+    else if (r.kind === 'Link') (r.spec['endpoints'] as string[]).forEach((ep, i) => refs.push({ kind: 'Server', name: ep, item, path: ['spec', 'endpoints', i], accepts: ['Server', 'Datacenter'] }));
+    else if (r.kind === 'SoftwareNetwork' || r.kind === 'UserNetworkTemplate') {
+      const isNet = r.kind === 'SoftwareNetwork';
+      const spec = isNet ? (r.spec as unknown as SoftwareNetworkSpec) : (r.spec as unknown as { template: { spec: SoftwareNetworkSpec } }).template.spec;
+      const base: Path = isNet ? ['spec'] : ['spec', 'template', 'spec'];
+      (spec.placement?.datacenter ?? []).forEach((dc, i) => refs.push({ kind: 'Datacenter', name: dc, item, path: [...base, 'placement', 'datacenter', i], accepts: ['Datacenter'] }));
+    }
+  }
+  return refs;
+}
+
 /**
  * References to other objects (a server's datacenter, a link's endpoints, a network's
  * datacenters) must name an object of the set or one that `known` reports as existing.
@@ -244,25 +271,10 @@ export function checkReferences(items: readonly LoadedResource[], known: (kind: 
   const inSet = new Set(items.map((i) => `${i.resource.kind}/${i.resource.metadata.name}`));
   const exists = (kind: Kind, name: string): boolean => inSet.has(`${kind}/${name}`) || known(kind, name);
   const issues: ManifestIssue[] = [];
-  for (const { resource: r, source } of items) {
-    const here = (path: Path, message: string): void => {
-      issues.push({ ...(source?.locate(path) ?? { file: '<object>', line: 0, column: 0 }), message: `${showPath(path)}: ${message}` });
-    };
-    if (r.kind === 'Server') {
-      const dc = r.spec['datacenter'] as string;
-      if (!exists('Datacenter', dc)) here(['spec', 'datacenter'], `unknown datacenter "${dc}"`);
-    } else if (r.kind === 'Link') {
-      (r.spec['endpoints'] as string[]).forEach((ep, i) => {
-        if (!exists('Server', ep) && !exists('Datacenter', ep)) here(['spec', 'endpoints', i], `unknown endpoint "${ep}" (no Server or Datacenter of that name)`);
-      });
-    } else if (r.kind === 'SoftwareNetwork' || r.kind === 'UserNetworkTemplate') {
-      const isNet = r.kind === 'SoftwareNetwork';
-      const spec = isNet ? (r.spec as unknown as SoftwareNetworkSpec) : (r.spec as unknown as { template: { spec: SoftwareNetworkSpec } }).template.spec;
-      const base: Path = isNet ? ['spec'] : ['spec', 'template', 'spec'];
-      (spec.placement?.datacenter ?? []).forEach((dc, i) => {
-        if (!exists('Datacenter', dc)) here([...base, 'placement', 'datacenter', i], `unknown datacenter "${dc}"`);
-      });
-    }
+  for (const ref of collectReferences(items)) {
+    if (ref.accepts.some((k) => exists(k, ref.name))) continue;
+    const what = ref.accepts.length > 1 ? `endpoint "${ref.name}" (no ${ref.accepts.join(' or ')} of that name)` : `${ref.kind.toLowerCase()} "${ref.name}"`;
+    issues.push({ ...(ref.item.source?.locate(ref.path) ?? { file: '<object>', line: 0, column: 0 }), message: `${showPath(ref.path)}: unknown ${what}` });
   }
   return issues;
 }

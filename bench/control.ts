@@ -1,0 +1,89 @@
+/**
+ * Control-plane benchmarks: store write rates per backend (each beside the raw client it
+ * wraps), apply rate, and manifest validation rate (beside bare YAML parsing).
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { apply } from '../src/control/manifest/apply.js';
+import { crashManifest } from '../src/control/manifest/crash-child.js';
+import { GOOD } from '../src/control/manifest/fixtures.js';
+import { parseManifestText } from '../src/control/manifest/load.js';
+import type { Store } from '../src/control/store/contract.js';
+import { EtcdStore } from '../src/control/store/etcd.js';
+import { startEtcd } from '../src/control/store/etcd-process.js';
+import { MemoryStore } from '../src/control/store/memory.js';
+import { SqliteStore } from '../src/control/store/sqlite.js';
+import { rate, type Reporter } from './report.js';
+
+/** Sequential awaited operations per second for about `ms`. */
+async function asyncRate(fn: (i: number) => Promise<unknown>, ms = 1000): Promise<number> {
+  for (let i = 0; i < 20; i++) await fn(-1 - i);
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) await fn(n++);
+  return (n * 1000) / (performance.now() - t0);
+}
+
+const value = { apiVersion: 'swnet.io/v1', kind: 'Server', spec: { datacenter: 'dc1', capacity: { cpu: 16, memory: '64Gi' } } };
+
+async function storeWrites(r: Reporter, s: Store, baseline: number): Promise<void> {
+  const ops = await asyncRate((i) => s.txn([{ key: `/bench/${s.backend}/${i}`, modRevision: 0 }], [{ type: 'put', key: `/bench/${s.backend}/${i}`, value }]));
+  r.record({ name: `${s.backend}: CAS put transactions (sequential; sqlite and etcd fsync each)`, value: ops, unit: 'txn/s', target: null, better: 'higher', baseline });
+}
+
+export async function run(r: Reporter): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'swnet-bench-'));
+  try {
+    // Memory: baseline is a plain Map set of the same JSON text.
+    const m = new Map<string, string>();
+    let k = 0;
+    const mapRate = rate(() => {
+      m.set(`/bench/${k++ % 100000}`, JSON.stringify(value));
+      return 1;
+    }, 500);
+    await storeWrites(r, new MemoryStore(), mapRate);
+
+    // SQLite: baseline is a raw better-sqlite3 insert with the same WAL + synchronous=FULL.
+    const raw = new Database(join(dir, 'raw.db'));
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = FULL');
+    raw.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)');
+    const ins = raw.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    const rawRate = await asyncRate(async (i) => ins.run(`k${i}`, Buffer.from(JSON.stringify(value))));
+    raw.close();
+    const sq = new SqliteStore({ dataDir: join(dir, 'store') });
+    await storeWrites(r, sq, rawRate);
+
+    // Apply: a 5-object manifest (Datacenter, 3 Servers, SoftwareNetwork) per transaction.
+    const manifests = Array.from({ length: 2000 }, (_, i) => parseManifestText(crashManifest(i), 'b.yaml').resources);
+    const txn5 = await asyncRate((i) => sq.txn([], [0, 1, 2, 3, 4].map((j) => ({ type: 'put' as const, key: `/bench/txn5/${i}/${j}`, value }))), 500);
+    const applyRate = await asyncRate((i) => apply(sq, manifests[(i + 2000) % 2000]!), 1000);
+    r.record({ name: 'sqlite: apply of a 5-object manifest (new objects)', value: applyRate, unit: 'apply/s', target: null, better: 'higher', baseline: txn5 });
+    const again = await asyncRate((i) => apply(sq, manifests[(i + 2000) % 2000]!), 500);
+    r.record({ name: 'sqlite: idempotent re-apply (nothing written)', value: again, unit: 'apply/s', target: null, better: 'higher', baseline: applyRate });
+    await sq.close();
+
+    // Validation: schema + semantics + positions, beside bare YAML parsing.
+    const valRate = rate(() => parseManifestText(GOOD, 'good.yaml').resources.length, 1000);
+    const yamlRate = rate(() => parseAllDocuments(GOOD).filter((d) => d.contents !== null).length, 1000);
+    r.record({ name: 'manifest validation (YAML + JSON Schema + semantics)', value: valRate, unit: 'docs/s', target: null, better: 'higher', baseline: yamlRate });
+
+    // etcd: a real single-member etcd on loopback; baseline is the etcd3 client's own put.
+    const etcd = await startEtcd();
+    const es = new EtcdStore({ hosts: etcd.url });
+    try {
+      const plain = await asyncRate(async (i) => {
+        await es.client.put(`/bench/plain/${i}`).value(JSON.stringify(value));
+      }, 1000);
+      await storeWrites(r, es, plain);
+    } finally {
+      await es.close();
+      await etcd.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
