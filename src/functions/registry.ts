@@ -7,11 +7,13 @@ import { ConfigError, type FunctionFactory, type NetworkFunction } from './contr
 import { switchFactory } from './switch.js';
 import { mplsFactory } from './mpls.js';
 import { mplsLerFactory } from './mpls-ler.js';
+import { dpiFactory } from './dpi.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
   switchFactory,
   mplsFactory,
   mplsLerFactory,
+  dpiFactory,
 ];
 
 const byKind = new Map<string, FunctionFactory>(FACTORIES.map((f) => [f.kind, f]));
