@@ -239,7 +239,7 @@ function ip4(ctx: Ctx, o: number, end: number, depth: number): void {
   // A first fragment holds only part of the transport message: its checksum cannot be verified.
   const verify = ctx.verify && !ip.mf;
   const pseudo = verify ? pseudoSum4At(b, o, ip.protocol, ip.payloadLength) : undefined;
-  upper(ctx, ip.protocol, s, e, verify, pseudo, 4, depth);
+  upper(ctx, ip.protocol, s, e, verify, pseudo, 4, depth, ip.mf);
 }
 
 function ip6(ctx: Ctx, o: number, end: number, depth: number): void {
@@ -253,20 +253,21 @@ function ip6(ctx: Ctx, o: number, end: number, depth: number): void {
   if (ip.laterFragment) return payload(ctx, s, e, 'fragment', ip.upperProtocol);
   const verify = ctx.verify && !ip.fragmented;
   const pseudo = verify ? pseudoSum6At(b, o, ip.upperProtocol, e - s, pseudoDstOffset(b, ip)) : undefined;
-  upper(ctx, ip.upperProtocol, s, e, verify, pseudo, 6, depth);
+  upper(ctx, ip.upperProtocol, s, e, verify, pseudo, 6, depth, ip.fragmented);
 }
 
-function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, pseudo: number | undefined, v: 4 | 6, depth: number): void {
+function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, pseudo: number | undefined, v: 4 | 6, depth: number, firstFragment = false): void {
   const { b, f } = ctx;
   const po = pseudo === undefined ? {} : { pseudo };
   switch (proto) {
     case IPPROTO.UDP: {
-      const u = parseUdp(b, s, e - s, po);
+      const u = parseUdp(b, s, e - s, firstFragment ? { partial: true } : po);
       if (!u.ok) return void bad(ctx, u, 'udp');
       f.layers.push(u);
       check(ctx, u.checksumStatus);
       const ps = u.payloadOffset;
-      const pe = s + u.length;
+      const pe = ps + u.payloadLength;
+      if (firstFragment) return payload(ctx, ps, pe, 'data');
       if (u.dstPort === ctx.vxlanPort && ctx.vxlanPort >= 0) {
         const x = parseVxlan(b, ps, pe - ps);
         if (!x.ok) return void bad(ctx, x, 'vxlan');

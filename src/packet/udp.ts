@@ -66,7 +66,7 @@ export interface UdpHeader {
   /** udp.checksum.status */
   readonly checksumStatus: ChecksumStatus;
   readonly payloadOffset: number;
-  /** length − 8 */
+  /** length − 8 (cut at the bytes present for a `partial` first fragment) */
   readonly payloadLength: number;
 }
 
@@ -75,6 +75,11 @@ export interface ParseUdpOptions {
   pseudo?: number;
   /** Fail with 'bad-checksum' instead of reporting it. */
   strict?: boolean;
+  /**
+   * The bytes are a first IP fragment: the length field may exceed `len` (the rest is in later
+   * fragments); the payload is cut at `len` and the checksum is 'unverified'.
+   */
+  partial?: boolean;
 }
 
 /**
@@ -88,11 +93,11 @@ export function parseUdp(b: Uint8Array, off: number, len: number, opts?: ParseUd
   len = usable(b, off, len);
   if (len < UDP_HLEN) return fail('truncated', Math.max(0, off));
   const ul = length(b, off);
-  if (ul < UDP_HLEN || ul > len) return fail('bad-length', off + 4);
+  if (ul < UDP_HLEN || (ul > len && !opts?.partial)) return fail('bad-length', off + 4);
   const c = checksum(b, off);
   let status: ChecksumStatus = 'unverified';
   if (c === 0) status = 'zero';
-  else if (opts?.pseudo !== undefined) status = foldSum(sum16(b, off, ul, opts.pseudo)) === 0xffff ? 'good' : 'bad';
+  else if (opts?.pseudo !== undefined && ul <= len) status = foldSum(sum16(b, off, ul, opts.pseudo)) === 0xffff ? 'good' : 'bad';
   if (status === 'bad' && opts?.strict) return fail('bad-checksum', off + 6);
   return {
     ok: true,
@@ -105,7 +110,7 @@ export function parseUdp(b: Uint8Array, off: number, len: number, opts?: ParseUd
     checksum: c,
     checksumStatus: status,
     payloadOffset: off + 8,
-    payloadLength: ul - 8,
+    payloadLength: Math.min(ul, len) - 8,
   };
 }
 
