@@ -9,7 +9,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Store, WatchEvent } from './contract.js';
+import fc from 'fast-check';
+import type { Compare, Op, Store, WatchEvent } from './contract.js';
 
 let seq = 0;
 const uniq = (): string => `/conf/${process.pid}-${Date.now().toString(36)}-${++seq}/`;
@@ -212,6 +213,116 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       };
       await Promise.all(Array.from({ length: 10 }, inc));
       assert.deepEqual((await s.get(`${p}counter`))?.value, { n: 10 });
+    });
+
+    it('agrees with a reference model on random operation sequences (fast-check)', async () => {
+      const KEYS = ['a0', 'a1', 'a2', 'b0', 'b1'];
+      const key = fc.integer({ min: 0, max: KEYS.length - 1 }).map((i) => KEYS[i]!);
+      const step = fc.oneof(
+        fc.record({ t: fc.constant('put' as const), k: key, v: fc.integer({ min: 0, max: 99 }) }),
+        fc.record({ t: fc.constant('cas' as const), k: key, v: fc.integer({ min: 0, max: 99 }), good: fc.boolean() }),
+        fc.record({ t: fc.constant('del' as const), k: key }),
+        fc.record({ t: fc.constant('delp' as const), p: fc.constantFrom('a', 'b') }),
+        fc.record({
+          t: fc.constant('txn' as const),
+          cmp: fc.array(fc.record({ k: key, good: fc.boolean() }), { maxLength: 2 }),
+          puts: fc.uniqueArray(key, { maxLength: 3 }),
+          dels: fc.uniqueArray(key, { maxLength: 2 }),
+          v: fc.integer({ min: 0, max: 99 }),
+        }),
+      );
+      interface M {
+        v: number;
+        mod: number;
+        create: number;
+        version: number;
+      }
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 20 }), async (steps) => {
+          const p = uniq();
+          const model = new Map<string, M>();
+          const log: [string, string, number][] = [];
+          let rev = await s.revision();
+          const start = rev;
+          const snapshots = new Map<number, string>();
+          const snap = (): string => JSON.stringify([...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, m]) => [k, m.v, m.mod]));
+          const mod = (k: string): number => model.get(k)?.mod ?? 0;
+          const apply = (ops: { put?: [string, number]; del?: string; delp?: string }[]): void => {
+            const next = rev + 1;
+            let changed = false;
+            for (const o of ops) {
+              if (o.put) {
+                const [k, v] = o.put;
+                const cur = model.get(k);
+                model.set(k, { v, mod: next, create: cur ? cur.create : next, version: cur ? cur.version + 1 : 1 });
+                log.push(['put', k, next]);
+                changed = true;
+              }
+              const dels = o.del !== undefined ? [o.del] : o.delp !== undefined ? [...model.keys()].filter((k) => k.startsWith(o.delp!)).sort() : [];
+              for (const k of dels) {
+                if (!model.delete(k)) continue;
+                log.push(['delete', k, next]);
+                changed = true;
+              }
+            }
+            if (changed) rev = next;
+            snapshots.set(rev, snap());
+          };
+          for (const st of steps) {
+            if (st.t === 'put') {
+              assert.equal(await s.put(p + st.k, { v: st.v }), rev + 1);
+              apply([{ put: [st.k, st.v] }]);
+            } else if (st.t === 'cas') {
+              const expect = st.good ? mod(st.k) : mod(st.k) + 1000;
+              const ok = await s.put(p + st.k, { v: st.v }, { expect }).then(
+                () => true,
+                (e: Error) => {
+                  assert.equal(e.name, 'CasFailedError');
+                  return false;
+                },
+              );
+              assert.equal(ok, st.good);
+              if (ok) apply([{ put: [st.k, st.v] }]);
+            } else if (st.t === 'del') {
+              const r = await s.delete(p + st.k);
+              assert.equal(r.deleted, model.has(st.k));
+              apply([{ del: st.k }]);
+              assert.equal(r.revision, rev);
+            } else if (st.t === 'delp') {
+              const r = await s.txn([], [{ type: 'delete', key: p + st.p, prefix: true }]);
+              const n = [...model.keys()].filter((k) => k.startsWith(st.p)).length;
+              assert.equal(r.deleted, n);
+              apply([{ delp: st.p }]);
+              assert.equal(r.revision, rev);
+            } else {
+              const dels = st.dels.filter((k) => !st.puts.includes(k));
+              const cmps: Compare[] = st.cmp.map((c) => ({ key: p + c.k, modRevision: c.good ? mod(c.k) : mod(c.k) + 1000 }));
+              const ops: Op[] = [...st.puts.map((k): Op => ({ type: 'put', key: p + k, value: { v: st.v } })), ...dels.map((k): Op => ({ type: 'delete', key: p + k }))];
+              const r = await s.txn(cmps, ops);
+              const should = st.cmp.every((c) => c.good);
+              assert.equal(r.succeeded, should);
+              if (should) apply([...st.puts.map((k) => ({ put: [k, st.v] as [string, number] })), ...dels.map((k) => ({ del: k }))]);
+              assert.equal(r.revision, rev);
+            }
+          }
+          const got = (await s.list(p)).items;
+          assert.deepEqual(
+            got.map((i) => [i.key.slice(p.length), (i.value as { v: number }).v, i.modRevision, i.createRevision, i.version]),
+            [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, m]) => [k, m.v, m.mod, m.create, m.version]),
+          );
+          for (const [r, want] of snapshots) {
+            const past = (await s.list(p, { revision: r })).items.map((i) => [i.key.slice(p.length), (i.value as { v: number }).v, i.modRevision]);
+            assert.equal(JSON.stringify(past), want, `state at revision ${r}`);
+          }
+          if (log.length > 0) {
+            const c = await collect(s, p, start + 1);
+            const ev = await c.waitFor(log.length);
+            await c.cancel();
+            assert.deepEqual(ev.map((e) => [e.type, e.key.slice(p.length), e.revision]), log);
+          }
+        }),
+        { numRuns: 12 },
+      );
     });
 
     it('watches from a revision: history then live changes, in order, grouped by txn', async () => {
