@@ -350,7 +350,7 @@ export class TokenScheduler {
     return this.pick(true);
   }
 
-  /** Rule 3: any backlogged; priority, then least relative debt. */
+  /** Rule 3: every backlogged network may borrow; priority, then least relative debt. */
   private pickBorrow(): Net | null {
     return this.pick(false);
   }
