@@ -8,12 +8,14 @@ import { switchFactory } from './switch.js';
 import { mplsFactory } from './mpls.js';
 import { mplsLerFactory } from './mpls-ler.js';
 import { dpiFactory } from './dpi.js';
+import { loadBalancerFactory } from './loadbalancer.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
   switchFactory,
   mplsFactory,
   mplsLerFactory,
   dpiFactory,
+  loadBalancerFactory,
 ];
 
 const byKind = new Map<string, FunctionFactory>(FACTORIES.map((f) => [f.kind, f]));

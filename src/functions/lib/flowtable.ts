@@ -112,8 +112,11 @@ export class FlowTable {
     this.n--;
   }
 
-  /** Removes entries idle for `timeoutMs` or more; `onExpire(i)` runs before each removal. Returns how many. */
-  expire(now: number, timeoutMs: number, onExpire?: (i: number) => void): number {
+  /**
+   * Removes entries idle for `timeoutMs` or more (or `timeoutOf(i)` when given, per entry);
+   * `onExpire(i)` runs before each removal. Returns how many.
+   */
+  expire(now: number, timeoutMs: number, onExpire?: (i: number) => void, timeoutOf?: (i: number) => number): number {
     let removed = 0;
     // Walk from an empty slot so that a backward shift never moves an unvisited entry behind us.
     let start = 0;
@@ -121,7 +124,7 @@ export class FlowTable {
     if (start === this.capacity) start = 0;
     for (let s = 1; s <= this.capacity; s++) {
       const i = (start + this.capacity - s) & this.mask; // backwards
-      if (this.used[i] === 1 && now - (this.lastSeen[i] as number) >= timeoutMs) {
+      if (this.used[i] === 1 && now - (this.lastSeen[i] as number) >= (timeoutOf ? timeoutOf(i) : timeoutMs)) {
         onExpire?.(i);
         this.removeAt(i);
         removed++;
