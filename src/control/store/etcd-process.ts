@@ -13,6 +13,8 @@ export interface EtcdProcess {
   /** Client URL, e.g. http://127.0.0.1:40123. */
   readonly url: string;
   readonly dataDir: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
   readonly child: ChildProcess;
   /** SIGTERM, wait for exit, remove the data directory (unless it was given). */
   stop(): Promise<void>;
@@ -21,6 +23,9 @@ export interface EtcdProcess {
 export interface EtcdProcessInit {
   readonly binary?: string;
   readonly dataDir?: string;
+  /** Fixed ports (to restart a member where it was); free ones by default. */
+  readonly clientPort?: number;
+  readonly peerPort?: number;
   /** Milliseconds to wait for /health (default 15000). */
   readonly timeoutMs?: number;
 }
@@ -50,7 +55,8 @@ export async function freePort(): Promise<number> {
 export async function startEtcd(init: EtcdProcessInit = {}): Promise<EtcdProcess> {
   const ownDir = init.dataDir === undefined;
   const dataDir = init.dataDir ?? mkdtempSync(join(tmpdir(), 'swnet-etcd-'));
-  const [client, peer] = [await freePort(), await freePort()];
+  const client = init.clientPort ?? (await freePort());
+  const peer = init.peerPort ?? (await freePort());
   const url = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const name = `swnet${process.pid}`;
@@ -102,5 +108,5 @@ export async function startEtcd(init: EtcdProcessInit = {}): Promise<EtcdProcess
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, dataDir, child, stop };
+  return { url, dataDir, clientPort: client, peerPort: peer, child, stop };
 }

@@ -180,66 +180,95 @@ export class EtcdStore extends BaseStore {
         await this.client.kv.range({ key: Buffer.from('\0swnet/revision-probe'), revision: from, limit: 1 });
       } catch (e) {
         const err = await this.mapError(e, from);
-        if (err instanceof CompactedError) throw err;
         if (!(err instanceof FutureRevisionError)) throw err;
       }
     }
     const key = Buffer.from(prefix === '' ? '\0' : prefix);
-    const stream = await this.client.watchClient.watch();
+    const rangeEndKey = prefix === '' ? Buffer.from([0]) : rangeEnd(key);
     let cancelled = false;
+    let stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
     let watchId: string | undefined;
-    const fail = (err: Error): void => {
+    /** Next revision to ask for when the stream must be reopened (after a lost connection). */
+    let next = from !== undefined && from > 0 ? from : 0;
+    let failures = 0;
+    const stop = (err: Error): void => {
       if (cancelled) return;
       cancelled = true;
-      stream.cancel();
+      this.watches.delete(w);
+      stream?.cancel();
       opts.onError?.(err);
     };
-    await new Promise<void>((resolve, reject) => {
-      let created = false;
-      stream.on('data', (r: IWatchResponse) => {
-        if (r.created && !created) {
-          created = true;
-          watchId = r.watch_id;
-          resolve();
-        }
-        if (num(r.compact_revision) > 0) {
-          const err = new CompactedError(from ?? 0, num(r.compact_revision));
-          if (!created) reject(err);
-          else fail(err);
-          return;
-        }
-        if (r.canceled) {
-          if (!created) reject(new StoreError(`watch cancelled by etcd: ${r.cancel_reason ?? ''}`));
-          else fail(new StoreError(`watch cancelled by etcd: ${r.cancel_reason ?? ''}`));
-          return;
-        }
-        if (cancelled || r.events.length === 0) return;
-        onEvents(
-          r.events.map((ev): WatchEvent => {
+    const open = async (): Promise<void> => {
+      const st = await this.client.watchClient.watch();
+      stream = st;
+      await new Promise<void>((resolve, reject) => {
+        let created = false;
+        let dead = false;
+        const lost = (why: Error): void => {
+          if (dead || cancelled) return;
+          dead = true;
+          st.cancel();
+          if (!created) return reject(why);
+          // The connection was lost: reopen from the next undelivered revision, so that no
+          // event is lost or repeated (at most 10 consecutive failed attempts).
+          void reopen(why);
+        };
+        st.on('data', (r: IWatchResponse) => {
+          if (dead || cancelled) return;
+          if (r.created && !created) {
+            created = true;
+            failures = 0;
+            watchId = r.watch_id;
+            if (next === 0) next = num(r.header.revision) + 1;
+            resolve();
+          }
+          if (num(r.compact_revision) > 0) {
+            dead = true;
+            st.cancel();
+            const err = new CompactedError(next, num(r.compact_revision));
+            if (!created) reject(err);
+            else stop(err);
+            return;
+          }
+          if (r.canceled) return lost(new StoreError(`watch cancelled by etcd: ${r.cancel_reason ?? ''}`));
+          if (r.events.length === 0) return;
+          const events = r.events.map((ev): WatchEvent => {
             const k = ev.kv.key.toString('utf8');
             const rev = num(ev.kv.mod_revision);
             return ev.type === 'Put' ? { type: 'put', key: k, revision: rev, kv: this.kv(ev.kv) } : { type: 'delete', key: k, revision: rev };
-          }),
-        );
+          });
+          next = events[events.length - 1]!.revision + 1;
+          onEvents(events);
+        });
+        st.on('error', (e: Error) => lost(e));
+        st.on('end', () => lost(new StoreError('etcd watch stream ended')));
+        st.write({ create_request: { key, range_end: rangeEndKey, ...(next > 0 ? { start_revision: next } : {}) } });
       });
-      stream.on('error', (e: Error) => {
-        if (!created) reject(e);
-        else fail(e);
-      });
-      stream.on('end', () => fail(new StoreError('etcd watch stream ended')));
-      stream.write({
-        create_request: { key, range_end: prefix === '' ? Buffer.from([0]) : rangeEnd(key), ...(from !== undefined && from > 0 ? { start_revision: from } : {}) },
-      });
-    });
+    };
+    const reopen = async (why: Error): Promise<void> => {
+      while (!cancelled) {
+        if (++failures > 10) return stop(new StoreError(`etcd watch on ${prefix} lost: ${why.message}`));
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** failures)));
+        if (cancelled) return;
+        try {
+          await open();
+          return;
+        } catch (e) {
+          if (e instanceof CompactedError) return stop(e);
+          why = e instanceof Error ? e : new StoreError(String(e));
+        }
+      }
+    };
     const w: Watch = {
       cancel: async () => {
         if (cancelled) return;
         cancelled = true;
         this.watches.delete(w);
-        if (watchId !== undefined) stream.write({ cancel_request: { watch_id: watchId } });
-        stream.cancel();
+        if (watchId !== undefined) stream?.write({ cancel_request: { watch_id: watchId } });
+        stream?.cancel();
       },
     };
+    await open();
     this.watches.add(w);
     return w;
   }
