@@ -150,7 +150,8 @@ export class FrameSummarizer {
         const ep = `${src}.${l.srcPort} > ${dst}.${l.dstPort}: ${ext}`;
         const vx = layers[i + 1];
         if (vx?.kind === 'vxlan') {
-          const inner = layers[i + 2] !== undefined ? ` ${this.describeInnerEthernet(frame, layers, i + 2, plen - 16)}` : '';
+          // tcpdump ends the line after the VNI and prints the inner frame (without MACs) on the next.
+          const inner = layers[i + 2]?.kind === 'eth' ? `\n${this.describe(frame, layers, i + 2, l.payloadLength - 8).text}` : '';
           return { text: `${ep}VXLAN, flags [${vx.vniValid ? 'I' : '.'}] (0x${vx.flags.toString(16).padStart(2, '0')}), vni ${vx.vni}${inner}`, protocol: 'vxlan' };
         }
         return { text: `${ep}UDP, length ${l.payloadLength}`, protocol: 'udp' };
@@ -160,14 +161,6 @@ export class FrameSummarizer {
       case 'icmpv6': return { text: `${base}${icmp6(l, frame, plen)}`, protocol: 'icmpv6' };
       default: return { text: `${base}${protoName(proto)} ${plen}`, protocol: v === 4 ? 'ipv4-other' : 'ipv6-other' };
     }
-  }
-
-  /** The frame inside a VXLAN tunnel, printed as tcpdump does (with its MAC addresses). */
-  private describeInnerEthernet(frame: Uint8Array, layers: readonly SummaryLayer[], i: number, len: number): string {
-    const e = layers[i];
-    if (e?.kind !== 'eth') return '';
-    const inner = this.describe(frame, layers, i, len);
-    return `${e.src} > ${e.dst}, ethertype ${etherTypeName(e.etherType)}, length ${len}: ${inner.text}`;
   }
 
   private tcpLine(t: TcpHeader, src: string, dst: string, ext: string, v: 4 | 6): string {

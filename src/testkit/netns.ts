@@ -49,21 +49,31 @@ export class VethPair {
   readonly ipB = '10.77.0.2';
   readonly ip6A = 'fd77::1';
   readonly ip6B = 'fd77::2';
+  /** Addresses on the VXLAN devices (VNI `vni`, UDP 4789 over the veth), when created with `vxlan: true`. */
+  readonly vni = 42;
+  readonly vxlanIpA = '10.79.0.1';
+  readonly vxlanIpB = '10.79.0.2';
+  /** Name of the VXLAN device (same in both namespaces), or '' when not created. */
+  vxlanDev = '';
   private destroyed = false;
 
   private constructor(readonly a: string, readonly b: string, readonly ifA: string, readonly ifB: string) {}
 
   /**
    * Creates the pair. `checksumOffload: false` (the default) turns veth tx checksum offload off
-   * with ethtool so the kernel writes full UDP/TCP checksums instead of partial ones.
+   * with ethtool so the kernel writes full UDP/TCP checksums instead of partial ones. `vxlan: true`
+   * adds a VXLAN device (VNI 42, UDP 4789 over the veth) on each side. (802.1Q needs the 8021q
+   * module, which containers often lack, so VLAN tags are tested on built frames only.)
    */
-  static create(prefix: string, opts: { checksumOffload?: boolean } = {}): VethPair {
+  static create(prefix: string, opts: { checksumOffload?: boolean; vxlan?: boolean } = {}): VethPair {
     const id = `${prefix}${process.pid % 100000}x${counter++}`;
     // Interface names are limited to 15 bytes (IFNAMSIZ - 1).
     const pair = new VethPair(`${id}a`, `${id}b`, `${id}a`.slice(-15), `${id}b`.slice(-15));
     try {
       sh(['ip', 'netns', 'add', pair.a]);
       sh(['ip', 'netns', 'add', pair.b]);
+      // No duplicate address detection: link-local addresses are usable at once, no DAD probes.
+      for (const ns of [pair.a, pair.b]) sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
       sh(['ip', 'link', 'add', pair.ifA, 'netns', pair.a, 'type', 'veth', 'peer', 'name', pair.ifB, 'netns', pair.b]);
       for (const [ns, dev, ip4, ip6] of [[pair.a, pair.ifA, pair.ipA, pair.ip6A], [pair.b, pair.ifB, pair.ipB, pair.ip6B]] as const) {
         sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -71,6 +81,16 @@ export class VethPair {
         sh(['ip', '-n', ns, 'addr', 'add', `${ip6}/64`, 'dev', dev, 'nodad']);
         if (opts.checksumOffload !== true) sh(['ip', 'netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
         sh(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+      }
+      if (opts.vxlan === true) {
+        pair.vxlanDev = `${id}x`;
+        for (const [ns, dev, local, remote, ip4] of [[pair.a, pair.ifA, pair.ipA, pair.ipB, pair.vxlanIpA], [pair.b, pair.ifB, pair.ipB, pair.ipA, pair.vxlanIpB]] as const) {
+          // udpcsum: the outer UDP checksum is computed (Linux leaves it 0 over IPv4 by default).
+          sh(['ip', '-n', ns, 'link', 'add', pair.vxlanDev, 'type', 'vxlan', 'id', String(pair.vni), 'local', local, 'remote', remote, 'dstport', '4789', 'dev', dev, 'udpcsum']);
+          sh(['ip', '-n', ns, 'addr', 'add', `${ip4}/24`, 'dev', pair.vxlanDev]);
+          if (opts.checksumOffload !== true) sh(['ip', 'netns', 'exec', ns, 'ethtool', '-K', pair.vxlanDev, 'tx', 'off']);
+          sh(['ip', '-n', ns, 'link', 'set', pair.vxlanDev, 'up']);
+        }
       }
       pair.waitLinkLocal();
     } catch (e) {
@@ -250,8 +270,18 @@ export function trafficArgv(mode: 'udp-server' | 'udp-client' | 'tcp-server' | '
 export async function generateTraffic(pair: VethPair, opts: { udpPort?: number; tcpPort?: number } = {}): Promise<void> {
   const udpPort = opts.udpPort ?? 5000;
   const tcpPort = opts.tcpPort ?? 6000;
+  // Forget neighbours learnt while the devices came up, so ARP and NDP happen in the capture.
+  for (const [ns, dev] of [[pair.a, pair.ifA], [pair.b, pair.ifB]] as const) sh(['ip', '-n', ns, 'neigh', 'flush', 'dev', dev]);
   pair.exec(pair.a, ['ping', '-c', '2', '-i', '0.05', '-W', '2', pair.ipB]);
   pair.exec(pair.a, ['ping', '-6', '-c', '2', '-i', '0.05', '-W', '2', pair.ip6B]);
+  if (pair.vxlanDev !== '') {
+    pair.exec(pair.a, ['ping', '-c', '2', '-i', '0.05', '-W', '2', pair.vxlanIpB]);
+    const srv = pair.spawn(pair.b, trafficArgv('udp-server', pair.vxlanIpB, udpPort, 1, 64));
+    await waitForOutput(srv, /ready/);
+    pair.exec(pair.a, trafficArgv('udp-client', pair.vxlanIpB, udpPort, 1, 64));
+    srv.kill('SIGTERM');
+    await waitExit(srv);
+  }
   for (const host of [pair.ipB, pair.ip6B]) {
     const srv = pair.spawn(pair.b, trafficArgv('udp-server', host, udpPort, 2, 100));
     await waitForOutput(srv, /ready/);
