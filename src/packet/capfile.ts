@@ -10,6 +10,7 @@
 import { ByteSource, CaptureError, type CaptureInterfaceInit, type CaptureReader, type CaptureWriter } from './capture.js';
 import { PcapReader, PcapWriter, isPcapMagic } from './pcap.js';
 import { PcapngReader, PcapngWriter, isPcapngMagic } from './pcapng.js';
+import type { Batch, PacketPool } from './pool.js';
 
 export type CaptureFormat = 'pcap' | 'pcapng';
 
@@ -60,4 +61,45 @@ export function createCaptureWriter(path: string, init: CaptureWriterInit): Capt
     return PcapWriter.create(path, { linkType: init.iface.linkType, nanosecond: init.iface.nanosecond ?? false, ...(init.iface.snapLen !== undefined ? { snapLen: init.iface.snapLen } : {}), ...be });
   }
   return PcapngWriter.create(path, { interfaces: [init.iface], ...be });
+}
+
+/**
+ * Copies the next records of `reader` into free slots of `pool` and appends them to `batch`,
+ * until the batch is full, the pool has no free slot or the capture ends. Timestamps and
+ * interface indices land at the same batch index in `ts` / `ifaces` when given. A frame longer
+ * than the pool's MTU is cut to it. Returns the number of frames added (0 at the end of the
+ * capture, or when nothing fits). Throws CaptureError on a malformed file.
+ *
+ * @example
+ * const r = openCapture('trace.pcap');
+ * const ts = new BigInt64Array(MAX_BATCH);
+ * while (readBatch(r, pool, batch, ts) > 0) { fn.process(batch); batch.clear(); }
+ */
+export function readBatch(reader: CaptureReader, pool: PacketPool, batch: Batch, ts?: BigInt64Array, ifaces?: Int32Array): number {
+  let n = 0;
+  // Check for a free slot before taking a record, so that none is read and then dropped.
+  while (!batch.full && pool.available > 0) {
+    const rec = reader.next();
+    if (rec === null) break;
+    const i = batch.count;
+    pool.load(rec.data, batch);
+    if (ts !== undefined) ts[i] = rec.tsNs;
+    if (ifaces !== undefined) ifaces[i] = rec.iface;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Appends every frame of `batch` (bytes in `pool`) to `writer` on interface `iface`, all with
+ * timestamp `tsNs` (or `ts[i]` per frame when given).
+ *
+ * @example
+ * writeBatch(writer, pool, batch, 0, BigInt(Date.now()) * 1_000_000n);
+ */
+export function writeBatch(writer: CaptureWriter, pool: PacketPool, batch: Batch, iface: number, tsNs: bigint, ts?: BigInt64Array): void {
+  for (let i = 0; i < batch.count; i++) {
+    const off = batch.offs[i]!;
+    writer.write(iface, ts?.[i] ?? tsNs, pool.bytes.subarray(off, off + batch.lens[i]!));
+  }
 }

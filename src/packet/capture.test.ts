@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { CaptureError, LINKTYPE_ETHERNET, LINKTYPE_RAW, type CaptureReader, type CaptureRecord } from './capture.js';
 import { PcapReader, PcapWriter } from './pcap.js';
 import { PcapngReader, PcapngWriter } from './pcapng.js';
-import { openCapture, readCaptureBytes, createCaptureWriter, formatFromPath } from './capfile.js';
+import { openCapture, readCaptureBytes, createCaptureWriter, formatFromPath, readBatch, writeBatch } from './capfile.js';
+import { Batch, PacketPool } from './pool.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -297,4 +298,33 @@ test('formatFromPath', () => {
   assert.equal(formatFromPath('x.PCAPNG'), 'pcapng');
   assert.equal(formatFromPath('x.pcap'), 'pcap');
   assert.equal(formatFromPath('x.txt'), null);
+});
+
+test('readBatch fills pool slots up to the batch or the pool, losing no record; writeBatch writes them back', () => {
+  const { writer, sink } = PcapngWriter.inMemory({ interfaces: [{ linkType: 1 }, { linkType: 1 }] });
+  for (let i = 0; i < 10; i++) writer.write(i % 2, BigInt(i) * 10n, new Uint8Array(60 + i).fill(i));
+  const r = readCaptureBytes(sink.bytes());
+  const pool = new PacketPool({ slots: 3 });
+  const batch = new Batch(4);
+  const ts = new BigInt64Array(4);
+  const ifaces = new Int32Array(4);
+  const out = PcapngWriter.inMemory({ interfaces: [{ linkType: 1 }] });
+  const seen: number[] = [];
+  for (;;) {
+    const n = readBatch(r, pool, batch, ts, ifaces);
+    if (n === 0) break;
+    assert.ok(n <= 3);
+    for (let i = 0; i < batch.count; i++) {
+      const f = pool.frame(batch, i);
+      seen.push(f[0]!);
+      assert.equal(f.length, 60 + f[0]!);
+      assert.equal(ts[i], BigInt(f[0]!) * 10n);
+      assert.equal(ifaces[i], f[0]! % 2);
+    }
+    writeBatch(out.writer, pool, batch, 0, 0n, ts);
+    for (let i = 0; i < batch.count; i++) pool.release(batch.slots[i]!);
+    batch.clear();
+  }
+  assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(all(readCaptureBytes(out.sink.bytes())).map((x) => [x.tsNs, x.data.length]), seen.map((i) => [BigInt(i) * 10n, 60 + i]));
 });
