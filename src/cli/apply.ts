@@ -4,13 +4,13 @@
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { apply, listResources, remove, type ApplyResult, type Change } from '../control/manifest/apply.js';
+import { apply, getResource, listResources, remove, type ApplyResult, type Change } from '../control/manifest/apply.js';
 import { ManifestError, formatIssue, loadManifests } from '../control/manifest/load.js';
 import { parseBytes, parseCpu, parseRate } from '../control/manifest/quantity.js';
 import { KINDS, DEFAULT_NAMESPACE, resolveKind, type Kind, type Resource } from '../control/manifest/types.js';
 import { KIND_NAMES } from '../control/manifest/schema.js';
 import { openStore } from '../control/store/open.js';
-import type { Store } from '../control/store/contract.js';
+import { NotFoundError, type Store } from '../control/store/contract.js';
 
 interface StoreOpts {
   dataDir?: string;
@@ -176,8 +176,15 @@ export function register(program: Command): void {
       if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')})`);
       if (!['table', 'yaml', 'json'].includes(o.output)) throw new Error(`unknown output format '${o.output}' (table, yaml, json)`);
       const all = o.allNamespaces === true && name === undefined;
-      const items = await withStore(o, (s) => listResources(s, kind, { ...(all ? {} : { namespace: o.namespace }), ...(name !== undefined ? { name } : {}) }));
-      if (name !== undefined && items.length === 0) throw new Error(`${kind.toLowerCase()} "${name}" not found${KINDS[kind].namespaced ? ` in namespace ${o.namespace}` : ''}`);
+      const items = await withStore(o, async (s) => {
+        if (name === undefined) return listResources(s, kind, all ? {} : { namespace: o.namespace });
+        try {
+          return [await getResource(s, kind, name, o.namespace)];
+        } catch (e) {
+          if (e instanceof NotFoundError) throw new Error(`${kind.toLowerCase()} "${name}" not found${KINDS[kind].namespaced ? ` in namespace ${o.namespace}` : ''}`);
+          throw e;
+        }
+      });
       if (o.output === 'json') process.stdout.write(`${JSON.stringify(name !== undefined ? items[0] : { items }, null, 2)}\n`);
       else if (o.output === 'yaml') process.stdout.write(items.map((r) => stringify(r)).join('---\n'));
       else if (items.length === 0) process.stderr.write(`no ${KINDS[kind].plural} found${KINDS[kind].namespaced && !all ? ` in namespace ${o.namespace}` : ''}\n`);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../store/memory.js';
 import type { Compare, Op, TxnResult } from '../store/contract.js';
-import { apply, listResources, remove, ApplyConflictError } from './apply.js';
+import { apply, getResource, listResources, remove, ApplyConflictError } from './apply.js';
 import { parseManifestText, ManifestError, type LoadedResource } from './load.js';
 import { GOOD } from './fixtures.js';
 import { resourceKey } from './types.js';
@@ -111,6 +111,7 @@ describe('apply and delete', () => {
     assert.ok(d.changes.every((c) => c.action === 'deleted'));
     assert.equal(d.changes.length, 6);
     assert.deepEqual((await s.list('/swnet/')).items.map((i) => i.key), ['/swnet/datacenter/other']);
+    await assert.rejects(getResource(s, 'Server', 's1'), (e: unknown) => e instanceof Error && e.name === 'NotFoundError' && /\/swnet\/server\/s1/.test(e.message));
     const again = await remove(s, load(GOOD));
     assert.ok(again.changes.every((c) => c.action === 'not found'));
     assert.equal(again.revision, d.revision);

@@ -9,7 +9,7 @@
  * the spec changes, as in Kubernetes; `status` belongs to controllers and is preserved.
  */
 import { randomUUID } from 'node:crypto';
-import type { Compare, JsonObject, KeyValue, Op, Store } from '../store/contract.js';
+import { NotFoundError, type Compare, type JsonObject, type KeyValue, type Op, type Store } from '../store/contract.js';
 import { ManifestError, checkReferences, checkSet, collectReferences, namespaceOf, type LoadedResource } from './load.js';
 import { API_VERSION } from './schema.js';
 import { KINDS, kindPrefix, resourceKey, type Kind, type Metadata, type Resource } from './types.js';
@@ -212,3 +212,16 @@ export async function listResources(store: Store, kind: Kind, opts: { readonly n
   return items.map(readResource);
 }
 
+
+/**
+ * One object; throws {@link NotFoundError} when it does not exist.
+ *
+ * @example
+ * const s1 = await getResource(store, 'Server', 's1');
+ */
+export async function getResource(store: Store, kind: Kind, name: string, namespace?: string): Promise<Resource> {
+  const key = resourceKey(kind, name, namespace);
+  const kv = await store.get(key);
+  if (!kv) throw new NotFoundError(key);
+  return readResource(kv);
+}
