@@ -130,7 +130,15 @@ function sortByRequestDesc(list: number[], vms: readonly VmSnapshot[]): void {
   list.sort((a, b) => (vms[b]?.requestedMips ?? 0) - (vms[a]?.requestedMips ?? 0));
 }
 
+const shapeKeys = new WeakMap<HostSnapshot, string>();
 function shapeKey(h: HostSnapshot): string {
+  const k = shapeKeys.get(h);
+  if (k !== undefined) return k;
+  const key = rawShapeKey(h);
+  shapeKeys.set(h, key);
+  return key;
+}
+function rawShapeKey(h: HostSnapshot): string {
   return `${h.pes}x${h.peMips}/${h.ramMb}/${h.bwMbps}/${h.power.name}/${h.power.watts.join(',')}`;
 }
 

@@ -34,7 +34,7 @@ export function mad(values: ArrayLike<number>): number {
 
 /**
  * Interquartile range as CloudSim's MathUtil.iqr computes it (rounded rank positions, no interpolation).
- * @example iqr([1, 2, 3, 4, 5, 6, 7, 8]) // 4
+ * @example iqr([1, 2, 3, 4, 5, 6, 7, 8]) // 5
  */
 export function iqr(values: ArrayLike<number>): number {
   const n = values.length;
