@@ -296,6 +296,14 @@ describe('real kernel traffic (netns + veth + tcpdump/dumpcap + tshark)', { skip
     ws.close();
     outputs.push({ path: spb, n: b.length });
 
+    // The check itself can fail: a frame cut inside its IPv4 header is reported malformed.
+    const cut = join(dir, 'cut.pcap');
+    const wc = PcapWriter.create(cut, { linkType: 1 });
+    const ipFrame = a.find((f) => f.layers.some((l) => l.kind === 'ipv4'))!;
+    wc.write(0, ipFrame.rec.tsNs, ipFrame.rec.data.subarray(0, 30));
+    wc.close();
+    assert.equal(tsharkProblems(cut).length, 1);
+
     for (const { path, n } of outputs) {
       assert.deepEqual(tsharkProblems(path), [], `${path}: malformed or expert-error packets`);
       const rows = tsharkFields(path, ['frame.interface_id', 'frame.len', 'frame.time_epoch', 'frame.protocols']);
