@@ -27,7 +27,8 @@
  * 3. **Whole frames**: {@link decodeFrame} walks Ethernet → VLAN tags → MPLS / ARP / IPv4 / IPv6 (+
  *    extension headers) → ICMP / ICMPv6 / UDP / TCP → VXLAN → inner Ethernet..., returning every
  *    layer (the `parseX` results, in wire order) and the first error, with the layers decoded
- *    before it. Allocates: for tools, tests, slow paths; not for the 15 Mpps forwarding loop.
+ *    before it. The packet quoted by an ICMP error follows its ICMP layer (from `quotedFrom`), as in
+ *    tshark. Allocates: for tools, tests, slow paths; not for the 15 Mpps forwarding loop.
  *
  * Builders: `buildX(b, off, init)` write a header (computing lengths and checksums) and return the
  * bytes written; frames.ts returns fresh whole frames (ICMP echo, UDP, TCP SYN, NDP, ARP, VXLAN).
@@ -38,12 +39,12 @@
  * | tshark | layer.kind / field |
  * |---|---|
  * | eth.dst, eth.src, eth.type | eth / dst, src (text; dst48/src48 integers), etherType |
- * | vlan.priority, vlan.dei, vlan.id, vlan.etype | vlan / pcp, dei, vid, etherType |
+ * | vlan.priority, vlan.dei, vlan.id, vlan.etype (ieee8021ad.* for a 0x88a8 tag) | vlan / pcp, dei, vid, etherType |
  * | mpls.label, mpls.exp, mpls.bottom, mpls.ttl | mpls / label, tc, bottom, ttl |
  * | arp.opcode, arp.src.hw_mac, arp.src.proto_ipv4, arp.dst.hw_mac, arp.dst.proto_ipv4 | arp / op, sha, spa, tha, tpa |
- * | ip.version, ip.hdr_len, ip.dsfield, ip.len, ip.id, ip.flags, ip.frag_offset, ip.ttl, ip.proto, ip.checksum, ip.src, ip.dst | ipv4 / version, headerLength, tos, totalLength, id, flags (3 bits), fragOffset (×8 = bytes), ttl, protocol, checksum, src, dst (uint32) |
+ * | ip.version, ip.hdr_len, ip.dsfield, ip.len, ip.id, ip.flags, ip.frag_offset, ip.ttl, ip.proto, ip.checksum, ip.src, ip.dst | ipv4 / version, headerLength, tos, totalLength, id, flags (3 bits), fragOffset (8-byte units, as tshark 4.0 prints it), ttl, protocol, checksum, src, dst (uint32) |
  * | ipv6.tclass, ipv6.flow, ipv6.plen, ipv6.nxt, ipv6.hlim, ipv6.src, ipv6.dst | ipv6 / trafficClass, flowLabel, payloadLength, nextHeader, hopLimit, src, dst |
- * | ipv6.fragment.offset, ipv6.fragment.more, ipv6.fragment.id, ipv6.routing.type, ipv6.routing.segleft | ipv6-ext / fragOffset, more, fragId, routingType, segmentsLeft |
+ * | ipv6.fraghdr.offset, ipv6.fraghdr.more, ipv6.fraghdr.ident, ipv6.routing.type, ipv6.routing.segleft | ipv6-ext / fragOffset, more, fragId, routingType, segmentsLeft |
  * | icmp.type, icmp.code, icmp.checksum, icmp.ident, icmp.seq, icmp.mtu | icmp / type, code, checksum, identifier, sequence, nextHopMtu |
  * | icmpv6.type, icmpv6.code, icmpv6.checksum, icmpv6.echo.identifier, icmpv6.echo.sequence_number, icmpv6.mtu, icmpv6.nd.ns.target_address, icmpv6.opt.linkaddr, icmpv6.opt.prefix | icmpv6 / type, code, checksum, identifier, sequence, mtu, target, sourceLinkAddr/targetLinkAddr, prefixes[].prefix |
  * | udp.srcport, udp.dstport, udp.length, udp.checksum | udp / srcPort, dstPort, length, checksum |
@@ -115,8 +116,13 @@ export interface DecodedFrame {
   readonly layers: Layer[];
   /** First malformation, or null. Layers decoded before it are kept. */
   error: DecodeError | null;
-  /** False when any layer's checksumStatus is 'bad'. */
+  /** False when any layer's checksumStatus is 'bad' (layers of a quoted packet excepted). */
   checksumsOk: boolean;
+  /**
+   * Index in `layers` of the first layer of the packet quoted by an ICMP/ICMPv6 error (decoded as
+   * tshark does, tolerating its truncation; its malformations are not frame errors), or -1.
+   */
+  quotedFrom: number;
   readonly offset: number;
   readonly length: number;
 }
@@ -134,8 +140,10 @@ interface Ctx {
   readonly b: Uint8Array;
   readonly f: DecodedFrame;
   readonly vxlanPort: number;
-  readonly verify: boolean;
+  verify: boolean;
   readonly maxDepth: number;
+  /** Decoding the packet quoted in an ICMP error: lengths may exceed the bytes, errors only stop. */
+  quote: boolean;
 }
 
 /**
@@ -149,18 +157,18 @@ interface Ctx {
  */
 export function decodeFrame(b: Uint8Array, off = 0, len: number = b.length - off, opts?: DecodeOptions): DecodedFrame {
   const n = usable(b, off, len);
-  const f: DecodedFrame = { layers: [], error: null, checksumsOk: true, offset: off, length: Math.max(0, n) };
+  const f: DecodedFrame = { layers: [], error: null, checksumsOk: true, quotedFrom: -1, offset: off, length: Math.max(0, n) };
   if (n < 0) {
     f.error = { reason: 'truncated', offset: 0, layer: 'eth' };
     return f;
   }
-  const ctx: Ctx = { b, f, vxlanPort: opts?.vxlanPort ?? VXLAN_PORT, verify: opts?.verifyChecksums ?? true, maxDepth: opts?.maxVxlanDepth ?? 4 };
+  const ctx: Ctx = { b, f, vxlanPort: opts?.vxlanPort ?? VXLAN_PORT, verify: opts?.verifyChecksums ?? true, maxDepth: opts?.maxVxlanDepth ?? 4, quote: false };
   ethernet(ctx, off, off + n, 0);
   return f;
 }
 
 function bad(ctx: Ctx, r: ParseResult<unknown> & { ok: false }, layer: LayerKind): false {
-  ctx.f.error = { reason: r.reason, offset: r.offset, layer };
+  if (!ctx.quote) ctx.f.error = { reason: r.reason, offset: r.offset, layer };
   return false;
 }
 
@@ -169,7 +177,7 @@ function payload(ctx: Ctx, o: number, end: number, what: PayloadLayer['what'], t
 }
 
 function check(ctx: Ctx, s: string): void {
-  if (s === 'bad') ctx.f.checksumsOk = false;
+  if (s === 'bad' && !ctx.quote) ctx.f.checksumsOk = false;
 }
 
 function ethernet(ctx: Ctx, o: number, end: number, depth: number): void {
@@ -229,31 +237,31 @@ function mplsStack(ctx: Ctx, o: number, end: number, depth: number): void {
 
 function ip4(ctx: Ctx, o: number, end: number, depth: number): void {
   const { b, f } = ctx;
-  const ip = parseIpv4(b, o, end - o);
+  const ip = parseIpv4(b, o, end - o, ctx.quote ? { partial: true } : undefined);
   if (!ip.ok) return void bad(ctx, ip, 'ipv4');
   f.layers.push(ctx.verify ? ip : { ...ip, checksumStatus: 'unverified' });
   if (ctx.verify) check(ctx, ip.checksumStatus);
   const s = ip.payloadOffset;
   const e = s + ip.payloadLength;
   if (ip.fragOffset !== 0) return payload(ctx, s, e, 'fragment', ip.protocol);
-  // A first fragment holds only part of the transport message: its checksum cannot be verified.
-  const verify = ctx.verify && !ip.mf;
+  // A first fragment (or a quoted packet) holds only part of the transport message: no checksum check.
+  const verify = ctx.verify && !ip.mf && !ctx.quote;
   const pseudo = verify ? pseudoSum4At(b, o, ip.protocol, ip.payloadLength) : undefined;
-  upper(ctx, ip.protocol, s, e, verify, pseudo, 4, depth, ip.mf);
+  upper(ctx, ip.protocol, s, e, verify, pseudo, 4, depth, ip.mf || ctx.quote);
 }
 
 function ip6(ctx: Ctx, o: number, end: number, depth: number): void {
   const { b, f } = ctx;
-  const ip = parseIpv6(b, o, end - o);
+  const ip = parseIpv6(b, o, end - o, ctx.quote ? { partial: true } : undefined);
   if (!ip.ok) return void bad(ctx, ip, 'ipv6');
   f.layers.push(ip);
   for (const x of ip.extensions) f.layers.push({ ok: true, ...x });
   const s = ip.upperOffset;
   const e = ip.end;
   if (ip.laterFragment) return payload(ctx, s, e, 'fragment', ip.upperProtocol);
-  const verify = ctx.verify && !ip.fragmented;
+  const verify = ctx.verify && !ip.fragmented && !ctx.quote;
   const pseudo = verify ? pseudoSum6At(b, o, ip.upperProtocol, e - s, pseudoDstOffset(b, ip)) : undefined;
-  upper(ctx, ip.upperProtocol, s, e, verify, pseudo, 6, depth, ip.fragmented);
+  upper(ctx, ip.upperProtocol, s, e, verify, pseudo, 6, depth, ip.fragmented || ctx.quote);
 }
 
 function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, pseudo: number | undefined, v: 4 | 6, depth: number, firstFragment = false): void {
@@ -268,7 +276,7 @@ function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, p
       const ps = u.payloadOffset;
       const pe = ps + u.payloadLength;
       if (firstFragment) return payload(ctx, ps, pe, 'data');
-      if (u.dstPort === ctx.vxlanPort && ctx.vxlanPort >= 0) {
+      if (u.dstPort === ctx.vxlanPort && ctx.vxlanPort >= 0 && !ctx.quote) {
         const x = parseVxlan(b, ps, pe - ps);
         if (!x.ok) return void bad(ctx, x, 'vxlan');
         f.layers.push(x);
@@ -278,6 +286,8 @@ function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, p
       return payload(ctx, ps, pe, 'data');
     }
     case IPPROTO.TCP: {
+      // A quoted TCP header is usually cut after 8 bytes (RFC 792): not decodable as a header.
+      if (ctx.quote && e - s < 20) return payload(ctx, s, e, 'quoted', proto);
       const t = parseTcp(b, s, e - s, po);
       if (!t.ok) return void bad(ctx, t, 'tcp');
       f.layers.push(t);
@@ -290,7 +300,8 @@ function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, p
       if (!m.ok) return void bad(ctx, m, 'icmp');
       f.layers.push(m);
       check(ctx, m.checksumStatus);
-      return payload(ctx, s + 8, e, m.quotedOffset >= 0 ? 'quoted' : 'data');
+      if (m.quotedOffset >= 0 && !ctx.quote) return quoted(ctx, m.quotedOffset, e, 4);
+      return payload(ctx, s + 8, e, 'data');
     }
     case IPPROTO.ICMPV6: {
       if (v !== 6) return payload(ctx, s, e, 'unknown-protocol', proto);
@@ -298,7 +309,8 @@ function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, p
       if (!m.ok) return void bad(ctx, m, 'icmpv6');
       f.layers.push(m);
       check(ctx, m.checksumStatus);
-      return payload(ctx, s + m.headerLength + m.ndpOptions.reduce((n, x) => n + x.length, 0), e, m.quotedOffset >= 0 ? 'quoted' : 'data');
+      if (m.quotedOffset >= 0 && !ctx.quote) return quoted(ctx, m.quotedOffset, e, 6);
+      return payload(ctx, s + m.headerLength + m.ndpOptions.reduce((n, x) => n + x.length, 0), e, 'data');
     }
     case IPPROTO.IPIP:
       return ip4(ctx, s, e, depth);
@@ -311,6 +323,22 @@ function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, p
     default:
       return payload(ctx, s, e, 'unknown-protocol', proto);
   }
+}
+
+/** The invoking packet of an ICMP error, decoded leniently after the ICMP layer. */
+function quoted(ctx: Ctx, o: number, e: number, v: 4 | 6): void {
+  const f = ctx.f;
+  f.quotedFrom = f.layers.length;
+  ctx.quote = true;
+  const before = f.layers.length;
+  const first = ctx.b[o]! >>> 4;
+  if (v === 4 && first === 4) ip4(ctx, o, e, ctx.maxDepth);
+  else if (v === 6 && first === 6) ip6(ctx, o, e, ctx.maxDepth);
+  if (f.layers.length === before) {
+    f.quotedFrom = -1;
+    payload(ctx, o, e, 'quoted');
+  }
+  ctx.quote = false;
 }
 
 // --- tshark-style field rendering ---------------------------------------------------------------
@@ -333,7 +361,12 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
     if (a) a.push(String(v));
     else m.set(k, [String(v)]);
   };
+  // tshark reassembles fragments: it shows no transport layer for one fragment alone.
+  let fragment = false;
   for (const l of frame.layers) {
+    if (l.kind === 'eth') fragment = false;
+    if (fragment && l.kind !== 'ipv6-ext') continue;
+    if ((l.kind === 'ipv4' && (l.mf || l.fragOffset !== 0)) || (l.kind === 'ipv6' && l.fragmented)) fragment = true;
     switch (l.kind) {
       case 'eth':
         put('eth.dst', l.dst);
@@ -341,10 +374,17 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
         put('eth.type', hex(l.etherType, 4));
         break;
       case 'vlan':
-        put('vlan.priority', l.pcp);
-        put('vlan.dei', l.dei);
-        put('vlan.id', l.vid);
-        put('vlan.etype', hex(l.etherType, 4));
+        // tshark decodes an 802.1ad service tag (TPID 0x88a8) with its own protocol, ieee8021ad.
+        if (l.tpid === 0x88a8) {
+          put('ieee8021ad.priority', l.pcp);
+          put('ieee8021ad.dei', l.dei);
+          put('ieee8021ad.id', l.vid);
+        } else {
+          put('vlan.priority', l.pcp);
+          put('vlan.dei', l.dei);
+          put('vlan.id', l.vid);
+          put('vlan.etype', hex(l.etherType, 4));
+        }
         break;
       case 'mpls':
         put('mpls.label', l.label);
@@ -366,7 +406,7 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
         put('ip.len', l.totalLength);
         put('ip.id', hex(l.id, 4));
         put('ip.flags', hex(l.flags, 2)); // tshark 4.0 prints the 3 flag bits shifted down (DF = 0x02)
-        put('ip.frag_offset', l.fragOffset * 8);
+        put('ip.frag_offset', l.fragOffset);
         put('ip.ttl', l.ttl);
         put('ip.proto', l.protocol);
         put('ip.checksum', hex(l.checksum, 4));
@@ -384,9 +424,9 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
         break;
       case 'ipv6-ext':
         if (l.type === 44) {
-          put('ipv6.fragment.offset', l.fragOffset);
-          put('ipv6.fragment.more', l.more ? 'True' : 'False');
-          put('ipv6.fragment.id', hex(l.fragId, 8));
+          put('ipv6.fraghdr.offset', l.fragOffset);
+          put('ipv6.fraghdr.more', l.more ? 1 : 0);
+          put('ipv6.fraghdr.ident', hex(l.fragId, 8));
         } else if (l.type === 43) {
           put('ipv6.routing.type', l.routingType);
           put('ipv6.routing.segleft', l.segmentsLeft);
@@ -413,7 +453,20 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
         if (l.mtu >= 0) put('icmpv6.mtu', l.mtu);
         if (l.type === 135) put('icmpv6.nd.ns.target_address', l.target);
         if (l.type === 136) put('icmpv6.nd.na.target_address', l.target);
-        for (const p of l.prefixes) put('icmpv6.opt.prefix', p.prefix);
+        if (l.sourceLinkAddr) put('icmpv6.opt.linkaddr', l.sourceLinkAddr);
+        if (l.targetLinkAddr) put('icmpv6.opt.linkaddr', l.targetLinkAddr);
+        if (l.type === 134) {
+          put('icmpv6.nd.ra.cur_hop_limit', l.curHopLimit);
+          put('icmpv6.nd.ra.router_lifetime', l.routerLifetime);
+          put('icmpv6.nd.ra.reachable_time', l.reachableTime);
+          put('icmpv6.nd.ra.retrans_timer', l.retransTimer);
+        }
+        for (const p of l.prefixes) {
+          put('icmpv6.opt.prefix', p.prefix);
+          put('icmpv6.opt.prefix.length', p.prefixLength);
+          put('icmpv6.opt.prefix.valid_lifetime', p.validLifetime);
+          put('icmpv6.opt.prefix.preferred_lifetime', p.preferredLifetime);
+        }
         if (l.mtuOption >= 0) put('icmpv6.opt.mtu', l.mtuOption);
         break;
       case 'udp':

@@ -85,6 +85,18 @@ function ipv6ExtFrame(): Uint8Array {
   return b;
 }
 
+/** An IPv6 first fragment (M set) of a UDP datagram. */
+function ipv6FragmentFrame(): Uint8Array {
+  const b = new Uint8Array(14 + 40 + 8 + 8 + 16);
+  buildEthernet(b, 0, { dst: B, src: A, etherType: ETHERTYPE.IPV6 });
+  buildIpv6(b, 14, { nextHeader: IPPROTO.FRAGMENT, src: 'fd00::1', dst: 'fd00::2', payloadLength: 32 });
+  buildIpv6Fragment(b, 54, IPPROTO.UDP, 0, true, 0xcafe);
+  buildUdp(b, 62, { srcPort: 1, dstPort: 2, payloadLength: 16 });
+  b[66] = 0x05; // UDP length 1300: the datagram continues in later fragments
+  b[67] = 0x14;
+  return b;
+}
+
 /** IPv4 with options (router alert + record route) carrying UDP. */
 function ipv4OptionsFrame(): Uint8Array {
   const opts = new Uint8Array([0x94, 4, 0, 0, 0x07, 7, 4, 0, 0, 0, 0, 1]);
@@ -142,6 +154,7 @@ export function seedFrames(): Uint8Array[] {
     vxlanEncap({ outer: { ...l4, src: '192.0.2.1', dst: '192.0.2.2' }, vni: 42, inner: ping }),
     vxlanEncap({ outer: { ...l6, src: '2001:db8::1', dst: '2001:db8::2' }, vni: 43, inner: udp6 }),
     ipv6ExtFrame(),
+    ipv6FragmentFrame(),
     ipv4OptionsFrame(),
     ...ipv4Fragments(),
   ];

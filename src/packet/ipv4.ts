@@ -325,13 +325,18 @@ export interface Ipv4Header {
   readonly options: readonly Ipv4Option[];
   /** Offset where the payload starts (offset + headerLength). */
   readonly payloadOffset: number;
-  /** totalLength − headerLength: bytes after this are link-layer padding. */
+  /** totalLength − headerLength (bytes after are link-layer padding); cut at the bytes present when `partial`. */
   readonly payloadLength: number;
 }
 
 export interface ParseIpv4Options {
   /** Fail with 'bad-checksum' instead of reporting `checksumStatus: 'bad'`. */
   strict?: boolean;
+  /**
+   * The bytes are a packet cut short on purpose (quoted in an ICMP error): a total length larger
+   * than `len` is accepted and the payload is cut at `len`.
+   */
+  partial?: boolean;
 }
 
 /**
@@ -353,7 +358,7 @@ export function parseIpv4(b: Uint8Array, off: number, len: number, opts?: ParseI
   const hl = ihlv << 2;
   if (hl > len) return fail('truncated', off + len);
   const tl = totalLength(b, off);
-  if (tl < hl || tl > len) return fail('bad-length', off + 2);
+  if (tl < hl || (tl > len && !opts?.partial)) return fail('bad-length', off + 2);
   const options: Ipv4Option[] = [];
   for (let o = off + 20; o < off + hl; ) {
     const t = b[o]!;
@@ -399,7 +404,7 @@ export function parseIpv4(b: Uint8Array, off: number, len: number, opts?: ParseI
     dst: dst(b, off),
     options,
     payloadOffset: off + hl,
-    payloadLength: tl - hl,
+    payloadLength: Math.min(tl, len) - hl,
   };
 }
 

@@ -186,11 +186,11 @@ export interface Ipv6Header {
   readonly upperProtocol: number;
   /** Where that protocol's header starts. */
   readonly upperOffset: number;
-  /** Offset + 40 + payload length: bytes after this are link-layer padding. */
+  /** Offset + 40 + payload length (bytes after are link-layer padding); cut at the bytes present when `partial`. */
   readonly end: number;
   /** True when a fragment header with a non-zero offset was seen (the upper header is not in this packet). */
   readonly laterFragment: boolean;
-  /** True when a fragment header was seen at all (upper-layer checksum cannot be verified from this packet). */
+  /** True when a fragment header says this is part of a larger packet (not an atomic fragment): the upper-layer checksum cannot be verified. */
   readonly fragmented: boolean;
 }
 
@@ -211,6 +211,11 @@ function tlvOptionsOk(b: Uint8Array, from: number, to: number): number {
   return -1;
 }
 
+export interface ParseIpv6Options {
+  /** A packet cut short on purpose (quoted in an ICMPv6 error): a payload length beyond `len` is accepted, `end` is cut at `len`. */
+  partial?: boolean;
+}
+
 /**
  * Parses the fixed header and walks the extension headers. Errors: 'truncated', 'bad-version',
  * 'bad-length' (payload length beyond the bytes available), 'bad-option', 'bad-header-order'
@@ -220,14 +225,14 @@ function tlvOptionsOk(b: Uint8Array, from: number, to: number): number {
  * const ip6 = parseIpv6(frame, 14, frame.length - 14);
  * if (ip6.ok && ip6.upperProtocol === 58) parseIcmp6(frame, ip6.upperOffset, ip6.end - ip6.upperOffset);
  */
-export function parseIpv6(b: Uint8Array, off: number, len: number): ParseResult<Ipv6Header> {
+export function parseIpv6(b: Uint8Array, off: number, len: number, opts?: ParseIpv6Options): ParseResult<Ipv6Header> {
   len = usable(b, off, len);
   if (len < 1) return fail('truncated', Math.max(0, off));
   if (b[off]! >>> 4 !== 6) return fail('bad-version', off);
   if (len < IPV6_HLEN) return fail('truncated', off + len);
   const plen = payloadLength(b, off);
-  if (IPV6_HLEN + plen > len) return fail('bad-length', off + 4);
-  const end = off + IPV6_HLEN + plen;
+  if (IPV6_HLEN + plen > len && !opts?.partial) return fail('bad-length', off + 4);
+  const end = off + Math.min(IPV6_HLEN + plen, len);
   const extensions: Ipv6ExtHeader[] = [];
   let nh = b[off + 6]!;
   let o = off + IPV6_HLEN;
@@ -255,7 +260,8 @@ export function parseIpv6(b: Uint8Array, off: number, len: number): ParseResult<
     } else if (nh === EXT.FRAGMENT) {
       const fo = ((b[o + 2]! << 8) | b[o + 3]!) >>> 3;
       const more = (b[o + 3]! & 1) === 1;
-      fragmented = true;
+      // An atomic fragment (offset 0, M clear; RFC 6946) is a whole packet: not "fragmented".
+      if (fo !== 0 || more) fragmented = true;
       if (fo !== 0) laterFragment = true;
       const fid = ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0;
       ext = { kind: 'ipv6-ext', offset: o, type: nh, headerLength: hl, nextHeader: next, ...NO_EXT, fragOffset: fo, more, fragId: fid };
