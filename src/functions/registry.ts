@@ -9,6 +9,7 @@ import { mplsFactory } from './mpls.js';
 import { mplsLerFactory } from './mpls-ler.js';
 import { dpiFactory } from './dpi.js';
 import { loadBalancerFactory } from './loadbalancer.js';
+import { firewallFactory } from './firewall.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
   switchFactory,
@@ -16,6 +17,7 @@ const FACTORIES: readonly FunctionFactory[] = [
   mplsLerFactory,
   dpiFactory,
   loadBalancerFactory,
+  firewallFactory,
 ];
 
 const byKind = new Map<string, FunctionFactory>(FACTORIES.map((f) => [f.kind, f]));
