@@ -12,7 +12,6 @@
  * } finally { pair.destroy(); }
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
 
 /** A command that exited non-zero (or could not start). */
 export class CommandError extends Error {
@@ -174,12 +173,12 @@ export class Capture {
   static async start(ns: string, dev: string, file: string, format: 'pcap' | 'pcapng'): Promise<Capture> {
     const argv = format === 'pcap'
       ? ['tcpdump', '-n', '-U', '--immediate-mode', '-i', dev, '--time-stamp-precision=nano', '-w', file]
-      : ['dumpcap', '-q', '-i', dev, '-w', file];
+      : ['dumpcap', '-i', dev, '-w', file];
     const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     const cap = new Capture(child, file);
     try {
-      if (format === 'pcap') await waitForOutput(child, /listening on/);
-      else await waitForFile(child, file);
+      // Both print their banner once the capture handle is active (after pcap_activate).
+      await waitForOutput(child, format === 'pcap' ? /listening on/ : /^File: /m);
     } catch (e) {
       child.kill('SIGKILL');
       throw e;
@@ -195,21 +194,6 @@ export class Capture {
     this.child.kill('SIGINT');
     await waitExit(this.child);
   }
-}
-
-/** dumpcap prints nothing with -q: it is ready once it has written the section header. */
-async function waitForFile(child: ChildProcess, file: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`capturer exited with ${child.exitCode}`);
-    if (existsSync(file) && statSync(file).size > 0) {
-      // The IDB follows the SHB at once; give the capture thread time to open the ring.
-      await new Promise((r) => setTimeout(r, 200));
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`dumpcap did not start writing ${file}`);
 }
 
 /**
