@@ -32,8 +32,10 @@ apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: ${dc}, namespace: crash }
 spec:
-  functions: [{ name: a, kind: router }, { name: b, kind: router }]
-  links: [{ endpoints: [a, b] }]
+  functions:
+    - { name: a, kind: switch, config: { ports: [{ name: p0 }, { name: p1 }] } }
+    - { name: b, kind: switch, config: { ports: [{ name: p0 }, { name: p1 }] } }
+  links: [{ endpoints: ["a:p0", "b:p0"] }]
   placement: { datacenter: [${dc}] }
 `;
 }

@@ -1,4 +1,7 @@
-/** A manifest with every kind, used by tests, the crash test's child and benchmarks. */
+/**
+ * A manifest with every kind, used by tests, the crash test's child and benchmarks. Functions
+ * are of registered kinds with valid configs, so the fixture stays valid as kinds are added.
+ */
 export const GOOD = `apiVersion: swnet.io/v1
 kind: Datacenter
 metadata:
@@ -43,14 +46,16 @@ metadata:
 spec:
   functions:
     - name: r1
-      kind: router
+      kind: switch
       ports: [eth0, eth1]
-      config: { routes: [] }
+      config: { ports: [{ name: eth0 }, { name: eth1 }] }
       resources: { cpu: 500m, memory: 256Mi }
     - name: fw
-      kind: firewall
+      kind: switch
+      config: { ports: [{ name: in }, { name: out }] }
     - name: lb
-      kind: load-balancer
+      kind: switch
+      config: { ports: [{ name: in }, { name: out }] }
   links:
     - endpoints: ["r1:eth0", fw]
     - endpoints: ["r1:eth1", lb]
@@ -76,8 +81,8 @@ spec:
     spec:
       isolation: context
       functions:
-        - { name: nat, kind: nat }
-        - { name: fw, kind: firewall }
+        - { name: nat, kind: switch, config: { ports: [{ name: a }, { name: b }] } }
+        - { name: fw, kind: switch, config: { ports: [{ name: a }, { name: b }] } }
       links: [{ endpoints: [nat, fw] }]
 ---
 `;

@@ -70,8 +70,8 @@ metadata: { name: n }
 spec:
   functions:
     - { name: a, kind: router, ports: [p0] }
-    - { name: a, kind: switch }
-    - { name: b, kind: switch }
+    - { name: a, kind: xswitch }
+    - { name: b, kind: xswitch }
   links:
     - endpoints: ["a:p0", ghost]
     - endpoints: ["a:p9", b]
@@ -87,6 +87,34 @@ spec:
       '11:19 spec.links[1].endpoints[0]: function "a" has no port "p9" (ports: p0)',
       '12:19 spec.links[2].endpoints[0]: port "a:p0" is already linked by links[0]',
       '14:24 spec.placement.antiAffinity[0][1]: no function named "nobody" in this network (functions: a, b)',
+    ]);
+  });
+
+  it('builds registered function kinds from their config: bad config and unknown ports at their position', () => {
+    const text = `apiVersion: swnet.io/v1
+kind: SoftwareNetwork
+metadata: { name: n }
+spec:
+  functions:
+    - name: sw
+      kind: switch
+      config:
+        ports: [{ name: a }, { name: b, colour: red }]
+    - name: sw2
+      kind: switch
+      ports: [a, q]
+      config:
+        ports: [{ name: a }, { name: b }]
+    - { name: r, kind: some-future-kind }
+  links:
+    - endpoints: ["sw2:a", r]
+    - endpoints: ["sw2:z", r]
+`;
+    const { issues } = parseManifestText(text, 'f.yaml');
+    assert.deepEqual(where({ issues }), [
+      '9:49 spec.functions[0].config.ports[1].colour: switch config: unknown key (expected one of: name, mode, vlan, allowed, native)',
+      '12:18 spec.functions[1].ports[1]: switch "sw2" has no port "q" in its config (ports: a, b)',
+      '18:19 spec.links[1].endpoints[0]: function "sw2" has no port "z" (ports: a, b)',
     ]);
   });
 
