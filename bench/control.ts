@@ -79,6 +79,8 @@ export async function run(r: Reporter): Promise<void> {
         await es.client.put(`/bench/plain/${i}`).value(JSON.stringify(value));
       }, 1000);
       await storeWrites(r, es, plain);
+      const etcdApply = await asyncRate((i) => apply(es, manifests[(i + 2000) % 2000]!), 1000);
+      r.record({ name: 'etcd: apply of a 5-object manifest (new objects)', value: etcdApply, unit: 'apply/s', target: null, better: 'higher', baseline: applyRate });
     } finally {
       await es.close();
       await etcd.stop();
