@@ -43,17 +43,24 @@ test('ahocorasick: rejects empty patterns', () => {
 
 test('ahocorasick: equals naive indexOf on random data, whole and split into chunks at random points', () => {
   const r = rng(3);
-  for (let round = 0; round < 30; round++) {
+  for (let round = 0; round < 60; round++) {
     const alpha = 2 + (r() % 6); // small alphabets force many overlaps
     const pats: Uint8Array[] = [];
     const n = 1 + (r() % 40);
+    const maxLen = round % 3 === 0 ? 40 : 6; // long patterns: long lane warm-ups
     for (let i = 0; i < n; i++) {
-      const p = new Uint8Array(1 + (r() % 6));
+      const p = new Uint8Array(1 + (r() % maxLen));
       for (let j = 0; j < p.length; j++) p[j] = 97 + (r() % alpha);
       pats.push(p);
     }
-    const text = new Uint8Array(2000);
+    const text = new Uint8Array(2000 + (r() % 3000));
     for (let j = 0; j < text.length; j++) text[j] = 97 + (r() % alpha);
+    // plant long patterns so that some matches straddle lane boundaries
+    for (let k = 0; k < 30; k++) {
+      const p = pats[r() % pats.length] as Uint8Array;
+      const at = r() % (text.length - p.length);
+      text.set(p, at);
+    }
     const ac = new AhoCorasick(pats, 100000);
     ac.scan(text, 0, text.length, 0);
     const whole: string[] = [];
@@ -65,7 +72,7 @@ test('ahocorasick: equals naive indexOf on random data, whole and split into chu
     let s = 0;
     let pos = 0;
     while (pos < text.length) {
-      const end = Math.min(text.length, pos + 1 + (r() % 50));
+      const end = Math.min(text.length, pos + 1 + (r() % (round % 2 ? 50 : 1500)));
       s = ac.scan(text, pos, end, s);
       for (let i = 0; i < ac.matchCount; i++) chunked.push(`${ac.matches[i]}@${ac.matchEnds[i]}`);
       pos = end;
