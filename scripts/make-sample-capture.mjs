@@ -1,5 +1,5 @@
 // Re-creates examples/captures/ from real kernel traffic (needs root, tcpdump, dumpcap, ethtool):
-// two namespaces joined by veth, ARP, ping, ping -6 with NDP, UDP and TCP over IPv4 and IPv6,
+// two namespaces joined by veth, ARP, ping, ping -6 with NDP, fragmented pings, UDP and TCP over IPv4 and IPv6,
 // ping and UDP through a kernel VXLAN tunnel (VNI 42).
 // Run after a build: `npm run -s build && node scripts/make-sample-capture.mjs`.
 import { VethPair, Capture, generateTraffic } from '../dist/src/testkit/netns.js';

@@ -114,7 +114,7 @@ export class FrameSummarizer {
         const head = `${mode === 'skip-ip-tag' ? '' : 'IP '}`;
         const src = ipv4ToString(l.src);
         const dst = ipv4ToString(l.dst);
-        if (l.fragOffset > 0) return { text: `${head}${src} > ${dst}: ${protoName(l.protocol)}`, protocol: 'ipv4-fragment' };
+        if (l.fragOffset > 0) return { text: `${head}${src} > ${dst}: ip-proto-${l.protocol}`, protocol: 'ipv4-fragment' };
         return this.transport(frame, layers, i + 1, head, src, dst, l.protocol, l.payloadLength, 4);
       }
       case 'ipv6': {

@@ -249,7 +249,8 @@ export function trafficArgv(mode: 'udp-server' | 'udp-client' | 'tcp-server' | '
 
 /**
  * Generates the reference traffic between the two namespaces: ARP, ping, ping -6 (with NDP),
- * UDP over IPv4 and IPv6, and a TCP connection over IPv4 and IPv6 (handshake, data, close).
+ * fragmented pings (IPv4 and IPv6), UDP over IPv4 and IPv6, a TCP connection over IPv4 and IPv6
+ * (handshake, data, close), and ping and UDP through VXLAN when the pair has it.
  */
 export async function generateTraffic(pair: VethPair, opts: { udpPort?: number; tcpPort?: number } = {}): Promise<void> {
   const udpPort = opts.udpPort ?? 5000;
@@ -258,6 +259,9 @@ export async function generateTraffic(pair: VethPair, opts: { udpPort?: number; 
   for (const [ns, dev] of [[pair.a, pair.ifA], [pair.b, pair.ifB]] as const) sh(['ip', '-n', ns, 'neigh', 'flush', 'dev', dev]);
   pair.exec(pair.a, ['ping', '-c', '2', '-i', '0.05', '-W', '2', pair.ipB]);
   pair.exec(pair.a, ['ping', '-6', '-c', '2', '-i', '0.05', '-W', '2', pair.ip6B]);
+  // Larger than the 1500-byte MTU: IPv4 fragments and IPv6 fragment headers.
+  pair.exec(pair.a, ['ping', '-c', '1', '-s', '2000', '-W', '2', pair.ipB]);
+  pair.exec(pair.a, ['ping', '-6', '-c', '1', '-s', '2000', '-W', '2', pair.ip6B]);
   if (pair.vxlanDev !== '') {
     pair.exec(pair.a, ['ping', '-c', '2', '-i', '0.05', '-W', '2', pair.vxlanIpB]);
     const srv = pair.spawn(pair.b, trafficArgv('udp-server', pair.vxlanIpB, udpPort, 1, 64));
