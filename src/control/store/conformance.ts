@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Compare, Op, Store, WatchEvent } from './contract.js';
+import { Reflector } from './reflector.js';
 
 let seq = 0;
 const uniq = (): string => `/conf/${process.pid}-${Date.now().toString(36)}-${++seq}/`;
@@ -369,6 +370,26 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       assert.equal(c.events.length, 20);
       assert.deepEqual(ev.map((e) => (e.kv?.value as { i: number }).i), Array.from({ length: 20 }, (_, i) => i));
       await c.cancel();
+    });
+
+    it('a reflector (list + watch) mirrors the store under concurrent writes', async () => {
+      const p = uniq();
+      for (let i = 0; i < 5; i++) await s.put(`${p}k${i}`, { i });
+      const r = await Reflector.start(s, { prefix: p });
+      const writers = Array.from({ length: 4 }, async (_, w) => {
+        for (let i = 0; i < 10; i++) {
+          if ((i + w) % 3 === 0) await s.delete(`${p}k${(i * 7 + w) % 8}`);
+          else await s.put(`${p}k${(i * 5 + w) % 8}`, { w, i });
+        }
+      });
+      await Promise.all(writers);
+      const truth = await s.list(p);
+      await r.waitFor(truth.revision);
+      assert.deepEqual(
+        [...r.cache.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).map((kv) => [kv.key, kv.modRevision, kv.value]),
+        truth.items.map((kv) => [kv.key, kv.modRevision, kv.value]),
+      );
+      await r.stop();
     });
 
     it('compaction: old revisions fail with CompactedError naming the oldest, current data stays', async () => {
