@@ -10,6 +10,7 @@ import { mplsLerFactory } from './mpls-ler.js';
 import { dpiFactory } from './dpi.js';
 import { loadBalancerFactory } from './loadbalancer.js';
 import { firewallFactory } from './firewall.js';
+import { routerFactory } from './router.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
   switchFactory,
@@ -18,6 +19,7 @@ const FACTORIES: readonly FunctionFactory[] = [
   dpiFactory,
   loadBalancerFactory,
   firewallFactory,
+  routerFactory,
 ];
 
 const byKind = new Map<string, FunctionFactory>(FACTORIES.map((f) => [f.kind, f]));
