@@ -1,6 +1,6 @@
 // Re-creates examples/captures/ from real kernel traffic (needs root, tcpdump, dumpcap, ethtool):
 // two namespaces joined by veth, ARP, ping, ping -6 with NDP, fragmented pings, UDP and TCP over IPv4 and IPv6,
-// ping and UDP through a kernel VXLAN tunnel (VNI 42).
+// UDP and TCP to closed ports (ICMP port unreachable, RST), ping and UDP through a kernel VXLAN tunnel (VNI 42).
 // Run after a build: `npm run -s build && node scripts/make-sample-capture.mjs`.
 import { VethPair, Capture, generateTraffic } from '../dist/src/testkit/netns.js';
 

@@ -252,7 +252,7 @@ function fail(e: unknown): never {
 export function runStart(): void {
   const shown = relative(process.cwd(), BUNDLED_CAPTURE) || BUNDLED_CAPTURE;
   try {
-    process.stdout.write(`swnet: inspecting ${shown} (real kernel traffic between two network namespaces: ARP, ping, ping -6 with NDP, fragments, UDP and TCP over IPv4 and IPv6, VXLAN)\n\n`);
+    process.stdout.write(`swnet: inspecting ${shown} (real kernel traffic between two network namespaces: ARP, ping, ping -6 with NDP, fragments, UDP and TCP over IPv4 and IPv6, port unreachable, RST, VXLAN)\n\n`);
     inspectCapture(BUNDLED_CAPTURE);
     process.stdout.write(`\nMore: swnet pcap inspect FILE [--json], swnet pcap convert IN OUT, swnet --help\n`);
   } catch (e) {

@@ -231,6 +231,13 @@ if (mode === 'udp-server') {
   s.on('message', () => { if (++got >= n) s.close(); });
   s.bind(0, () => { for (let i = 0; i < n; i++) s.send(Buffer.alloc(len, 65 + (i % 26)), Number(port), host); });
   setTimeout(() => process.exit(got >= n ? 0 : 3), 5000).unref();
+} else if (mode === 'udp-send') {
+  const s = require('dgram').createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  s.send(Buffer.alloc(len, 67), Number(port), host, () => setTimeout(() => s.close(), 100));
+} else if (mode === 'tcp-refused') {
+  const c = require('net').connect(Number(port), host);
+  c.on('error', (e) => process.exit(e.code === 'ECONNREFUSED' ? 0 : 3));
+  c.on('connect', () => process.exit(4));
 } else if (mode === 'tcp-server') {
   const srv = require('net').createServer((c) => { c.on('data', (d) => c.write(d)); c.on('end', () => { c.end(); srv.close(); }); });
   srv.listen(Number(port), host, () => console.log('ready'));
@@ -243,14 +250,15 @@ if (mode === 'udp-server') {
 `;
 
 /** Argv that runs TRAFFIC_SCRIPT in `mode` with this node binary. */
-export function trafficArgv(mode: 'udp-server' | 'udp-client' | 'tcp-server' | 'tcp-client', host: string, port: number, count = 1, size = 100): string[] {
+export function trafficArgv(mode: 'udp-server' | 'udp-client' | 'udp-send' | 'tcp-server' | 'tcp-client' | 'tcp-refused', host: string, port: number, count = 1, size = 100): string[] {
   return [process.execPath, '-e', TRAFFIC_SCRIPT, mode, host, String(port), String(count), String(size)];
 }
 
 /**
  * Generates the reference traffic between the two namespaces: ARP, ping, ping -6 (with NDP),
  * fragmented pings (IPv4 and IPv6), UDP over IPv4 and IPv6, a TCP connection over IPv4 and IPv6
- * (handshake, data, close), and ping and UDP through VXLAN when the pair has it.
+ * (handshake, data, close), UDP and TCP to closed ports (ICMP port unreachable, RST), and ping
+ * and UDP through VXLAN when the pair has it.
  */
 export async function generateTraffic(pair: VethPair, opts: { udpPort?: number; tcpPort?: number } = {}): Promise<void> {
   const udpPort = opts.udpPort ?? 5000;
@@ -280,5 +288,8 @@ export async function generateTraffic(pair: VethPair, opts: { udpPort?: number; 
     await waitForOutput(tsrv, /ready/);
     pair.exec(pair.a, trafficArgv('tcp-client', host, tcpPort, 1, 200));
     await waitExit(tsrv);
+    // Nothing listens on these ports: ICMP/ICMPv6 port unreachable quoting the datagram, and a RST.
+    pair.exec(pair.a, trafficArgv('udp-send', host, udpPort + 2, 1, 32));
+    pair.exec(pair.a, trafficArgv('tcp-refused', host, tcpPort + 2));
   }
 }
