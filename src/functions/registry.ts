@@ -10,6 +10,7 @@ import { mplsLerFactory } from './mpls-ler.js';
 import { dpiFactory } from './dpi.js';
 import { loadBalancerFactory } from './loadbalancer.js';
 import { firewallFactory } from './firewall.js';
+import { natFactory } from './nat.js';
 import { routerFactory } from './router.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
@@ -19,6 +20,7 @@ const FACTORIES: readonly FunctionFactory[] = [
   dpiFactory,
   loadBalancerFactory,
   firewallFactory,
+  natFactory,
   routerFactory,
 ];
 
