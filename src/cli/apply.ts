@@ -10,6 +10,7 @@ import { parseBytes, parseCpu, parseRate } from '../control/manifest/quantity.js
 import { KINDS, DEFAULT_NAMESPACE, resolveKind, type Kind, type Resource } from '../control/manifest/types.js';
 import { KIND_NAMES } from '../control/manifest/schema.js';
 import { openStore } from '../control/store/open.js';
+import { CLUSTER_EVENTS, listEvents, type SwnetEvent } from '../control/events.js';
 import { NotFoundError, type Store } from '../control/store/contract.js';
 
 interface StoreOpts {
@@ -125,6 +126,47 @@ export function renderTable(kind: Kind, items: readonly Resource[], allNamespace
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')).join('\n') + '\n';
 }
 
+function align(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+function eventRows(evs: readonly SwnetEvent[], withObject: boolean): string {
+  const head = ['LAST SEEN', 'TYPE', 'REASON', ...(withObject ? ['OBJECT'] : []), 'COUNT', 'SOURCE', 'MESSAGE'];
+  const rows = evs.map((e) => [age(e.lastTimestamp), e.type, e.reason, ...(withObject ? [`${e.involvedObject.kind.toLowerCase()}/${e.involvedObject.name}`] : []), String(e.count), e.source, e.message]);
+  return align([head, ...rows]);
+}
+
+/** `kubectl describe`-style text of one object with its conditions and events. */
+export function renderDescribe(r: Resource, events: readonly SwnetEvent[]): string {
+  const lines: string[] = [];
+  const field = (k: string, v: string): void => void lines.push(`${`${k}:`.padEnd(20)}${v}`);
+  field('Name', r.metadata.name);
+  if (KINDS[r.kind].namespaced) field('Namespace', r.metadata.namespace ?? DEFAULT_NAMESPACE);
+  field('Kind', r.kind);
+  field('Labels', Object.entries(r.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '<none>');
+  field('UID', r.metadata.uid ?? '-');
+  field('Generation', str(r.metadata.generation));
+  field('Resource Version', r.metadata.resourceVersion ?? '-');
+  field('Created', `${r.metadata.creationTimestamp ?? '-'} (${age(r.metadata.creationTimestamp)} ago)`);
+  lines.push('Spec:');
+  lines.push(...stringify(r.spec).trimEnd().split('\n').map((l) => `  ${l}`));
+  lines.push('Status:');
+  const conds = r.status?.conditions ?? [];
+  field('  Observed Gen', str(r.status?.observedGeneration));
+  if (conds.length === 0) lines.push('  Conditions:       <none>');
+  else {
+    lines.push('  Conditions:');
+    lines.push(...align([['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'], ...conds.map((c) => [c.type, c.status, c.reason ?? '', age(c.lastTransitionTime), c.message ?? ''])]).trimEnd().split('\n').map((l) => `    ${l}`));
+  }
+  if (events.length === 0) lines.push('Events:             <none>');
+  else {
+    lines.push('Events:');
+    lines.push(...eventRows(events, false).trimEnd().split('\n').map((l) => `  ${l}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export function register(program: Command): void {
   const storeOptions = (c: Command): Command =>
     c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:');
@@ -189,6 +231,59 @@ export function register(program: Command): void {
       else if (o.output === 'yaml') process.stdout.write(items.map((r) => stringify(r)).join('---\n'));
       else if (items.length === 0) process.stderr.write(`no ${KINDS[kind].plural} found${KINDS[kind].namespaced && !all ? ` in namespace ${o.namespace}` : ''}\n`);
       else process.stdout.write(renderTable(kind, items, all));
+    } catch (e) {
+      fail(e, 'changed');
+    }
+  });
+
+  storeOptions(
+    program
+      .command('describe')
+      .description('one object in detail: spec, status conditions and its events')
+      .argument('<kind>', 'kind, e.g. server, sn')
+      .argument('<name>', 'object name')
+      .option('-n, --namespace <ns>', 'namespace of namespaced kinds', DEFAULT_NAMESPACE),
+  ).action(async (kindArg: string, name: string, o: StoreOpts & { namespace: string }) => {
+    try {
+      const kind = resolveKind(kindArg);
+      if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')})`);
+      const text = await withStore(o, async (s) => {
+        let r: Resource;
+        try {
+          r = await getResource(s, kind, name, o.namespace);
+        } catch (e) {
+          if (e instanceof NotFoundError) throw new Error(`${kind.toLowerCase()} "${name}" not found${KINDS[kind].namespaced ? ` in namespace ${o.namespace}` : ''}`);
+          throw e;
+        }
+        return renderDescribe(r, await listEvents(s, { involved: { kind, name, namespace: o.namespace } }));
+      });
+      process.stdout.write(text);
+    } catch (e) {
+      fail(e, 'changed');
+    }
+  });
+
+  storeOptions(
+    program
+      .command('events')
+      .description(`events, oldest first (namespace ${CLUSTER_EVENTS} holds those of datacenters, servers and links)`)
+      .option('-n, --namespace <ns>', 'one namespace')
+      .option('--for <kind/name>', 'events of one object, e.g. server/s1')
+      .option('-o, --output <format>', 'table, yaml or json', 'table'),
+  ).action(async (o: StoreOpts & { namespace?: string; for?: string; output: string }) => {
+    try {
+      let involved: { kind: Kind; name: string; namespace?: string } | undefined;
+      if (o.for !== undefined) {
+        const [k, n] = o.for.split('/');
+        const kind = k !== undefined ? resolveKind(k) : undefined;
+        if (!kind || !n) throw new Error(`--for takes KIND/NAME, e.g. server/s1 (got '${o.for}')`);
+        involved = { kind, name: n, ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
+      }
+      const evs = await withStore(o, (s) => listEvents(s, { ...(o.namespace !== undefined ? { namespace: o.namespace } : {}), ...(involved ? { involved } : {}) }));
+      if (o.output === 'json') process.stdout.write(`${JSON.stringify({ items: evs }, null, 2)}\n`);
+      else if (o.output === 'yaml') process.stdout.write(evs.map((e) => stringify(e)).join('---\n'));
+      else if (evs.length === 0) process.stderr.write('no events found\n');
+      else process.stdout.write(eventRows(evs, true));
     } catch (e) {
       fail(e, 'changed');
     }
