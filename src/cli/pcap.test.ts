@@ -51,6 +51,12 @@ test('inspect prints exactly what `tcpdump -n` prints for the bundled kernel cap
   }
 });
 
+test('inspect - reads a capture streamed on standard input', () => {
+  const r = spawnSync('sh', ['-c', `cat "${BUNDLED_NG}" | "${process.execPath}" "${MAIN}" pcap inspect -`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.split('\n'), capture(BUNDLED_NG));
+});
+
 test('inspect --json is one JSON document with frames, interfaces and totals', () => {
   const r = swnet('pcap', 'inspect', BUNDLED_NG, '--json');
   assert.equal(r.status, 0, r.stderr);

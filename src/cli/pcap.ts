@@ -265,7 +265,7 @@ export function register(program: Command): void {
   pcap
     .command('inspect')
     .description('one line per frame as `tcpdump -n` prints it, then totals per protocol')
-    .argument('<file>', 'pcap or pcapng capture')
+    .argument('<file>', 'pcap or pcapng capture (- for standard input)')
     .option('--json', 'machine-readable JSON (frames, interfaces, totals)')
     .action((file: string, o: { json?: boolean }) => {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); });

@@ -27,8 +27,12 @@ function fromSource(src: ByteSource): CaptureReader {
   }
 }
 
-/** Opens a pcap or pcapng file (told apart by magic), streaming through `chunkSize` bytes. */
+/**
+ * Opens a pcap or pcapng file (told apart by magic), streaming through `chunkSize` bytes;
+ * `-` reads standard input (e.g. `tcpdump -w - | swnet pcap inspect -`).
+ */
 export function openCapture(path: string, opts: { chunkSize?: number } = {}): CaptureReader {
+  if (path === '-') return fromSource(ByteSource.fromFd(0, '<stdin>', opts.chunkSize, false));
   return fromSource(ByteSource.fromFile(path, opts.chunkSize));
 }
 

@@ -104,6 +104,7 @@ export class ByteSource {
   start = 0;
   end = 0;
   private eof = false;
+  private ownFd = true;
 
   private constructor(readonly file: string, private fd: number, initial: Uint8Array, private readonly chunk: number) {
     this.buf = initial;
@@ -116,6 +117,17 @@ export class ByteSource {
     const fd = openSync(path, 'r');
     const size = Math.max(64, chunkSize);
     return new ByteSource(path, fd, new Uint8Array(size), size);
+  }
+
+  /**
+   * Streams an open file descriptor (a pipe such as `tcpdump -w - | swnet pcap inspect -` too);
+   * `close()` closes it unless `ownFd` is false.
+   */
+  static fromFd(fd: number, name: string, chunkSize = 1 << 20, ownFd = true): ByteSource {
+    const size = Math.max(64, chunkSize);
+    const src = new ByteSource(name, fd, new Uint8Array(size), size);
+    src.ownFd = ownFd;
+    return src;
   }
 
   static fromBytes(bytes: Uint8Array, name = '<memory>'): ByteSource {
@@ -144,7 +156,7 @@ export class ByteSource {
     }
     while (this.end - this.start < n) {
       const want = Math.max(this.buf.length - this.end, 0);
-      const got = want > 0 ? readSync(this.fd, this.buf, this.end, Math.min(want, Math.max(this.chunk, n)), null) : 0;
+      const got = want > 0 ? readRetry(this.fd, this.buf, this.end, Math.min(want, Math.max(this.chunk, n))) : 0;
       if (got === 0) { this.eof = true; return false; }
       this.end += got;
     }
@@ -165,8 +177,23 @@ export class ByteSource {
   size(): number { return this.fd >= 0 ? fstatSync(this.fd).size : this.buf.length; }
 
   close(): void {
-    if (this.fd >= 0) { closeSync(this.fd); this.fd = -1; }
+    if (this.fd >= 0 && this.ownFd) closeSync(this.fd);
+    this.fd = -1;
     this.eof = true;
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** readSync that waits on a non-blocking pipe with nothing to read yet (EAGAIN) instead of failing. */
+function readRetry(fd: number, buf: Uint8Array, off: number, len: number): number {
+  for (;;) {
+    try {
+      return readSync(fd, buf, off, len, null);
+    } catch (e) {
+      if (!(e instanceof Error && 'code' in e && e.code === 'EAGAIN')) throw e;
+      Atomics.wait(sleeper, 0, 0, 5);
+    }
   }
 }
 
