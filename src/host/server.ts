@@ -199,6 +199,11 @@ export class EmulatedServer {
     return n;
   }
 
+  /** Frames `net` has queued (0 for an unknown network). */
+  queued(net: string): number {
+    return this.nets.get(net)?.count ?? 0;
+  }
+
   /** Does the work the capacity allows since the last call; returns the work units done. */
   serve(now: number): number {
     const dt = Math.max(0, now - this.last);
