@@ -99,14 +99,17 @@ export class Switch implements NetworkFunction {
   // Ports of each VLAN, for flooding.
   private readonly vlanPorts: Int32Array[];
   // MAC table.
-  private readonly cap: number;
-  private readonly mask: number;
-  private readonly keyHi: Uint32Array; // vlan << 16 | mac bits 47..32; 0 = empty (vlan ≥ 1)
-  private readonly keyLo: Uint32Array;
-  private readonly macPort: Int32Array;
-  private readonly seen: Float64Array;
+  private cap: number;
+  private mask: number;
+  private readonly maxCap: number;
+  // One slot = 4 words, so a lookup touches one cache line: [vlan << 16 | MAC bits 47..32
+  // (0 = empty, as VLANs start at 1), MAC bits 31..0, port, last seen (ms mod 2^32)].
+  // Grows by doubling up to 2 × maxMacs, so that memory (and cache footprint) follows the
+  // stations actually present rather than the configured maximum.
+  private tab: Uint32Array;
   private macCount = 0;
   private lastSweep = 0;
+  private lastNow = 0;
   private rebase = false;
   // Per-port counters: rx packets, rx bytes, tx packets, tx bytes, drops.
   private readonly pc: Float64Array;
@@ -130,14 +133,12 @@ export class Switch implements NetworkFunction {
       }
     });
     this.vlanPorts = lists.map((l) => Int32Array.from(l));
-    let cap = 16;
-    while (cap < cfg.maxMacs * 2) cap *= 2;
-    this.cap = cap;
-    this.mask = cap - 1;
-    this.keyHi = new Uint32Array(cap);
-    this.keyLo = new Uint32Array(cap);
-    this.macPort = new Int32Array(cap).fill(-1);
-    this.seen = new Float64Array(cap);
+    let maxCap = 16;
+    while (maxCap < cfg.maxMacs * 2) maxCap *= 2;
+    this.maxCap = maxCap;
+    this.cap = Math.min(1024, maxCap);
+    this.mask = this.cap - 1;
+    this.tab = new Uint32Array(this.cap * 4);
     this.pc = new Float64Array(n * 5);
   }
 
@@ -145,30 +146,30 @@ export class Switch implements NetworkFunction {
     return fmix32(lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
   }
 
-  /** Index of (hi, lo) in the table, or -1. */
+  /** Slot of (hi, lo) in the table, or -1. */
   private find(hi: number, lo: number): number {
     let i = this.slotOf(hi, lo);
-    const kh = this.keyHi;
+    const t = this.tab;
     for (;;) {
-      const h = kh[i] as number;
+      const h = t[i * 4] as number;
       if (h === 0) return -1;
-      if (h === hi && this.keyLo[i] === lo) return i;
+      if (h === hi && t[i * 4 + 1] === lo) return i;
       i = (i + 1) & this.mask;
     }
   }
 
   private learn(hi: number, lo: number, port: number, now: number): void {
     let i = this.slotOf(hi, lo);
-    const kh = this.keyHi;
+    const t = this.tab;
     for (;;) {
-      const h = kh[i] as number;
+      const h = t[i * 4] as number;
       if (h === 0) break;
-      if (h === hi && this.keyLo[i] === lo) {
-        if (this.macPort[i] !== port) {
-          this.macPort[i] = port;
+      if (h === hi && t[i * 4 + 1] === lo) {
+        if (t[i * 4 + 2] !== port) {
+          t[i * 4 + 2] = port;
           this.c.moves++;
         }
-        this.seen[i] = now;
+        t[i * 4 + 3] = now;
         return;
       }
       i = (i + 1) & this.mask;
@@ -177,46 +178,69 @@ export class Switch implements NetworkFunction {
       this.c.tableFull++;
       return;
     }
-    kh[i] = hi;
-    this.keyLo[i] = lo;
-    this.macPort[i] = port;
-    this.seen[i] = now;
+    if ((this.macCount + 1) * 2 > this.cap && this.cap < this.maxCap) {
+      this.grow();
+      this.learn(hi, lo, port, now);
+      return;
+    }
+    t[i * 4] = hi;
+    t[i * 4 + 1] = lo;
+    t[i * 4 + 2] = port;
+    t[i * 4 + 3] = now;
     this.macCount++;
     this.c.learned++;
+  }
+
+  private grow(): void {
+    const old = this.tab;
+    const oldCap = this.cap;
+    this.cap *= 2;
+    this.mask = this.cap - 1;
+    this.tab = new Uint32Array(this.cap * 4);
+    for (let j = 0; j < oldCap; j++) {
+      const h = old[j * 4] as number;
+      if (h === 0) continue;
+      let i = this.slotOf(h, old[j * 4 + 1] as number);
+      while (this.tab[i * 4] !== 0) i = (i + 1) & this.mask;
+      this.tab.set(old.subarray(j * 4, j * 4 + 4), i * 4);
+    }
   }
 
   // Backward-shift deletion (Knuth 6.4 algorithm R): keeps probe chains intact without tombstones.
   private removeAt(i: number): void {
     const m = this.mask;
+    const t = this.tab;
     let hole = i;
     let j = i;
     for (;;) {
       j = (j + 1) & m;
-      const h = this.keyHi[j] as number;
+      const h = t[j * 4] as number;
       if (h === 0) break;
-      const home = this.slotOf(h, this.keyLo[j] as number);
+      const home = this.slotOf(h, t[j * 4 + 1] as number);
       // Move j into the hole unless its home lies cyclically in (hole, j].
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (inRange) continue;
-      this.keyHi[hole] = h;
-      this.keyLo[hole] = this.keyLo[j] as number;
-      this.macPort[hole] = this.macPort[j] as number;
-      this.seen[hole] = this.seen[j] as number;
+      t.copyWithin(hole * 4, j * 4, j * 4 + 4);
       hole = j;
     }
-    this.keyHi[hole] = 0;
-    this.keyLo[hole] = 0;
-    this.macPort[hole] = -1;
+    t.fill(0, hole * 4, hole * 4 + 4);
     this.macCount--;
   }
 
   private doRebase(now: number): void {
-    for (let i = 0; i < this.cap; i++) if (this.keyHi[i] !== 0) this.seen[i] = now + (this.seen[i] as number);
+    const t = this.tab;
+    for (let i = 0; i < this.cap; i++) if (t[i * 4] !== 0) t[i * 4 + 3] = now + (t[i * 4 + 3] as number);
     this.rebase = false;
   }
 
+  private ageOf(i: number): number {
+    return (this.lastNow - (this.tab[i * 4 + 3] as number)) >>> 0;
+  }
+
   process(port: number, batch: Batch, ctx: ProcessContext): void {
-    const { pool, out, now } = ctx;
+    const { pool, out } = ctx;
+    const now = ctx.now >>> 0; // ms mod 2^32: ages are compared modulo too
+    this.lastNow = now;
     if (this.rebase) this.doRebase(now);
     const b = pool.bytes;
     const n = batch.count;
@@ -230,14 +254,16 @@ export class Switch implements NetworkFunction {
       c.malformed += n;
       return;
     }
+    pc[port * 5] = (pc[port * 5] as number) + n;
+    let rxBytes = 0;
+    for (let i = 0; i < n; i++) rxBytes += batch.lens[i] as number;
+    pc[port * 5 + 1] = (pc[port * 5 + 1] as number) + rxBytes;
     const isTrunk = this.trunk[port] === 1;
     const pvid = this.pvid[port] as number;
     for (let i = 0; i < n; i++) {
       const slot = batch.slots[i] as number;
       const off = batch.offs[i] as number;
       const len = batch.lens[i] as number;
-      pc[port * 5] = (pc[port * 5] as number) + 1;
-      pc[port * 5 + 1] = (pc[port * 5 + 1] as number) + len;
       if (len < 14 || (b[off + 6] as number) & 1) {
         // Too short, or a group address as source (never valid, IEEE 802 §8.2).
         this.dropFrame(out, slot, port);
@@ -273,7 +299,7 @@ export class Switch implements NetworkFunction {
         const dstHi = ((vid << 16) | ((b[off] as number) << 8) | (b[off + 1] as number)) >>> 0;
         const dstLo = (((b[off + 2] as number) << 24) | ((b[off + 3] as number) << 16) | ((b[off + 4] as number) << 8) | (b[off + 5] as number)) >>> 0;
         const k = this.find(dstHi, dstLo);
-        if (k >= 0 && now - (this.seen[k] as number) < ageing) egress = this.macPort[k] as number;
+        if (k >= 0 && ((now - (this.tab[k * 4 + 3] as number)) >>> 0) < ageing) egress = this.tab[k * 4 + 2] as number;
       }
       if (egress === port) {
         // Destination lives on the ingress segment: the bridge filters it (802.1D).
@@ -363,14 +389,16 @@ export class Switch implements NetworkFunction {
 
   /** Ages out entries not seen for `ageingMs`; sweeps at most 4 times per ageing period. */
   tick(ctx: ProcessContext): void {
-    if (this.rebase) this.doRebase(ctx.now);
+    const now = ctx.now >>> 0;
+    this.lastNow = now;
+    if (this.rebase) this.doRebase(now);
     if (ctx.now - this.lastSweep < Math.min(1000, this.cfg.ageingMs / 4)) return;
     this.lastSweep = ctx.now;
-    const stale: number[] = [];
-    for (let i = 0; i < this.cap; i++) if (this.keyHi[i] !== 0 && ctx.now - (this.seen[i] as number) >= this.cfg.ageingMs) stale.push(i);
-    // Remove by key: backward shifts move entries, so indexes collected above may go stale.
-    const keys = stale.map((i) => [this.keyHi[i] as number, this.keyLo[i] as number] as const);
-    for (const [h, l] of keys) {
+    const t = this.tab;
+    const stale: [number, number][] = [];
+    for (let i = 0; i < this.cap; i++) if (t[i * 4] !== 0 && this.ageOf(i) >= this.cfg.ageingMs) stale.push([t[i * 4] as number, t[i * 4 + 1] as number]);
+    // Remove by key: backward shifts move entries, so slots found above may have moved.
+    for (const [h, l] of stale) {
       const k = this.find(h, l);
       if (k >= 0) {
         this.removeAt(k);
@@ -382,10 +410,11 @@ export class Switch implements NetworkFunction {
   /** The MAC table as [{vlan, mac, port}] (for show commands and tests). */
   macTable(): { vlan: number; mac: string; port: string }[] {
     const rows: { vlan: number; mac: string; port: string }[] = [];
+    const t = this.tab;
     for (let i = 0; i < this.cap; i++) {
-      const h = this.keyHi[i] as number;
+      const h = t[i * 4] as number;
       if (h === 0) continue;
-      rows.push({ vlan: h >>> 16, mac: formatMac((h & 0xffff) * 2 ** 32 + (this.keyLo[i] as number)), port: this.ports[this.macPort[i] as number]?.name ?? '?' });
+      rows.push({ vlan: h >>> 16, mac: formatMac((h & 0xffff) * 2 ** 32 + (t[i * 4 + 1] as number)), port: this.ports[t[i * 4 + 2] as number]?.name ?? '?' });
     }
     return rows.sort((a, b) => a.vlan - b.vlan || a.mac.localeCompare(b.mac));
   }
@@ -404,17 +433,17 @@ export class Switch implements NetworkFunction {
     };
   }
 
-  /** MAC table with each entry's age (ms since last seen) relative to the last time seen. */
+  /** MAC table with each entry's age (ms since last seen, at the last process/tick). */
   exportState(): Plain {
-    let now = 0;
-    for (let i = 0; i < this.cap; i++) if (this.keyHi[i] !== 0) now = Math.max(now, this.seen[i] as number);
-    const macs: Plain[] = [];
+    const rows: { vlan: number; mac: string; port: string; ageMs: number }[] = [];
+    const t = this.tab;
     for (let i = 0; i < this.cap; i++) {
-      const h = this.keyHi[i] as number;
+      const h = t[i * 4] as number;
       if (h === 0) continue;
-      macs.push({ vlan: h >>> 16, mac: formatMac((h & 0xffff) * 2 ** 32 + (this.keyLo[i] as number)), port: this.ports[this.macPort[i] as number]?.name ?? '', ageMs: this.rebase ? -(this.seen[i] as number) : now - (this.seen[i] as number) });
+      rows.push({ vlan: h >>> 16, mac: formatMac((h & 0xffff) * 2 ** 32 + (t[i * 4 + 1] as number)), port: this.ports[t[i * 4 + 2] as number]?.name ?? '', ageMs: this.rebase ? (0 - (t[i * 4 + 3] as number)) >>> 0 : this.ageOf(i) });
     }
-    return { macs };
+    rows.sort((x, y) => x.vlan - y.vlan || x.mac.localeCompare(y.mac));
+    return { macs: rows };
   }
 
   /** Replaces the MAC table; ages are rebased on the importer's clock at its next process/tick. */
@@ -429,15 +458,17 @@ export class Switch implements NetworkFunction {
       if (m < 0) throw new ConfigError(`${p}.mac`, 'bad MAC address');
       return { vlan: r.req('vlan', vlanId), mac: m, port: portIdx, age: r.req('ageMs', int(0, Number.MAX_SAFE_INTEGER)) };
     }));
-    this.keyHi.fill(0);
-    this.keyLo.fill(0);
-    this.macPort.fill(-1);
+    this.cap = Math.min(1024, this.maxCap);
+    this.mask = this.cap - 1;
+    this.tab = new Uint32Array(this.cap * 4);
     this.macCount = 0;
+    const learned = this.c.learned;
     for (const r of rows) {
       const hi = ((r.vlan << 16) | Math.floor(r.mac / 2 ** 32)) >>> 0;
       const lo = r.mac % 2 ** 32 >>> 0;
-      this.learn(hi, lo, r.port, -r.age);
+      this.learn(hi, lo, r.port, (0 - r.age) >>> 0);
     }
+    this.c.learned = learned; // imported, not learned here
     this.rebase = true;
   }
 }
