@@ -167,7 +167,7 @@ export function waitExit(child: ChildProcess): Promise<number | null> {
 
 /** A running tcpdump (pcap, nanosecond) or dumpcap (pcapng) capture on an interface in a namespace. */
 export class Capture {
-  private constructor(private readonly child: ChildProcess, readonly file: string) {}
+  private constructor(private readonly child: ChildProcess, readonly file: string, private readonly format: 'pcap' | 'pcapng') {}
 
   /** Starts capturing and resolves once the capturer is listening. */
   static async start(ns: string, dev: string, file: string, format: 'pcap' | 'pcapng'): Promise<Capture> {
@@ -175,7 +175,7 @@ export class Capture {
       ? ['tcpdump', '-n', '-U', '--immediate-mode', '-i', dev, '--time-stamp-precision=nano', '-w', file]
       : ['dumpcap', '-i', dev, '-w', file];
     const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const cap = new Capture(child, file);
+    const cap = new Capture(child, file, format);
     try {
       // Both print their banner once the capture handle is active (after pcap_activate).
       await waitForOutput(child, format === 'pcap' ? /listening on/ : /^File: /m);
@@ -189,8 +189,9 @@ export class Capture {
   /** Stops the capture (SIGINT, so the file is flushed and closed) and waits for the process. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
-    // Give the capturer a moment to read the last frames out of the kernel ring.
-    await new Promise((r) => setTimeout(r, 150));
+    // Let the capturer read the last frames out of the kernel ring first: tcpdump runs in
+    // immediate mode; dumpcap (no such option in Wireshark 4.0) polls with a 250 ms timeout.
+    await new Promise((r) => setTimeout(r, this.format === 'pcap' ? 150 : 500));
     this.child.kill('SIGINT');
     await waitExit(this.child);
   }
