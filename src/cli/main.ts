@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerPcap, runStart } from './pcap.js';
 import { register as registerApply } from './apply.js';
+import { register as registerImport } from './import.js';
 import { register as registerSim } from './sim.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     });
   registerPcap(program);
   registerApply(program);
+  registerImport(program);
   registerSim(program);
   return program;
 }
