@@ -9,6 +9,7 @@ import { register as registerPcap, runStart } from './pcap.js';
 import { register as registerApply } from './apply.js';
 import { register as registerImport } from './import.js';
 import { register as registerSim } from './sim.js';
+import { register as registerReplay } from './replay.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerApply(program);
   registerImport(program);
   registerSim(program);
+  registerReplay(program);
   return program;
 }
 
