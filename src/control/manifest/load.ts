@@ -56,7 +56,7 @@ function validate(): ReturnType<Ajv['compile']> {
   return validator;
 }
 
-function docSource(file: string, doc: Document, lc: LineCounter, base: number): Source {
+export function docSource(file: string, doc: Document, lc: LineCounter, base: number): Source {
   const pos = (offset: number): Position => {
     const p = lc.linePos(offset);
     return { file, line: p.line, column: p.col };

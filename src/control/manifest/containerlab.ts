@@ -1,0 +1,199 @@
+/**
+ * `swnet import containerlab`: turns a containerlab topology (`*.clab.yml`) into a
+ * SoftwareNetwork. Nodes become functions (containerlab kinds mapped to swnet function kinds
+ * where one exists), links become links between function ports. Whatever cannot be mapped
+ * is reported at its file:line:column, and nothing is produced.
+ *
+ * A node may name its swnet function itself with the label `swnet.io/function` (and give
+ * its config as JSON in `swnet.io/config`), which also covers `linux` nodes.
+ */
+import { LineCounter, parseDocument } from 'yaml';
+import { functionKinds, getFactory } from '../../functions/registry.js';
+import type { JsonObject } from '../store/contract.js';
+import { ManifestError, docSource, parseManifestText, type ManifestIssue, type Path } from './load.js';
+import { API_VERSION } from './schema.js';
+import type { Resource } from './types.js';
+
+/** containerlab kind → swnet function kind. */
+export const CLAB_KINDS: Readonly<Record<string, string>> = {
+  bridge: 'switch',
+  'ovs-bridge': 'switch',
+  srl: 'router',
+  nokia_srlinux: 'router',
+  'vr-sros': 'router',
+  nokia_sros: 'router',
+  ceos: 'router',
+  arista_ceos: 'router',
+  'vr-veos': 'router',
+  crpd: 'router',
+  juniper_crpd: 'router',
+  'vr-vmx': 'router',
+  juniper_vmx: 'router',
+  xrd: 'router',
+  cisco_xrd: 'router',
+  'vr-xrv9k': 'router',
+  'vr-csr': 'router',
+  cisco_csr1000v: 'router',
+  'sonic-vs': 'router',
+  cvx: 'router',
+  'vr-ftosv': 'router',
+  'vr-pan': 'firewall',
+  paloalto_panos: 'firewall',
+  'vr-fortigate': 'firewall',
+  fortinet_fortigate: 'firewall',
+};
+
+/** Images of `linux` nodes whose role is clear. */
+const LINUX_IMAGES: readonly [RegExp, string][] = [
+  [/(^|\/)frr(:|$)|frrouting|bird|gobgp|quagga/, 'router'],
+  [/nftables|iptables|pfsense|opnsense/, 'firewall'],
+  [/haproxy|nginx|envoy|katran/, 'loadbalancer'],
+  [/suricata|snort|zeek/, 'dpi'],
+];
+
+interface ClabNode {
+  kind?: string;
+  image?: string;
+  labels?: Record<string, string>;
+}
+
+const label = (s: string): string =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63) || 'x';
+
+export interface ImportOptions {
+  readonly namespace?: string;
+  /** Name of the SoftwareNetwork (default: the topology's `name`). */
+  readonly name?: string;
+}
+
+/**
+ * Converts containerlab YAML text. Throws {@link ManifestError} with positions.
+ *
+ * @example
+ * const net = importContainerlab(readFileSync('lab.clab.yml', 'utf8'), 'lab.clab.yml');
+ * process.stdout.write(stringify(net));
+ */
+export function importContainerlab(text: string, file = '<clab>', opts: ImportOptions = {}): Resource {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const src = docSource(file, doc, lc, 0);
+  const issues: ManifestIssue[] = [];
+  const here = (path: Path, message: string): void => void issues.push({ ...src.locate(path), message });
+  if (doc.errors.length > 0) {
+    throw new ManifestError(doc.errors.map((e) => ({ ...(({ line, col }) => ({ file, line, column: col }))(lc.linePos(e.pos[0])), message: `YAML: ${e.message.split('\n')[0] ?? e.code}` })));
+  }
+  const topo = doc.toJS() as { name?: unknown; topology?: { defaults?: ClabNode; kinds?: Record<string, ClabNode>; nodes?: Record<string, ClabNode | null>; links?: unknown[] } } | null;
+  if (!topo || typeof topo !== 'object' || !topo.topology || typeof topo.topology !== 'object') throw new ManifestError([{ ...src.locate([]), message: 'not a containerlab topology (no "topology" section)' }]);
+  const t = topo.topology;
+  const nodes = t.nodes ?? {};
+  const names = new Map<string, string>();
+  const functions: JsonObject[] = [];
+  const ports = new Map<string, string[]>();
+  const available = new Set(functionKinds());
+  for (const [clabName, raw] of Object.entries(nodes)) {
+    const node = raw ?? {};
+    const name = label(clabName);
+    const clash = [...names.entries()].find(([, v]) => v === name);
+    if (clash) here(['topology', 'nodes', clabName], `nodes "${clash[0]}" and "${clabName}" both become function "${name}"`);
+    names.set(clabName, name);
+    ports.set(clabName, []);
+    const clabKind = node.kind ?? t.defaults?.kind;
+    const image = node.image ?? (clabKind ? t.kinds?.[clabKind]?.image : undefined) ?? t.defaults?.image;
+    const labels = { ...(t.defaults?.labels ?? {}), ...(clabKind ? (t.kinds?.[clabKind]?.labels ?? {}) : {}), ...(node.labels ?? {}) };
+    let kind = labels['swnet.io/function'];
+    if (kind === undefined) {
+      if (clabKind === undefined) {
+        here(['topology', 'nodes', clabName], `node "${clabName}" has no kind`);
+        continue;
+      }
+      kind = clabKind === 'linux' ? LINUX_IMAGES.find(([re]) => re.test(image ?? ''))?.[1] : CLAB_KINDS[clabKind];
+      if (kind === undefined) {
+        here(
+          ['topology', 'nodes', clabName, clabKind === 'linux' && node.image !== undefined ? 'image' : 'kind'],
+          clabKind === 'linux'
+            ? `linux node "${clabName}" (image ${image ?? 'none'}) has no swnet equivalent; label it swnet.io/function: <kind> (available: ${[...available].sort().join(', ')})`
+            : `containerlab kind "${clabKind}" has no swnet equivalent (mapped kinds: ${Object.keys(CLAB_KINDS).join(', ')}, linux by image); label the node swnet.io/function: <kind>`,
+        );
+        continue;
+      }
+    }
+    if (!available.has(kind)) {
+      here(['topology', 'nodes', clabName, labels['swnet.io/function'] !== undefined ? 'labels' : 'kind'], `node "${clabName}" maps to swnet function "${kind}", which this swnet does not have (available: ${[...available].sort().join(', ')})`);
+      continue;
+    }
+    let config: JsonObject | undefined;
+    const cfgText = labels['swnet.io/config'];
+    if (cfgText !== undefined) {
+      try {
+        config = JSON.parse(cfgText) as JsonObject;
+      } catch (e) {
+        here(['topology', 'nodes', clabName, 'labels', 'swnet.io/config'], `swnet.io/config is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    functions.push({ name, kind, ...(config ? { config } : {}) });
+  }
+  const links: JsonObject[] = [];
+  (t.links ?? []).forEach((l, i) => {
+    const eps = endpointsOf(l);
+    if (!eps) {
+      here(['topology', 'links', i], 'a link needs two endpoints "node:interface"');
+      return;
+    }
+    const out: string[] = [];
+    eps.forEach(([node, iface], j) => {
+      if (!names.has(node)) {
+        here(['topology', 'links', i, 'endpoints', j], `no node named "${node}"`);
+        return;
+      }
+      ports.get(node)!.push(iface);
+      out.push(`${names.get(node)!}:${iface}`);
+    });
+    if (out.length === 2) links.push({ endpoints: out });
+  });
+  if (functions.length === 0 && issues.length === 0) here(['topology'], 'the topology has no nodes');
+  if (issues.length > 0) throw new ManifestError(issues);
+  // Functions get the ports their links use; a switch built from containerlab also gets them
+  // as its config (its configuration is its list of ports).
+  for (const f of functions) {
+    const clabName = [...names.entries()].find(([, v]) => v === f['name'])![0];
+    const used = ports.get(clabName) ?? [];
+    if (used.length > 0) f['ports'] = used;
+    if (f['config'] === undefined && f['kind'] === 'switch' && getFactory('switch')) f['config'] = { ports: used.map((p) => ({ name: p })) };
+  }
+  const net: Resource = {
+    apiVersion: API_VERSION,
+    kind: 'SoftwareNetwork',
+    metadata: {
+      name: label(opts.name ?? (typeof topo.name === 'string' ? topo.name : 'lab')),
+      ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
+      annotations: { 'swnet.io/imported-from': `containerlab:${file}` },
+    },
+    spec: { functions, links, protocols: ['ethernet', 'ipv4', 'ipv6'], isolation: 'domain' },
+  };
+  // The result must be a valid manifest: validate it as if the user had written it.
+  const check = parseManifestText(JSON.stringify(net), file);
+  if (check.issues.length > 0) throw new ManifestError(check.issues.map((x) => ({ ...x, line: 0, column: 0, message: `imported network: ${x.message}` })));
+  return net;
+}
+
+/** `["a:e1", "b:e2"]` or `[{node, interface}, ...]` (containerlab's newer link format). */
+function endpointsOf(l: unknown): [string, string][] | undefined {
+  if (typeof l !== 'object' || l === null) return undefined;
+  const eps = (l as { endpoints?: unknown }).endpoints;
+  if (!Array.isArray(eps) || eps.length !== 2) return undefined;
+  const out: [string, string][] = [];
+  for (const e of eps) {
+    if (typeof e === 'string') {
+      const i = e.indexOf(':');
+      if (i <= 0 || i === e.length - 1) return undefined;
+      out.push([e.slice(0, i), e.slice(i + 1)]);
+    } else if (typeof e === 'object' && e !== null && typeof (e as { node?: unknown }).node === 'string' && typeof (e as { interface?: unknown }).interface === 'string') {
+      out.push([(e as { node: string }).node, (e as { interface: string }).interface]);
+    } else return undefined;
+  }
+  return out;
+}
