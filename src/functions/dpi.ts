@@ -17,6 +17,10 @@
  * no allocation except when an alert is recorded.
  */
 import type { Batch } from '../packet/pool.js';
+import { etherType, vlanEtherType } from '../packet/ethernet.js';
+import * as ip4 from '../packet/ipv4.js';
+import * as ip6 from '../packet/ipv6.js';
+import * as tcp from '../packet/tcp.js';
 import { checksumUpdate16 } from '../packet/checksum.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, int, oneOf, str, strictObject, type Parse } from './config.js';
@@ -215,9 +219,9 @@ export class Dpi implements NetworkFunction {
         continue;
       }
       let l3 = off + 14;
-      let type = ((b[off + 12] as number) << 8) | (b[off + 13] as number);
+      let type = etherType(b, off);
       if (type === 0x8100 && len >= 18) {
-        type = ((b[off + 16] as number) << 8) | (b[off + 17] as number);
+        type = vlanEtherType(b, off + 14);
         l3 += 4;
       }
       let proto: number;
@@ -232,14 +236,14 @@ export class Dpi implements NetworkFunction {
           continue;
         }
         const hl = ((b[l3] as number) & 0x0f) << 2;
-        const tl = ((b[l3 + 2] as number) << 8) | (b[l3 + 3] as number);
+        const tl = ip4.totalLength(b, l3);
         if (hl < 20 || tl < hl || l3 + tl > end) {
           out.drop(slot);
           c.dropped++;
           c.malformed++;
           continue;
         }
-        if ((((b[l3 + 6] as number) << 8) | (b[l3 + 7] as number)) & 0x3fff) {
+        if (ip4.isFragment(b, l3)) {
           this.pass(out, slot, off, len, egress);
           c.fragments++;
           continue;
@@ -254,7 +258,7 @@ export class Dpi implements NetworkFunction {
           c.malformed++;
           continue;
         }
-        const pl = ((b[l3 + 4] as number) << 8) | (b[l3 + 5] as number);
+        const pl = ip6.payloadLength(b, l3);
         if (l3 + 40 + pl > end) {
           out.drop(slot);
           c.dropped++;
@@ -301,17 +305,16 @@ export class Dpi implements NetworkFunction {
         c.uninspected++;
         continue;
       }
-      sport = ((b[l4] as number) << 8) | (b[l4 + 1] as number);
-      dport = ((b[l4 + 2] as number) << 8) | (b[l4 + 3] as number);
+      sport = tcp.srcPort(b, l4); // TCP and UDP share the port layout
+      dport = tcp.dstPort(b, l4);
       const ac = this.ac;
       let scanFrom = pay;
       let startState = 0;
       let fi = -1;
       if (proto === PROTO_TCP) {
         if (v6) setKey6(key, b, l3 + 8, l3 + 24, sport, dport, proto);
-        else setKey4(key, ((b[l3 + 12] as number) << 24 | (b[l3 + 13] as number) << 16 | (b[l3 + 14] as number) << 8 | (b[l3 + 15] as number)) >>> 0,
-          ((b[l3 + 16] as number) << 24 | (b[l3 + 17] as number) << 16 | (b[l3 + 18] as number) << 8 | (b[l3 + 19] as number)) >>> 0, sport, dport, proto);
-        const seq = (((b[l4 + 4] as number) << 24) | ((b[l4 + 5] as number) << 16) | ((b[l4 + 6] as number) << 8) | (b[l4 + 7] as number)) >>> 0;
+        else setKey4(key, ip4.src(b, l3), ip4.dst(b, l3), sport, dport, proto);
+        const seq = tcp.seq(b, l4);
         const tflags = b[l4 + 13] as number;
         const plen = l4end - pay;
         fi = this.flows.find(key);
@@ -358,7 +361,7 @@ export class Dpi implements NetworkFunction {
         const st = ac.scan(b, scanFrom, l4end, startState);
         c.bytesScanned += l4end - scanFrom;
         if (fi >= 0) {
-          const seqEnd = ((((b[l4 + 4] as number) << 24) | ((b[l4 + 5] as number) << 16) | ((b[l4 + 6] as number) << 8) | (b[l4 + 7] as number)) + (l4end - pay)) >>> 0;
+          const seqEnd = (tcp.seq(b, l4) + (l4end - pay)) >>> 0;
           // The stream only moves forward: a late segment scanned alone leaves it where it is.
           if ((((this.expected[fi] as number) - seqEnd) | 0) < 0) {
             this.expected[fi] = seqEnd;
@@ -421,7 +424,7 @@ export class Dpi implements NetworkFunction {
     }
     const old = ((b[l3] as number) << 8) | (b[l3 + 1] as number);
     const tos = (dscp << 2) | ((b[l3 + 1] as number) & 3);
-    const hc = checksumUpdate16(((b[l3 + 10] as number) << 8) | (b[l3 + 11] as number), old, ((b[l3] as number) << 8) | tos);
+    const hc = checksumUpdate16(ip4.checksum(b, l3), old, ((b[l3] as number) << 8) | tos);
     b[l3 + 1] = tos;
     b[l3 + 10] = hc >>> 8;
     b[l3 + 11] = hc & 0xff;
@@ -433,8 +436,7 @@ export class Dpi implements NetworkFunction {
     if (proto !== PROTO_TCP) {
       // UDP: the flow key was not filled for this packet.
       if (v6) setKey6(key, b, l3 + 8, l3 + 24, sport, dport, proto);
-      else setKey4(key, ((b[l3 + 12] as number) << 24 | (b[l3 + 13] as number) << 16 | (b[l3 + 14] as number) << 8 | (b[l3 + 15] as number)) >>> 0,
-        ((b[l3 + 16] as number) << 24 | (b[l3 + 17] as number) << 16 | (b[l3 + 18] as number) << 8 | (b[l3 + 19] as number)) >>> 0, sport, dport, proto);
+      else setKey4(key, ip4.src(b, l3), ip4.dst(b, l3), sport, dport, proto);
     }
     const s = this.cfg.signatures[sig] as Signature;
     this.alertRing.push({ timeMs: now, signature: s.name, action: s.action, protocol: proto, src: keyAddrText(key, 0), dst: keyAddrText(key, 4), srcPort: sport, dstPort: dport });

@@ -20,6 +20,10 @@
  * are balanced; other frames are dropped and counted.
  */
 import type { Batch } from '../packet/pool.js';
+import { etherType, src48 } from '../packet/ethernet.js';
+import * as ip4 from '../packet/ipv4.js';
+import * as ip6 from '../packet/ipv6.js';
+import * as tcp from '../packet/tcp.js';
 import { checksumUpdate32 } from '../packet/checksum.js';
 import { rewriteDst, rewriteSrc } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
@@ -230,7 +234,7 @@ export class LoadBalancer implements NetworkFunction {
         c.malformed++;
         continue;
       }
-      const type = ((b[off + 12] as number) << 8) | (b[off + 13] as number);
+      const type = etherType(b, off);
       const l3 = off + 14;
       let proto: number;
       let l4: number;
@@ -242,8 +246,8 @@ export class LoadBalancer implements NetworkFunction {
           c.malformed++;
           continue;
         }
-        const tl = ((b[l3 + 2] as number) << 8) | (b[l3 + 3] as number);
-        const dst = (((b[l3 + 16] as number) << 24) | ((b[l3 + 17] as number) << 16) | ((b[l3 + 18] as number) << 8) | (b[l3 + 19] as number)) >>> 0;
+        const tl = ip4.totalLength(b, l3);
+        const dst = ip4.dst(b, l3);
         if (dst !== vip4) {
           this.drop(out, slot);
           c.notVip++;
@@ -258,7 +262,7 @@ export class LoadBalancer implements NetworkFunction {
         l4 = l3 + hl;
         l4end = l3 + tl;
         // Non-first fragments carry no ports: they cannot be balanced per connection.
-        if ((((b[l3 + 6] as number) << 8) | (b[l3 + 7] as number)) & 0x1fff) {
+        if (ip4.fragOffset(b, l3) !== 0) {
           this.drop(out, slot);
           c.notVip++;
           continue;
@@ -276,7 +280,7 @@ export class LoadBalancer implements NetworkFunction {
           c.notVip++;
           continue;
         }
-        const pl = ((b[l3 + 4] as number) << 8) | (b[l3 + 5] as number);
+        const pl = ip6.payloadLength(b, l3);
         if (54 + pl > len) {
           this.drop(out, slot);
           c.malformed++;
@@ -295,8 +299,8 @@ export class LoadBalancer implements NetworkFunction {
         c.notVip++;
         continue;
       }
-      const sport = ((b[l4] as number) << 8) | (b[l4 + 1] as number);
-      const dport = ((b[l4 + 2] as number) << 8) | (b[l4 + 3] as number);
+      const sport = tcp.srcPort(b, l4); // TCP and UDP share the port layout
+      const dport = tcp.dstPort(b, l4);
       if (this.portAllowed[dport] !== 1) {
         this.drop(out, slot);
         c.notVip++;
@@ -304,7 +308,7 @@ export class LoadBalancer implements NetworkFunction {
       }
       let src4 = 0;
       if (is4) {
-        src4 = (((b[l3 + 12] as number) << 24) | ((b[l3 + 13] as number) << 16) | ((b[l3 + 14] as number) << 8) | (b[l3 + 15] as number)) >>> 0;
+        src4 = ip4.src(b, l3);
         setKey4(key, src4, vip4, sport, dport, proto);
       } else setKey6(key, b, l3 + 8, l3 + 24, sport, dport, proto);
       let ci = this.conns.find(key);
@@ -340,7 +344,7 @@ export class LoadBalancer implements NetworkFunction {
       }
       if (ci >= 0) {
         this.conns.lastSeen[ci] = now;
-        this.clientMac[ci] = ((b[off + 6] as number) * 0x10000 + (((b[off + 7] as number) << 8) | (b[off + 8] as number))) * 0x1000000 + (((b[off + 9] as number) << 16) | ((b[off + 10] as number) << 8) | (b[off + 11] as number));
+        this.clientMac[ci] = src48(b, off);
         if (proto === 6) {
           const fl = b[l4 + 13] as number;
           if (fl & 0x04) {
@@ -385,13 +389,13 @@ export class LoadBalancer implements NetworkFunction {
       return;
     }
     const l3 = off + 14;
-    if (len < 34 || (((b[off + 12] as number) << 8) | (b[off + 13] as number)) !== 0x0800 || (b[l3] as number) >>> 4 !== 4) {
+    if (len < 34 || etherType(b, off) !== 0x0800 || (b[l3] as number) >>> 4 !== 4) {
       this.drop(out, slot);
       c.malformed++;
       return;
     }
     const hl = ((b[l3] as number) & 0x0f) << 2;
-    const tl = ((b[l3 + 2] as number) << 8) | (b[l3 + 3] as number);
+    const tl = ip4.totalLength(b, l3);
     const proto = b[l3 + 9] as number;
     const l4 = l3 + hl;
     if (hl < 20 || tl < hl || 14 + tl > len || (proto !== 6 && proto !== 17) || l4 + (proto === 6 ? 20 : 8) > l3 + tl) {
@@ -399,10 +403,10 @@ export class LoadBalancer implements NetworkFunction {
       c.malformed++;
       return;
     }
-    const src = (((b[l3 + 12] as number) << 24) | ((b[l3 + 13] as number) << 16) | ((b[l3 + 14] as number) << 8) | (b[l3 + 15] as number)) >>> 0;
-    const dst = (((b[l3 + 16] as number) << 24) | ((b[l3 + 17] as number) << 16) | ((b[l3 + 18] as number) << 8) | (b[l3 + 19] as number)) >>> 0;
-    const sport = ((b[l4] as number) << 8) | (b[l4 + 1] as number);
-    const dport = ((b[l4 + 2] as number) << 8) | (b[l4 + 3] as number);
+    const src = ip4.src(b, l3);
+    const dst = ip4.dst(b, l3);
+    const sport = tcp.srcPort(b, l4); // TCP and UDP share the port layout
+    const dport = tcp.dstPort(b, l4);
     // The connection is keyed client → VIP; a reply is backend:port → client:port.
     const key = this.conns.scratch;
     setKey4(key, dst, this.cfg.vip4, dport, sport, proto);

@@ -15,6 +15,10 @@
  * ARP and neighbour discovery are not handled here: next hops are given as MAC addresses.
  */
 import type { Batch } from '../packet/pool.js';
+import { etherType } from '../packet/ethernet.js';
+import * as ip4 from '../packet/ipv4.js';
+import * as ip6 from '../packet/ipv6.js';
+import * as mpls from '../packet/mpls.js';
 import { headerChecksumOk } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, formatIpv4, formatIpv6, int, mac, oneOf, prefix, strictObject, type Prefix } from './config.js';
@@ -140,7 +144,7 @@ export class MplsLer implements NetworkFunction {
         c.malformed++;
         continue;
       }
-      const type = ((b[off + 12] as number) << 8) | (b[off + 13] as number);
+      const type = etherType(b, off);
       let labelTtl = 256; // > any TTL: no label popped
       if (type === ETHERTYPE_MPLS) {
         if (len < 19) {
@@ -149,7 +153,7 @@ export class MplsLer implements NetworkFunction {
           continue;
         }
         const l = off + 14;
-        const label = ((b[l] as number) << 12) | ((b[l + 1] as number) << 4) | ((b[l + 2] as number) >>> 4);
+        const label = mpls.label(b, l);
         if (this.local[label] !== 1) {
           this.drop(out, slot);
           c.unknownLabel++;
@@ -182,7 +186,7 @@ export class MplsLer implements NetworkFunction {
       let prec: number;
       if (ver === 4 && (type !== 0x86dd)) {
         const hl = ((b[ip] as number) & 0x0f) << 2;
-        const tl = ((b[ip + 2] as number) << 8) | (b[ip + 3] as number);
+        const tl = ip4.totalLength(b, ip);
         if (len < 34 || hl < 20 || 14 + hl > len || tl < hl || 14 + tl > len || !headerChecksumOk(b, ip)) {
           this.drop(out, slot);
           c.malformed++;
@@ -204,7 +208,7 @@ export class MplsLer implements NetworkFunction {
         prec = (b[ip + 1] as number) >>> 5;
         this.forward(ctx, slot, off, len, k, ttl, prec, 0x0800);
       } else if (ver === 6 && type !== 0x0800) {
-        const pl = ((b[ip + 4] as number) << 8) | (b[ip + 5] as number);
+        const pl = ip6.payloadLength(b, ip);
         if (len < 54 || 54 + pl > len) {
           this.drop(out, slot);
           c.malformed++;

@@ -16,6 +16,8 @@
  * rewrites 18 bytes in place.
  */
 import type { Batch } from '../packet/pool.js';
+import { etherType } from '../packet/ethernet.js';
+import { checksumUpdate16 } from '../packet/checksum.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, int, mac, oneOf, str, strictObject, type Parse } from './config.js';
 
@@ -143,11 +145,7 @@ export function putMac(dst: Uint8Array, at: number, m: number): void {
  */
 export function setIpv4Ttl(b: Uint8Array, ip: number, ttl: number): void {
   const old = ((b[ip + 8] as number) << 8) | (b[ip + 9] as number);
-  const nw = (ttl << 8) | (b[ip + 9] as number);
-  let s = (~(((b[ip + 10] as number) << 8) | (b[ip + 11] as number)) & 0xffff) + (~old & 0xffff) + nw;
-  s = (s & 0xffff) + (s >>> 16);
-  s = (s & 0xffff) + (s >>> 16);
-  const hc = ~s & 0xffff;
+  const hc = checksumUpdate16(((b[ip + 10] as number) << 8) | (b[ip + 11] as number), old, (ttl << 8) | (b[ip + 9] as number));
   b[ip + 8] = ttl;
   b[ip + 10] = hc >>> 8;
   b[ip + 11] = hc & 0xff;
@@ -273,7 +271,7 @@ export class MplsLsr implements NetworkFunction {
         c.malformed++;
         continue;
       }
-      if ((((b[off + 12] as number) << 8) | (b[off + 13] as number)) !== ETHERTYPE_MPLS) {
+      if (etherType(b, off) !== ETHERTYPE_MPLS) {
         out.drop(slot);
         c.dropped++;
         c.notMpls++;

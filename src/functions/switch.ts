@@ -9,6 +9,7 @@
  * deletion), so forwarding allocates nothing; a flooded frame is copied once per extra port.
  */
 import type { Batch } from '../packet/pool.js';
+import { etherType, vlanVid } from '../packet/ethernet.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, formatMac, int, oneOf, parseMac, str, strictObject, type Parse } from './config.js';
 import { fmix32 } from './lib/flowhash.js';
@@ -270,7 +271,7 @@ export class Switch implements NetworkFunction {
         c.malformed++;
         continue;
       }
-      const type = ((b[off + 12] as number) << 8) | (b[off + 13] as number);
+      const type = etherType(b, off);
       let tagged = false;
       let vid: number;
       if (type === TPID_8021Q) {
@@ -280,7 +281,7 @@ export class Switch implements NetworkFunction {
           continue;
         }
         tagged = true;
-        vid = (((b[off + 14] as number) << 8) | (b[off + 15] as number)) & 0xfff;
+        vid = vlanVid(b, off + 14);
         if (vid === 0) vid = pvid; // priority-tagged: belongs to the port VLAN
         else if (!isTrunk && vid !== pvid) vid = 0;
       } else {
