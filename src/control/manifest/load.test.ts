@@ -69,7 +69,7 @@ kind: SoftwareNetwork
 metadata: { name: n }
 spec:
   functions:
-    - { name: a, kind: router, ports: [p0] }
+    - { name: a, kind: xrouter, ports: [p0] }
     - { name: a, kind: xswitch }
     - { name: b, kind: xswitch }
   links:
