@@ -15,6 +15,11 @@
  *    `ethernet.etherType(b, off)`, `ethernet.src48(b, off)` (MAC as a 48-bit integer),
  *    `udp.dstPort(b, off)`, `tcp.flags(b, off)`, `mpls.label(b, off)`, `vxlan.vni(b, off)`.
  *    `off` is always the first byte of that header (for a VLAN tag: the TCI, after the TPID).
+ *    Fastest: the DataView flavour over `pool.view` for the per-packet fields, e.g.
+ *    `ipv4.checkView(v, off, len)` (validation + checksum), `ipv4.dstView`, `ethernet.etherTypeView`,
+ *    `udp.dstPortView`, `tcp.flagsView`: one bounds check per 16/32-bit field instead of one per
+ *    byte (bench/packet.ts: ~59 vs ~43 Mpps per core). They throw past the end of the view, so
+ *    [off, off + len) must lie inside it (batch descriptors guarantee it).
  *
  * 2. **Safe parsing** of untrusted bytes: `parseX(b, off, len, opts?)` returns
  *    `{ ok: true, kind, offset, headerLength, ...fields }` or `{ ok: false, reason, offset }` with

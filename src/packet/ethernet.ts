@@ -72,6 +72,14 @@ export function setEtherType(b: Uint8Array, off: number, t: number): void {
   b[off + 12] = t >>> 8;
   b[off + 13] = t;
 }
+/** {@link etherType} through a DataView (`pool.view`); see ipv4.ts "DataView flavour". */
+export function etherTypeView(v: DataView, off: number): number {
+  return v.getUint16(off + 12);
+}
+/** {@link vlanVid} through a DataView; `off` is the TCI offset. */
+export function vlanVidView(v: DataView, off: number): number {
+  return v.getUint16(off) & 0x0fff;
+}
 /** Group bit (I/G) of the destination: multicast or broadcast. */
 export function isMulticastDst(b: Uint8Array, off: number): boolean {
   return (b[off]! & 1) === 1;

@@ -16,7 +16,7 @@
 import { decodeFrame, type Layer } from './decode.js';
 import { parseEthernet, parseVlan } from './ethernet.js';
 import { parseArp } from './arp.js';
-import { parseIpv4, check as ipv4Check } from './ipv4.js';
+import { parseIpv4, check as ipv4Check, checkView as ipv4CheckView } from './ipv4.js';
 import { parseIpv6 } from './ipv6.js';
 import { parseIcmp4 } from './icmp4.js';
 import { parseIcmp6 } from './icmp6.js';
@@ -311,6 +311,7 @@ export const PARSERS: ReadonlyArray<readonly [string, Parser]> = [
   ['parseIpv4', parseIpv4],
   ['parseIpv4 strict', (b, o, l) => parseIpv4(b, o, l, { strict: true })],
   ['ipv4.check', (b, o, l) => ipv4Check(b, o, Math.min(l, b.length - o))],
+  ['ipv4.checkView', (b, o, l) => ipv4CheckView(new DataView(b.buffer, b.byteOffset, b.byteLength), o, Math.min(l, b.length - o))],
   ['parseIpv6', parseIpv6],
   ['parseIcmp4', parseIcmp4],
   ['parseIcmp6', (b, o, l) => parseIcmp6(b, o, l, { pseudo: 0x1234 })],

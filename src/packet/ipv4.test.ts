@@ -152,3 +152,21 @@ test('addresses: dotted quad both ways; configuration errors are typed', () => {
   assert.throws(() => parseIpv4Addr('1.2.3'), (e: Error) => e.name === 'Ipv4AddressError');
   assert.throws(() => buildIpv4(new Uint8Array(100), 0, { protocol: 6, src: 1, dst: 2, options: new Uint8Array(41), payloadLength: 0 }), (e: Error) => e.name === 'Ipv4BuildError');
 });
+
+test('DataView flavour agrees with the Uint8Array accessors on every mutation of a header', () => {
+  const b = hex(HDR);
+  const v = new DataView(b.buffer);
+  assert.deepEqual(
+    [ipv4.headerLengthView(v, 0), ipv4.totalLengthView(v, 0), ipv4.ttlView(v, 0), ipv4.protocolView(v, 0), ipv4.srcView(v, 0), ipv4.dstView(v, 0)],
+    [28, 32, 1, 17, 0xc0000201, 0xc6336407],
+  );
+  for (let i = 0; i < 32; i++) {
+    for (const x of [0x01, 0x10, 0xff]) {
+      const c = b.slice();
+      c[i] = c[i]! ^ x;
+      const cv = new DataView(c.buffer);
+      for (const len of [12, 20, 27, 28, 32]) assert.equal(ipv4.checkView(cv, 0, len), ipv4.check(c, 0, len), `byte ${i} ^ ${x}, len ${len}`);
+      if (ipv4.headerLength(c, 0) >= 20) assert.equal(ipv4.headerChecksumOkView(cv, 0), ipv4.headerChecksumOk(c, 0));
+    }
+  }
+});

@@ -62,6 +62,17 @@ export function setFlags(b: Uint8Array, off: number, f: number): void {
   b[off + 13] = f;
 }
 
+// DataView flavour (`pool.view`), see ipv4.ts.
+export function srcPortView(v: DataView, off: number): number {
+  return v.getUint16(off);
+}
+export function dstPortView(v: DataView, off: number): number {
+  return v.getUint16(off + 2);
+}
+export function flagsView(v: DataView, off: number): number {
+  return v.getUint16(off + 12) & 0x0fff;
+}
+
 /** Computes and stores the checksum of the `len`-byte segment at `off` given the unfolded pseudo-header sum. */
 export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
   setChecksum(b, off, 0);

@@ -38,6 +38,17 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
   b[off + 7] = v;
 }
 
+// DataView flavour (`pool.view`), see ipv4.ts.
+export function srcPortView(v: DataView, off: number): number {
+  return v.getUint16(off);
+}
+export function dstPortView(v: DataView, off: number): number {
+  return v.getUint16(off + 2);
+}
+export function lengthView(v: DataView, off: number): number {
+  return v.getUint16(off + 4);
+}
+
 /**
  * Computes and stores the checksum of the `len`-byte datagram at `off` given the unfolded
  * pseudo-header sum (checksum.ts `pseudoSum4At`/`pseudoSum6At`). A computed 0 is sent as 0xffff
