@@ -11,6 +11,8 @@ import { dpiFactory } from './dpi.js';
 import { loadBalancerFactory } from './loadbalancer.js';
 import { firewallFactory } from './firewall.js';
 import { natFactory } from './nat.js';
+import { trafficSourceFactory } from './traffic-source.js';
+import { trafficSinkFactory } from './traffic-sink.js';
 import { routerFactory } from './router.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
@@ -21,6 +23,8 @@ const FACTORIES: readonly FunctionFactory[] = [
   loadBalancerFactory,
   firewallFactory,
   natFactory,
+  trafficSourceFactory,
+  trafficSinkFactory,
   routerFactory,
 ];
 

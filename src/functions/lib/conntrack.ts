@@ -299,6 +299,8 @@ export function parsePacket(b: Uint8Array, off: number, len: number, v: PacketVi
   let l4: number;
   let family: number;
   let fragment = false;
+  // A first fragment carries the transport header but not the whole datagram its lengths describe.
+  let firstFragment = false;
   if (et === 0x0800) {
     family = 4;
     const avail = end0 - l3;
@@ -319,7 +321,9 @@ export function parsePacket(b: Uint8Array, off: number, len: number, v: PacketVi
     v.proto = b[l3 + 9]!;
     v.l3len = hl;
     putAddrs4(k, rd32(b, l3 + 12), rd32(b, l3 + 16));
-    fragment = (rd16(b, l3 + 6) & 0x1fff) !== 0;
+    const fw = rd16(b, l3 + 6);
+    fragment = (fw & 0x1fff) !== 0;
+    firstFragment = (fw & 0x2000) !== 0 && !fragment;
   } else if (et === 0x86dd) {
     family = 6;
     if (end0 - l3 < 40 || b[l3]! >>> 4 !== 6) return PARSE.MALFORMED;
@@ -361,7 +365,7 @@ export function parsePacket(b: Uint8Array, off: number, len: number, v: PacketVi
   } else if (proto === 17) {
     if (l4len < 8) return PARSE.MALFORMED;
     const ul = rd16(b, l4 + 4);
-    if (ul < 8 || ul > l4len) return PARSE.MALFORMED;
+    if (ul < 8 || (ul > l4len && !firstFragment)) return PARSE.MALFORMED;
     v.kind = L4.PORTS;
     v.sport = rd16(b, l4);
     v.dport = rd16(b, l4 + 2);
