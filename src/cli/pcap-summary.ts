@@ -78,26 +78,27 @@ export class FrameSummarizer {
   describe(frame: Uint8Array, layers: readonly SummaryLayer[], i: number, wireLen: number): FrameSummary {
     const l = layers[i];
     if (l === undefined) return { text: `[|ether] length ${wireLen}`, protocol: 'malformed' };
-    if (l.kind !== 'eth') return this.network(frame, layers, i, wireLen, '');
-    let prefix = '';
+    if (l.kind !== 'eth') return this.network(frame, layers, i, wireLen);
+    // Without -e tcpdump says nothing of the Ethernet header, VLAN tags included.
     let etherType = l.etherType;
     let j = i + 1;
     const linkLen = wireLen - 14;
-    for (let t = layers[j]; t?.kind === 'vlan'; t = layers[++j]) {
-      prefix += `vlan ${t.vid}, p ${t.pcp}, ${t.dei ? 'DEI, ' : ''}ethertype ${etherTypeName(t.etherType)}, `;
-      etherType = t.etherType;
-    }
+    for (let t = layers[j]; t?.kind === 'vlan'; t = layers[++j]) etherType = t.etherType;
     const next = layers[j];
     if (next === undefined || next.kind === 'payload') {
-      if (etherType < 0x0600) return { text: `${prefix}802.3, length ${linkLen}`, protocol: 'other' };
+      if (etherType < 0x0600) return { text: `802.3, length ${linkLen}`, protocol: 'other' };
+      // A known type whose header did not decode: tcpdump's "[|proto]" truncation mark.
+      if (etherType === 0x0800) return { text: 'IP  [|ip]', protocol: 'malformed' };
+      if (etherType === 0x86dd) return { text: 'IP6  [|ip6]', protocol: 'malformed' };
+      if (etherType === 0x0806) return { text: 'ARP, [|arp]', protocol: 'malformed' };
       const name = ETHERTYPE_NAMES[etherType];
-      return { text: `${prefix}${name !== undefined ? `${name}, [|${name.toLowerCase()}]` : `ethertype Unknown (0x${hex4(etherType)})`}, length ${linkLen}`, protocol: name !== undefined ? 'malformed' : 'other' };
+      if (name !== undefined) return { text: `${name}, [|${name.toLowerCase()}], length ${linkLen}`, protocol: 'malformed' };
+      return { text: `${l.src} > ${l.dst}, ethertype Unknown (0x${hex4(etherType)}), length ${wireLen}:`, protocol: 'other' };
     }
-    const rest = this.network(frame, layers, j, linkLen - 4 * (j - i - 1), prefix === '' ? '' : 'skip-ip-tag');
-    return { text: prefix + rest.text, protocol: rest.protocol };
+    return this.network(frame, layers, j, linkLen - 4 * (j - i - 1));
   }
 
-  private network(frame: Uint8Array, layers: readonly SummaryLayer[], i: number, len: number, mode: string): FrameSummary {
+  private network(frame: Uint8Array, layers: readonly SummaryLayer[], i: number, len: number): FrameSummary {
     const l = layers[i];
     if (l === undefined) return { text: `[|network] length ${len}`, protocol: 'malformed' };
     switch (l.kind) {
@@ -105,20 +106,20 @@ export class FrameSummarizer {
       case 'mpls': {
         let s = '';
         let j = i;
-        for (let m = layers[j]; m?.kind === 'mpls'; m = layers[++j]) s += `${s === '' ? 'MPLS ' : ', '}(label ${m.label}, tc ${m.tc}${m.bottom ? ', [S]' : ''}, ttl ${m.ttl})`;
+        for (let m = layers[j]; m?.kind === 'mpls'; m = layers[++j]) s += `${s === '' ? 'MPLS ' : ' '}(label ${m.label}, tc ${m.tc}${m.bottom ? ', [S]' : ''}, ttl ${m.ttl})`;
         if (layers[j] === undefined || layers[j]?.kind === 'payload') return { text: `${s}, length ${len}`, protocol: 'mpls' };
-        const inner = this.network(frame, layers, j, len - 4 * (j - i), '');
+        const inner = this.network(frame, layers, j, len - 4 * (j - i));
         return { text: `${s} ${inner.text}`, protocol: inner.protocol };
       }
       case 'ipv4': {
-        const head = `${mode === 'skip-ip-tag' ? '' : 'IP '}`;
+        const head = 'IP ';
         const src = ipv4ToString(l.src);
         const dst = ipv4ToString(l.dst);
         if (l.fragOffset > 0) return { text: `${head}${src} > ${dst}: ip-proto-${l.protocol}`, protocol: 'ipv4-fragment' };
         return this.transport(frame, layers, i + 1, head, src, dst, l.protocol, l.payloadLength, 4);
       }
       case 'ipv6': {
-        const head = `${mode === 'skip-ip-tag' ? '' : 'IP6 '}`;
+        const head = 'IP6 ';
         let ext = '';
         for (const e of l.extensions) ext += extName(e, l);
         if (l.laterFragment) return { text: `${head}${l.src} > ${l.dst}: ${ext.trimEnd()}`, protocol: 'ipv6-fragment' };
@@ -167,6 +168,7 @@ export class FrameSummarizer {
     const ackFlag = (t.flags & 0x10) !== 0;
     let seq = t.seq;
     let ack = t.ack;
+    let ackBase = 0;
     if (ackFlag) {
       // tcpdump keys a conversation by its addresses and ports in a canonical order and keeps the
       // first seq/ack it saw (reset by a SYN); later segments print relative to them.
@@ -176,12 +178,15 @@ export class FrameSummarizer {
       if (st === undefined || (t.flags & 0x02) !== 0) {
         const ns: SeqState = rev ? { ack: t.seq, seq: (t.ack - 1) >>> 0 } : { seq: t.seq, ack: (t.ack - 1) >>> 0 };
         this.tcp.set(key, ns);
+        ackBase = (t.ack - 1) >>> 0;
       } else if (rev) {
         seq = (seq - st.ack) >>> 0;
         ack = (ack - st.seq) >>> 0;
+        ackBase = st.seq;
       } else {
         seq = (seq - st.seq) >>> 0;
         ack = (ack - st.ack) >>> 0;
+        ackBase = st.ack;
       }
     }
     let s = `${src}.${t.srcPort} > ${dst}.${t.dstPort}: ${ext}Flags [${tcpFlags(t.flags)}]`;
@@ -193,7 +198,7 @@ export class FrameSummarizer {
     if (ackFlag) s += `, ack ${ack}`;
     s += `, win ${t.window}`;
     if (t.flags & 0x20) s += `, urg ${t.urgentPointer}`;
-    if (t.options.length > 0) s += `, options [${tcpOptions(t)}]`;
+    if (t.options.length > 0) s += `, options [${tcpOptions(t, ackBase)}]`;
     return `${s}, length ${len}`;
   }
 }
@@ -291,13 +296,18 @@ function icmp6(c: Icmp6Header, frame: Uint8Array, len: number): string {
       if (q >= 0 && q + 40 <= frame.length) return `${head}, ${why} ${ipv6ToString(frame, q + 24)}, length ${len}`;
       return `${head}, ${why}, length ${len}`;
     }
-    case 3: return `${head}${c.code === 0 ? ' in-transit' : ' reassembly'}, length ${len}`;
+    case 3: {
+      const q = c.quotedOffset;
+      if (c.code === 0) return `${head} in-transit${q >= 0 && q + 40 <= frame.length ? ` for ${ipv6ToString(frame, q + 24)}` : ''}, length ${len}`;
+      return `${head} in-transit${c.code === 1 ? ' (reassembly)' : ` unknown code (${c.code})`}, length ${len}`;
+    }
     case 4: return `${head}, pointer ${c.pointer}, length ${len}`;
     default: return `${head}, length ${len}`;
   }
 }
 
-function tcpOptions(t: TcpHeader): string {
+/** Options as tcpdump lists them; SACK edges relative to the segment's acknowledgment base. */
+function tcpOptions(t: TcpHeader, ackBase: number): string {
   const out: string[] = [];
   let sackDone = false;
   for (const o of t.options) {
@@ -310,8 +320,8 @@ function tcpOptions(t: TcpHeader): string {
       case 5: {
         if (sackDone) break;
         sackDone = true;
-        let s = `sack ${t.sack.length / 2}`;
-        for (let k = 0; k + 1 < t.sack.length; k += 2) s += ` {${t.sack[k]}:${t.sack[k + 1]}}`;
+        let s = `sack ${t.sack.length / 2} `;
+        for (let k = 0; k + 1 < t.sack.length; k += 2) s += `{${(t.sack[k]! - ackBase) >>> 0}:${(t.sack[k + 1]! - ackBase) >>> 0}}`;
         out.push(s);
         break;
       }

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { BUNDLED_CAPTURE, convertCapture, inspectCapture } from './pcap.js';
 import { PcapngWriter } from '../packet/pcapng.js';
 import { CaptureError } from '../packet/capture.js';
-import { icmp4EchoFrame } from '../packet/frames.js';
+import * as F from '../packet/frames.js';
+import { PcapWriter } from '../packet/pcap.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const BUNDLED_NG = BUNDLED_CAPTURE.replace(/\.pcap$/, '.pcapng');
@@ -48,6 +49,50 @@ test('inspect prints exactly what `tcpdump -n` prints for the bundled kernel cap
     const frames = want.filter((l) => /^\d\d:\d\d:\d\d\.\d{6} /.test(l)).length;
     assert.match(tail, new RegExp(`^${frames} frames, \\d+ bytes captured`, 'm'));
     for (const p of ['arp', 'icmp', 'icmpv6', 'udp', 'tcp', 'vxlan']) assert.match(tail, new RegExp(`^${p} +\\d+ +\\d+$`, 'm'));
+  }
+});
+
+test('inspect matches `tcpdump -n` on built frames: 802.1Q, QinQ, MPLS, ICMP/ICMPv6 errors, RS/RA, SACK, URG/ECN flags, VXLAN', { skip: have('tcpdump') ? false : 'tcpdump missing' }, () => {
+  const A = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02' };
+  const v4 = { ...A, src: '10.0.0.1', dst: '10.0.0.2' };
+  const v6 = { ...A, src: 'fd00::1', dst: 'fd00::2' };
+  const udp = F.udpFrame({ ...v4, srcPort: 1234, dstPort: 5678, payload: new Uint8Array(20) });
+  const udp6 = F.udpFrame({ ...v6, srcPort: 1234, dstPort: 5678, payload: new Uint8Array(20) });
+  const err4 = { ...A, src: '10.0.0.254', dst: '10.0.0.1', invoking: udp.subarray(14) };
+  const err6 = { ...A, src: 'fd00::fe', dst: 'fd00::1', invoking: udp6.subarray(14) };
+  const frames = [
+    F.icmp4EchoFrame({ ...v4, vlans: [{ vid: 10, pcp: 3 }], identifier: 7, sequence: 9 }),
+    F.udpFrame({ ...v4, vlans: [{ tpid: 0x88a8, vid: 100 }, { vid: 10 }], srcPort: 1000, dstPort: 2000, payload: new Uint8Array(10) }),
+    F.mplsFrame({ ...A, labels: [{ label: 100 }, { label: 200, ttl: 63 }], payload: F.icmp4EchoFrame({ ...v4, identifier: 1, sequence: 2 }).subarray(14) }),
+    F.mplsFrame({ ...A, labels: [{ label: 16 }], payload: udp6.subarray(14) }),
+    F.icmp4ErrorFrame({ ...err4, type: 3, code: 1 }),
+    F.icmp4ErrorFrame({ ...err4, type: 3, code: 4, nextHopMtu: 1400 }),
+    F.icmp4ErrorFrame({ ...err4, type: 11, code: 0 }),
+    F.icmp4ErrorFrame({ ...err4, type: 3, code: 3 }),
+    F.icmp6ErrorFrame({ ...err6, type: 2, code: 0, value: 1280 }),
+    F.icmp6ErrorFrame({ ...err6, type: 3, code: 0 }),
+    F.icmp6ErrorFrame({ ...err6, type: 1, code: 4 }),
+    F.icmp6ErrorFrame({ ...err6, type: 1, code: 3 }),
+    F.rsFrame({ srcMac: A.srcMac, src: 'fe80::1' }),
+    F.raFrame({ srcMac: A.srcMac, src: 'fe80::1', routerLifetime: 1800, mtu: 1500, prefixes: [{ prefix: '2001:db8::', prefixLength: 64 }] }),
+    F.tcpFrame({ ...v4, srcPort: 7000, dstPort: 40000, seq: 1000, ack: 2000, flags: 0x10, options: { timestamp: [1, 2], sack: [3000, 4000, 5000, 6000] } }),
+    F.tcpFrame({ ...v4, srcPort: 7000, dstPort: 40000, seq: 1000, ack: 2000, flags: 0x18 | 0x20 | 0x40 | 0x80, payload: new Uint8Array(5) }),
+    F.tcpFrame({ ...v4, dst: '10.0.0.1', src: '10.0.0.2', srcPort: 40000, dstPort: 7000, seq: 2000, ack: 1005, flags: 0x10, options: { sack: [1500, 1600] } }),
+    F.arpReplyFrame({ srcMac: A.srcMac, spa: '10.0.0.1', tpa: '10.0.0.2', tha: A.dstMac }),
+    F.vxlanEncap({ outer: { ...v4 }, vni: 5000, inner: F.icmp4EchoFrame({ ...v4, identifier: 3, sequence: 4 }) }),
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'swcli-'));
+  try {
+    const path = join(dir, 'built.pcap');
+    const w = PcapWriter.create(path, { linkType: 1, nanosecond: true });
+    frames.forEach((f, i) => w.write(0, 1_700_000_000_000_000_000n + BigInt(i) * 1000n, f));
+    w.close();
+    const r = spawnSync('tcpdump', ['-n', '-r', path], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+    assert.equal(r.status, 0, r.stderr);
+    const want = r.stdout.trimEnd().split('\n');
+    assert.deepEqual(capture(path).slice(0, want.length), want);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -108,7 +153,7 @@ test('convert pcapng with two link types to pcap fails with the offset, leaves n
   try {
     const src = join(dir, 'two.pcapng');
     const w = PcapngWriter.create(src, { interfaces: [{ linkType: 1 }, { linkType: 101 }] });
-    const frame = icmp4EchoFrame({ srcMac: 0x020000000001, dstMac: 0x020000000002, src: '10.0.0.1', dst: '10.0.0.2', identifier: 1, sequence: 1 });
+    const frame = F.icmp4EchoFrame({ srcMac: 0x020000000001, dstMac: 0x020000000002, src: '10.0.0.1', dst: '10.0.0.2', identifier: 1, sequence: 1 });
     w.write(0, 1n, frame);
     w.write(1, 2n, frame.subarray(14));
     w.close();
