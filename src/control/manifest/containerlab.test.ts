@@ -53,6 +53,33 @@ describe('swnet import containerlab', () => {
     assert.equal(r.changes[0]?.action, 'created');
   });
 
+  it('derives router interfaces (stable MACs) from the links of vendor router nodes', () => {
+    const lab = `name: srlceos01
+topology:
+  nodes:
+    srl: { kind: nokia_srlinux, image: ghcr.io/nokia/srlinux }
+    ceos: { kind: ceos, image: ceos:4.32 }
+    ids: { kind: linux, image: jasonish/suricata }
+  links:
+    - endpoints: ["srl:e1-1", "ceos:eth1"]
+`;
+    assert.throws(
+      () => importContainerlab(lab, 'l.clab.yml'),
+      (e: unknown) => e instanceof ManifestError && e.issues.length === 1 && /^l\.clab\.yml:6:10: node "ids" becomes a dpi, whose configuration cannot be derived/.test(formatIssue(e.issues[0]!)),
+    );
+    const net = importContainerlab(lab.replace(/ {4}ids:.*\n/, ''), 'l.clab.yml');
+    const fns = net.spec['functions'] as { name: string; kind: string; config: { interfaces: { name: string; mac: string }[] } }[];
+    assert.deepEqual(fns.map((f) => [f.name, f.kind, f.config.interfaces.map((i) => i.name)]), [
+      ['srl', 'router', ['e1-1']],
+      ['ceos', 'router', ['eth1']],
+    ]);
+    const mac = fns[0]!.config.interfaces[0]!.mac;
+    assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
+    const again = importContainerlab(lab.replace(/ {4}ids:.*\n/, ''), 'l.clab.yml');
+    assert.equal((again.spec['functions'] as typeof fns)[0]!.config.interfaces[0]!.mac, mac, 'stable across imports');
+    assert.notEqual(fns[1]!.config.interfaces[0]!.mac, mac);
+  });
+
   it('reports what cannot be mapped at file:line:column and produces nothing', () => {
     const bad = `name: bad
 topology:

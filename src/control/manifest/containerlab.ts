@@ -7,6 +7,7 @@
  * A node may name its swnet function itself with the label `swnet.io/function` (and give
  * its config as JSON in `swnet.io/config`), which also covers `linux` nodes.
  */
+import { createHash } from 'node:crypto';
 import { LineCounter, parseDocument } from 'yaml';
 import { functionKinds, getFactory } from '../../functions/registry.js';
 import type { JsonObject } from '../store/contract.js';
@@ -41,6 +42,19 @@ export const CLAB_KINDS: Readonly<Record<string, string>> = {
   paloalto_panos: 'firewall',
   'vr-fortigate': 'firewall',
   fortinet_fortigate: 'firewall',
+};
+
+/** A locally administered unicast MAC (02:…) derived from a name, stable across imports. */
+function macOf(name: string): string {
+  const h = createHash('sha256').update(name).digest();
+  return ['02', ...[0, 1, 2, 3, 4].map((i) => h[i]!.toString(16).padStart(2, '0'))].join(':');
+}
+
+/** Configuration a function kind needs to expose the ports its links use. */
+const DERIVED_CONFIG: Readonly<Record<string, (ports: readonly string[], id: string) => JsonObject>> = {
+  switch: (ports) => ({ ports: ports.map((name) => ({ name })) }),
+  router: (ports, id) => ({ interfaces: ports.map((name) => ({ name, mac: macOf(`${id}:${name}`) })) }),
+  firewall: (ports) => ({ interfaces: ports.map((name) => ({ name })) }),
 };
 
 /** Images of `linux` nodes whose role is clear. */
@@ -156,14 +170,21 @@ export function importContainerlab(text: string, file = '<clab>', opts: ImportOp
   });
   if (functions.length === 0 && issues.length === 0) here(['topology'], 'the topology has no nodes');
   if (issues.length > 0) throw new ManifestError(issues);
-  // Functions get the ports their links use; a switch built from containerlab also gets them
-  // as its config (its configuration is its list of ports).
+  // Functions get the ports their links use, and, when the node gives no swnet.io/config,
+  // the configuration their kind needs to have those ports (the rest is left to the user).
   for (const f of functions) {
     const clabName = [...names.entries()].find(([, v]) => v === f['name'])![0];
     const used = ports.get(clabName) ?? [];
     if (used.length > 0) f['ports'] = used;
-    if (f['config'] === undefined && f['kind'] === 'switch' && getFactory('switch')) f['config'] = { ports: used.map((p) => ({ name: p })) };
+    const kind = f['kind'] as string;
+    if (f['config'] === undefined && DERIVED_CONFIG[kind]) f['config'] = DERIVED_CONFIG[kind](used, `${String(topo.name)}/${clabName}`);
+    try {
+      getFactory(kind)!.create(f['config'] ?? {});
+    } catch (e) {
+      here(['topology', 'nodes', clabName], `node "${clabName}" becomes a ${kind}, whose configuration cannot be derived from the topology (${e instanceof Error ? e.message : String(e)}); give it as JSON in the label swnet.io/config`);
+    }
   }
+  if (issues.length > 0) throw new ManifestError(issues);
   const net: Resource = {
     apiVersion: API_VERSION,
     kind: 'SoftwareNetwork',
