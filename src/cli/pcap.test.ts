@@ -6,6 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUNDLED_CAPTURE, convertCapture, inspectCapture } from './pcap.js';
+import { FrameSummarizer } from './pcap-summary.js';
+import { openCapture } from '../packet/capfile.js';
+import { decodeFrame } from '../packet/decode.js';
+import fc from 'fast-check';
 import { PcapngWriter } from '../packet/pcapng.js';
 import { CaptureError } from '../packet/capture.js';
 import * as F from '../packet/frames.js';
@@ -206,4 +210,19 @@ test('swnet start inspects the bundled capture and exits 0', () => {
   assert.match(r.stdout, /ARP, Request who-has/);
   assert.match(r.stdout, /Flags \[S\.\]/);
   assert.match(r.stdout, /\d+ frames, \d+ bytes captured/);
+});
+
+test('the summariser never throws on mutated or truncated real frames', () => {
+  const r = openCapture(BUNDLED_CAPTURE);
+  const frames: Uint8Array[] = [];
+  for (const rec of r) frames.push(rec.data.slice());
+  r.close();
+  const s = new FrameSummarizer();
+  fc.assert(fc.property(fc.nat(frames.length - 1), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 8 }), fc.nat(), (k, flips, cut) => {
+    const f = frames[k]!.slice(0, 1 + (cut % frames[k]!.length));
+    for (const [at, v] of flips) f[at % f.length] = v;
+    const line = s.summarize(0n, f, decodeFrame(f).layers, f.length);
+    assert.equal(typeof line.text, 'string');
+    assert.ok(line.text.startsWith('00:00:00.000000 '));
+  }), { numRuns: 5000 });
 });
