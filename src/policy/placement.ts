@@ -15,6 +15,8 @@ import type { VmSelector } from './selection.js';
 import { powerAt } from './power.js';
 
 export const HISTORY_LENGTH = 30;
+const BUCKETS = 101;
+const PER_BUCKET = 4;
 
 export interface ConsolidationOptions {
   readonly overload: OverloadDetector;
@@ -27,6 +29,13 @@ export interface ConsolidationOptions {
   readonly enforceCapacity?: boolean;
   /** Skip the underload (switch-off) step, e.g. for a pure load-balancing run. */
   readonly skipUnderload?: boolean;
+  /**
+   * How destinations are searched. 'exact' scans every active host (CloudSim's result, bit for
+   * bit); 'bucketed' looks only at hosts in the cheapest power-increase classes (1 % utilisation
+   * buckets per server model, ordered by watts per MIPS), which keeps a round near-linear in the
+   * number of VMs. Default: exact up to 5,000 hosts.
+   */
+  readonly index?: 'exact' | 'bucketed';
 }
 
 /**
@@ -37,6 +46,7 @@ export interface ConsolidationOptions {
 export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Migration[] {
   const p = new Plan(s, o.overload, o.enforceCapacity ?? true);
   const H = s.hosts.length;
+  if ((o.index ?? (H > 5000 ? 'bucketed' : 'exact')) === 'bucketed') p.buildBuckets();
   const out: Migration[] = [];
 
   // 1. overloaded hosts, and the VMs to take off them
@@ -155,12 +165,19 @@ class Plan {
   readonly req: Float64Array;
   readonly hist: Float64Array;
   readonly histLen: Int32Array;
+  readonly maxRam: Float64Array;
   readonly list: number[][];
   readonly nonBlank: number[];
   readonly isNonBlank: Uint8Array;
   /** Per host shape: its blank hosts (no VMs, nothing allocated) in index order, and a cursor. */
   readonly blanks: { hosts: number[]; next: number }[] = [];
   checkOverload = true;
+  /** Bucketed index (see ConsolidationOptions.index): per (shape, 1 % class) arrays of hosts. */
+  private buckets: number[][] | null = null;
+  private bucketOf: Int32Array = new Int32Array(0);
+  private posInBucket: Int32Array = new Int32Array(0);
+  private bucketOrder: Int32Array = new Int32Array(0);
+  private shapeOf: Int32Array = new Int32Array(0);
   private readonly load: { capacityMips: number; requestedMips: number; history: Float64Array; historyLength: number; maxVmRamMb: number; bwMbps: number; schedulingInterval: number };
 
   constructor(readonly s: DatacenterSnapshot, readonly overload: OverloadDetector, readonly enforceCapacity: boolean) {
@@ -175,6 +192,7 @@ class Plan {
     this.req = new Float64Array(H);
     this.hist = new Float64Array(H * HISTORY_LENGTH);
     this.histLen = new Int32Array(H);
+    this.maxRam = new Float64Array(H);
     this.list = new Array<number[]>(H);
     this.nonBlank = [];
     this.isNonBlank = new Uint8Array(H);
@@ -214,22 +232,77 @@ class Plan {
     }
   }
 
+  buildBuckets(): void {
+    const H = this.H;
+    const shapeIds = new Map<string, number>();
+    const reps: HostSnapshot[] = [];
+    this.shapeOf = new Int32Array(H);
+    for (let h = 0; h < H; h++) {
+      const host = this.s.hosts[h] as HostSnapshot;
+      const k = shapeKey(host);
+      let id = shapeIds.get(k);
+      if (id === undefined) { id = reps.length; shapeIds.set(k, id); reps.push(host); }
+      this.shapeOf[h] = id;
+    }
+    const n = reps.length * BUCKETS;
+    this.buckets = Array.from({ length: n }, () => []);
+    this.bucketOf = new Int32Array(H).fill(-1);
+    this.posInBucket = new Int32Array(H);
+    // watts per MIPS of the segment each class falls in; cheaper first, fuller first on ties
+    const keyed: { b: number; w: number; u: number }[] = [];
+    reps.forEach((host, id) => {
+      const cap = hostCapacity(host);
+      for (let c = 0; c < BUCKETS; c++) {
+        const u = (c + 0.5) / (BUCKETS - 1);
+        const seg = Math.min(9, Math.floor(u * 10));
+        const w = ((host.power.watts[seg + 1] ?? 0) - (host.power.watts[seg] ?? 0)) / (0.1 * cap);
+        keyed.push({ b: id * BUCKETS + c, w, u });
+      }
+    });
+    keyed.sort((a, b) => a.w - b.w || b.u - a.u || a.b - b.b);
+    this.bucketOrder = Int32Array.from(keyed.map((k) => k.b));
+    for (const h of this.nonBlank) this.rebucket(h);
+  }
+
+  private rebucket(h: number): void {
+    const bs = this.buckets;
+    if (!bs) return;
+    const used = (this.actualAlloc[h] ?? 0) + (this.planned[h] ?? 0);
+    const c = Math.min(BUCKETS - 1, Math.max(0, Math.floor((used / (this.cap[h] ?? 1)) * (BUCKETS - 1))));
+    const b = (this.shapeOf[h] ?? 0) * BUCKETS + c;
+    const old = this.bucketOf[h] ?? -1;
+    if (old === b) return;
+    if (old >= 0) {
+      const arr = bs[old] as number[];
+      const i = this.posInBucket[h] ?? 0;
+      const last = arr.pop() as number;
+      if (last !== h) { arr[i] = last; this.posInBucket[last] = i; }
+    }
+    const arr = bs[b] as number[];
+    this.posInBucket[h] = arr.length;
+    arr.push(h);
+    this.bucketOf[h] = b;
+  }
+
   /** Σ requested and the utilisation history of host h, from its current list (CloudSim's loop order). */
   recompute(h: number): void {
     const cap = this.cap[h] ?? 1;
     let req = 0;
     let len = 0;
+    let maxRam = -Infinity;
     const base = h * HISTORY_LENGTH;
     this.hist.fill(0, base, base + HISTORY_LENGTH);
     for (const v of this.list[h] ?? []) {
       const vm = this.s.vms[v] as VmSnapshot;
       req += vm.requestedMips;
+      if (vm.ramMb > maxRam) maxRam = vm.ramMb;
       const n = Math.min(HISTORY_LENGTH, vm.history.length);
       for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
       if (n > len) len = n;
     }
     this.req[h] = req;
     this.histLen[h] = len;
+    this.maxRam[h] = maxRam;
   }
 
   private fillLoad(h: number, extra: number): HostLoad {
@@ -241,14 +314,16 @@ class Plan {
     L.bwMbps = host.bwMbps;
     const base = h * HISTORY_LENGTH;
     let len = this.histLen[h] ?? 0;
-    for (let i = 0; i < HISTORY_LENGTH; i++) L.history[i] = i < len ? this.hist[base + i] ?? 0 : 0;
-    let maxRam = -Infinity;
-    for (const v of this.list[h] ?? []) maxRam = Math.max(maxRam, this.s.vms[v]?.ramMb ?? 0);
+    const hist = L.history;
+    // entries past historyLength are never read, so only the used prefix is copied
+    for (let i = 0; i < len; i++) hist[i] = this.hist[base + i] ?? 0;
+    let maxRam = this.maxRam[h] ?? -Infinity;
     if (extra >= 0) {
       const vm = this.s.vms[extra] as VmSnapshot;
       L.requestedMips += vm.requestedMips;
       const n = Math.min(HISTORY_LENGTH, vm.history.length);
-      for (let i = 0; i < n; i++) L.history[i] = (L.history[i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
+      for (let i = len; i < n; i++) hist[i] = 0;
+      for (let i = 0; i < n; i++) hist[i] = (hist[i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
       if (n > len) len = n;
       maxRam = Math.max(maxRam, vm.ramMb);
     }
@@ -275,6 +350,7 @@ class Plan {
     this.ramFree[h] = (this.ramFree[h] ?? 0) + vm.ramMb;
     this.bwFree[h] = (this.bwFree[h] ?? 0) + vm.bwMbps;
     this.recompute(h);
+    this.rebucket(h);
   }
 
   addTo(h: number, v: number): void {
@@ -293,7 +369,9 @@ class Plan {
     const n = Math.min(HISTORY_LENGTH, vm.history.length);
     for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
     if (n > (this.histLen[h] ?? 0)) this.histLen[h] = n;
+    if (vm.ramMb > (this.maxRam[h] ?? -Infinity)) this.maxRam[h] = vm.ramMb;
     if (!this.isNonBlank[h]) { this.isNonBlank[h] = 1; this.nonBlank.push(h); }
+    this.rebucket(h);
   }
 
   private suitable(h: number, v: number): boolean {
@@ -324,7 +402,21 @@ class Plan {
       bestDiff = d;
       best = h;
     };
-    for (const h of this.nonBlank) consider(h);
+    if (this.buckets) {
+      // Visit the cheapest classes first; a few hosts per class, and stop two classes after the
+      // first feasible one (the exact power increase decides among those seen).
+      let after = -1;
+      for (let i = 0; i < this.bucketOrder.length && after !== 0; i++) {
+        const arr = this.buckets[this.bucketOrder[i] ?? 0] as number[];
+        if (arr.length === 0) continue;
+        const had = best;
+        for (let j = 0; j < arr.length && j < PER_BUCKET; j++) consider(arr[j] ?? 0);
+        if (after > 0) after--;
+        else if (best >= 0 && had < 0) after = 2;
+      }
+    } else {
+      for (const h of this.nonBlank) consider(h);
+    }
     if (blanksAllowed) {
       for (const b of this.blanks) {
         while (b.next < b.hosts.length && (this.isNonBlank[b.hosts[b.next] ?? 0] || excluded[b.hosts[b.next] ?? 0])) b.next++;

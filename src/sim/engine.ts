@@ -99,14 +99,10 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
   const times: number[] = [];
   for (let t = START + I; t <= sc.duration; t += I) times.push(t);
   const K = times.length;
-  // Histories: utilisation at each decision, stored newest-first so that a history is a subarray.
+  // Histories: utilisation at each decision, newest first, the last 30 (rolled at each decision).
   const HL = 30;
-  const rev: Float64Array[] = new Array<Float64Array>(V);
-  for (let v = 0; v < V; v++) {
-    const r = new Float64Array(K);
-    for (let k = 0; k < K; k++) r[K - 1 - k] = util(v, times[k]!);
-    rev[v] = r;
-  }
+  const hist: Float64Array[] = Array.from({ length: V }, () => new Float64Array(HL));
+  const histView: Float64Array[] = new Array<Float64Array>(V);
 
   // --- state
   const vmHost = new Int32Array(V).fill(-1);
@@ -146,7 +142,11 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
       const s = vmSnaps[v]!;
       s.host = alive[v] ? vmHost[v]! : -1;
       s.requestedMips = req[v]!;
-      if (alive[v]) s.history = rev[v]!.subarray(K - 1 - k, K - 1 - k + len);
+      if (alive[v]) {
+        const hv = histView[v];
+        if (hv === undefined || hv.length !== len) histView[v] = hist[v]!.subarray(0, len);
+        s.history = histView[v]!;
+      }
     }
     return { time, schedulingInterval: I, hosts: hostSnaps, vms: vmSnaps };
   };
@@ -291,6 +291,13 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     }
     pending = pending.slice(i);
     process(t, []);
+    // the VMs' utilisation history gains the sample at t (CloudSim: PowerVm at each decision)
+    for (let v = 0; v < V; v++) {
+      if (!alive[v]) continue;
+      const hv = hist[v]!;
+      hv.copyWithin(1, 0, HL - 1);
+      hv[0] = req[v]! / sc.vms[v]!.mips;
+    }
     // decision
     if (d.decide) {
       const moves = d.decide(snapshot(t, k));
