@@ -176,14 +176,15 @@ describe('real kernel traffic (netns + veth + tcpdump/dumpcap + tshark)', { skip
     pcapFile = join(dir, 'a.pcap');
     pcapngFile = join(dir, 'b.pcapng');
     const pair = VethPair.create('swp', { vxlan: true });
+    const caps: Capture[] = [];
     try {
-      const a = await Capture.start(pair.a, pair.ifA, pcapFile, 'pcap');
-      const b = await Capture.start(pair.b, pair.ifB, pcapngFile, 'pcapng');
+      caps.push(await Capture.start(pair.a, pair.ifA, pcapFile, 'pcap'));
+      caps.push(await Capture.start(pair.b, pair.ifB, pcapngFile, 'pcapng'));
       const port = 20000 + (process.pid % 20000);
       await generateTraffic(pair, { udpPort: port, tcpPort: port + 1 });
-      await a.stop();
-      await b.stop();
+      for (const c of caps) await c.stop();
     } finally {
+      for (const c of caps) c.kill();
       pair.destroy();
     }
     frames.set(pcapFile, readAll(pcapFile));

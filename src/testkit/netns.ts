@@ -186,6 +186,11 @@ export class Capture {
     return cap;
   }
 
+  /** Ends the capturer at once if it still runs (cleanup after a failure). */
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
   /** Stops the capture (SIGINT, so the file is flushed and closed) and waits for the process. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
