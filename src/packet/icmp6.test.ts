@@ -125,3 +125,10 @@ test('malformed: truncated NDP body, zero-length option, option past the end, wr
   assert.ok(r.ok && r.checksumStatus === 'bad');
   assert.deepEqual(parseIcmp6(bad, 0, 32, { pseudo: sum('fe80::2', 'fe80::1', 32), strict: true }), { ok: false, reason: 'bad-checksum', offset: 2 });
 });
+
+test('echo request → reply in place keeps the checksum valid (RFC 1624)', () => {
+  const b = hex(ECHO);
+  icmp6.echoToReply(b, 0);
+  const r = parseIcmp6(b, 0, b.length, { pseudo: sum('2001:db8::2', '2001:db8::1', b.length) });
+  assert.ok(r.ok && r.type === ICMP6.ECHO_REPLY && r.checksumStatus === 'good');
+});

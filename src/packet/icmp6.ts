@@ -7,7 +7,7 @@
  * @example
  * if (icmp6.type(b, l4) === ICMP6.NEIGHBOR_SOLICIT) answer(ipv6ToString(b, l4 + 8));
  */
-import { foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
+import { checksumUpdate16, foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
 import { macToString, writeMac, type Mac } from './ethernet.js';
 import { ipv6Addr, ipv6ToString, type Ipv6Addr } from './ipv6.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
@@ -51,6 +51,19 @@ export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: nu
   const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;
   setChecksum(b, off, c);
   return c;
+}
+
+/**
+ * Echo request → reply in place: type 128 → 129, checksum updated by RFC 1624 (swapping the IPv6
+ * source and destination leaves the pseudo-header sum unchanged, so no re-sum is needed).
+ *
+ * @example
+ * icmp6.echoToReply(b, l4); // then swap the IPv6 addresses and the MACs
+ */
+export function echoToReply(b: Uint8Array, off: number): void {
+  const w = (b[off]! << 8) | b[off + 1]!;
+  b[off] = ICMP6.ECHO_REPLY;
+  setChecksum(b, off, checksumUpdate16(checksum(b, off), w, (ICMP6.ECHO_REPLY << 8) | b[off + 1]!));
 }
 
 /** Fixed bytes (header included) before the options of an NDP message, or 0 for non-NDP types. */

@@ -76,3 +76,19 @@ test('each malformation gives its typed reason', () => {
   assert.deepEqual(parseTcp(bad, 0, 40, { pseudo: PSEUDO, strict: true }), { ok: false, reason: 'bad-checksum', offset: 16 });
   assert.throws(() => buildTcp(new Uint8Array(80), 0, { srcPort: 1, dstPort: 2, flags: 2, options: new Uint8Array(41) }), (e: Error) => e.name === 'TcpBuildError');
 });
+
+test('MSS clamping keeps the checksum valid, at even and odd option positions', () => {
+  const P = { v: 4 as const, src: 0x0a000001, dst: 0x0a000002 };
+  for (const lead of [0, 1, 3]) {
+    const opts = new Uint8Array([...new Array<number>(lead).fill(1), 2, 4, 0x05, 0xb4]);
+    const b = new Uint8Array(60);
+    const n = buildTcp(b, 0, { srcPort: 1, dstPort: 2, flags: TCP_FLAG.SYN, options: opts, pseudo: P });
+    assert.equal(tcp.clampMss(b, 0, 1400), 1400, `lead ${lead}`);
+    const t = parseTcp(b, 0, n, { pseudo: pseudoSum4(P.src, P.dst, 6, n) });
+    assert.ok(t.ok && t.mss === 1400 && t.checksumStatus === 'good', `lead ${lead}`);
+    assert.equal(tcp.clampMss(b, 0, 1460), 1400, 'never raised');
+  }
+  const none = new Uint8Array(20);
+  buildTcp(none, 0, { srcPort: 1, dstPort: 2, flags: TCP_FLAG.SYN });
+  assert.equal(tcp.clampMss(none, 0, 1400), -1);
+});

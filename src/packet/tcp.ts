@@ -5,7 +5,7 @@
  * @example
  * if ((tcp.flags(b, l4) & TCP_FLAG.SYN) !== 0) clampMss(b, l4);
  */
-import { foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
+import { checksumUpdate16, foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
 
 export const TCP_MIN_HLEN = 20;
@@ -79,6 +79,47 @@ export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: nu
   const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;
   setChecksum(b, off, c);
   return c;
+}
+
+/**
+ * MSS clamping (what a router or tunnel endpoint does to SYNs, RFC 4459 §3.2): lowers the MSS
+ * option of the segment at `off` to `mss` if it is larger, updating the checksum by RFC 1624.
+ * Walks the options within the header; returns the MSS now in the segment, or -1 when it has none
+ * (or the options are malformed: nothing is written then).
+ *
+ * @example
+ * if (tcp.flags(b, l4) & TCP_FLAG.SYN) tcp.clampMss(b, l4, 1400);
+ */
+export function clampMss(b: Uint8Array, off: number, mss: number): number {
+  const end = off + ((b[off + 12]! >>> 4) << 2);
+  for (let o = off + 20; o < end; ) {
+    const k = b[o]!;
+    if (k === TCP_OPT.EOL) return -1;
+    if (k === TCP_OPT.NOP) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= end) return -1;
+    const ol = b[o + 1]!;
+    if (ol < 2 || o + ol > end) return -1;
+    if (k === TCP_OPT.MSS && ol === 4) {
+      const cur = (b[o + 2]! << 8) | b[o + 3]!;
+      if (cur <= mss) return cur;
+      b[o + 2] = mss >>> 8;
+      b[o + 3] = mss;
+      // The option sits at an even or odd distance from the header start; the checksum covers
+      // 16-bit words from `off`, so update the word(s) holding the two MSS bytes.
+      if (((o + 2 - off) & 1) === 0) setChecksum(b, off, checksumUpdate16(checksum(b, off), cur, mss & 0xffff));
+      else {
+        let c = checksumUpdate16(checksum(b, off), (b[o + 1]! << 8) | (cur >>> 8), (b[o + 1]! << 8) | (mss >>> 8));
+        c = checksumUpdate16(c, ((cur & 0xff) << 8) | b[o + 4]!, ((mss & 0xff) << 8) | b[o + 4]!);
+        setChecksum(b, off, c);
+      }
+      return mss;
+    }
+    o += ol;
+  }
+  return -1;
 }
 
 export interface TcpOption {
