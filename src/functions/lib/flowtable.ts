@@ -30,6 +30,7 @@ export class FlowTable {
   /** A key buffer callers fill before find/insert (no allocation per packet). */
   readonly scratch = new Uint32Array(FLOW_KEY_WORDS);
   private readonly mask: number;
+  private readonly mult = new Int32Array(FLOW_KEY_WORDS);
   private n = 0;
 
   constructor(
@@ -45,21 +46,36 @@ export class FlowTable {
     this.keys = new Uint32Array(cap * FLOW_KEY_WORDS);
     this.used = new Uint8Array(cap);
     this.lastSeen = new Float64Array(cap);
+    const seed = (Math.random() * 2 ** 32) >>> 0;
+    for (let w = 0; w < FLOW_KEY_WORDS; w++) this.mult[w] = fmix32((seed + Math.imul(w + 1, 0x9e3779b9)) >>> 0) | 1;
   }
 
   get size(): number {
     return this.n;
   }
 
+  /**
+   * Key hash: a sum of the 10 words times per-table odd multipliers, then fmix32. The products are
+   * independent (they pipeline, unlike a word-by-word chain), and the multipliers come from a
+   * random seed, so colliding keys cannot be precomputed from the source code.
+   */
   hash(k: Uint32Array, at = 0): number {
-    let h = 0x5bd1e995;
-    for (let w = 0; w < FLOW_KEY_WORDS; w++) {
-      h ^= k[at + w] as number;
-      h = Math.imul(h, 0x01000193);
-      h = (h << 13) | (h >>> 19);
-    }
+    const m = this.mult;
+    const h =
+      (Math.imul(k[at] as number, m[0] as number) +
+        Math.imul(k[at + 1] as number, m[1] as number) +
+        Math.imul(k[at + 2] as number, m[2] as number) +
+        Math.imul(k[at + 3] as number, m[3] as number) +
+        Math.imul(k[at + 4] as number, m[4] as number) +
+        Math.imul(k[at + 5] as number, m[5] as number) +
+        Math.imul(k[at + 6] as number, m[6] as number) +
+        Math.imul(k[at + 7] as number, m[7] as number) +
+        Math.imul(k[at + 8] as number, m[8] as number) +
+        Math.imul(k[at + 9] as number, m[9] as number)) |
+      0;
     return fmix32(h);
   }
+
 
   private same(i: number, k: Uint32Array): boolean {
     const keys = this.keys;
