@@ -59,7 +59,12 @@ export interface CaptureInterfaceInit {
   description?: string;
 }
 
-/** A file that is not a well-formed capture: names the file and the byte offset of the fault. */
+/**
+ * A file that is not a well-formed capture: names the file and the byte offset of the fault.
+ *
+ * @example
+ * try { for (const r of openCapture(f)) use(r); } catch (e) { if (e instanceof CaptureError) console.error(e.file, e.offset, e.reason); }
+ */
 export class CaptureError extends Error {
   override readonly name = 'CaptureError';
   constructor(readonly file: string, readonly offset: number, readonly reason: string) {
@@ -203,7 +208,15 @@ export interface ByteSink {
   close(): void;
 }
 
-/** Collects written bytes in memory (tests, in-process capture). */
+/**
+ * Collects written bytes in memory (tests, in-process capture).
+ *
+ * @example
+ * const sink = new MemorySink();
+ * const w = new PcapWriter(sink, { linkType: 1 });
+ * w.write(0, 0n, frame);
+ * const bytes = sink.bytes();
+ */
 export class MemorySink implements ByteSink {
   private parts: Uint8Array[] = [];
   private total = 0;
@@ -218,7 +231,12 @@ export class MemorySink implements ByteSink {
   }
 }
 
-/** Writes to a file through a buffer, so each record costs no system call. */
+/**
+ * Writes to a file through a buffer, so each record costs no system call.
+ *
+ * @example
+ * const w = new PcapngWriter(new FileSink('out.pcapng', true)); // appends a section
+ */
 export class FileSink implements ByteSink {
   private fd: number;
   private readonly buf: Uint8Array;
