@@ -136,3 +136,13 @@ test('dpi: fuzz 100k mutated frames', () => {
     tcpFrame({ ...L2, src: 'fd00::1', dst: 'fd00::2', srcPort: 1, dstPort: 2, seq: 5, flags: ACK, payload: enc('EVILPATTERN') }),
   ], 100_000, 21);
 });
+
+test('dpi: IPv6 TCP streams are reassembled across segments too', () => {
+  const dpi = dpiFactory.create(config) as Dpi;
+  const h = new Harness(dpi);
+  const s6 = (seq: number, data: string): Uint8Array => tcpFrame({ ...L2, src: 'fd00::1', dst: 'fd00::2', srcPort: 1000, dstPort: 2000, seq, flags: ACK, payload: enc(data) });
+  assert.equal(h.run(0, [s6(10, 'xx watch\r')]).sent.length, 1);
+  assert.equal(h.run(0, [s6(19, '\nme')]).sent.length, 1);
+  assert.deepEqual(hits(dpi), [0, 1, 0, 0]);
+  assert.equal(dpi.alerts()[0]?.src, 'fd00::1');
+});

@@ -123,3 +123,15 @@ test('mpls: fuzz 100k mutated frames', () => {
   const v6 = '6000000000081140' + '20010db8000000000000000000000001' + '20010db8000000000000000000000002' + '0400003500080000';
   fuzz(lsr, [frame(lbl(100, 64, 1), ipv4(64)), frame(lbl(101, 9, 1), ipv4(64)), frame(lbl(101, 9, 1), v6), frame(lbl(102, 9, 0) + lbl(100, 3, 1), ipv4(64)), frame(lbl(103, 9, 1), ipv4(64))], 100_000, 5);
 });
+
+test('mpls: penultimate-hop pop to IPv6 sets the hop limit (uniform) and the IPv6 EtherType', () => {
+  const v6 = (hl: number): string => '6000000000081140'.slice(0, 14) + hl.toString(16).padStart(2, '0') + '20010db8000000000000000000000001' + '20010db8000000000000000000000002' + '0400003500080000';
+  const ilm = [{ label: 100, action: 'swap', labels: [3], interface: 'east', nextHop: '02:00:00:00:02:01' }];
+  let r = new Harness(mplsFactory.create(cfg(ilm))).run(0, [frame(lbl(100, 7, 1), v6(64))]);
+  assert.deepEqual(r.sent.map((s) => hex(s.bytes)), [NH + EAST + '86dd' + v6(6)]);
+  r = new Harness(mplsFactory.create(cfg(ilm, 'pipe'))).run(0, [frame(lbl(100, 7, 1), v6(64))]);
+  assert.deepEqual(r.sent.map((s) => hex(s.bytes)), [NH + EAST + '86dd' + v6(64)]);
+  // a payload that is neither IPv4 nor IPv6 under the bottom label cannot be popped to IP
+  r = new Harness(mplsFactory.create(cfg(ilm))).run(0, [frame(lbl(100, 7, 1), '00'.repeat(40))]);
+  assert.equal(r.dropped, 1);
+});
