@@ -147,6 +147,10 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       assert.equal(d2.deleted, false);
       assert.equal(await s.revision(), before, 'deleting a missing key does not bump the revision');
       await rejectsNamed(s.put(`${p}k`, { v: 4 }, { expect: r2 }), 'CasFailedError');
+      // A deleted key compares as absent: "must not exist" holds again.
+      const r5 = await s.put(`${p}k`, { v: 5 }, { expect: 0 });
+      assert.equal((await s.get(`${p}k`))?.createRevision, r5);
+      assert.equal((await s.get(`${p}k`))?.version, 1);
     });
 
     it('transactions are all-or-nothing and share one revision', async () => {
@@ -322,7 +326,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
             assert.deepEqual(ev.map((e) => [e.type, e.key.slice(p.length), e.revision]), log);
           }
         }),
-        { numRuns: 12 },
+        { numRuns: 25 },
       );
     });
 

@@ -182,7 +182,9 @@ export class SqliteStore extends BaseStore {
       .transaction((): TxnResult => {
         const cur = this.meta('rev');
         for (const c of compares) {
-          if ((this.q.at.get(c.key, cur)?.rev ?? 0) !== c.modRevision) return { succeeded: false, revision: cur, deleted: 0 };
+          const row = this.q.at.get(c.key, cur);
+          // A deleted key's latest row is its tombstone: it compares as "does not exist" (0).
+          if ((row && row.value !== null ? row.rev : 0) !== c.modRevision) return { succeeded: false, revision: cur, deleted: 0 };
         }
         const rev = cur + 1;
         let sub = 0;
