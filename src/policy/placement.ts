@@ -141,10 +141,15 @@ function sortByRequestDesc(list: number[], vms: readonly VmSnapshot[]): void {
 }
 
 const shapeKeys = new WeakMap<HostSnapshot, string>();
+const lastShape: { host: HostSnapshot | null; key: string } = { host: null, key: '' };
 function shapeKey(h: HostSnapshot): string {
   const k = shapeKeys.get(h);
   if (k !== undefined) return k;
-  const key = rawShapeKey(h);
+  // hosts of one model are usually consecutive objects built from one spec: reuse its key
+  const prev = lastShape.host;
+  const key = prev && prev.power === h.power && prev.peMips === h.peMips && prev.pes === h.pes && prev.ramMb === h.ramMb && prev.bwMbps === h.bwMbps ? lastShape.key : rawShapeKey(h);
+  lastShape.host = h;
+  lastShape.key = key;
   shapeKeys.set(h, key);
   return key;
 }
@@ -406,9 +411,15 @@ class Plan {
       // Visit the cheapest classes first; a few hosts per class, and stop two classes after the
       // first feasible one (the exact power increase decides among those seen).
       let after = -1;
+      const need = vm.requestedMips;
       for (let i = 0; i < this.bucketOrder.length && after !== 0; i++) {
-        const arr = this.buckets[this.bucketOrder[i] ?? 0] as number[];
+        const b = this.bucketOrder[i] ?? 0;
+        const arr = this.buckets[b] as number[];
         if (arr.length === 0) continue;
+        // every host in the class already uses at least its lower edge: skip classes it cannot fit
+        const rep = arr[0] ?? 0;
+        const capR = this.cap[rep] ?? 0;
+        if (((b % BUCKETS) / (BUCKETS - 1)) * capR + need > capR + 1e-9) continue;
         const had = best;
         for (let j = 0; j < arr.length && j < PER_BUCKET; j++) consider(arr[j] ?? 0);
         if (after > 0) after--;

@@ -167,7 +167,7 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
   /** Recomputes every host's allocation at time t (VM requests from the trace). */
   const computeAll = (t: number): void => {
     for (let v = 0; v < V; v++) if (alive[v]) req[v] = util(v, t) * sc.vms[v]!.mips;
-    for (let h = 0; h < H; h++) computeHost(h, t, false);
+    for (let h = 0; h < H; h++) computeHost(h, t, true);
   };
   const computeHost = (h: number, t: number, record: boolean): void => {
     const c = cap[h]!, p = pe[h]!;
@@ -267,11 +267,9 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
       vmHost[v] = m.to;
       if (--pendingMig[v]! <= 0) { pendingMig[v] = 0; inMig[v] = 0; }
     }
-    if (completing.length > 0) { for (let h = 0; h < H; h++) computeHost(h, t, false); destroyIdle(); }
-    finalize(t);
-  };
-  const finalize = (t: number): void => {
-    for (let h = 0; h < H; h++) computeHost(h, t, true);
+    // entries at t are recorded by the first pass (a VM destroyed now keeps its last one, as in
+    // the reference); a second pass at the same time replaces them after migrations end
+    if (completing.length > 0) { for (let h = 0; h < H; h++) computeHost(h, t, true); destroyIdle(); }
     for (let h = 0; h < H; h++) hostU[h] = hostUtil(h);
     lastTime = t;
   };
@@ -296,11 +294,12 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
       if (!alive[v]) continue;
       const hv = hist[v]!;
       hv.copyWithin(1, 0, HL - 1);
-      hv[0] = req[v]! / sc.vms[v]!.mips;
+      hv[0] = util(v, t);
     }
     // decision
     if (d.decide) {
       const moves = d.decide(snapshot(t, k));
+      const touched: number[] = [];
       for (const m of moves) {
         const v = m.vm;
         if (!alive[v] || m.to < 0 || m.to >= H || m.to === vmHost[v]) continue;
@@ -309,10 +308,14 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
         inMig[v] = 1;
         pendingMig[v]!++;
         if (!incoming[m.to]!.includes(v)) incoming[m.to]!.push(v);
+        touched.push(m.to, vmHost[v]!);
         const bw = sc.hosts[m.to]!.bwMbps;
         pending.push({ at: t + sc.vms[v]!.ramMb / (bw / 16), vm: v, to: m.to });
       }
-      if (moves.length > 0) finalize(t);
+      for (const h of touched) {
+        computeHost(h, t, true);
+        hostU[h] = hostUtil(h);
+      }
     }
     if (opts.timeline !== false && k > 0) {
       const dt = t - times[k - 1]!;
