@@ -125,6 +125,8 @@ export interface Icmp6Header {
   readonly mtu: number;
   /** icmpv6.pointer (parameter problem), else -1 */
   readonly pointer: number;
+  /** Bytes 4..7 as one uint32, whatever the type (raw value for builders). */
+  readonly rest: number;
   /** Offset of the quoted invoking packet (error types 1-4), else -1. */
   readonly quotedOffset: number;
   /** NS/NA/redirect target (icmpv6.nd.ns.target_address / icmpv6.nd.na.target_address), else ''. */
@@ -227,6 +229,7 @@ export function parseIcmp6(b: Uint8Array, off: number, len: number, opts?: Parse
     sequence: echo ? (b[off + 6]! << 8) | b[off + 7]! : -1,
     mtu: t === ICMP6.PACKET_TOO_BIG ? u32(off + 4) : -1,
     pointer: t === ICMP6.PARAM_PROBLEM ? u32(off + 4) : -1,
+    rest: u32(off + 4),
     quotedOffset: t >= 1 && t <= 4 && len > 8 ? off + 8 : -1,
     target: nsna ? ipv6ToString(b, off + 8) : '',
     destination: t === ICMP6.REDIRECT ? ipv6ToString(b, off + 24) : '',

@@ -48,7 +48,7 @@ export type ParseResult<T> = (T & { readonly ok: true }) | ParseFail;
 export type ChecksumStatus = 'good' | 'bad' | 'zero' | 'unverified';
 
 export function fail(reason: ParseErrorReason, offset: number): ParseFail {
-  return { ok: false, reason, offset };
+  return { ok: false, reason, offset: Number.isInteger(offset) && offset >= 0 ? offset : 0 };
 }
 
 /**

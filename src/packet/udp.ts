@@ -135,6 +135,8 @@ export interface UdpInit {
   pseudo?: PseudoHeader;
   /** Stored as is instead of computed. */
   checksum?: number;
+  /** Length field stored as is instead of 8 + payload (the first fragment of a larger datagram). */
+  length?: number;
 }
 
 /**
@@ -149,7 +151,7 @@ export function buildUdp(b: Uint8Array, off: number, init: UdpInit): number {
   const ul = UDP_HLEN + pl;
   setSrcPort(b, off, init.srcPort);
   setDstPort(b, off, init.dstPort);
-  setLength(b, off, ul);
+  setLength(b, off, init.length ?? ul);
   setChecksum(b, off, 0);
   if (init.checksum !== undefined) setChecksum(b, off, init.checksum);
   else if (init.pseudo) fillChecksum(b, off, ul, pseudoSum(init.pseudo, 17, ul));
