@@ -146,3 +146,28 @@ test('dpi: IPv6 TCP streams are reassembled across segments too', () => {
   assert.deepEqual(hits(dpi), [0, 1, 0, 0]);
   assert.equal(dpi.alerts()[0]?.src, 'fd00::1');
 });
+
+test('dpi: nocase signatures match either case, across segments, beside case-sensitive ones', () => {
+  const dpi = dpiFactory.create({ signatures: [
+    { name: 'exact', pattern: 'Select', action: 'alert' },
+    { name: 'any-case', pattern: 'union select', nocase: true, action: 'drop' },
+  ] }) as Dpi;
+  const h = new Harness(dpi);
+  assert.equal(h.run(0, [seg(1, "id=1 UNION SEL")]).sent.length, 1);
+  assert.equal(h.run(0, [seg(15, 'eCT * from t')]).dropped, 1);
+  assert.deepEqual(hits(dpi), [0, 1]);
+  const r = h.run(0, [seg(1, 'Select', ACK, 7), seg(1, 'SELECT', ACK, 8)]);
+  assert.equal(r.sent.length, 2);
+  assert.deepEqual(hits(dpi), [1, 1]);
+  // export/import carries both automaton states
+  h.run(0, [seg(100, 'UNION sel', ACK, 9)]);
+  const b = dpiFactory.create({ signatures: [
+    { name: 'exact', pattern: 'Select', action: 'alert' },
+    { name: 'any-case', pattern: 'union select', nocase: true, action: 'drop' },
+  ] }) as Dpi;
+  b.importState(JSON.parse(JSON.stringify(dpi.exportState())) as Parameters<Dpi['importState']>[0]);
+  const hb = new Harness(b);
+  assert.equal(hb.run(0, [seg(109, 'ECT', ACK, 9)]).dropped, 1, 'match completed from imported nocase state');
+  assert.equal(hb.run(0, [seg(500, 'x')]).dropped, 1, 'the blocked flow stays blocked after import');
+  assert.equal(counter(b.counters(), 'blockedFlow'), 1);
+});

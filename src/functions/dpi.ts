@@ -37,6 +37,8 @@ export interface Signature {
   readonly action: 'alert' | 'drop' | 'tag';
   /** DSCP to set for `tag` (−1 = count only). */
   readonly dscp: number;
+  /** ASCII letters match in either case. */
+  readonly nocase: boolean;
 }
 
 export interface DpiConfig {
@@ -104,7 +106,7 @@ export function parseDpiConfig(config: unknown): DpiConfig {
   const ports = o.opt('ports', arrayOf(str(), 2, 2), ['a', 'b']);
   if (ports[0] === ports[1]) throw new ConfigError('ports[1]', 'port names must differ');
   const signatures = o.req('signatures', arrayOf((v, p): Signature => {
-    const s = strictObject(v, p, ['name', 'pattern', 'protocol', 'port', 'action', 'dscp']);
+    const s = strictObject(v, p, ['name', 'pattern', 'protocol', 'port', 'action', 'dscp', 'nocase']);
     const action = s.req('action', oneOf(['alert', 'drop', 'tag'] as const));
     if (action !== 'tag' && s.has('dscp')) throw new ConfigError(`${p}.dscp`, 'only for action tag');
     return {
@@ -114,6 +116,10 @@ export function parseDpiConfig(config: unknown): DpiConfig {
       port: s.opt('port', int(1, 65535), 0),
       action,
       dscp: action === 'tag' ? s.opt('dscp', int(0, 63), -1) : -1,
+      nocase: s.opt('nocase', (x, q) => {
+        if (typeof x !== 'boolean') throw new ConfigError(q, 'expected true or false');
+        return x;
+      }, false),
     };
   }, 1, 100_000));
   const names = new Set<string>();
@@ -147,7 +153,15 @@ export class Dpi implements NetworkFunction {
   readonly kind = 'dpi';
   readonly ports: readonly PortDecl[];
   private readonly cfg: DpiConfig;
+  // Case-sensitive and case-insensitive signatures live in two automata (a DFA cannot mix the
+  // two without blowing up); each maps its pattern ids back to signature indexes.
   private readonly ac: AhoCorasick;
+  private readonly acNc: AhoCorasick;
+  private readonly sigOf: Int32Array;
+  private readonly sigOfNc: Int32Array;
+  private readonly acState2: Int32Array;
+  private pktAction = 0;
+  private pktDscp = -1;
   /** Fingerprint of the signature set: exported stream states are only valid for the same set. */
   private readonly fingerprint: string;
   private readonly sigProto: Uint8Array;
@@ -170,7 +184,12 @@ export class Dpi implements NetworkFunction {
   constructor(cfg: DpiConfig) {
     this.cfg = cfg;
     this.ports = cfg.ports.map((name) => ({ name }));
-    this.ac = new AhoCorasick(cfg.signatures.map((s) => s.pattern));
+    const cs = cfg.signatures.map((s, i) => [s, i] as const).filter(([s]) => !s.nocase);
+    const nc = cfg.signatures.map((s, i) => [s, i] as const).filter(([s]) => s.nocase);
+    this.ac = new AhoCorasick(cs.map(([s]) => s.pattern));
+    this.acNc = new AhoCorasick(nc.map(([s]) => s.pattern), 1024, true);
+    this.sigOf = Int32Array.from(cs.map(([, i]) => i));
+    this.sigOfNc = Int32Array.from(nc.map(([, i]) => i));
     const n = cfg.signatures.length;
     this.sigProto = new Uint8Array(n);
     this.sigPort = new Int32Array(n);
@@ -184,17 +203,19 @@ export class Dpi implements NetworkFunction {
       this.sigPort[i] = s.port;
       this.sigAction[i] = s.action === 'alert' ? ACT_ALERT : s.action === 'drop' ? ACT_DROP : ACT_TAG;
       this.sigDscp[i] = s.dscp;
-      fp = hashString(Buffer.from(s.pattern).toString('hex'), fp);
+      fp = hashString(`${s.nocase ? 'i' : 's'}${Buffer.from(s.pattern).toString('hex')}`, fp);
     });
     this.fingerprint = `${n}:${fp.toString(16)}`;
     this.flows = new FlowTable(cfg.maxFlows, (from, to) => {
       this.expected[to] = this.expected[from] as number;
       this.acState[to] = this.acState[from] as number;
+      this.acState2[to] = this.acState2[from] as number;
       this.flags[to] = this.flags[from] as number;
     });
     const cap = this.flows.capacity;
     this.expected = new Uint32Array(cap);
     this.acState = new Int32Array(cap);
+    this.acState2 = new Int32Array(cap);
     this.flags = new Uint8Array(cap);
   }
 
@@ -307,9 +328,9 @@ export class Dpi implements NetworkFunction {
       }
       sport = tcp.srcPort(b, l4); // TCP and UDP share the port layout
       dport = tcp.dstPort(b, l4);
-      const ac = this.ac;
       let scanFrom = pay;
       let startState = 0;
+      let startState2 = 0;
       let fi = -1;
       if (proto === PROTO_TCP) {
         if (v6) setKey6(key, b, l3 + 8, l3 + 24, sport, dport, proto);
@@ -331,6 +352,7 @@ export class Dpi implements NetworkFunction {
             c.flows++;
             this.expected[fi] = (tflags & 0x02) !== 0 ? (seq + 1) >>> 0 : seq;
             this.acState[fi] = 0;
+            this.acState2[fi] = 0;
             this.flags[fi] = 0;
           } else c.flowTableFull++;
         }
@@ -340,13 +362,16 @@ export class Dpi implements NetworkFunction {
             // SYN (or a retransmitted one): the stream starts after its sequence number.
             this.expected[fi] = (seq + 1) >>> 0;
             this.acState[fi] = 0;
+            this.acState2[fi] = 0;
           } else if (plen > 0) {
             const d = (seq - (this.expected[fi] as number)) | 0;
             if (d === 0) {
               startState = this.acState[fi] as number;
+              startState2 = this.acState2[fi] as number;
             } else if (d < 0 && d + plen > 0) {
               scanFrom = pay - d; // only the bytes not seen yet
               startState = this.acState[fi] as number;
+              startState2 = this.acState2[fi] as number;
               c.overlaps++;
             } else {
               c.outOfOrder++; // beyond a gap, or late: scanned alone
@@ -355,10 +380,22 @@ export class Dpi implements NetworkFunction {
         }
       }
       // Scan.
-      let action = 0;
-      let dscp = -1;
+      this.pktAction = 0;
+      this.pktDscp = -1;
       if (scanFrom < l4end) {
-        const st = ac.scan(b, scanFrom, l4end, startState);
+        const ac = this.ac;
+        const acNc = this.acNc;
+        const stamp = ++this.stamp;
+        let st = 0;
+        let st2 = 0;
+        if (ac.patternCount > 0) {
+          st = ac.scan(b, scanFrom, l4end, startState);
+          if (ac.matchCount > 0) this.apply(ac, this.sigOf, stamp, now, proto, key, v6, b, l3, sport, dport);
+        }
+        if (acNc.patternCount > 0) {
+          st2 = acNc.scan(b, scanFrom, l4end, startState2);
+          if (acNc.matchCount > 0) this.apply(acNc, this.sigOfNc, stamp, now, proto, key, v6, b, l3, sport, dport);
+        }
         c.bytesScanned += l4end - scanFrom;
         if (fi >= 0) {
           const seqEnd = (tcp.seq(b, l4) + (l4end - pay)) >>> 0;
@@ -366,29 +403,13 @@ export class Dpi implements NetworkFunction {
           if ((((this.expected[fi] as number) - seqEnd) | 0) < 0) {
             this.expected[fi] = seqEnd;
             this.acState[fi] = st;
+            this.acState2[fi] = st2;
           }
         }
-        if (ac.matchCount > 0) {
-          const stamp = ++this.stamp;
-          for (let m = 0; m < ac.matchCount; m++) {
-            const sig = ac.matches[m] as number;
-            if (this.sigStamp[sig] === stamp) continue;
-            const sp = this.sigProto[sig] as number;
-            const spt = this.sigPort[sig] as number;
-            if ((sp !== 0 && sp !== proto) || (spt !== 0 && spt !== sport && spt !== dport)) continue;
-            this.sigStamp[sig] = stamp;
-            this.sigHits[sig] = (this.sigHits[sig] as number) + 1;
-            const a = this.sigAction[sig] as number;
-            if (a === ACT_DROP) action = ACT_DROP;
-            else if (a === ACT_TAG) {
-              if (action === 0) action = ACT_TAG;
-              if (this.sigDscp[sig] as number >= 0) dscp = this.sigDscp[sig] as number;
-            } else if (action === 0) action = ACT_ALERT;
-            if (a !== ACT_TAG) this.recordAlert(now, sig, proto, key, v6, b, l3, sport, dport);
-          }
-          if (action !== 0) c.matched++;
-        }
+        if (this.pktAction !== 0) c.matched++;
       }
+      const action = this.pktAction;
+      const dscp = this.pktDscp;
       c.inspected++;
       if (fi >= 0 && proto === PROTO_TCP) {
         const tflags = b[l4 + 13] as number;
@@ -405,6 +426,26 @@ export class Dpi implements NetworkFunction {
         c.tagged++;
       }
       this.pass(out, slot, off, len, egress);
+    }
+  }
+
+  // Signature hits of one scan: counted once per packet (`stamp`), filtered by protocol and port.
+  private apply(ac: AhoCorasick, sigOf: Int32Array, stamp: number, now: number, proto: number, key: Uint32Array, v6: boolean, b: Uint8Array, l3: number, sport: number, dport: number): void {
+    for (let m = 0; m < ac.matchCount; m++) {
+      const sig = sigOf[ac.matches[m] as number] as number;
+      if (this.sigStamp[sig] === stamp) continue;
+      const sp = this.sigProto[sig] as number;
+      const spt = this.sigPort[sig] as number;
+      if ((sp !== 0 && sp !== proto) || (spt !== 0 && spt !== sport && spt !== dport)) continue;
+      this.sigStamp[sig] = stamp;
+      this.sigHits[sig] = (this.sigHits[sig] as number) + 1;
+      const a = this.sigAction[sig] as number;
+      if (a === ACT_DROP) this.pktAction = ACT_DROP;
+      else if (a === ACT_TAG) {
+        if (this.pktAction === 0) this.pktAction = ACT_TAG;
+        if ((this.sigDscp[sig] as number) >= 0) this.pktDscp = this.sigDscp[sig] as number;
+      } else if (this.pktAction === 0) this.pktAction = ACT_ALERT;
+      if (a !== ACT_TAG) this.recordAlert(now, sig, proto, key, v6, b, l3, sport, dport);
     }
   }
 
@@ -490,6 +531,7 @@ export class Dpi implements NetworkFunction {
         key: Array.from(k.subarray(o, o + FLOW_KEY_WORDS)),
         expected: this.expected[i] as number,
         state: this.acState[i] as number,
+        state2: this.acState2[i] as number,
         blocked: ((this.flags[i] as number) & F_BLOCKED) !== 0,
         idleMs: this.rebase ? -(this.flows.lastSeen[i] as number) : now - (this.flows.lastSeen[i] as number),
       });
@@ -506,15 +548,17 @@ export class Dpi implements NetworkFunction {
     const sameSigs = o.req('signatures', str()) === this.fingerprint;
     const u32 = int(0, 0xffffffff);
     const rows = o.req('flows', arrayOf((v, p) => {
-      const r = strictObject(v, p, ['key', 'expected', 'state', 'blocked', 'idleMs']);
+      const r = strictObject(v, p, ['key', 'expected', 'state', 'state2', 'blocked', 'idleMs']);
       const keyWords = r.req('key', arrayOf(u32, FLOW_KEY_WORDS, FLOW_KEY_WORDS));
       const st = r.req('state', int(0, 0x7fffffff));
       if (sameSigs && !this.ac.isState(st)) throw new ConfigError(`${p}.state`, 'not a state of this automaton');
+      const st2 = r.opt('state2', int(0, 0x7fffffff), 0);
+      if (sameSigs && !this.acNc.isState(st2)) throw new ConfigError(`${p}.state2`, 'not a state of the case-insensitive automaton');
       const blocked = r.req('blocked', (x, q) => {
         if (typeof x !== 'boolean') throw new ConfigError(q, 'expected true or false');
         return x;
       });
-      return { key: keyWords, expected: r.req('expected', u32), state: sameSigs ? st : 0, blocked, idle: r.req('idleMs', int(0, Number.MAX_SAFE_INTEGER)) };
+      return { key: keyWords, expected: r.req('expected', u32), state: sameSigs ? st : 0, state2: sameSigs ? st2 : 0, blocked, idle: r.req('idleMs', int(0, Number.MAX_SAFE_INTEGER)) };
     }));
     const alerts = o.opt('alerts', arrayOf((v, p): Alert => {
       const a = strictObject(v, p, ['timeMs', 'signature', 'action', 'protocol', 'src', 'dst', 'srcPort', 'dstPort']);
@@ -538,6 +582,7 @@ export class Dpi implements NetworkFunction {
       if (i < 0) break;
       this.expected[i] = r.expected;
       this.acState[i] = r.state;
+      this.acState2[i] = r.state2;
       this.flags[i] = r.blocked ? F_BLOCKED : 0;
     }
     this.alertRing.splice(0, this.alertRing.length, ...alerts.slice(-this.cfg.maxAlerts));

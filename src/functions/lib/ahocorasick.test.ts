@@ -89,3 +89,19 @@ test('ahocorasick: binary patterns and cap on recorded matches', () => {
   assert.equal(ac.matchCount, 4);
   assert.equal(ac.matchTotal, 7);
 });
+
+test('ahocorasick: case-insensitive automaton equals naive search over lowercased text', () => {
+  const r = rng(8);
+  const pats: Uint8Array[] = [];
+  for (let i = 0; i < 50; i++) pats.push(Uint8Array.from({ length: 1 + (r() % 5) }, () => (r() % 2 ? 0x41 : 0x61) + (r() % 3)));
+  pats.push(enc('X-1'));
+  const text = Uint8Array.from({ length: 3000 }, () => (r() % 2 ? 0x41 : 0x61) + (r() % 3));
+  text.set(enc('..x-1..'), 100);
+  const ac = new AhoCorasick(pats, 100000, true);
+  ac.scan(text, 0, text.length, 0);
+  const got: string[] = [];
+  for (let i = 0; i < ac.matchCount; i++) got.push(`${ac.matches[i]}@${ac.matchEnds[i]}`);
+  const lower = (a: Uint8Array): Uint8Array => a.map((c) => (c >= 0x41 && c <= 0x5a ? c + 32 : c));
+  assert.deepEqual(got.sort(), naive(pats.map(lower), lower(text)));
+  assert.ok(got.includes('50@104'));
+});

@@ -54,7 +54,16 @@ export class AhoCorasick {
   matchCount = 0;
   matchTotal = 0;
 
-  constructor(patterns: readonly Uint8Array[], maxMatchesPerScan = 1024) {
+  /** True when ASCII letters match regardless of case. */
+  readonly caseInsensitive: boolean;
+
+  /**
+   * @param caseInsensitive fold ASCII case: patterns are lowercased and 'A'–'Z' share the byte
+   *   classes of 'a'–'z', so the scan costs the same.
+   */
+  constructor(patterns: readonly Uint8Array[], maxMatchesPerScan = 1024, caseInsensitive = false) {
+    this.caseInsensitive = caseInsensitive;
+    if (caseInsensitive) patterns = patterns.map((p) => p.map((c) => (c >= 0x41 && c <= 0x5a ? c + 0x20 : c)));
     // Trie with sparse children (build time only).
     const children: Map<number, number>[] = [new Map()];
     const own: number[][] = [[]];
@@ -87,6 +96,7 @@ export class AhoCorasick {
     for (let c = 0; c < 256; c++) if (!used[c]) anyUnused = true;
     if (anyUnused) w = 1; // class 0: every byte no pattern contains
     for (let c = 0; c < 256; c++) this.classOf[c] = used[c] ? w++ : 0;
+    if (caseInsensitive) for (let c = 0x41; c <= 0x5a; c++) this.classOf[c] = this.classOf[c + 0x20] as number;
     this.width = w;
     if (n * w >= 2 ** 31) throw new AhoCorasickError(`automaton too large (${n} states × ${w} classes)`);
     this.patternCount = patterns.length;
