@@ -101,7 +101,12 @@ export function icmp4EchoFrame(o: EchoInit): Uint8Array {
   });
 }
 
-/** ICMPv6 echo request/reply in IPv6 in Ethernet. */
+/**
+ * ICMPv6 echo request/reply in IPv6 in Ethernet.
+ *
+ * @example
+ * icmp6EchoFrame({ srcMac, dstMac, src: 'fd00::1', dst: 'fd00::2', identifier: 1, sequence: 1 });
+ */
 export function icmp6EchoFrame(o: EchoInit): Uint8Array {
   const data = o.payload ?? defaultPingData();
   return ipFrame(o, IPPROTO.ICMPV6, 8 + data.length, (b, off, pseudo) => {
@@ -144,7 +149,12 @@ export interface Icmp6ErrorInit extends L2Init, L3Init {
   invoking: Uint8Array;
 }
 
-/** An ICMPv6 error quoting as much of the invoking packet as fits in the minimum MTU 1280 (RFC 4443 §2.4 (c)). */
+/**
+ * An ICMPv6 error quoting as much of the invoking packet as fits in the minimum MTU 1280 (RFC 4443 §2.4 (c)).
+ *
+ * @example
+ * icmp6ErrorFrame({ srcMac, dstMac, src: routerIp, dst: senderIp, type: ICMP6.PACKET_TOO_BIG, code: 0, value: 1400, invoking: b.subarray(14) });
+ */
 export function icmp6ErrorFrame(o: Icmp6ErrorInit): Uint8Array {
   const q = o.invoking.subarray(0, Math.min(o.invoking.length, 1280 - 48));
   return ipFrame(o, IPPROTO.ICMPV6, 8 + q.length, (b, off, pseudo) => {
@@ -199,7 +209,12 @@ export function tcpFrame(o: TcpFrameInit): Uint8Array {
   });
 }
 
-/** ff02::1:ffXX:XXXX, the solicited-node multicast address of `a` (RFC 4291 §2.7.1). */
+/**
+ * ff02::1:ffXX:XXXX, the solicited-node multicast address of `a` (RFC 4291 §2.7.1).
+ *
+ * @example
+ * ipv6ToString(solicitedNode('2001:db8::1:2'), 0); // 'ff02::1:ff01:2'
+ */
 export function solicitedNode(a: Ipv6Addr): Uint8Array {
   const t = ipv6Addr(a);
   const s = ipv6Addr('ff02::1:ff00:0');
@@ -207,7 +222,12 @@ export function solicitedNode(a: Ipv6Addr): Uint8Array {
   return s;
 }
 
-/** 33:33 + the low 32 bits of an IPv6 multicast address (RFC 2464 §7), as a 48-bit MAC. */
+/**
+ * 33:33 + the low 32 bits of an IPv6 multicast address (RFC 2464 §7), as a 48-bit MAC.
+ *
+ * @example
+ * multicastMac('ff02::1'); // 0x333300000001
+ */
 export function multicastMac(a: Ipv6Addr): number {
   const t = ipv6Addr(a);
   return 0x3333 * 0x100000000 + (((t[12]! << 24) | (t[13]! << 16) | (t[14]! << 8) | t[15]!) >>> 0);
@@ -248,14 +268,24 @@ export interface NaFrameInit extends L2Init {
   flags?: number;
 }
 
-/** A neighbor advertisement carrying the target link-layer address (= srcMac). */
+/**
+ * A neighbor advertisement carrying the target link-layer address (= srcMac), hop limit 255.
+ *
+ * @example
+ * naFrame({ srcMac: myMac, dstMac: askerMac, src: 'fe80::2', dst: 'fe80::1', target: 'fe80::2' });
+ */
 export function naFrame(o: NaFrameInit): Uint8Array {
   return ipFrame({ ...o, ttl: 255 }, IPPROTO.ICMPV6, 32, (b, off, pseudo) => {
     buildNeighborAdvert(b, off, { target: o.target, flags: o.flags ?? 0x60, targetLinkAddr: o.srcMac, pseudo });
   });
 }
 
-/** A router solicitation to ff02::2 with the SLLA option. */
+/**
+ * A router solicitation to ff02::2 with the SLLA option.
+ *
+ * @example
+ * rsFrame({ srcMac: myMac, src: 'fe80::1' });
+ */
 export function rsFrame(o: { srcMac: Mac; src: Ipv6Addr; vlans?: readonly VlanInit[] }): Uint8Array {
   const dst = ipv6Addr('ff02::2');
   return ipFrame({ srcMac: o.srcMac, dstMac: multicastMac(dst), ...(o.vlans ? { vlans: o.vlans } : {}), src: o.src, dst, ttl: 255 }, IPPROTO.ICMPV6, 16, (b, off, pseudo) => {
@@ -275,7 +305,12 @@ export interface RaFrameInit {
   prefixes?: readonly PrefixInit[];
 }
 
-/** A router advertisement with SLLA, MTU and prefix information options. */
+/**
+ * A router advertisement with SLLA, MTU and prefix information options.
+ *
+ * @example
+ * raFrame({ srcMac: myMac, src: 'fe80::1', mtu: 1500, prefixes: [{ prefix: '2001:db8::', prefixLength: 64 }] });
+ */
 export function raFrame(o: RaFrameInit): Uint8Array {
   const dst = ipv6Addr(o.dst ?? 'ff02::1');
   const len = 16 + 8 + (o.mtu !== undefined ? 8 : 0) + 32 * (o.prefixes?.length ?? 0);
@@ -310,7 +345,12 @@ export function arpRequestFrame(o: ArpFrameInit): Uint8Array {
   return arpFrame(o, ARP_OP.REQUEST);
 }
 
-/** An ARP reply to `tha` (unicast) saying `spa` is at `srcMac`. */
+/**
+ * An ARP reply to `tha` (unicast) saying `spa` is at `srcMac`.
+ *
+ * @example
+ * arpReplyFrame({ srcMac: myMac, spa: '10.0.0.2', tpa: '10.0.0.1', tha: askerMac });
+ */
 export function arpReplyFrame(o: ArpFrameInit & { tha: Mac }): Uint8Array {
   return arpFrame(o, ARP_OP.REPLY);
 }

@@ -45,13 +45,23 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
   b[off + 2] = v >>> 8;
   b[off + 3] = v;
 }
-/** Echo request → reply in place: type 8 → 0 and the checksum updated by RFC 1624 (no re-sum of the payload). */
+/**
+ * Echo request → reply in place: type 8 → 0 and the checksum updated by RFC 1624 (no re-sum of the payload).
+ *
+ * @example
+ * icmp4.echoToReply(b, l4); // then swap the IPv4 addresses (ipv4.rewriteSrc/Dst) and the MACs
+ */
 export function echoToReply(b: Uint8Array, off: number): void {
   const w = (b[off]! << 8) | b[off + 1]!;
   b[off] = ICMP4.ECHO_REPLY;
   setChecksum(b, off, checksumUpdate16(checksum(b, off), w, b[off + 1]!));
 }
-/** Computes and stores the checksum over the `len`-byte message. */
+/**
+ * Computes and stores the checksum over the `len`-byte message.
+ *
+ * @example
+ * icmp4.fillChecksum(b, l4, ipPayloadLength);
+ */
 export function fillChecksum(b: Uint8Array, off: number, len: number): number {
   setChecksum(b, off, 0);
   const c = ~foldSum(sum16(b, off, len)) & 0xffff;

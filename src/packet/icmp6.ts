@@ -45,7 +45,12 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
   b[off + 2] = v >>> 8;
   b[off + 3] = v;
 }
-/** Computes and stores the checksum of the `len`-byte message given the unfolded pseudo-header sum. */
+/**
+ * Computes and stores the checksum of the `len`-byte message given the unfolded pseudo-header sum.
+ *
+ * @example
+ * icmp6.fillChecksum(b, l4, len, pseudoSum6At(b, ip6Off, 58, len));
+ */
 export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
   setChecksum(b, off, 0);
   const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;
@@ -285,7 +290,12 @@ export function buildIcmp6(b: Uint8Array, off: number, init: Icmp6Init): number 
   return n;
 }
 
-/** A source (1) or target (2) link-layer address option for Ethernet: 8 bytes. */
+/**
+ * A source (1) or target (2) link-layer address option for Ethernet: 8 bytes.
+ *
+ * @example
+ * ndpLinkAddrOption(1, '02:00:00:00:00:01');
+ */
 export function ndpLinkAddrOption(optType: 1 | 2, mac: Mac): Uint8Array {
   const o = new Uint8Array(8);
   o[0] = optType;
@@ -294,7 +304,12 @@ export function ndpLinkAddrOption(optType: 1 | 2, mac: Mac): Uint8Array {
   return o;
 }
 
-/** An MTU option (RFC 4861 §4.6.4): 8 bytes. */
+/**
+ * An MTU option (RFC 4861 §4.6.4): 8 bytes.
+ *
+ * @example
+ * ndpMtuOption(1500);
+ */
 export function ndpMtuOption(mtu: number): Uint8Array {
   const o = new Uint8Array(8);
   o[0] = NDP_OPT.MTU;
@@ -312,7 +327,12 @@ export interface PrefixInit {
   preferredLifetime?: number;
 }
 
-/** A prefix information option (RFC 4861 §4.6.2): 32 bytes. */
+/**
+ * A prefix information option (RFC 4861 §4.6.2): 32 bytes; L and A set by default.
+ *
+ * @example
+ * ndpPrefixOption({ prefix: '2001:db8::', prefixLength: 64 });
+ */
 export function ndpPrefixOption(p: PrefixInit): Uint8Array {
   const o = new Uint8Array(32);
   const v = new DataView(o.buffer);
@@ -363,14 +383,24 @@ export interface NeighborAdvertInit {
   pseudo: PseudoHeader;
 }
 
-/** Writes a neighbor advertisement at `off`; returns its length. */
+/**
+ * Writes a neighbor advertisement at `off`; returns its length.
+ *
+ * @example
+ * buildNeighborAdvert(b, 54, { target: 'fe80::2', flags: NA_FLAG.SOLICITED | NA_FLAG.OVERRIDE, targetLinkAddr: myMac, pseudo });
+ */
 export function buildNeighborAdvert(b: Uint8Array, off: number, init: NeighborAdvertInit): number {
   const parts: Uint8Array[] = [ipv6Addr(init.target)];
   if (init.targetLinkAddr !== undefined) parts.push(ndpLinkAddrOption(2, init.targetLinkAddr));
   return buildIcmp6(b, off, { type: ICMP6.NEIGHBOR_ADVERT, rest: (init.flags & 0xff) * 0x1000000, payload: concat(parts), pseudo: init.pseudo });
 }
 
-/** Writes a router solicitation (with an optional SLLA option) at `off`; returns its length. */
+/**
+ * Writes a router solicitation (with an optional SLLA option) at `off`; returns its length.
+ *
+ * @example
+ * buildRouterSolicit(b, 54, { sourceLinkAddr: myMac, pseudo: { v: 6, src, dst: allRouters } });
+ */
 export function buildRouterSolicit(b: Uint8Array, off: number, init: { sourceLinkAddr?: Mac; pseudo: PseudoHeader }): number {
   const parts: Uint8Array[] = init.sourceLinkAddr !== undefined ? [ndpLinkAddrOption(1, init.sourceLinkAddr)] : [];
   return buildIcmp6(b, off, { type: ICMP6.ROUTER_SOLICIT, rest: 0, payload: concat(parts), pseudo: init.pseudo });
@@ -389,7 +419,12 @@ export interface RouterAdvertInit {
   pseudo: PseudoHeader;
 }
 
-/** Writes a router advertisement with options (SLLA, MTU, prefixes, in that order) at `off`; returns its length. */
+/**
+ * Writes a router advertisement with options (SLLA, MTU, prefixes, in that order) at `off`; returns its length.
+ *
+ * @example
+ * buildRouterAdvert(b, 54, { routerLifetime: 1800, sourceLinkAddr: myMac, mtu: 1500, prefixes: [{ prefix: '2001:db8::', prefixLength: 64 }], pseudo });
+ */
 export function buildRouterAdvert(b: Uint8Array, off: number, init: RouterAdvertInit): number {
   const fixed = new Uint8Array(8);
   const v = new DataView(fixed.buffer);

@@ -372,7 +372,12 @@ export function buildIpv6OptionsHeader(b: Uint8Array, off: number, nextHdr: numb
   return hl;
 }
 
-/** Writes an 8-byte fragment header (RFC 8200 §4.5); `fragOffset` in 8-byte units; returns 8. */
+/**
+ * Writes an 8-byte fragment header (RFC 8200 §4.5); `fragOffset` in 8-byte units; returns 8.
+ *
+ * @example
+ * buildIpv6Fragment(b, 54, IPPROTO.UDP, 0, true, 0x1234); // first fragment
+ */
 export function buildIpv6Fragment(b: Uint8Array, off: number, nextHdr: number, fragOffset: number, more: boolean, fragId: number): number {
   b[off] = nextHdr;
   b[off + 1] = 0;
@@ -386,7 +391,12 @@ export function buildIpv6Fragment(b: Uint8Array, off: number, nextHdr: number, f
   return 8;
 }
 
-/** Writes a routing header of `routingType` carrying `addresses` (type 0/2/4-like layout, 4 reserved bytes); returns its length. */
+/**
+ * Writes a routing header of `routingType` carrying `addresses` (type 0/2/4-like layout, 4 reserved bytes); returns its length.
+ *
+ * @example
+ * buildIpv6Routing(b, 54, IPPROTO.TCP, 2, 1, ['2001:db8::99']); // type 2 (mobile IPv6 home address)
+ */
 export function buildIpv6Routing(b: Uint8Array, off: number, nextHdr: number, routingType: number, segmentsLeft: number, addresses: readonly Ipv6Addr[]): number {
   const hl = 8 + 16 * addresses.length;
   b[off] = nextHdr;

@@ -73,7 +73,12 @@ export function flagsView(v: DataView, off: number): number {
   return v.getUint16(off + 12) & 0x0fff;
 }
 
-/** Computes and stores the checksum of the `len`-byte segment at `off` given the unfolded pseudo-header sum. */
+/**
+ * Computes and stores the checksum of the `len`-byte segment at `off` given the unfolded pseudo-header sum.
+ *
+ * @example
+ * tcp.fillChecksum(b, l4, len, pseudoSum4At(b, ipOff, 6, len));
+ */
 export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
   setChecksum(b, off, 0);
   const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;

@@ -53,6 +53,9 @@ export function lengthView(v: DataView, off: number): number {
  * Computes and stores the checksum of the `len`-byte datagram at `off` given the unfolded
  * pseudo-header sum (checksum.ts `pseudoSum4At`/`pseudoSum6At`). A computed 0 is sent as 0xffff
  * (RFC 768: 0 means "no checksum").
+ *
+ * @example
+ * udp.fillChecksum(b, l4, len, pseudoSum4At(b, ipOff, 17, len));
  */
 export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
   setChecksum(b, off, 0);
