@@ -100,25 +100,40 @@ export function importContainerlab(text: string, file = '<clab>', opts: ImportOp
   if (doc.errors.length > 0) {
     throw new ManifestError(doc.errors.map((e) => ({ ...(({ line, col }) => ({ file, line, column: col }))(lc.linePos(e.pos[0])), message: `YAML: ${e.message.split('\n')[0] ?? e.code}` })));
   }
-  const topo = doc.toJS() as { name?: unknown; topology?: { defaults?: ClabNode; kinds?: Record<string, ClabNode>; nodes?: Record<string, ClabNode | null>; links?: unknown[] } } | null;
+  type Topo = { name?: unknown; topology?: { defaults?: ClabNode; kinds?: Record<string, ClabNode>; nodes?: Record<string, ClabNode | null>; links?: unknown[] } } | null;
+  let topo: Topo;
+  try {
+    topo = doc.toJS({ maxAliasCount: 100 }) as Topo;
+  } catch (e) {
+    throw new ManifestError([{ ...src.locate([]), message: `YAML: ${e instanceof Error ? e.message : String(e)}` }]);
+  }
   if (!topo || typeof topo !== 'object' || !topo.topology || typeof topo.topology !== 'object') throw new ManifestError([{ ...src.locate([]), message: 'not a containerlab topology (no "topology" section)' }]);
   const t = topo.topology;
-  const nodes = t.nodes ?? {};
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (t.nodes !== undefined && t.nodes !== null && !isObj(t.nodes)) here(['topology', 'nodes'], 'nodes must be a map of node name to node');
+  if (t.links !== undefined && t.links !== null && !Array.isArray(t.links)) here(['topology', 'links'], 'links must be a list');
+  if (issues.length > 0) throw new ManifestError(issues);
+  const obj = <T>(v: unknown): T | undefined => (isObj(v) ? (v as T) : undefined);
+  const defaults = obj<ClabNode>(t.defaults) ?? {};
+  const kinds = obj<Record<string, unknown>>(t.kinds) ?? {};
+  const nodes = obj<Record<string, unknown>>(t.nodes) ?? {};
   const names = new Map<string, string>();
   const functions: JsonObject[] = [];
   const ports = new Map<string, string[]>();
   const available = new Set(functionKinds());
   for (const [clabName, raw] of Object.entries(nodes)) {
-    const node = raw ?? {};
+    const node = obj<ClabNode>(raw) ?? {};
     const name = label(clabName);
     const clash = [...names.entries()].find(([, v]) => v === name);
     if (clash) here(['topology', 'nodes', clabName], `nodes "${clash[0]}" and "${clabName}" both become function "${name}"`);
     names.set(clabName, name);
     ports.set(clabName, []);
-    const clabKind = node.kind ?? t.defaults?.kind;
-    const image = node.image ?? (clabKind ? t.kinds?.[clabKind]?.image : undefined) ?? t.defaults?.image;
-    const labels = { ...(t.defaults?.labels ?? {}), ...(clabKind ? (t.kinds?.[clabKind]?.labels ?? {}) : {}), ...(node.labels ?? {}) };
-    let kind = labels['swnet.io/function'];
+    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    const clabKind = str(node.kind) ?? str(defaults.kind);
+    const kindDefaults = clabKind !== undefined ? (obj<ClabNode>(kinds[clabKind]) ?? {}) : {};
+    const image = str(node.image) ?? str(kindDefaults.image) ?? str(defaults.image);
+    const labels: Record<string, unknown> = { ...(obj(defaults.labels) ?? {}), ...(obj(kindDefaults.labels) ?? {}), ...(obj(node.labels) ?? {}) };
+    let kind = str(labels['swnet.io/function']);
     if (kind === undefined) {
       if (clabKind === undefined) {
         here(['topology', 'nodes', clabName], `node "${clabName}" has no kind`);
@@ -140,7 +155,7 @@ export function importContainerlab(text: string, file = '<clab>', opts: ImportOp
       continue;
     }
     let config: JsonObject | undefined;
-    const cfgText = labels['swnet.io/config'];
+    const cfgText = str(labels['swnet.io/config']);
     if (cfgText !== undefined) {
       try {
         config = JSON.parse(cfgText) as JsonObject;
@@ -151,7 +166,7 @@ export function importContainerlab(text: string, file = '<clab>', opts: ImportOp
     functions.push({ name, kind, ...(config ? { config } : {}) });
   }
   const links: JsonObject[] = [];
-  (t.links ?? []).forEach((l, i) => {
+  (Array.isArray(t.links) ? t.links : []).forEach((l, i) => {
     const eps = endpointsOf(l);
     if (!eps) {
       here(['topology', 'links', i], 'a link needs two endpoints "node:interface"');

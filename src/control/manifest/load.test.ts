@@ -8,6 +8,8 @@ import { publishedSchemaText } from './schema.js';
 import { publishedSchemaPath } from './gen-schema.js';
 import { parseBytes, parseCpu, parseDuration, parseRate } from './quantity.js';
 import { GOOD } from './fixtures.js';
+import fc from 'fast-check';
+import { importContainerlab } from './containerlab.js';
 
 
 const where = (e: { issues: readonly { line: number; column: number; message: string }[] }): string[] => e.issues.map((i) => `${i.line}:${i.column} ${i.message}`);
@@ -153,6 +155,23 @@ spec:
 
   it('publishes an up-to-date JSON Schema (regenerate: node dist/src/control/manifest/gen-schema.js)', () => {
     assert.equal(readFileSync(publishedSchemaPath(), 'utf8'), publishedSchemaText());
+  });
+
+  it('never throws on arbitrary input: every problem becomes an issue', () => {
+    const tokens = ['apiVersion: swnet.io/v1\n', 'kind: SoftwareNetwork\n', 'kind: Server\n', 'metadata: { name: a }\n', 'spec:\n', '  functions:\n', '    - { name: a, kind: switch, config: ', '{ ports: [{ name: p }] } }\n', '[', ']', '{', '}', ':', '- ', '---\n', '&x ', '*x ', '!!binary ', '"\\u0000"', '\t', '  ', '\n', 'links: [{ endpoints: [a, "a:p"] }]\n', 'null', '~', '1e999', 'toString: 1\n', '__proto__: { x: 1 }\n', 'constructor: 2\n', 'topology:\n', '  nodes:\n', '  links: x\n', '    a: { kind: bridge }\n', '    b: 5\n', '  links:\n', '    - endpoints: ["a:e1", "b:e1"]\n', '  kinds: { bridge: 3 }\n', '  defaults: [1]\n', 'name: lab\n'];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom(...tokens), fc.string({ maxLength: 8 })), { maxLength: 30 }), (parts) => {
+        const text = parts.join('');
+        const r = parseManifestText(text, 'fuzz.yaml');
+        for (const i of r.issues) assert.ok(i.line >= 1 && i.column >= 1, formatIssue(i));
+        try {
+          importContainerlab(text, 'fuzz.clab.yml');
+        } catch (e) {
+          assert.ok(e instanceof ManifestError, String(e));
+        }
+      }),
+      { numRuns: 800 },
+    );
   });
 
   it('parses quantities', () => {
