@@ -4,7 +4,8 @@
  *
  * FIBs: 100,000 IPv4 prefixes with a BGP-like length mix (mostly /24, then /22–/23, /16–/21, a few
  * shorter and a few longer than /24 so that DIR-24-8 second-level chunks are exercised), 100,000
- * IPv6 prefixes (mostly /48, then /32–/47, /56, /64), each via one of 16 resolved gateways;
+ * IPv6 prefixes (mostly /48, then /29–/47, /56, /64, clustered under 4,000 allocation blocks as
+ * RIR allocations are), each via one of 16 resolved gateways;
  * destinations are random addresses inside random installed prefixes. For information also the
  * IPv4 figure with 1,000,000 prefixes and with 4-way ECMP.
  *
@@ -97,14 +98,24 @@ function fib4(n: number, r: () => number): Fib4 {
 interface Fib6 { routes: RouteSpec[]; prefixes: [Uint8Array, number][] }
 
 function fib6(n: number, r: () => number): Fib6 {
+  // Allocations cluster under a few thousand /23–/32 blocks of 2000::/12 and 2a00::/12, as RIR
+  // allocations do (the same shape as bench/functions.ts uses for the LPM alone).
+  const blocks: Uint8Array[] = [];
+  for (let i = 0; i < 4000; i++) {
+    const b = new Uint8Array(16);
+    b[0] = 0x20 + (r() % 2) * 0x0a;
+    b[1] = r() & 0x0f;
+    b[2] = r() & 0xff;
+    b[3] = r() & 0xff;
+    blocks.push(b);
+  }
   const seen = new Set<string>();
   const routes: RouteSpec[] = [];
   const prefixes: [Uint8Array, number][] = [];
   while (routes.length < n) {
     const len = pickLen(MIX6, r);
-    const a = new Uint8Array(16);
-    for (let i = 0; i < 16; i++) a[i] = r() & 0xff;
-    a[0] = 0x20 | ((a[0] as number) & 0x1f); // 2000::/3
+    const a = (blocks[r() % blocks.length] as Uint8Array).slice();
+    for (let i = 4; i < 16; i++) a[i] = r() & 0xff;
     if (a[0] === 0x20 && a[1] === 0x01 && a[2] === 0x0d && a[3] === 0xb8) continue;
     for (let i = len; i < 128; i++) a[i >>> 3] = (a[i >>> 3] as number) & ~(0x80 >>> (i & 7));
     const text = `${formatIpv6(a)}/${len}`;

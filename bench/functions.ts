@@ -13,6 +13,7 @@ import { loadBalancerFactory } from '../src/functions/loadbalancer.js';
 import { Lpm4 } from '../src/functions/lib/lpm4.js';
 import { Lpm6 } from '../src/functions/lib/lpm6.js';
 import { rate, type Reporter } from './report.js';
+import { run as benchRouter } from './functions-router.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -373,4 +374,5 @@ export async function run(r: Reporter): Promise<void> {
     await benchLpm4(r, 1_000_000);
   }
   if (want('lpm6')) await benchLpm6(r, 100_000);
+  if (want('router')) await benchRouter(r);
 }
