@@ -309,9 +309,17 @@ export class Switch implements NetworkFunction {
         continue;
       }
       if (egress >= 0) {
-        this.emit(out, pool.bytes, slot, off, len, tagged, vid, egress, pool.slotStart(slot), pool.slotStart(slot) + pool.slotSize);
         c.unicast++;
         c.out++;
+        if (!tagged && this.trunk[egress] === 0) {
+          // Access to access: nothing to rewrite (the common case, kept out of emit()).
+          pc[egress * 5 + 2] = (pc[egress * 5 + 2] as number) + 1;
+          pc[egress * 5 + 3] = (pc[egress * 5 + 3] as number) + len;
+          out.send(egress, slot, off, len);
+        } else {
+          const lo = pool.slotStart(slot);
+          this.emit(out, b, slot, off, len, tagged, vid, egress, lo, lo + pool.slotSize);
+        }
         continue;
       }
       this.flood(ctx, slot, off, len, tagged, vid, port);
