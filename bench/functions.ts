@@ -14,6 +14,7 @@ import { Lpm4 } from '../src/functions/lib/lpm4.js';
 import { Lpm6 } from '../src/functions/lib/lpm6.js';
 import { rate, type Reporter } from './report.js';
 import { run as benchRouter } from './functions-router.js';
+import { runFirewall } from './functions-firewall.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -375,4 +376,5 @@ export async function run(r: Reporter): Promise<void> {
   }
   if (want('lpm6')) await benchLpm6(r, 100_000);
   if (want('router')) await benchRouter(r);
+  if (want('firewall')) await runFirewall(r);
 }

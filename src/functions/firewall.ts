@@ -426,12 +426,15 @@ export class Firewall implements NetworkFunction {
     }
     const egress = this.toPort[port]!;
     const fast = this.cfg.fastPath;
+    // Per-batch sums of the common path, folded into the counters once at the end.
+    let rxBytes = 0;
+    let fastN = 0;
+    let fastBytes = 0;
     for (let i = 0; i < n; i++) {
       const slot = batch.slots[i]!;
       const off = batch.offs[i]!;
       const len = batch.lens[i]!;
-      pc[port * 5] = pc[port * 5]! + 1;
-      pc[port * 5 + 1] = pc[port * 5 + 1]! + len;
+      rxBytes += len;
       const pr = parsePacket(b, off, len, v);
       if (pr !== PARSE.OK) {
         if (pr === PARSE.NOT_IP) {
@@ -445,12 +448,18 @@ export class Firewall implements NetworkFunction {
         continue;
       }
       const st = ct.classify(v, now);
+      if (fast && st === CT.ESTABLISHED) {
+        fastN++;
+        fastBytes += len;
+        out.send(egress, slot, off, len);
+        continue;
+      }
       if (st === CT.ESTABLISHED) c.established++;
       else if (st === CT.RELATED) c.related++;
       else if (st === CT.NEW) c.new++;
       else if (st === CT.INVALID) c.invalid++;
       else c.untracked++;
-      if (fast && (st === CT.ESTABLISHED || st === CT.RELATED)) {
+      if (fast && st === CT.RELATED) {
         c.fastPath++;
         c.allowed++;
         this.send(out, slot, off, len, egress);
@@ -495,6 +504,14 @@ export class Firewall implements NetworkFunction {
         }
       }
     }
+    pc[port * 5] = pc[port * 5]! + n;
+    pc[port * 5 + 1] = pc[port * 5 + 1]! + rxBytes;
+    pc[egress * 5 + 2] = pc[egress * 5 + 2]! + fastN;
+    pc[egress * 5 + 3] = pc[egress * 5 + 3]! + fastBytes;
+    c.established += fastN;
+    c.fastPath += fastN;
+    c.allowed += fastN;
+    c.out += fastN;
   }
 
   private send(out: ProcessContext['out'], slot: number, off: number, len: number, port: number): void {

@@ -26,6 +26,7 @@
 import { ConfigError, type Plain } from '../contract.js';
 import { formatIpv6, int, parseIpv4, parseIpv6, strictObject } from '../config.js';
 import { fmix32 } from './flowhash.js';
+import { headerChecksumOk } from '../../packet/ipv4.js';
 
 /** Words per tuple. */
 export const KW = 10;
@@ -310,12 +311,7 @@ export function parsePacket(b: Uint8Array, off: number, len: number, v: PacketVi
     if (vh >>> 4 !== 4 || hl < 20 || hl > avail) return PARSE.MALFORMED;
     const tl = rd16(b, l3 + 2);
     if (tl < hl || tl > avail) return PARSE.MALFORMED;
-    // RFC 1071 verification over the header.
-    let s = 0;
-    for (let i = l3; i < l3 + hl; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-    s = (s & 0xffff) + (s >>> 16);
-    s = (s & 0xffff) + (s >>> 16);
-    if (s !== 0xffff) return PARSE.MALFORMED;
+    if (!headerChecksumOk(b, l3)) return PARSE.MALFORMED;
     end = l3 + tl;
     l4 = l3 + hl;
     v.proto = b[l3 + 9]!;
@@ -443,9 +439,8 @@ export class Conntrack {
   readonly tcpLoose: boolean;
   /** Tuples, 2 per connection: conn·2 = ORIGINAL, conn·2+1 = REPLY. */
   readonly tuples: Uint32Array;
-  readonly state: Uint8Array;
-  readonly status: Uint8Array;
-  readonly expires: Float64Array;
+  // Per connection, one cache line for the hot fields: [c·2] expiry time, [c·2+1] state | status << 8.
+  private readonly meta: Float64Array;
   /** A value the owner keeps per connection (the firewall's admitting rule; the NAT's port). */
   readonly mark: Int32Array;
   private readonly live: Uint8Array;
@@ -453,8 +448,8 @@ export class Conntrack {
   private freeTop: number;
   private readonly cap: number;
   private readonly mask: number;
-  private readonly slotRef: Int32Array;
-  private readonly slotHash: Uint32Array;
+  // Open addressing: [i·2] tuple ref (-1 empty), [i·2+1] its hash (int32), in one cache line.
+  private readonly slots: Int32Array;
   private readonly seed: number;
   private readonly onRemove: ((conn: number) => void) | undefined;
   private sweepAt = 0;
@@ -475,9 +470,7 @@ export class Conntrack {
     this.onRemove = init.onRemove;
     this.seed = (init.seed ?? Math.floor(Math.random() * 2 ** 32)) | 0;
     this.tuples = new Uint32Array(n * 2 * KW);
-    this.state = new Uint8Array(n);
-    this.status = new Uint8Array(n);
-    this.expires = new Float64Array(n);
+    this.meta = new Float64Array(n * 2);
     this.mark = new Int32Array(n);
     this.live = new Uint8Array(n);
     this.freeList = new Int32Array(n);
@@ -487,15 +480,29 @@ export class Conntrack {
     while (cap < n * 4) cap *= 2; // two tuples per flow, load ≤ 0.5
     this.cap = cap;
     this.mask = cap - 1;
-    this.slotRef = new Int32Array(cap).fill(-1);
-    this.slotHash = new Uint32Array(cap);
+    this.slots = new Int32Array(cap * 2);
+    for (let i = 0; i < cap; i++) this.slots[i * 2] = -1;
+  }
+
+  /** Raw state value of connection `c` (TCP_STATE, or 0 unreplied / 1 replied). */
+  stateOf(c: number): number {
+    return this.meta[c * 2 + 1]! & 0xff;
+  }
+  private statusOf(c: number): number {
+    return (this.meta[c * 2 + 1]! >>> 8) & 0xff;
+  }
+  private setState(c: number, v: number): void {
+    this.meta[c * 2 + 1] = (this.meta[c * 2 + 1]! & 0xff00) | v;
+  }
+  private setStatus(c: number, v: number): void {
+    this.meta[c * 2 + 1] = (this.meta[c * 2 + 1]! & 0xff) | (v << 8);
   }
 
   /** Sets the clock for the next operations (once per batch); applies a pending import rebase. */
   setNow(now: number): void {
     this.now = now;
     if (this.rebase) {
-      for (let c = 0; c < this.maxFlows; c++) if (this.live[c]) this.expires[c] = now + this.expires[c]!;
+      for (let c = 0; c < this.maxFlows; c++) if (this.live[c]) this.meta[c * 2] = now + this.meta[c * 2]!;
       this.rebase = false;
     }
   }
@@ -513,7 +520,7 @@ export class Conntrack {
     h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ k[o + 7]!;
     h = Math.imul((h << 13) | (h >>> 19), 5) ^ k[o + 8]!;
     h = Math.imul((h << 15) | (h >>> 17), 0xcc9e2d51) ^ k[o + 9]!;
-    return fmix32(h);
+    return fmix32(h) | 0; // int32, as stored in `slots`
   }
 
   private eq(ref: number, k: Uint32Array): boolean {
@@ -531,11 +538,11 @@ export class Conntrack {
     const m = this.mask;
     let i = h & m;
     for (;;) {
-      const ref = this.slotRef[i]!;
+      const ref = this.slots[i * 2]!;
       if (ref < 0) return -1;
-      if (this.slotHash[i] === h && this.eq(ref, k)) {
+      if (this.slots[i * 2 + 1] === h && this.eq(ref, k)) {
         const c = ref >>> 1;
-        if (this.expires[c]! <= this.now && !this.rebase) {
+        if (this.meta[c * 2]! <= this.now && !this.rebase) {
           this.remove(c);
           this.stats.expired++;
           return -1;
@@ -550,33 +557,33 @@ export class Conntrack {
     const h = this.hash(this.tuples, ref * KW);
     const m = this.mask;
     let i = h & m;
-    while (this.slotRef[i]! >= 0) i = (i + 1) & m;
-    this.slotRef[i] = ref;
-    this.slotHash[i] = h;
+    while (this.slots[i * 2]! >= 0) i = (i + 1) & m;
+    this.slots[i * 2] = ref;
+    this.slots[i * 2 + 1] = h;
   }
 
   // Backward-shift deletion (Knuth 6.4 algorithm R) of the slot holding `ref`.
   private deleteRef(ref: number): void {
     const m = this.mask;
     let i = this.hash(this.tuples, ref * KW) & m;
-    while (this.slotRef[i] !== ref) {
-      if (this.slotRef[i]! < 0) return;
+    while (this.slots[i * 2] !== ref) {
+      if (this.slots[i * 2]! < 0) return;
       i = (i + 1) & m;
     }
     let hole = i;
     let j = i;
     for (;;) {
       j = (j + 1) & m;
-      const r = this.slotRef[j]!;
+      const r = this.slots[j * 2]!;
       if (r < 0) break;
-      const home = this.slotHash[j]! & m;
+      const home = this.slots[j * 2 + 1]! & m;
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (inRange) continue;
-      this.slotRef[hole] = r;
-      this.slotHash[hole] = this.slotHash[j]!;
+      this.slots[hole * 2] = r;
+      this.slots[hole * 2 + 1] = this.slots[j * 2 + 1]!;
       hole = j;
     }
-    this.slotRef[hole] = -1;
+    this.slots[hole * 2] = -1;
   }
 
   /**
@@ -603,14 +610,14 @@ export class Conntrack {
     }
     this.live[c] = 1;
     this.count++;
-    this.status[c] = 0;
+    this.setStatus(c, 0);
     this.mark[c] = 0;
     const proto = orig[9]! & 0xff;
     if (proto === 6) {
       const next = TCP_NEXT[tcpFlagIndex(v.tcpFlags) * 10]!; // ORIGINAL, from sNO
-      this.state[c] = next >= IV ? TCP_STATE.SYN_SENT : next;
-    } else this.state[c] = ST_UNREPLIED;
-    this.expires[c] = now + this.timeoutOf(c);
+      this.setState(c, next >= IV ? TCP_STATE.SYN_SENT : next);
+    } else this.setState(c, ST_UNREPLIED);
+    this.meta[c * 2] = now + this.timeoutOf(c, proto);
     this.insertRef(c * 2);
     this.insertRef(c * 2 + 1);
     this.stats.created++;
@@ -625,14 +632,14 @@ export class Conntrack {
     const m = this.mask;
     let i = h & m;
     for (;;) {
-      const r = this.slotRef[i]!;
+      const r = this.slots[i * 2]!;
       if (r < 0) return -1;
-      if (this.slotHash[i] === h) {
+      if (this.slots[i * 2 + 1] === h) {
         const p = r * KW;
         let same = true;
         for (let w = 0; w < KW; w++) if (t[p + w] !== t[o + w]) { same = false; break; }
         if (same) {
-          if (this.expires[r >>> 1]! <= this.now && !this.rebase) {
+          if (this.meta[(r >>> 1) * 2]! <= this.now && !this.rebase) {
             this.remove(r >>> 1);
             this.stats.expired++;
             return -1;
@@ -651,10 +658,9 @@ export class Conntrack {
     return this.tcpLoose && fi === 3;
   }
 
-  private timeoutOf(c: number): number {
+  private timeoutOf(c: number, proto: number): number {
     const t = this.timeouts;
-    const proto = this.tuples[c * 2 * KW + 9]! & 0xff;
-    const st = this.state[c]!;
+    const st = this.stateOf(c);
     if (proto === 6) {
       switch (st) {
         case 1: case 9: return t.tcpSynSent;
@@ -682,19 +688,19 @@ export class Conntrack {
     const dir = ref & 1;
     const proto = v.proto;
     if (proto === 6) {
-      const old = this.state[c]!;
+      const old = this.stateOf(c);
       const next = TCP_NEXT[dir * 60 + tcpFlagIndex(v.tcpFlags) * 10 + old]!;
       if (next === IV) return CT.INVALID;
-      if (dir === 1) this.status[c]! |= STATUS_SEEN_REPLY;
+      if (dir === 1) this.setStatus(c, this.statusOf(c) | STATUS_SEEN_REPLY);
       if (next === IG) return CT.ESTABLISHED;
-      if (next === TCP_STATE.SYN_SENT && dir === 0 && (old === TCP_STATE.TIME_WAIT || old === TCP_STATE.CLOSE)) this.status[c] = 0; // reopened
-      if (next === TCP_STATE.ESTABLISHED) this.status[c]! |= STATUS_ASSURED;
-      this.state[c] = next;
+      if (next === TCP_STATE.SYN_SENT && dir === 0 && (old === TCP_STATE.TIME_WAIT || old === TCP_STATE.CLOSE)) this.setStatus(c, 0); // reopened
+      if (next === TCP_STATE.ESTABLISHED) this.setStatus(c, this.statusOf(c) | STATUS_ASSURED);
+      this.setState(c, next);
     } else if (dir === 1) {
-      this.status[c]! |= STATUS_SEEN_REPLY | STATUS_ASSURED;
-      this.state[c] = ST_REPLIED;
+      this.setStatus(c, this.statusOf(c) | STATUS_SEEN_REPLY | STATUS_ASSURED);
+      this.setState(c, ST_REPLIED);
     }
-    this.expires[c] = now + this.timeoutOf(c);
+    this.meta[c * 2] = now + this.timeoutOf(c, proto);
     return CT.ESTABLISHED;
   }
 
@@ -751,7 +757,7 @@ export class Conntrack {
     this.lastSweep = now;
     let c = this.sweepAt;
     for (let k = 0; k < budget && k < n; k++) {
-      if (this.live[c] && this.expires[c]! <= now) {
+      if (this.live[c] && this.meta[c * 2]! <= now) {
         this.remove(c);
         this.stats.expired++;
       }
@@ -775,8 +781,8 @@ export class Conntrack {
   /** State name of connection `c` (TCP_STATE_NAMES, or UNREPLIED / REPLIED). */
   stateName(c: number): string {
     const proto = this.tuples[c * 2 * KW + 9]! & 0xff;
-    if (proto === 6) return TCP_STATE_NAMES[this.state[c]!] ?? 'NONE';
-    return this.state[c] === ST_REPLIED ? 'REPLIED' : 'UNREPLIED';
+    if (proto === 6) return TCP_STATE_NAMES[this.stateOf(c)] ?? 'NONE';
+    return this.stateOf(c) === ST_REPLIED ? 'REPLIED' : 'UNREPLIED';
   }
 
   /**
@@ -792,9 +798,9 @@ export class Conntrack {
         orig: tupleToPlain(this.tuples, c * 2 * KW),
         reply: tupleToPlain(this.tuples, (c * 2 + 1) * KW),
         state: this.stateName(c),
-        seenReply: (this.status[c]! & STATUS_SEEN_REPLY) !== 0,
-        assured: (this.status[c]! & STATUS_ASSURED) !== 0,
-        ttlMs: Math.max(0, this.rebase ? this.expires[c]! : this.expires[c]! - this.now),
+        seenReply: (this.statusOf(c) & STATUS_SEEN_REPLY) !== 0,
+        assured: (this.statusOf(c) & STATUS_ASSURED) !== 0,
+        ttlMs: Math.max(0, this.rebase ? this.meta[c * 2]! : this.meta[c * 2]! - this.now),
         mark: this.mark[c]!,
       });
     }
@@ -843,9 +849,9 @@ export class Conntrack {
     parsed.forEach((r, i) => {
       const c = this.create(r.orig, r.reply, dummy, 0);
       if (c < 0) throw new ConfigError(`${path}[${i}]`, 'duplicate tuple');
-      this.state[c] = r.st;
-      this.status[c] = r.status;
-      this.expires[c] = r.ttl;
+      this.setState(c, r.st);
+      this.setStatus(c, r.status);
+      this.meta[c * 2] = r.ttl;
       this.mark[c] = r.mark;
       out.push(c);
     });
