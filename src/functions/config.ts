@@ -120,7 +120,12 @@ export function arrayOf<T>(item: Parse<T>, min = 0, max = Number.MAX_SAFE_INTEGE
 
 // --- addresses -----------------------------------------------------------------------------------
 
-/** "02:00:00:00:00:01" (or with '-') → 48-bit integer; -1 when malformed. */
+/**
+ * "02:00:00:00:00:01" (or with '-') → 48-bit integer; -1 when malformed.
+ *
+ * @example
+ * parseMac('02:00:00:00:00:01'); // 0x020000000001
+ */
 export function parseMac(s: string): number {
   const m = /^([0-9a-fA-F]{2})[:-]([0-9a-fA-F]{2})[:-]([0-9a-fA-F]{2})[:-]([0-9a-fA-F]{2})[:-]([0-9a-fA-F]{2})[:-]([0-9a-fA-F]{2})$/.exec(s);
   if (!m) return -1;
@@ -154,7 +159,12 @@ export function formatIpv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
 
-/** RFC 4291 §2.2 text (with `::` and an embedded dotted quad) → 16 bytes; null when malformed. */
+/**
+ * RFC 4291 §2.2 text (with `::` and an embedded dotted quad) → 16 bytes; null when malformed.
+ *
+ * @example
+ * parseIpv6('2001:db8::1'); // Uint8Array(16) [0x20, 0x01, 0x0d, 0xb8, 0, …, 1]
+ */
 export function parseIpv6(s: string): Uint8Array | null {
   if (s.length === 0 || s.length > 45) return null;
   const out = new Uint8Array(16);
@@ -219,7 +229,14 @@ export interface Prefix4 { readonly family: 4; readonly addr: number; readonly l
 export interface Prefix6 { readonly family: 6; readonly addr: Uint8Array; readonly len: number }
 export type Prefix = Prefix4 | Prefix6;
 
-/** "10.0.0.0/8", "2001:db8::/32" → Prefix; host bits must be zero. */
+/**
+ * "10.0.0.0/8", "2001:db8::/32" → Prefix; host bits must be zero. Returns an error message
+ * (a string) instead of throwing, so callers can attach the key path.
+ *
+ * @example
+ * parsePrefix('10.0.0.0/8');   // { family: 4, addr: 0x0a000000, len: 8 }
+ * parsePrefix('10.0.0.1/8');   // 'host bits set in 10.0.0.1/8'
+ */
 export function parsePrefix(s: string): Prefix | string {
   const slash = s.indexOf('/');
   if (slash < 0) return 'expected ADDRESS/LENGTH';

@@ -63,6 +63,9 @@ export interface Alert {
 /**
  * Snort-style content: literal text with |hex bytes| segments, e.g. `GET /x|0d 0a|Host`.
  * Returns the bytes or an error message.
+ *
+ * @example
+ * parseContent('a|0d 0a|b'); // Uint8Array [0x61, 0x0d, 0x0a, 0x62]
  */
 export function parseContent(s: string): Uint8Array | string {
   const out: number[] = [];

@@ -142,6 +142,9 @@ export function putMac(dst: Uint8Array, at: number, m: number): void {
 /**
  * Sets the IPv4 TTL at `ip` (header offset) and updates the header checksum incrementally
  * (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') over the 16-bit word TTL|protocol).
+ *
+ * @example
+ * setIpv4Ttl(bytes, off + 14, 9); // uniform-model TTL copy on a pop to IP
  */
 export function setIpv4Ttl(b: Uint8Array, ip: number, ttl: number): void {
   const old = ((b[ip + 8] as number) << 8) | (b[ip + 9] as number);

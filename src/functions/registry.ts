@@ -35,7 +35,12 @@ export function functionKinds(): string[] {
   return [...byKind.keys()].sort();
 }
 
-/** The factory for `kind`, or undefined. */
+/**
+ * The factory for `kind`, or undefined.
+ *
+ * @example
+ * getFactory('dpi')?.summary;
+ */
 export function getFactory(kind: string): FunctionFactory | undefined {
   return byKind.get(kind);
 }

@@ -156,7 +156,13 @@ export class FlowTable {
   }
 }
 
-/** Fills `k` with an IPv4 5-tuple (addresses as ::ffff:a.b.c.d). */
+/**
+ * Fills `k` with an IPv4 5-tuple (addresses as ::ffff:a.b.c.d).
+ *
+ * @example
+ * setKey4(table.scratch, 0x0a000001, 0x0a000002, 40000, 80, 6);
+ * const i = table.find(table.scratch);
+ */
 export function setKey4(k: Uint32Array, src: number, dst: number, sport: number, dport: number, proto: number): void {
   k[0] = 0;
   k[1] = 0;
