@@ -177,6 +177,9 @@ export class MplsLsr implements NetworkFunction {
   private nLabels = new Int32Array(0);
   private labels = new Int32Array(0);
   private macs = new Uint8Array(0);
+  // The same MACs as big-endian words [dst 0..3, dst 4..5, src 0..3, src 4..5]: four DataView
+  // stores rewrite the Ethernet addresses instead of twelve byte stores.
+  private macWords = new Uint32Array(0);
   private nhLabel = new Int32Array(0);
   private nhPackets = new Float64Array(0);
   private readonly portRx: Float64Array;
@@ -209,6 +212,9 @@ export class MplsLsr implements NetworkFunction {
     const m = new Uint8Array(cap * 12);
     m.set(this.macs);
     this.macs = m;
+    const mw = new Uint32Array(cap * 4);
+    mw.set(this.macWords);
+    this.macWords = mw;
     const nlab = new Int32Array(cap);
     nlab.set(this.nhLabel);
     this.nhLabel = nlab;
@@ -240,6 +246,8 @@ export class MplsLsr implements NetworkFunction {
     if (!implicitNull) e.labels.forEach((l, i) => (this.labels[k * MAX_PUSH + i] = l));
     putMac(this.macs, k * 12, e.nextHop);
     putMac(this.macs, k * 12 + 6, (this.cfg.interfaces[port] as InterfaceConfig).mac);
+    const mv = new DataView(this.macs.buffer, k * 12, 12);
+    this.macWords.set([mv.getUint32(0), mv.getUint16(4), mv.getUint32(6), mv.getUint16(10)], k * 4);
     this.nhLabel[k] = e.label;
     this.nhPackets[k] = 0;
     this.ilm[e.label] = k;
@@ -311,8 +319,12 @@ export class MplsLsr implements NetworkFunction {
         b[l + 1] = (nl >>> 4) & 0xff;
         b[l + 2] = ((nl & 0xf) << 4) | tc | bos;
         b[l + 3] = newTtl;
-        const macs = this.macs;
-        for (let q = 0; q < 12; q++) b[off + q] = macs[m + q] as number;
+        const mw = this.macWords;
+        const view = pool.view;
+        view.setUint32(off, mw[k * 4] as number);
+        view.setUint16(off + 4, mw[k * 4 + 1] as number);
+        view.setUint32(off + 6, mw[k * 4 + 2] as number);
+        view.setUint16(off + 10, mw[k * 4 + 3] as number);
         c.swapped++;
       } else if (op === OP_POP) {
         if (bos === 0) {
