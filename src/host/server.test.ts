@@ -112,3 +112,32 @@ test('histogram quantiles are within 1 %', () => {
   assert.ok(Math.abs(h.quantile(0.5) / 5e-3 - 1) < 0.011);
   assert.ok(Math.abs(h.quantile(0.99) / 9.9e-3 - 1) < 0.011);
 });
+
+test('elastic sizing: an allocation changed at run time shifts the shares without dropping a frame', () => {
+  let t = 0;
+  const srv = new EmulatedServer({ capacity: 10_000, unit: 'packets', clock: () => t, queueLimit: 1 << 20 });
+  const served = [0, 0];
+  for (let i = 0; i < 2; i++) srv.addNetwork(`n${i}`, { allocation: 64, handler: (b) => (served[i] = (served[i] as number) + b.count) });
+  const b = frames(50);
+  let submitted = 0;
+  const phase = (ms: number): number[] => {
+    const before = [...served];
+    for (let k = 0; k < ms; k++) {
+      t += 0.001;
+      for (let i = 0; i < 2; i++) {
+        srv.submit(`n${i}`, b, t); // 2 × 50 frames/ms offered against 10 frames/ms of capacity
+        submitted += 50;
+      }
+      srv.serve(t);
+    }
+    return served.map((s, i) => s - (before[i] as number));
+  };
+  const night = phase(500);
+  srv.setAllocation('n0', 192); // the peak: network 0 gets 3:1
+  const peak = phase(500);
+  assert.ok(Math.abs((night[0] as number) / ((night[0] as number) + (night[1] as number)) - 0.5) < 0.01, String(night));
+  assert.ok(Math.abs((peak[0] as number) / ((peak[0] as number) + (peak[1] as number)) - 0.75) < 0.01, String(peak));
+  const st = srv.stats().networks;
+  assert.equal(st.reduce((s, n) => s + n.dropped, 0), 0);
+  assert.equal(st.reduce((s, n) => s + n.served + n.queued, 0), submitted, 'every frame is served or still queued');
+});
