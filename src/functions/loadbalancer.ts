@@ -147,6 +147,8 @@ export class LoadBalancer implements NetworkFunction {
   private readonly up: boolean[];
   private readonly weights: number[];
   private readonly bMacs: Uint8Array;
+  // Backend dst MAC + balancer src MAC as big-endian words, for four DataView stores per frame.
+  private readonly bMacWords: Uint32Array;
   private readonly bIp: Int32Array;
   private readonly bPackets: Float64Array;
   private readonly bConns: Float64Array;
@@ -170,10 +172,13 @@ export class LoadBalancer implements NetworkFunction {
     this.weights = cfg.backends.map((b) => b.weight);
     const n = cfg.backends.length;
     this.bMacs = new Uint8Array(n * 12);
+    this.bMacWords = new Uint32Array(n * 4);
     this.bIp = new Int32Array(n);
     cfg.backends.forEach((b, i) => {
       putMac(this.bMacs, i * 12, b.mac);
       putMac(this.bMacs, i * 12 + 6, cfg.mac);
+      const mv = new DataView(this.bMacs.buffer, i * 12, 12);
+      this.bMacWords.set([mv.getUint32(0), mv.getUint16(4), mv.getUint32(6), mv.getUint16(10)], i * 4);
       this.bIp[i] = b.ip | 0;
     });
     putMac(this.lbMac, 0, cfg.mac);
@@ -225,6 +230,7 @@ export class LoadBalancer implements NetworkFunction {
     const vip = this.cfg.vip;
     const is4 = this.cfg.family === 4;
     const vip4 = this.cfg.vip4;
+    const nat = this.cfg.mode === 'nat';
     for (let i = 0; i < n; i++) {
       const slot = batch.slots[i] as number;
       const off = batch.offs[i] as number;
@@ -344,7 +350,7 @@ export class LoadBalancer implements NetworkFunction {
       }
       if (ci >= 0) {
         this.conns.lastSeen[ci] = now;
-        this.clientMac[ci] = src48(b, off);
+        if (nat) this.clientMac[ci] = src48(b, off); // where replies go back to
         if (proto === 6) {
           const fl = b[l4 + 13] as number;
           if (fl & 0x04) {
@@ -352,7 +358,7 @@ export class LoadBalancer implements NetworkFunction {
           } else if (fl & 0x01) this.connFlags[ci] = (this.connFlags[ci] as number) | C_CLOSING;
         }
       }
-      if (this.cfg.mode === 'nat') {
+      if (nat) {
         const nip = this.bIp[be] as number >>> 0;
         const l4sum = proto === 6 ? l4 + 16 : l4 + 6;
         const old = ((b[l4sum] as number) << 8) | (b[l4sum + 1] as number);
@@ -365,9 +371,12 @@ export class LoadBalancer implements NetworkFunction {
         }
         rewriteDst(b, l3, nip);
       }
-      const m = be * 12;
-      const macs = this.bMacs;
-      for (let q = 0; q < 12; q++) b[off + q] = macs[m + q] as number;
+      const mw = this.bMacWords;
+      const view = pool.view;
+      view.setUint32(off, mw[be * 4] as number);
+      view.setUint16(off + 4, mw[be * 4 + 1] as number);
+      view.setUint32(off + 6, mw[be * 4 + 2] as number);
+      view.setUint16(off + 10, mw[be * 4 + 3] as number);
       this.bPackets[be] = (this.bPackets[be] as number) + 1;
       c.out++;
       out.send(1, slot, off, len);
