@@ -23,7 +23,10 @@ export type OverloadSpec =
   | { readonly kind: 'thr'; readonly threshold: number }
   | { readonly kind: 'iqr' | 'mad' | 'lr' | 'lrr'; readonly safety: number };
 
-export type OverloadDetector = (h: HostLoad) => boolean;
+export type OverloadDetector = ((h: HostLoad) => boolean) & {
+  /** How many of the newest history samples the detector reads (callers may fill only those). */
+  readonly historyNeeded?: number;
+};
 
 /** Thrown for an unusable detector parameter. */
 export class PolicySpecError extends Error {
@@ -49,14 +52,14 @@ export function overloadDetector(spec: OverloadSpec): OverloadDetector {
     case 'thr': {
       const t = spec.threshold;
       if (!(t > 0)) throw new PolicySpecError(`THR threshold must be positive, got ${t}`);
-      return (h) => thr(h, t);
+      return Object.assign((h: HostLoad) => thr(h, t), { historyNeeded: 0 });
     }
     case 'iqr':
     case 'mad': {
       const s = spec.safety;
       const stat = spec.kind === 'iqr' ? iqr : mad;
       const buf = new Float64Array(64);
-      return (h) => {
+      return (h: HostLoad): boolean => {
         const n = nonZeroPrefix(h);
         if (n < MIN_ADAPTIVE) return thr(h, FALLBACK);
         // CloudSim computes the statistic over the whole (zero-trimmed) history.
@@ -73,7 +76,7 @@ export function overloadDetector(spec: OverloadSpec): OverloadDetector {
       // them are zero, which never happens for a window of 10 — both are plain least squares.
       const s = spec.safety;
       const y = new Float64Array(LR_WINDOW);
-      return (h) => {
+      const lr = (h: HostLoad): boolean => {
         if (trimmedLength(h) < LR_WINDOW) return thr(h, FALLBACK);
         for (let i = 0; i < LR_WINDOW; i++) y[i] = h.history[LR_WINDOW - 1 - i] ?? 0;
         const [a, b] = linearFit(y);
@@ -81,6 +84,7 @@ export function overloadDetector(spec: OverloadSpec): OverloadDetector {
         const ahead = Math.ceil(migSeconds / h.schedulingInterval);
         return (a + b * (LR_WINDOW + ahead)) * s >= 1;
       };
+      return Object.assign(lr, { historyNeeded: LR_WINDOW });
     }
   }
 }

@@ -177,6 +177,8 @@ class Plan {
   /** Per host shape: its blank hosts (no VMs, nothing allocated) in index order, and a cursor. */
   readonly blanks: { hosts: number[]; next: number }[] = [];
   checkOverload = true;
+  /** History samples worth aggregating (the detector reads no more). */
+  private readonly need: number;
   /** Bucketed index (see ConsolidationOptions.index): per (shape, 1 % class) arrays of hosts. */
   private buckets: number[][] | null = null;
   private bucketOf: Int32Array = new Int32Array(0);
@@ -198,6 +200,7 @@ class Plan {
     this.hist = new Float64Array(H * HISTORY_LENGTH);
     this.histLen = new Int32Array(H);
     this.maxRam = new Float64Array(H);
+    this.need = Math.min(HISTORY_LENGTH, overload.historyNeeded ?? HISTORY_LENGTH);
     this.list = new Array<number[]>(H);
     this.nonBlank = [];
     this.isNonBlank = new Uint8Array(H);
@@ -296,12 +299,12 @@ class Plan {
     let len = 0;
     let maxRam = -Infinity;
     const base = h * HISTORY_LENGTH;
-    this.hist.fill(0, base, base + HISTORY_LENGTH);
+    this.hist.fill(0, base, base + this.need);
     for (const v of this.list[h] ?? []) {
       const vm = this.s.vms[v] as VmSnapshot;
       req += vm.requestedMips;
       if (vm.ramMb > maxRam) maxRam = vm.ramMb;
-      const n = Math.min(HISTORY_LENGTH, vm.history.length);
+      const n = Math.min(this.need, vm.history.length);
       for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
       if (n > len) len = n;
     }
@@ -326,7 +329,7 @@ class Plan {
     if (extra >= 0) {
       const vm = this.s.vms[extra] as VmSnapshot;
       L.requestedMips += vm.requestedMips;
-      const n = Math.min(HISTORY_LENGTH, vm.history.length);
+      const n = Math.min(this.need, vm.history.length);
       for (let i = len; i < n; i++) hist[i] = 0;
       for (let i = 0; i < n; i++) hist[i] = (hist[i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
       if (n > len) len = n;
@@ -371,7 +374,7 @@ class Plan {
     const cap = this.cap[h] ?? 1;
     this.req[h] = (this.req[h] ?? 0) + vm.requestedMips;
     const base = h * HISTORY_LENGTH;
-    const n = Math.min(HISTORY_LENGTH, vm.history.length);
+    const n = Math.min(this.need, vm.history.length);
     for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
     if (n > (this.histLen[h] ?? 0)) this.histLen[h] = n;
     if (vm.ramMb > (this.maxRam[h] ?? -Infinity)) this.maxRam[h] = vm.ramMb;
