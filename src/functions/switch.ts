@@ -244,6 +244,7 @@ export class Switch implements NetworkFunction {
     this.lastNow = now;
     if (this.rebase) this.doRebase(now);
     const b = pool.bytes;
+    const view = pool.view;
     const n = batch.count;
     const pc = this.pc;
     const c = this.c;
@@ -292,13 +293,13 @@ export class Switch implements NetworkFunction {
         c.vlanDropped++;
         continue;
       }
-      const srcHi = ((vid << 16) | ((b[off + 6] as number) << 8) | (b[off + 7] as number)) >>> 0;
-      const srcLo = (((b[off + 8] as number) << 24) | ((b[off + 9] as number) << 16) | ((b[off + 10] as number) << 8) | (b[off + 11] as number)) >>> 0;
+      const srcHi = ((vid << 16) | view.getUint16(off + 6)) >>> 0;
+      const srcLo = view.getUint32(off + 8);
       this.learn(srcHi, srcLo, port, now);
       let egress = -1;
       if (((b[off] as number) & 1) === 0) {
-        const dstHi = ((vid << 16) | ((b[off] as number) << 8) | (b[off + 1] as number)) >>> 0;
-        const dstLo = (((b[off + 2] as number) << 24) | ((b[off + 3] as number) << 16) | ((b[off + 4] as number) << 8) | (b[off + 5] as number)) >>> 0;
+        const dstHi = ((vid << 16) | view.getUint16(off)) >>> 0;
+        const dstLo = view.getUint32(off + 2);
         const k = this.find(dstHi, dstLo);
         if (k >= 0 && ((now - (this.tab[k * 4 + 3] as number)) >>> 0) < ageing) egress = this.tab[k * 4 + 2] as number;
       }
