@@ -249,8 +249,8 @@ function ip4(ctx: Ctx, o: number, end: number, depth: number): void {
   const s = ip.payloadOffset;
   const e = s + ip.payloadLength;
   if (ip.fragOffset !== 0) return payload(ctx, s, e, 'fragment', ip.protocol);
-  // A first fragment (or a quoted packet) holds only part of the transport message: no checksum check.
-  const verify = ctx.verify && !ip.mf && !ctx.quote;
+  // A first fragment, or a quoted packet cut short, holds only part of the transport message: no checksum check.
+  const verify = ctx.verify && !ip.mf && ip.payloadLength === ip.totalLength - ip.headerLength;
   const pseudo = verify ? pseudoSum4At(b, o, ip.protocol, ip.payloadLength) : undefined;
   upper(ctx, ip.protocol, s, e, verify, pseudo, 4, depth, ip.mf || ctx.quote);
 }
@@ -264,23 +264,23 @@ function ip6(ctx: Ctx, o: number, end: number, depth: number): void {
   const s = ip.upperOffset;
   const e = ip.end;
   if (ip.laterFragment) return payload(ctx, s, e, 'fragment', ip.upperProtocol);
-  const verify = ctx.verify && !ip.fragmented && !ctx.quote;
+  const verify = ctx.verify && !ip.fragmented && ip.end === o + 40 + ip.payloadLength;
   const pseudo = verify ? pseudoSum6At(b, o, ip.upperProtocol, e - s, pseudoDstOffset(b, ip)) : undefined;
   upper(ctx, ip.upperProtocol, s, e, verify, pseudo, 6, depth, ip.fragmented || ctx.quote);
 }
 
-function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, pseudo: number | undefined, v: 4 | 6, depth: number, firstFragment = false): void {
+function upper(ctx: Ctx, proto: number, s: number, e: number, verify: boolean, pseudo: number | undefined, v: 4 | 6, depth: number, partial = false): void {
   const { b, f } = ctx;
   const po = pseudo === undefined ? {} : { pseudo };
   switch (proto) {
     case IPPROTO.UDP: {
-      const u = parseUdp(b, s, e - s, firstFragment ? { partial: true } : po);
+      const u = parseUdp(b, s, e - s, partial ? { partial: true, ...po } : po);
       if (!u.ok) return void bad(ctx, u, 'udp');
       f.layers.push(u);
       check(ctx, u.checksumStatus);
       const ps = u.payloadOffset;
       const pe = ps + u.payloadLength;
-      if (firstFragment) return payload(ctx, ps, pe, 'data');
+      if (partial) return payload(ctx, ps, pe, 'data');
       if (u.dstPort === ctx.vxlanPort && ctx.vxlanPort >= 0 && !ctx.quote) {
         const x = parseVxlan(b, ps, pe - ps);
         if (!x.ok) return void bad(ctx, x, 'vxlan');
@@ -350,6 +350,17 @@ function quoted(ctx: Ctx, o: number, e: number, v: 4 | 6): void {
 
 const hex = (v: number, digits: number): string => '0x' + v.toString(16).padStart(digits, '0');
 
+export interface WiresharkFieldsOptions {
+  /**
+   * Also render `ip/udp/tcp/icmp/icmpv6.checksum.status` as tshark prints them when it verifies
+   * checksums (`-o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE`):
+   * 0 bad, 1 good, 2 unverified, 3 not present (UDP/IPv4 zero), 4 illegal (UDP/IPv6 zero).
+   */
+  checksumStatus?: boolean;
+}
+
+const STATUS: Record<string, number> = { bad: 0, good: 1, unverified: 2, zero: 3 };
+
 /**
  * The fields of a decoded frame under tshark's names, rendered as `tshark -T fields` (4.x)
  * prints them; a field that occurs in several layers (QinQ, VXLAN inner headers) appears once per
@@ -359,8 +370,10 @@ const hex = (v: number, digits: number): string => '0x' + v.toString(16).padStar
  * const m = wiresharkFields(decodeFrame(frame));
  * m.get('ip.ttl'); // ['64']
  */
-export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
+export function wiresharkFields(frame: DecodedFrame, opts?: WiresharkFieldsOptions): Map<string, string[]> {
   const m = new Map<string, string[]>();
+  const withStatus = opts?.checksumStatus === true;
+  let inV6 = false;
   const put = (k: string, v: string | number): void => {
     const a = m.get(k);
     if (a) a.push(String(v));
@@ -372,6 +385,12 @@ export function wiresharkFields(frame: DecodedFrame): Map<string, string[]> {
     if (l.kind === 'eth') fragment = false;
     if (fragment && l.kind !== 'ipv6-ext') continue;
     if ((l.kind === 'ipv4' && (l.mf || l.fragOffset !== 0)) || (l.kind === 'ipv6' && l.fragmented)) fragment = true;
+    if (l.kind === 'ipv4') inV6 = false;
+    if (l.kind === 'ipv6') inV6 = true;
+    if (withStatus && 'checksumStatus' in l) {
+      const proto = l.kind === 'ipv4' ? 'ip' : l.kind;
+      put(`${proto}.checksum.status`, l.kind === 'udp' && l.checksumStatus === 'zero' && inV6 ? 4 : STATUS[l.checksumStatus]!);
+    }
     switch (l.kind) {
       case 'eth':
         put('eth.dst', l.dst);

@@ -42,7 +42,7 @@ import {
 } from './frames.js';
 import { buildEthernet, ETHERTYPE } from './ethernet.js';
 import { buildIpv4, IPPROTO } from './ipv4.js';
-import { buildIpv6, buildIpv6Fragment, buildIpv6OptionsHeader, buildIpv6Routing } from './ipv6.js';
+import { buildIpv6, buildIpv6Fragment, buildIpv6OptionsHeader, buildIpv6Routing, parseIpv6Addr } from './ipv6.js';
 import { buildUdp } from './udp.js';
 
 /** xorshift32: small, seedable, good enough to pick mutations. */
@@ -80,7 +80,8 @@ function ipv6ExtFrame(): Uint8Array {
   b.set([IPPROTO.FRAGMENT, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd], o);
   o += 16;
   o += buildIpv6Fragment(b, o, IPPROTO.UDP, 0, false, 0x12345678);
-  buildUdp(b, o, { srcPort: 7, dstPort: 9, payload: new Uint8Array([1, 2, 3, 4]) });
+  // The checksum covers the final destination, the routing header's address (RFC 8200 §8.1).
+  buildUdp(b, o, { srcPort: 40000, dstPort: 40002, payload: new Uint8Array([1, 2, 3, 4]), pseudo: { v: 6, src: parseIpv6Addr('fd00::1'), dst: parseIpv6Addr('fd00::9') } });
   buildIpv6(b, 14, { nextHeader: IPPROTO.HOPOPT, src: 'fd00::1', dst: 'fd00::2', payloadLength: b.length - 54 });
   return b;
 }
@@ -114,7 +115,7 @@ function ipv4Fragments(): Uint8Array[] {
   buildIpv4(first, 14, { protocol: IPPROTO.UDP, src: '10.0.0.1', dst: '10.0.0.2', mf: true, id: 77, payloadLength: 24 });
   buildUdp(first, 34, { srcPort: 5, dstPort: 6, payloadLength: 16 });
   first[38] = 0;
-  first[39] = 100; // UDP length of the whole datagram, longer than this fragment
+  first[39] = 40; // UDP length of the whole datagram (with the later fragment), longer than this fragment
   const later = new Uint8Array(14 + 20 + 16);
   buildEthernet(later, 0, { dst: B, src: A, etherType: ETHERTYPE.IPV4 });
   buildIpv4(later, 14, { protocol: IPPROTO.UDP, src: '10.0.0.1', dst: '10.0.0.2', fragOffset: 3, id: 77, payloadLength: 16 });
@@ -127,8 +128,8 @@ export function seedFrames(): Uint8Array[] {
   const l4 = { srcMac: A, dstMac: B, src: '10.0.0.1', dst: '10.0.0.2' };
   const l6 = { srcMac: A, dstMac: B, src: 'fd00::1', dst: 'fd00::2' };
   const ping = icmp4EchoFrame({ ...l4, identifier: 1, sequence: 2 });
-  const udp4 = udpFrame({ ...l4, srcPort: 1000, dstPort: 53, payload: data });
-  const udp6 = udpFrame({ ...l6, srcPort: 1000, dstPort: 53, payload: data });
+  const udp4 = udpFrame({ ...l4, srcPort: 40000, dstPort: 40001, payload: data });
+  const udp6 = udpFrame({ ...l6, srcPort: 40000, dstPort: 40001, payload: data });
   const opts = { mss: 1460, sackPermitted: true, timestamp: [123, 0] as const, windowScale: 7 };
   const frames: Uint8Array[] = [
     ping,
@@ -382,12 +383,12 @@ export function fuzzOne(frame: Uint8Array, rng: Rng, vxlanPort: number, reasons?
   // Every parser at a header offset and at any offset (headers shift after truncations and tags).
   for (const [name, parse] of PARSERS) {
     const lie = rng.int(8) === 0 ? 1000 : 0; // a len past the end: must be clamped
+    // One offset per parser and frame, alternating a header offset and any offset: the frame
+    // count (not parser calls) is what the CI budget of ~15 s is spent on.
     const o1 = OFFSETS[rng.int(OFFSETS.length)]!;
-    const o2 = rng.int(n + 1);
-    for (const o of [o1 <= n ? o1 : 0, o2]) {
-      const msg = checkParser(name, parse, exact, o, lie);
-      if (msg) return msg;
-    }
+    const o = rng.int(2) === 0 && o1 <= n ? o1 : rng.int(n + 1);
+    const msg = checkParser(name, parse, exact, o, lie);
+    if (msg) return msg;
   }
   return null;
 }

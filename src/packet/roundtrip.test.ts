@@ -10,7 +10,7 @@ import { seedFrames } from './fuzz.js';
 import { buildEthernet, type VlanInit } from './ethernet.js';
 import { buildArp } from './arp.js';
 import { buildIpv4 } from './ipv4.js';
-import { buildIpv6, parseIpv6Addr } from './ipv6.js';
+import { buildIpv6, parseIpv6Addr, pseudoDstOffset } from './ipv6.js';
 import { buildIcmp4 } from './icmp4.js';
 import { buildIcmp6 } from './icmp6.js';
 import { buildUdp } from './udp.js';
@@ -33,7 +33,10 @@ function rebuild(b: Uint8Array): Uint8Array {
     for (let j = i - 1; j >= 0; j--) {
       const l = ls[j]!;
       if (l.kind === 'ipv4') return { v: 4, src: l.src, dst: l.dst };
-      if (l.kind === 'ipv6') return { v: 6, src: parseIpv6Addr(l.src), dst: parseIpv6Addr(l.dst) };
+      if (l.kind === 'ipv6') {
+        const d = pseudoDstOffset(b, l); // the final destination when a routing header has segments left
+        return { v: 6, src: parseIpv6Addr(l.src), dst: b.slice(d, d + 16) };
+      }
     }
     throw new Error('no IP layer');
   };
