@@ -289,11 +289,12 @@ export class MplsLsr implements NetworkFunction {
         continue;
       }
       const l = off + 14;
-      const b0 = b[l] as number;
-      const b1 = b[l + 1] as number;
-      const b2 = b[l + 2] as number;
-      const ttl = b[l + 3] as number;
-      const label = (b0 << 12) | (b1 << 4) | (b2 >>> 4);
+      const view = pool.view;
+      // The label stack entry as one word: label(20) TC(3) S(1) TTL(8), RFC 3032 §2.1.
+      const ent = view.getUint32(l);
+      const b2 = (ent >>> 8) & 0xff;
+      const ttl = ent & 0xff;
+      const label = ent >>> 12;
       const k = ilm[label] as number;
       if (k < 0) {
         out.drop(slot);
@@ -315,12 +316,8 @@ export class MplsLsr implements NetworkFunction {
       if (op === OP_SWAP && this.nLabels[k] === 1) {
         // Hot path: one label for one label, in place.
         const nl = this.labels[k * MAX_PUSH] as number;
-        b[l] = nl >>> 12;
-        b[l + 1] = (nl >>> 4) & 0xff;
-        b[l + 2] = ((nl & 0xf) << 4) | tc | bos;
-        b[l + 3] = newTtl;
+        view.setUint32(l, (nl << 12) | (ent & 0xf00) | newTtl);
         const mw = this.macWords;
-        const view = pool.view;
         view.setUint32(off, mw[k * 4] as number);
         view.setUint16(off + 4, mw[k * 4 + 1] as number);
         view.setUint32(off + 6, mw[k * 4 + 2] as number);
