@@ -60,4 +60,10 @@ export interface FunctionFactory {
   readonly kind: string;
   readonly summary: string;
   create(config: unknown): NetworkFunction;
+  /**
+   * Optional: parses `config` exactly as create() does (same ConfigErrors) and returns the
+   * ports it would declare, without allocating runtime state. The control plane validates
+   * manifests with it when present (create() otherwise, which costs a full build).
+   */
+  ports?(config: unknown): readonly PortDecl[];
 }
