@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
-import { ConfigError } from '../../functions/contract.js';
+import { ConfigError, type FunctionFactory } from '../../functions/contract.js';
 import { getFactory } from '../../functions/registry.js';
 import { manifestSchema } from './schema.js';
 import { DEFAULT_NAMESPACE, KINDS, describeRef, type Kind, type NetworkFunctionSpec, type Resource, type SoftwareNetworkSpec } from './types.js';
@@ -187,6 +187,35 @@ function configPath(p: string): (string | number)[] {
   return out;
 }
 
+// Building a function can cost milliseconds (tables); manifests repeat configs (re-applies,
+// templates), so validated configs are remembered by content, most recent first.
+const portsMemo = new Map<string, string[]>();
+function declaredPorts(factory: FunctionFactory, config: unknown): string[] {
+  const id = `${factory.kind}\0${canonicalJson(config)}`;
+  const hit = portsMemo.get(id);
+  if (hit) {
+    portsMemo.delete(id);
+    portsMemo.set(id, hit);
+    return hit;
+  }
+  const ports = (factory.ports ? factory.ports(config) : factory.create(config).ports).map((p) => p.name);
+  portsMemo.set(id, ports);
+  if (portsMemo.size > 4096) portsMemo.delete(portsMemo.keys().next().value!);
+  return ports;
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'undefined';
+}
+
 /**
  * A function of a registered kind is built from its config once, so that a bad config is
  * reported here, at its position, rather than when a host starts it; the ports it declares
@@ -196,8 +225,7 @@ function checkFunction(f: NetworkFunctionSpec, path: Path, here: (path: Path, me
   const factory = getFactory(f.kind);
   if (!factory) return f.ports;
   try {
-    const fn = factory.create(f.config ?? {});
-    const ports = fn.ports.map((p) => p.name);
+    const ports = declaredPorts(factory, f.config ?? {});
     if (f.ports) {
       f.ports.forEach((p, j) => {
         if (!ports.includes(p)) here([...path, 'ports', j], `${f.kind} "${f.name}" has no port "${p}" in its config (ports: ${ports.join(', ')})`);

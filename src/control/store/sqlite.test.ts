@@ -50,6 +50,29 @@ describe('sqlite store specifics', () => {
     await reader.close();
   });
 
+  it('group-commits concurrent transactions, each with its own revision and its own outcome', async () => {
+    const s = new SqliteStore({ dataDir: fresh() });
+    await s.put('/g/taken', { v: 0 });
+    const r0 = await s.revision();
+    const before = { ...s.stats };
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 40 }, (_, i) => s.txn([{ key: `/g/${i}`, modRevision: 0 }], [{ type: 'put', key: `/g/${i}`, value: { i } }])),
+      s.txn([{ key: '/g/taken', modRevision: 0 }], [{ type: 'put', key: '/g/taken', value: { v: 1 } }]),
+      s.txn([], [{ type: 'put', key: '/g/leased', value: { v: 1 }, lease: '999999' }]),
+      s.txn([], [{ type: 'put', key: '/g/after', value: { v: 1 } }]),
+    ]);
+    assert.equal(s.stats.commits - before.commits, 1, 'one SQLite commit for the whole burst');
+    assert.equal(s.stats.txns - before.txns, 43);
+    const ok = results.slice(0, 40).map((r) => (r.status === 'fulfilled' ? r.value.revision : -1));
+    assert.deepEqual(ok, Array.from({ length: 40 }, (_, i) => r0 + 1 + i));
+    assert.equal(results[40]!.status === 'fulfilled' && results[40]!.value.succeeded, false);
+    assert.equal(results[41]!.status === 'rejected' && (results[41]!.reason as Error).name, 'LeaseNotFoundError');
+    assert.equal(results[42]!.status === 'fulfilled' && results[42]!.value.revision, r0 + 41);
+    assert.equal(await s.get('/g/leased'), undefined);
+    assert.equal((await s.list('/g/')).items.length, 42);
+    await s.close();
+  });
+
   it('uses WAL with synchronous=FULL', async () => {
     const dir = fresh();
     const s = new SqliteStore({ dataDir: dir });

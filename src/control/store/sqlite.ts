@@ -22,6 +22,7 @@ import {
   CompactedError,
   FutureRevisionError,
   LeaseNotFoundError,
+  StoreError,
   prefixEnd,
   type Compare,
   type KeyValue,
@@ -87,6 +88,11 @@ export class SqliteStore extends BaseStore {
   private published: number;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** Group-commit counters: SQLite commits and the logical transactions they carried. */
+  readonly stats = { commits: 0, txns: 0 };
+  private pending: { compares: readonly Compare[]; ops: readonly Op[]; resolve: (r: TxnResult) => void; reject: (e: unknown) => void }[] = [];
+  /** txnBody as a better-sqlite3 transaction: nested in the group commit, it is a savepoint. */
+  private readonly applyOne: (compares: readonly Compare[], ops: readonly Op[]) => TxnResult;
   private readonly q: {
     meta: Database.Statement<[string], { v: number }>;
     setMeta: Database.Statement<[number, string]>;
@@ -129,6 +135,7 @@ export class SqliteStore extends BaseStore {
       detach: this.db.prepare('DELETE FROM lease_key WHERE key = ?'),
       attach: this.db.prepare('INSERT INTO lease_key (key, lease) VALUES (?, ?)'),
     };
+    this.applyOne = this.db.transaction((c: readonly Compare[], o: readonly Op[]) => this.txnBody(c, o));
     this.published = this.meta('rev');
     this.timer = setInterval(() => this.poll(), init.pollMs ?? 200);
     this.timer.unref();
@@ -176,45 +183,85 @@ export class SqliteStore extends BaseStore {
     })();
   }
 
+  /**
+   * Group commit: transactions that arrive in the same turn of the event loop are committed
+   * together in one SQLite transaction, so one fsync acknowledges them all. Each keeps its own
+   * revision and its own all-or-nothing (a nested savepoint), and none is acknowledged before
+   * the commit is durable.
+   */
   async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
     checkOps(ops);
-    const result = this.db
-      .transaction((): TxnResult => {
-        const cur = this.meta('rev');
-        for (const c of compares) {
-          const row = this.q.at.get(c.key, cur);
-          // A deleted key's latest row is its tombstone: it compares as "does not exist" (0).
-          if ((row && row.value !== null ? row.rev : 0) !== c.modRevision) return { succeeded: false, revision: cur, deleted: 0 };
-        }
-        const rev = cur + 1;
-        let sub = 0;
-        let deleted = 0;
-        for (const op of ops) {
-          if (op.type === 'put') {
-            if (op.lease !== undefined && !this.q.leaseGet.get(op.lease)) throw new LeaseNotFoundError(op.lease);
-            const prev = this.q.at.get(op.key, rev);
-            const live = prev && prev.value !== null ? prev : undefined;
-            this.q.insert.run(op.key, rev, sub++, live ? live.create_rev : rev, live ? live.version + 1 : 1, op.lease ?? null, Buffer.from(encodeValue(op.value)));
-            this.q.detach.run(op.key);
-            if (op.lease !== undefined) this.q.attach.run(op.key, op.lease);
-          } else {
-            const keys = op.prefix ? this.rangeKeys(op.key, rev) : [op.key];
-            for (const key of keys) {
-              const prev = this.q.at.get(key, rev);
-              if (!prev || prev.value === null) continue;
-              this.q.insert.run(key, rev, sub++, 0, 0, null, null);
-              this.q.detach.run(key);
-              deleted++;
+    if (this.closed) throw new StoreError('the store is closed');
+    return new Promise<TxnResult>((resolve, reject) => {
+      this.pending.push({ compares, ops, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    const outcomes: ({ ok: true; r: TxnResult } | { ok: false; e: unknown })[] = [];
+    try {
+      this.db
+        .transaction(() => {
+          for (const t of batch) {
+            try {
+              outcomes.push({ ok: true, r: this.applyOne(t.compares, t.ops) });
+            } catch (e) {
+              outcomes.push({ ok: false, e });
             }
           }
+        })
+        .immediate();
+    } catch (e) {
+      for (const t of batch) t.reject(e);
+      return;
+    }
+    this.stats.commits++;
+    this.stats.txns += batch.length;
+    this.publishNew();
+    batch.forEach((t, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) t.resolve(o.r);
+      else t.reject(o.e);
+    });
+  }
+
+  /** One logical transaction (a savepoint inside the group commit). */
+  private txnBody(compares: readonly Compare[], ops: readonly Op[]): TxnResult {
+    const cur = this.meta('rev');
+    for (const c of compares) {
+      const row = this.q.at.get(c.key, cur);
+      // A deleted key's latest row is its tombstone: it compares as "does not exist" (0).
+      if ((row && row.value !== null ? row.rev : 0) !== c.modRevision) return { succeeded: false, revision: cur, deleted: 0 };
+    }
+    const rev = cur + 1;
+    let sub = 0;
+    let deleted = 0;
+    for (const op of ops) {
+      if (op.type === 'put') {
+        if (op.lease !== undefined && !this.q.leaseGet.get(op.lease)) throw new LeaseNotFoundError(op.lease);
+        const prev = this.q.at.get(op.key, rev);
+        const live = prev && prev.value !== null ? prev : undefined;
+        this.q.insert.run(op.key, rev, sub++, live ? live.create_rev : rev, live ? live.version + 1 : 1, op.lease ?? null, Buffer.from(encodeValue(op.value)));
+        this.q.detach.run(op.key);
+        if (op.lease !== undefined) this.q.attach.run(op.key, op.lease);
+      } else {
+        const keys = op.prefix ? this.rangeKeys(op.key, rev) : [op.key];
+        for (const key of keys) {
+          const prev = this.q.at.get(key, rev);
+          if (!prev || prev.value === null) continue;
+          this.q.insert.run(key, rev, sub++, 0, 0, null, null);
+          this.q.detach.run(key);
+          deleted++;
         }
-        if (sub === 0) return { succeeded: true, revision: cur, deleted };
-        this.q.setMeta.run(rev, 'rev');
-        return { succeeded: true, revision: rev, deleted };
-      })
-      .immediate();
-    if (result.succeeded && result.revision > this.published) this.publishNew();
-    return result;
+      }
+    }
+    if (sub === 0) return { succeeded: true, revision: cur, deleted };
+    this.q.setMeta.run(rev, 'rev');
+    return { succeeded: true, revision: rev, deleted };
   }
 
   private rangeKeys(prefix: string, rev: number): string[] {
@@ -326,6 +373,7 @@ export class SqliteStore extends BaseStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     clearInterval(this.timer);
     this.watchers.closeAll();
