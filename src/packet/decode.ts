@@ -40,7 +40,9 @@
  * Parse → build gives back the same bytes (see the *.test.ts round trips).
  *
  * ## Wireshark / tshark field names (`tshark -T fields -e NAME`) → layer fields
- * Raw numbers everywhere; {@link wiresharkFields} renders them as tshark 4 prints them.
+ * Raw numbers everywhere; {@link wiresharkFields} renders them as tshark 4.0 prints them (checked
+ * field by field against tshark in decode.tshark.test.ts; `{ checksumStatus: true }` adds the
+ * `*.checksum.status` values tshark prints with `-o ip/udp/tcp.check_checksum:TRUE`).
  * | tshark | layer.kind / field |
  * |---|---|
  * | eth.dst, eth.src, eth.type | eth / dst, src (text; dst48/src48 integers), etherType |

@@ -325,7 +325,7 @@ export interface Ipv4Header {
   readonly totalLength: number;
   /** ip.id */
   readonly id: number;
-  /** ip.flags (3 bits; Wireshark 4 prints the byte: flags << 5) */
+  /** ip.flags: the 3 flag bits (0b010 DF, 0b001 MF), as tshark 4.0 prints them (0x02 = DF). */
   readonly flags: number;
   /** ip.flags.df */
   readonly df: boolean;
