@@ -1,0 +1,288 @@
+/**
+ * The entry of a user domain (a worker thread): builds the functions of its contexts (one
+ * context per software network; a lightweight domain holds many), wires them into a graph by
+ * port, and runs the front-ends of its virtual NICs: pop a batch from an rx ring, push it
+ * through the graph (functions call each other directly inside the domain, no copy), push what
+ * leaves by a virtual NIC on its tx ring, one push and at most one doorbell per batch.
+ * When every ring is empty it spins `spin` polls, then raises its sleeping flag, re-checks and
+ * sleeps on its doorbell for at most `heartbeatMs`, so the heartbeat moves even when idle.
+ *
+ * A function that throws is not caught: the error ends the domain, and domain 0 restarts it
+ * (a crash takes down its domain only).
+ *
+ * @example
+ * new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: spec });
+ */
+import { parentPort, workerData, isMainThread } from 'node:worker_threads';
+import { Batch, MAX_BATCH, PacketPool } from '../packet/pool.js';
+import type { Emit, NetworkFunction, Plain, ProcessContext } from '../functions/contract.js';
+import { createFunction } from '../functions/registry.js';
+import { Ring } from './ring.js';
+import { CTL, DOM0, ringBell, type DomainRings } from './vnic.js';
+import { faultFactory } from './fault.js';
+
+export interface FunctionSpec {
+  name: string;
+  kind: string;
+  config: Plain;
+  /** State to import after creation (migration, restart with saved state). */
+  state?: Plain;
+}
+
+/** One software network inside a domain: its functions and the wires between their ports. */
+export interface ContextSpec {
+  network: string;
+  functions: FunctionSpec[];
+  /** Internal wires, `fn.port` ↔ `fn.port`, both inside this context. */
+  wires: [string, string][];
+}
+
+export interface VnicSpec {
+  /** Context index and `fn.port` the front-end feeds. */
+  context: number;
+  port: string;
+}
+
+export interface PoolSpec {
+  buffer: SharedArrayBuffer;
+  slots: number;
+  slotSize: number;
+  headroom: number;
+}
+
+export interface DomainWorkerInit {
+  id: number;
+  contexts: ContextSpec[];
+  vnics: VnicSpec[];
+  pool: PoolSpec;
+  rings: DomainRings;
+  /** Empty polls before sleeping. */
+  spin: number;
+  heartbeatMs: number;
+  /** Interval of the functions' timers. */
+  tickMs: number;
+}
+
+/** Messages a domain posts to domain 0. */
+export type DomainMessage = { type: 'ready' } | { type: 'stopped'; state: Plain[][] } | { type: 'counters'; counters: Plain[][] };
+
+/** Worker-side pool: allocation from the slots domain 0 posted, release onto the return ring. */
+class GrantedPool extends PacketPool {
+  private readonly stash: Batch = new Batch(512);
+  private readonly back: Batch = new Batch(MAX_BATCH);
+  constructor(spec: PoolSpec, private readonly freeRing: Ring, private readonly retRing: Ring) {
+    super({ slots: spec.slots, slotSize: spec.slotSize, headroom: spec.headroom, buffer: spec.buffer });
+  }
+  override alloc(): number {
+    if (this.stash.count === 0 && this.freeRing.pop(this.stash) === 0) return -1;
+    return this.stash.slots[--this.stash.count] as number;
+  }
+  override release(slot: number): void {
+    if (this.back.full) this.flush();
+    this.back.push(slot, 0, 0);
+  }
+  override get available(): number {
+    return this.stash.count + this.freeRing.size;
+  }
+  flush(): void {
+    let done = 0;
+    while (done < this.back.count) {
+      const n = this.retRing.push(this.back, done);
+      // The return ring holds every slot of the pool: it is full only while domain 0 catches up.
+      if (n === 0) this.retRing.waitForSpace(1, 1);
+      done += n;
+    }
+    this.back.clear();
+  }
+}
+
+type Route = { kind: 'fn'; node: Node; port: number } | { kind: 'vnic'; index: number } | { kind: 'none' };
+
+class Node implements Emit {
+  out: Batch[];
+  spare: Batch[] = [];
+  routes: Route[];
+  readonly ctx: { pool: PacketPool; out: Emit; now: number };
+  constructor(readonly fn: NetworkFunction, readonly rt: Runtime) {
+    this.out = fn.ports.map(() => new Batch(MAX_BATCH));
+    this.routes = fn.ports.map((): Route => ({ kind: 'none' }));
+    this.ctx = { pool: rt.pool, out: this, now: 0 };
+  }
+  send(port: number, slot: number, off: number, len: number): void {
+    const b = this.out[port];
+    if (!b) {
+      this.rt.pool.release(slot);
+      return;
+    }
+    if (b.full) this.flushPort(port);
+    (this.out[port] as Batch).push(slot, off, len);
+  }
+  drop(slot: number): void {
+    this.rt.pool.release(slot);
+  }
+  /** Takes the port's batch (a spare takes its place, so re-entrant sends land elsewhere) and delivers it. */
+  flushPort(port: number): void {
+    const b = this.out[port] as Batch;
+    if (b.count === 0) return;
+    this.out[port] = this.spare.pop() ?? new Batch(MAX_BATCH);
+    const r = this.routes[port] as Route;
+    if (r.kind === 'fn') this.rt.deliver(r.node, r.port, b);
+    else if (r.kind === 'vnic') this.rt.transmit(r.index, b);
+    else for (let k = 0; k < b.count; k++) this.rt.pool.release(b.slots[k] as number);
+    b.clear();
+    this.spare.push(b);
+  }
+  flush(): void {
+    for (let p = 0; p < this.out.length; p++) if ((this.out[p] as Batch).count > 0) this.flushPort(p);
+  }
+}
+
+class Runtime {
+  readonly pool: GrantedPool;
+  readonly ctl: Int32Array;
+  readonly dom0: Int32Array;
+  readonly rx: Ring[];
+  readonly tx: Ring[];
+  readonly nodes: Node[][] = [];
+  readonly vnicTarget: { node: Node; port: number }[] = [];
+  private readonly inBatch = new Batch(MAX_BATCH);
+  private pushed = false;
+  now = 0;
+
+  constructor(readonly init: DomainWorkerInit) {
+    this.ctl = new Int32Array(init.rings.control);
+    this.dom0 = new Int32Array(init.rings.dom0);
+    this.rx = init.rings.rx.map((b) => new Ring({ buffer: b }));
+    this.tx = init.rings.tx.map((b) => new Ring({ buffer: b }));
+    this.pool = new GrantedPool(init.pool, new Ring({ buffer: init.rings.free }), new Ring({ buffer: init.rings.ret }));
+    for (const c of init.contexts) {
+      const byName = new Map<string, Node>();
+      const nodes: Node[] = [];
+      for (const f of c.functions) {
+        const fn = f.kind === faultFactory.kind ? faultFactory.create(f.config) : createFunction(f.kind, f.config);
+        if (f.state !== undefined) fn.importState(f.state);
+        const n = new Node(fn, this);
+        nodes.push(n);
+        byName.set(f.name, n);
+      }
+      const resolve = (ref: string): { node: Node; port: number } => {
+        const dot = ref.lastIndexOf('.');
+        const node = byName.get(ref.slice(0, dot));
+        const port = node ? node.fn.ports.findIndex((p) => p.name === ref.slice(dot + 1)) : -1;
+        if (!node || port < 0) throw new Error(`domain ${init.id}: no port ${ref} in network ${c.network}`);
+        return { node, port };
+      };
+      for (const [a, b] of c.wires) {
+        const x = resolve(a);
+        const y = resolve(b);
+        x.node.routes[x.port] = { kind: 'fn', node: y.node, port: y.port };
+        y.node.routes[y.port] = { kind: 'fn', node: x.node, port: x.port };
+      }
+      this.nodes.push(nodes);
+      this.resolvers.push(resolve);
+    }
+    init.vnics.forEach((v, i) => {
+      const r = this.resolvers[v.context];
+      if (!r) throw new Error(`domain ${init.id}: vNIC ${i} names context ${v.context}`);
+      const t = r(v.port);
+      t.node.routes[t.port] = { kind: 'vnic', index: i };
+      this.vnicTarget.push(t);
+    });
+  }
+  private readonly resolvers: ((ref: string) => { node: Node; port: number })[] = [];
+
+  deliver(node: Node, port: number, b: Batch): void {
+    node.ctx.now = this.now;
+    node.fn.process(port, b, node.ctx);
+    node.flush();
+  }
+
+  transmit(index: number, b: Batch): void {
+    const ring = this.tx[index] as Ring;
+    let done = ring.push(b);
+    if (done < b.count) {
+      // Backpressure: wake domain 0 and give it a moment to drain, then drop the rest (netfront's tx full).
+      ringBell(this.dom0, DOM0.SLEEPING, DOM0.BELL);
+      for (let tries = 0; tries < 20 && done < b.count; tries++) {
+        ring.waitForSpace(1, 1);
+        done += ring.push(b, done);
+      }
+      for (let k = done; k < b.count; k++) this.pool.release(b.slots[k] as number);
+    }
+    this.pushed = true;
+  }
+
+  tick(): void {
+    for (const ns of this.nodes)
+      for (const n of ns) {
+        if (!n.fn.tick) continue;
+        n.ctx.now = this.now;
+        n.fn.tick(n.ctx);
+        n.flush();
+      }
+  }
+
+  run(): void {
+    const ctl = this.ctl;
+    const { spin, heartbeatMs, tickMs } = this.init;
+    const inb = this.inBatch;
+    let idle = 0;
+    let nextTick = 0;
+    let beat = 0;
+    for (;;) {
+      ctl[CTL.HEARTBEAT] = ++beat;
+      if (Atomics.load(ctl, CTL.STOP) !== 0) return;
+      this.now = performance.now();
+      let work = 0;
+      for (let i = 0; i < this.rx.length; i++) {
+        inb.clear();
+        const n = (this.rx[i] as Ring).pop(inb);
+        if (n === 0) continue;
+        work += n;
+        const t = this.vnicTarget[i] as { node: Node; port: number };
+        this.deliver(t.node, t.port, inb);
+      }
+      if (this.now >= nextTick) {
+        nextTick = this.now + tickMs;
+        this.tick();
+      }
+      this.pool.flush();
+      if (this.pushed) {
+        this.pushed = false;
+        ringBell(this.dom0, DOM0.SLEEPING, DOM0.BELL);
+      }
+      if (work > 0) {
+        Atomics.add(ctl, CTL.FRAMES, work);
+        idle = 0;
+        continue;
+      }
+      if (++idle < spin) continue;
+      idle = 0;
+      // Sleep protocol: raise the flag, re-check every ring, then wait on the doorbell.
+      const seen = Atomics.load(ctl, CTL.WORKER_BELL);
+      Atomics.store(ctl, CTL.WORKER_SLEEPING, 1);
+      let any = false;
+      for (const r of this.rx) if (r.size > 0) any = true;
+      if (!any) Atomics.wait(ctl, CTL.WORKER_BELL, seen, Math.min(heartbeatMs, Math.max(1, nextTick - performance.now())));
+      Atomics.store(ctl, CTL.WORKER_SLEEPING, 0);
+    }
+  }
+
+  exportAll(): Plain[][] {
+    return this.nodes.map((ns) => ns.map((n) => n.fn.exportState()));
+  }
+
+  countersAll(): Plain[][] {
+    return this.nodes.map((ns) => ns.map((n) => JSON.parse(JSON.stringify(n.fn.counters())) as Plain));
+  }
+}
+
+if (!isMainThread && parentPort && (workerData as { rings?: unknown } | null)?.rings !== undefined) {
+  const port = parentPort;
+  const rt = new Runtime(workerData as DomainWorkerInit);
+  port.postMessage({ type: 'ready' } satisfies DomainMessage);
+  rt.run();
+  port.postMessage({ type: 'stopped', state: rt.exportAll() } satisfies DomainMessage);
+  // Counters of a stopped domain, then the thread ends by itself (nothing keeps it alive).
+  port.postMessage({ type: 'counters', counters: rt.countersAll() } satisfies DomainMessage);
+}

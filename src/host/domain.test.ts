@@ -1,0 +1,172 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Batch } from '../packet/pool.js';
+import { HostServer } from './hostserver.js';
+import { FAULT_ETHERTYPE, FAULT_HANG, FAULT_THROW } from './fault.js';
+import type { ContextSpec } from './domain.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An Ethernet frame: dst, src (last byte = `tag`), EtherType, then a 32-bit sequence. */
+function frame(tag: number, seq: number, etherType = 0x88b6, len = 64, first?: number): Uint8Array {
+  const f = new Uint8Array(len);
+  f.set([0x02, 0, 0, 0, 0, 0xff, 0x02, 0, 0, 0, 0, tag], 0);
+  f[12] = etherType >> 8;
+  f[13] = etherType & 0xff;
+  new DataView(f.buffer).setUint32(15, seq);
+  if (first !== undefined) f[14] = first;
+  return f;
+}
+
+interface Tap {
+  att: number;
+  got: Uint8Array[];
+}
+
+function tap(h: HostServer, network: string, label: string): Tap {
+  const t: Tap = { att: 0, got: [] };
+  t.att = h.attachExternal(network, label, (b) => {
+    for (let k = 0; k < b.count; k++) t.got.push(h.pool.frame(b, k).slice());
+    return false;
+  });
+  return t;
+}
+
+function inject(h: HostServer, from: number, frames: Uint8Array[]): void {
+  const b = new Batch();
+  for (const f of frames) {
+    if (b.full) {
+      h.forward(from, b);
+      b.clear();
+    }
+    if (h.pool.load(f, b) < 0) break;
+  }
+  h.forward(from, b);
+}
+
+const wire = (network: string, armed: boolean): ContextSpec => ({ network, functions: [{ name: 'w', kind: 'fault', config: { armed } }], wires: [] });
+
+/** A network on `h`: tap ⇄ domain (fault wire) ⇄ tap. */
+async function wireNetwork(h: HostServer, network: string, armed: boolean): Promise<{ id: number; in: Tap; out: Tap }> {
+  const { domain, attachments } = await h.addDomain({ name: network, contexts: [wire(network, armed)], vnics: [{ context: 0, port: 'w.a' }, { context: 0, port: 'w.b' }] });
+  const i = tap(h, network, `${network}:in`);
+  const o = tap(h, network, `${network}:out`);
+  h.bridge.wire(i.att, attachments[0] as number);
+  h.bridge.wire(attachments[1] as number, o.att);
+  return { id: domain.id, in: i, out: o };
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error('timed out');
+    await sleep(5);
+  }
+}
+
+test('domains are created and destroyed at run time; slots all come back', async () => {
+  const h = new HostServer({ name: 't', slots: 2048, domain: { watchdogMs: 2000 } });
+  h.start();
+  try {
+    const free0 = h.pool.available;
+    const a = await wireNetwork(h, 'a', false);
+    inject(h, a.in.att, Array.from({ length: 300 }, (_, i) => frame(1, i)));
+    await until(() => a.out.got.length === 300);
+    assert.deepEqual(a.out.got.map((f) => new DataView(f.buffer).getUint32(15)), Array.from({ length: 300 }, (_, i) => i));
+    const b = await wireNetwork(h, 'b', false);
+    const state = await h.removeDomain(a.id);
+    assert.deepEqual(state, [[{ passed: 300 }]]);
+    inject(h, b.in.att, [frame(2, 0)]);
+    await until(() => b.out.got.length === 1);
+    // Frames toward a destroyed domain's attachments are dropped as unwired, not delivered.
+    inject(h, a.in.att, [frame(1, 1)]);
+    await sleep(20);
+    assert.equal(a.out.got.length, 300);
+    await h.removeDomain(b.id);
+    assert.equal(h.pool.available, free0);
+  } finally {
+    await h.close();
+  }
+});
+
+for (const mode of ['throw', 'hang'] as const) {
+  test(`a domain that crashes (${mode}) is restarted while another network keeps forwarding`, async () => {
+    const h = new HostServer({ name: 't', slots: 4096, domain: { watchdogMs: 300, heartbeatMs: 10 } });
+    h.start();
+    try {
+      const free0 = h.pool.available;
+      const bad = await wireNetwork(h, 'bad', true);
+      const good = await wireNetwork(h, 'good', false);
+      const crashes: string[] = [];
+      const badDomain = h.domainList().find((d) => d.domain.id === bad.id)?.domain;
+      assert.ok(badDomain);
+      badDomain.onCrash = (e) => crashes.push(e.name);
+      // The good network sends 32 frames every 2 ms; its receptions are timestamped.
+      let seq = 0;
+      const arrivals: number[] = [];
+      let seen = 0;
+      const feeder = setInterval(() => {
+        inject(h, good.in.att, Array.from({ length: 32 }, () => frame(2, seq++)));
+        for (; seen < good.out.got.length; seen++) arrivals.push(performance.now());
+      }, 2);
+      await sleep(100);
+      const tCrash = performance.now();
+      inject(h, bad.in.att, [frame(1, 0), frame(1, 1, FAULT_ETHERTYPE, 64, mode === 'throw' ? FAULT_THROW : FAULT_HANG), frame(1, 2)]);
+      await until(() => badDomain.restarts === 1 && badDomain.state === 'running', 5000);
+      const tBack = performance.now();
+      await sleep(100);
+      clearInterval(feeder);
+      for (; seen < good.out.got.length; seen++) arrivals.push(performance.now());
+      // Continuity: during the outage of 'bad' (crash → running again), 'good' never went
+      // 100 ms without a frame (the outage itself lasts the watchdog period plus a restart).
+      let gap = 0;
+      let last = tCrash;
+      for (const x of arrivals) if (x >= tCrash && x <= tBack) {
+        gap = Math.max(gap, x - last);
+        last = x;
+      }
+      gap = Math.max(gap, tBack - last);
+      assert.ok(tBack - tCrash > 0 && gap < 100, `'good' stalled ${gap.toFixed(1)} ms during a ${(tBack - tCrash).toFixed(0)} ms outage`);
+      await until(() => good.out.got.length === seq);
+      assert.equal(crashes.length, 1);
+      assert.equal(crashes[0], mode === 'throw' ? 'FaultInjectedError' : 'DomainError');
+      // The restarted domain forwards again.
+      const before = bad.out.got.length;
+      inject(h, bad.in.att, [frame(1, 3), frame(1, 4)]);
+      await until(() => bad.out.got.length === before + 2);
+      const c = badDomain.counters();
+      assert.equal(c.restarts, 1);
+      await h.removeDomain(bad.id);
+      await h.removeDomain(good.id);
+      assert.equal(h.pool.available, free0, 'every slot came back after the crash');
+    } finally {
+      await h.close();
+    }
+  });
+}
+
+test('elastic sizing: allocations change under load and no frame is dropped', async () => {
+  const h = new HostServer({ name: 't', slots: 8192, capacity: { capacity: 200_000, unit: 'packets' } });
+  h.addNetwork('a', { allocation: 1 });
+  h.addNetwork('b', { allocation: 1 });
+  h.start();
+  try {
+    const a = await wireNetwork(h, 'a', false);
+    const b = await wireNetwork(h, 'b', false);
+    let seq = 0;
+    const sizes = [1, 20, 2, 50, 1, 10];
+    for (let round = 0; round < 30; round++) {
+      if (round % 5 === 0) h.setAllocation('a', sizes[round / 5] as number);
+      inject(h, a.in.att, Array.from({ length: 64 }, () => frame(1, seq)));
+      inject(h, b.in.att, Array.from({ length: 64 }, () => frame(2, seq++)));
+      await sleep(3);
+    }
+    await until(() => a.out.got.length === seq && b.out.got.length === seq, 5000);
+    assert.deepEqual(h.drops, { unwired: 0, ringFull: 0, queueFull: 0 });
+    const st = h.stats();
+    assert.ok(st);
+    for (const n of st.networks) assert.equal(n.dropped, 0);
+  } finally {
+    await h.close();
+  }
+});

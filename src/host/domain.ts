@@ -1,0 +1,359 @@
+/**
+ * User domains as domain 0 sees them: a worker thread running the functions of one software
+ * network (or, as a lightweight domain, of many small ones, one context each), its virtual NICs'
+ * back-ends, and the watchdog that restarts it.
+ *
+ * Slot custody: every slot belongs to domain 0's pool and `Dom0Slots.holder[slot]` says who
+ * holds it (0 = domain 0, d = user domain d). A descriptor coming back from a domain is
+ * untrusted: a slot it does not hold, or a frame outside its slot, is counted as `invalid` and
+ * ignored (a domain cannot forge access to another network's frames). When a domain dies every
+ * slot it held is reclaimed, so a crash leaks nothing.
+ *
+ * Crash handling: an uncaught error ends the worker ('error' event); a function stuck in a loop
+ * stops the heartbeat in the control block, and the watchdog terminates the thread after
+ * `watchdogMs`. Either way the domain restarts with fresh rings and its functions rebuilt from
+ * their configuration (their state is lost, as after a reboot), while domain 0 and every other
+ * domain keep forwarding.
+ *
+ * @example
+ * const slots = new Dom0Slots(new PacketPool({ slots: 4096 }));
+ * const d = new Domain(slots, { id: 1, name: 'net-a', contexts: [ctx], vnics: [{ context: 0, port: 'r1.eth0' }] });
+ * await d.start();
+ * d.send(0, batch);          // frames arrive on r1.eth0
+ * d.receive(0, out);         // frames r1 sent by that port
+ */
+import { Worker } from 'node:worker_threads';
+import { Batch, MAX_BATCH, type PacketPool } from '../packet/pool.js';
+import type { Plain } from '../functions/contract.js';
+import { Ring } from './ring.js';
+import { CTL, DOM0, VirtualNic, newDomainRings, ringBell, type DomainRings } from './vnic.js';
+import type { ContextSpec, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
+
+export type { ContextSpec, FunctionSpec, VnicSpec } from './domain-worker.js';
+
+export class DomainError extends Error {
+  override readonly name = 'DomainError';
+}
+
+/** Domain 0's pool with the custody of each slot. */
+export class Dom0Slots {
+  readonly holder: Int32Array;
+  /** Domain 0's doorbell (vnic.ts DOM0 words), rung by domains that sent frames. */
+  readonly dom0 = new SharedArrayBuffer(DOM0.WORDS * 4);
+  constructor(readonly pool: PacketPool) {
+    this.holder = new Int32Array(pool.slots);
+  }
+  /** Releases every slot domain `id` holds; returns how many. */
+  reclaim(id: number): number {
+    let n = 0;
+    const h = this.holder;
+    for (let s = 0; s < h.length; s++)
+      if (h[s] === id) {
+        h[s] = 0;
+        this.pool.release(s);
+        n++;
+      }
+    return n;
+  }
+}
+
+export interface DomainInit {
+  id: number;
+  name: string;
+  contexts: ContextSpec[];
+  vnics: VnicSpec[];
+  /** Descriptors per ring (power of two); default 1024. */
+  ringCapacity?: number;
+  spin?: number;
+  heartbeatMs?: number;
+  /** Heartbeat silence after which the domain is restarted; default 1000 ms. */
+  watchdogMs?: number;
+  tickMs?: number;
+  /** Empty slots kept posted on the free ring; default 256. */
+  freeSlots?: number;
+}
+
+export interface DomainCounters {
+  id: number;
+  name: string;
+  state: DomainState;
+  restarts: number;
+  /** Frames handed to the domain, and taken back from it. */
+  sent: number;
+  received: number;
+  /** Frames refused because an rx ring was full (netback's drop). */
+  ringFull: number;
+  /** Descriptors from the domain naming a slot it did not hold or a frame outside its slot. */
+  invalid: number;
+  /** Slots reclaimed after crashes (frames in flight then). */
+  lostInCrash: number;
+  /** Frames the domain's functions processed (its own count). */
+  processed: number;
+}
+
+export type DomainState = 'starting' | 'running' | 'restarting' | 'stopped';
+
+export class Domain {
+  state: DomainState = 'starting';
+  restarts = 0;
+  vnics: VirtualNic[] = [];
+  /** Called after a crash, with the cause, once the new instance is starting. */
+  onCrash: ((cause: Error) => void) | undefined;
+  private worker: Worker | undefined;
+  private rings!: DomainRings;
+  private ctl!: Int32Array;
+  private free!: Ring;
+  private ret!: Ring;
+  private readonly scratch = new Batch(MAX_BATCH);
+  private lastBeat = -1;
+  private lastBeatAt = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private generation = 0;
+  private processedBefore = 0;
+  private readonly c = { sent: 0, received: 0, ringFull: 0, invalid: 0, lostInCrash: 0 };
+  private stopped: ((state: Plain[][]) => void) | undefined;
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly slots: Dom0Slots,
+    readonly init: DomainInit,
+  ) {
+    if (!Number.isInteger(init.id) || init.id <= 0) throw new DomainError(`domain id must be a positive integer, got ${init.id}`);
+  }
+
+  get id(): number {
+    return this.init.id;
+  }
+
+  /** Starts the worker; resolves once its functions are built. Rejects on a bad specification. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.readyWaiters.push(resolve);
+      this.spawn(reject);
+    });
+  }
+
+  private spawn(onFirstError?: (e: Error) => void): void {
+    const gen = ++this.generation;
+    const cap = this.init.ringCapacity ?? 1024;
+    this.rings = newDomainRings(this.slots.dom0, this.init.vnics.length, cap, this.slots.pool.slots);
+    this.ctl = new Int32Array(this.rings.control);
+    this.free = new Ring({ buffer: this.rings.free });
+    this.ret = new Ring({ buffer: this.rings.ret });
+    this.vnics = this.init.vnics.map((_, i) => new VirtualNic(i, this.rings.rx[i] as SharedArrayBuffer, this.rings.tx[i] as SharedArrayBuffer));
+    const pool = this.slots.pool;
+    const data: DomainWorkerInit = {
+      id: this.init.id,
+      contexts: this.init.contexts,
+      vnics: this.init.vnics,
+      pool: { buffer: pool.buffer, slots: pool.slots, slotSize: pool.slotSize, headroom: pool.headroom },
+      rings: this.rings,
+      spin: this.init.spin ?? 2000,
+      heartbeatMs: this.init.heartbeatMs ?? 20,
+      tickMs: this.init.tickMs ?? 10,
+    };
+    this.state = this.restarts === 0 ? 'starting' : 'restarting';
+    const w = new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: data });
+    this.worker = w;
+    w.on('message', (m: DomainMessage) => {
+      if (gen !== this.generation) return;
+      if (m.type === 'ready') {
+        this.state = 'running';
+        this.lastBeat = -1;
+        this.lastBeatAt = performance.now();
+        this.refill();
+        const ws = this.readyWaiters;
+        this.readyWaiters = [];
+        for (const f of ws) f();
+        this.armWatchdog();
+      } else if (m.type === 'stopped') this.stopped?.(m.state);
+    });
+    w.on('error', (e: Error) => {
+      if (gen !== this.generation) return;
+      if (this.state === 'starting' && onFirstError) {
+        this.state = 'stopped';
+        this.disarm();
+        this.slots.reclaim(this.id);
+        onFirstError(new DomainError(`domain ${this.init.name}: ${e.message}`));
+        return;
+      }
+      this.crash(e);
+    });
+    w.on('exit', (code) => {
+      if (gen !== this.generation || this.state === 'stopped') return;
+      this.crash(new DomainError(`domain ${this.init.name} exited with code ${code}`));
+    });
+  }
+
+  private crash(cause: Error): void {
+    const old = this.worker;
+    this.disarm();
+    this.processedBefore += Atomics.load(this.ctl, CTL.FRAMES);
+    // A new generation first: events of the old worker are ignored from here on.
+    this.generation++;
+    void old?.terminate();
+    this.c.lostInCrash += this.slots.reclaim(this.id);
+    this.restarts++;
+    this.spawn();
+    this.onCrash?.(cause);
+  }
+
+  private armWatchdog(): void {
+    this.disarm();
+    const limit = this.init.watchdogMs ?? 1000;
+    this.watchdog = setInterval(() => {
+      const beat = Atomics.load(this.ctl, CTL.HEARTBEAT);
+      const now = performance.now();
+      if (beat !== this.lastBeat) {
+        this.lastBeat = beat;
+        this.lastBeatAt = now;
+      } else if (now - this.lastBeatAt > limit) this.crash(new DomainError(`domain ${this.init.name}: no heartbeat for ${Math.round(now - this.lastBeatAt)} ms (watchdog)`));
+    }, Math.max(5, limit / 4));
+    this.watchdog.unref();
+  }
+
+  private disarm(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  /** Resolves when the domain (or its restarted instance) is running. */
+  ready(): Promise<void> {
+    if (this.state === 'running') return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
+  }
+
+  /**
+   * Back-end transmit: hands frames `from…` of `batch` to virtual NIC `vnic` (page flip: the
+   * descriptors cross, the frames stay). Returns how many the ring took; the caller keeps the
+   * rest (drop or retry). One ring push and at most one doorbell.
+   */
+  send(vnic: number, batch: Batch, from = 0): number {
+    const v = this.vnics[vnic];
+    if (!v || this.state === 'stopped') return 0;
+    const n = v.rx.push(batch, from);
+    const h = this.slots.holder;
+    const id = this.id;
+    for (let k = from; k < from + n; k++) h[batch.slots[k] as number] = id;
+    this.c.sent += n;
+    this.c.ringFull += batch.count - from - n;
+    if (n > 0) ringBell(this.ctl, CTL.WORKER_SLEEPING, CTL.WORKER_BELL);
+    return n;
+  }
+
+  /**
+   * Back-end receive: appends the frames the domain sent by virtual NIC `vnic` to `into`,
+   * checking each descriptor (slot held by this domain, frame inside its slot). Returns how many
+   * were appended.
+   */
+  receive(vnic: number, into: Batch): number {
+    const v = this.vnics[vnic];
+    if (!v) return 0;
+    const start = into.count;
+    const got = v.tx.pop(into);
+    if (got === 0) return 0;
+    const h = this.slots.holder;
+    const id = this.id;
+    const size = this.slots.pool.slotSize;
+    const nSlots = this.slots.pool.slots;
+    let w = start;
+    for (let k = start; k < start + got; k++) {
+      const s = into.slots[k] as number;
+      const off = into.offs[k] as number;
+      const len = into.lens[k] as number;
+      const base = s * size;
+      if (s < 0 || s >= nSlots || h[s] !== id || off < base || len <= 0 || off + len > base + size) {
+        this.c.invalid++;
+        continue;
+      }
+      h[s] = 0;
+      into.slots[w] = s;
+      into.offs[w] = off;
+      into.lens[w] = len;
+      w++;
+    }
+    into.count = w;
+    this.c.received += w - start;
+    return w - start;
+  }
+
+  /** Takes back the slots the domain released and keeps its free ring posted; call every pump. */
+  service(): void {
+    const b = this.scratch;
+    const h = this.slots.holder;
+    const pool = this.slots.pool;
+    const id = this.id;
+    for (;;) {
+      b.clear();
+      const n = this.ret.pop(b);
+      if (n === 0) break;
+      for (let k = 0; k < n; k++) {
+        const s = b.slots[k] as number;
+        if (s >= 0 && s < h.length && h[s] === id) {
+          h[s] = 0;
+          pool.release(s);
+        } else this.c.invalid++;
+      }
+    }
+    if (this.state === 'running') this.refill();
+  }
+
+  private refill(): void {
+    const want = (this.init.freeSlots ?? 256) - this.free.size;
+    if (want < 32) return;
+    const b = this.scratch;
+    b.clear();
+    const pool = this.slots.pool;
+    for (let k = 0; k < want && !b.full; k++) {
+      const s = pool.alloc();
+      if (s < 0) break;
+      b.push(s, pool.frameOffset(s), 0);
+    }
+    const n = this.free.push(b);
+    for (let k = 0; k < n; k++) this.slots.holder[b.slots[k] as number] = this.id;
+    for (let k = n; k < b.count; k++) pool.release(b.slots[k] as number);
+  }
+
+  /** Frames waiting on the domain's tx rings (domain 0 should come back soon). */
+  get pendingTx(): number {
+    let n = 0;
+    for (const v of this.vnics) n += v.tx.size;
+    return n;
+  }
+
+  counters(): DomainCounters {
+    return { id: this.id, name: this.init.name, state: this.state, restarts: this.restarts, ...this.c, processed: this.processedBefore + (this.ctl ? Atomics.load(this.ctl, CTL.FRAMES) : 0) };
+  }
+
+  /**
+   * Stops the domain gracefully: its loop ends, it exports its functions' state (one array per
+   * context), and every slot it held goes back to domain 0. A hung domain is terminated after
+   * `timeoutMs` (state then empty).
+   */
+  async destroy(timeoutMs = 2000): Promise<Plain[][]> {
+    if (this.state === 'stopped') return [];
+    this.disarm();
+    const w = this.worker;
+    const wasRunning = this.state === 'running';
+    this.state = 'stopped';
+    Atomics.store(this.ctl, CTL.STOP, 1);
+    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+    Atomics.notify(this.ctl, CTL.WORKER_BELL);
+    let state: Plain[][] = [];
+    if (w && wasRunning) {
+      state = await new Promise<Plain[][]>((resolve) => {
+        const t = setTimeout(() => resolve([]), timeoutMs);
+        this.stopped = (s) => {
+          clearTimeout(t);
+          resolve(s);
+        };
+      });
+    }
+    this.generation++;
+    await w?.terminate();
+    this.processedBefore += Atomics.load(this.ctl, CTL.FRAMES);
+    Atomics.store(this.ctl, CTL.FRAMES, 0);
+    this.slots.reclaim(this.id);
+    return state;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * A VXLAN uplink (RFC 7348) to a real network over a UDP socket (node:dgram): each VNI is bound
+ * to one attachment of one software network and to the remote tunnel endpoint(s) to send to —
+ * as a Linux `vxlan` device with `remote` (or a static FDB). Interoperates with the kernel's
+ * vxlan driver: 8-byte header with the I flag, 24-bit VNI, the inner Ethernet frame without FCS.
+ *
+ * Receive: a datagram shorter than header + Ethernet header, without the I flag, or with a VNI
+ * this uplink does not carry is counted and dropped (RFC 7348 §4: an unknown VNI is dropped).
+ * Only the outer header is read: a VXLAN packet inside the inner frame is payload for the
+ * network it arrived on, never decapsulated again (no VXLAN-in-VXLAN escape to another VNI).
+ * Received frames are copied into domain 0's pool and queued per attachment; `drain` hands
+ * them to the bridge in batches.
+ *
+ * @example
+ * const up = await VxlanUplink.open({ address: '10.88.0.1', port: 4789 }, pool);
+ * up.bindVni(100, attachmentId, [{ address: '10.88.0.2', port: 4789 }]);
+ * up.drain((att, batch) => host.forward(att, batch));
+ * up.send(100, batch);  // encapsulates in the slots' headroom and sends
+ */
+import dgram from 'node:dgram';
+import { Batch, MAX_BATCH, type PacketPool } from '../packet/pool.js';
+import { VXLAN_FLAG_I, VXLAN_HLEN, buildVxlan } from '../packet/vxlan.js';
+
+export interface UplinkInit {
+  /** Local address to bind (an address of this host, e.g. a veth's). */
+  address: string;
+  /** UDP port; 0 = chosen by the system (see `port` once open). Default 4789 (IANA). */
+  port?: number;
+}
+
+export interface UplinkRemote {
+  address: string;
+  port: number;
+}
+
+export interface UplinkCounters {
+  rxPackets: number;
+  txPackets: number;
+  /** Datagrams dropped: too short, no I flag, unknown VNI, pool exhausted, send error. */
+  rxShort: number;
+  rxNoFlag: number;
+  rxUnknownVni: number;
+  rxNoBuffer: number;
+  txErrors: number;
+}
+
+export class UplinkError extends Error {
+  override readonly name = 'UplinkError';
+}
+
+interface VniBinding {
+  attachment: number;
+  remotes: UplinkRemote[];
+  pending: Batch;
+}
+
+export class VxlanUplink {
+  private readonly vnis = new Map<number, VniBinding>();
+  private readonly c: UplinkCounters = { rxPackets: 0, txPackets: 0, rxShort: 0, rxNoFlag: 0, rxUnknownVni: 0, rxNoBuffer: 0, txErrors: 0 };
+  private readonly ready: VniBinding[] = [];
+  private closed = false;
+  /** Called when frames are waiting (domain 0's pump may be asleep). */
+  onFrames: (() => void) | undefined;
+
+  private constructor(
+    private readonly sock: dgram.Socket,
+    readonly address: string,
+    readonly port: number,
+    private readonly pool: PacketPool,
+  ) {
+    sock.on('message', (msg) => this.onMessage(msg));
+  }
+
+  /** Binds the socket; rejects with UplinkError if the address or port is unusable. */
+  static open(init: UplinkInit, pool: PacketPool): Promise<VxlanUplink> {
+    const type = init.address.includes(':') ? 'udp6' : 'udp4';
+    const sock = dgram.createSocket({ type, reuseAddr: false });
+    return new Promise((resolve, reject) => {
+      sock.once('error', (e) => reject(new UplinkError(`uplink ${init.address}:${init.port ?? 4789}: ${e.message}`)));
+      sock.bind(init.port ?? 4789, init.address, () => {
+        sock.removeAllListeners('error');
+        sock.on('error', () => undefined);
+        resolve(new VxlanUplink(sock, init.address, sock.address().port, pool));
+      });
+    });
+  }
+
+  /** Carries `vni` (24 bits) for bridge attachment `attachment`, sending to `remotes`. */
+  bindVni(vni: number, attachment: number, remotes: UplinkRemote[]): void {
+    if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) throw new UplinkError(`VNI must be a 24-bit integer, got ${vni}`);
+    if (this.vnis.has(vni)) throw new UplinkError(`VNI ${vni} is already bound on ${this.address}:${this.port}`);
+    this.vnis.set(vni, { attachment, remotes: [...remotes], pending: new Batch(MAX_BATCH) });
+  }
+
+  unbindVni(vni: number): void {
+    const b = this.vnis.get(vni);
+    if (!b) return;
+    for (let k = 0; k < b.pending.count; k++) this.pool.release(b.pending.slots[k] as number);
+    this.vnis.delete(vni);
+  }
+
+  private onMessage(msg: Buffer): void {
+    if (msg.length < VXLAN_HLEN + 14) {
+      this.c.rxShort++;
+      return;
+    }
+    if (((msg[0] as number) & VXLAN_FLAG_I) === 0) {
+      this.c.rxNoFlag++;
+      return;
+    }
+    const vni = ((msg[4] as number) << 16) | ((msg[5] as number) << 8) | (msg[6] as number);
+    const b = this.vnis.get(vni);
+    if (!b) {
+      this.c.rxUnknownVni++;
+      return;
+    }
+    if (b.pending.full) {
+      this.c.rxNoBuffer++;
+      return;
+    }
+    const slot = this.pool.alloc();
+    if (slot < 0) {
+      this.c.rxNoBuffer++;
+      return;
+    }
+    const off = this.pool.frameOffset(slot);
+    const len = Math.min(msg.length - VXLAN_HLEN, this.pool.mtu);
+    this.pool.bytes.set(msg.subarray(VXLAN_HLEN, VXLAN_HLEN + len), off);
+    if (b.pending.count === 0) this.ready.push(b);
+    b.pending.push(slot, off, len);
+    this.c.rxPackets++;
+    this.onFrames?.();
+  }
+
+  /** Hands every queued received batch to `to(attachment, batch)`; the callee owns the slots. */
+  drain(to: (attachment: number, batch: Batch) => void): number {
+    let n = 0;
+    for (const b of this.ready) {
+      n += b.pending.count;
+      to(b.attachment, b.pending);
+      b.pending.clear();
+    }
+    this.ready.length = 0;
+    return n;
+  }
+
+  /**
+   * Encapsulates each frame of `batch` with `vni` (the 8-byte header goes in the slot's
+   * headroom, no copy of the frame) and sends it to every remote of the VNI. The slots stay the
+   * caller's (the socket copies the datagram before `send` returns its work to libuv).
+   */
+  send(vni: number, batch: Batch): void {
+    const b = this.vnis.get(vni);
+    if (!b || this.closed) return;
+    const buf = Buffer.from(this.pool.buffer);
+    for (let k = 0; k < batch.count; k++) {
+      const off = batch.offs[k] as number;
+      const len = batch.lens[k] as number;
+      const start = off - VXLAN_HLEN;
+      if (start < this.pool.slotStart(batch.slots[k] as number)) {
+        this.c.txErrors++;
+        continue;
+      }
+      buildVxlan(this.pool.bytes, start, vni);
+      // A copy per datagram: libuv may send after this call returns, when the slot is reused.
+      const dg = Buffer.allocUnsafe(len + VXLAN_HLEN);
+      buf.copy(dg, 0, start, off + len);
+      for (const r of b.remotes) {
+        this.sock.send(dg, r.port, r.address, (e) => {
+          if (e) this.c.txErrors++;
+        });
+        this.c.txPackets++;
+      }
+    }
+  }
+
+  counters(): UplinkCounters {
+    return { ...this.c };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    for (const vni of [...this.vnis.keys()]) this.unbindVni(vni);
+    return new Promise((r) => this.sock.close(() => r()));
+  }
+}
