@@ -17,6 +17,8 @@ import { powerAt } from './power.js';
 export const HISTORY_LENGTH = 30;
 const BUCKETS = 101;
 const PER_BUCKET = 4;
+/** Classes a bucketed search visits before it gives up (keeps failed searches cheap). */
+const MAX_BUCKET_VISITS = 60;
 
 export interface ConsolidationOptions {
   readonly overload: OverloadDetector;
@@ -140,6 +142,23 @@ function sortByRequestDesc(list: number[], vms: readonly VmSnapshot[]): void {
   list.sort((a, b) => (vms[b]?.requestedMips ?? 0) - (vms[a]?.requestedMips ?? 0));
 }
 
+interface Scratch {
+  H: number;
+  cap: Float64Array; measured: Float64Array; actualAlloc: Float64Array; planned: Float64Array; avail: Float64Array;
+  ramFree: Float64Array; bwFree: Float64Array; req: Float64Array; hist: Float64Array; histLen: Int32Array; maxRam: Float64Array;
+  isNonBlank: Uint8Array;
+}
+let scratch: Scratch | null = null;
+function scratchFor(H: number): Scratch {
+  if (scratch && scratch.H === H) return scratch;
+  scratch = {
+    H, cap: new Float64Array(H), measured: new Float64Array(H), actualAlloc: new Float64Array(H), planned: new Float64Array(H),
+    avail: new Float64Array(H), ramFree: new Float64Array(H), bwFree: new Float64Array(H), req: new Float64Array(H),
+    hist: new Float64Array(H * HISTORY_LENGTH), histLen: new Int32Array(H), maxRam: new Float64Array(H), isNonBlank: new Uint8Array(H),
+  };
+  return scratch;
+}
+
 const shapeKeys = new WeakMap<HostSnapshot, string>();
 const lastShape: { host: HostSnapshot | null; key: string } = { host: null, key: '' };
 function shapeKey(h: HostSnapshot): string {
@@ -177,6 +196,7 @@ class Plan {
   /** Per host shape: its blank hosts (no VMs, nothing allocated) in index order, and a cursor. */
   readonly blanks: { hosts: number[]; next: number }[] = [];
   checkOverload = true;
+  private readonly owned = new Set<number>();
   /** History samples worth aggregating (the detector reads no more). */
   private readonly need: number;
   /** Bucketed index (see ConsolidationOptions.index): per (shape, 1 % class) arrays of hosts. */
@@ -189,21 +209,24 @@ class Plan {
 
   constructor(readonly s: DatacenterSnapshot, readonly overload: OverloadDetector, readonly enforceCapacity: boolean) {
     const H = (this.H = s.hosts.length);
-    this.cap = new Float64Array(H);
-    this.measured = new Float64Array(H);
-    this.actualAlloc = new Float64Array(H);
-    this.planned = new Float64Array(H);
-    this.avail = new Float64Array(H);
-    this.ramFree = new Float64Array(H);
-    this.bwFree = new Float64Array(H);
-    this.req = new Float64Array(H);
-    this.hist = new Float64Array(H * HISTORY_LENGTH);
-    this.histLen = new Int32Array(H);
-    this.maxRam = new Float64Array(H);
+    // Large per-host arrays are reused between rounds (a round is never re-entered); every entry
+    // a round reads is written first, except those zeroed here.
+    const sc = scratchFor(H);
+    this.cap = sc.cap;
+    this.measured = sc.measured;
+    this.actualAlloc = sc.actualAlloc;
+    this.planned = sc.planned.fill(0);
+    this.avail = sc.avail;
+    this.ramFree = sc.ramFree;
+    this.bwFree = sc.bwFree;
+    this.req = sc.req;
+    this.hist = sc.hist;
+    this.histLen = sc.histLen;
+    this.maxRam = sc.maxRam;
     this.need = Math.min(HISTORY_LENGTH, overload.historyNeeded ?? HISTORY_LENGTH);
     this.list = new Array<number[]>(H);
     this.nonBlank = [];
-    this.isNonBlank = new Uint8Array(H);
+    this.isNonBlank = sc.isNonBlank.fill(0);
     this.load = { capacityMips: 0, requestedMips: 0, history: new Float64Array(HISTORY_LENGTH), historyLength: 0, maxVmRamMb: 0, bwMbps: 0, schedulingInterval: s.schedulingInterval };
     const shapes = new Map<string, { hosts: number[]; next: number }>();
     for (let h = 0; h < H; h++) {
@@ -214,7 +237,8 @@ class Plan {
       if (u > 1 && u < 1.01) u = 1;
       this.measured[h] = u;
       this.actualAlloc[h] = host.allocatedMips;
-      this.list[h] = host.vms.slice();
+      // shared with the snapshot until the round changes it (copy on write: see own())
+      this.list[h] = host.vms as number[];
       let capped = 0;
       let ram = 0;
       let bw = 0;
@@ -344,8 +368,15 @@ class Plan {
     return this.overload(this.fillLoad(h, -1));
   }
 
+  /** The host's list, copied from the snapshot the first time the round changes it. */
+  private own(h: number): number[] {
+    let l = this.list[h] as number[];
+    if (!this.owned.has(h)) { l = l.slice(); this.list[h] = l; this.owned.add(h); }
+    return l;
+  }
+
   removeFrom(h: number, v: number): void {
-    const list = this.list[h] ?? [];
+    const list = this.own(h);
     const i = list.indexOf(v);
     if (i < 0) return;
     list.splice(i, 1);
@@ -365,7 +396,7 @@ class Plan {
     const host = this.s.hosts[h] as HostSnapshot;
     const vm = this.s.vms[v] as VmSnapshot;
     const capped = Math.min(vm.requestedMips, host.peMips);
-    (this.list[h] as number[]).push(v);
+    this.own(h).push(v);
     this.planned[h] = (this.planned[h] ?? 0) + capped;
     this.avail[h] = (this.avail[h] ?? 0) - capped;
     this.ramFree[h] = (this.ramFree[h] ?? 0) - vm.ramMb;
@@ -414,8 +445,9 @@ class Plan {
       // Visit the cheapest classes first; a few hosts per class, and stop two classes after the
       // first feasible one (the exact power increase decides among those seen).
       let after = -1;
+      let visits = 0;
       const need = vm.requestedMips;
-      for (let i = 0; i < this.bucketOrder.length && after !== 0; i++) {
+      for (let i = 0; i < this.bucketOrder.length && after !== 0 && visits < MAX_BUCKET_VISITS; i++) {
         const b = this.bucketOrder[i] ?? 0;
         const arr = this.buckets[b] as number[];
         if (arr.length === 0) continue;
@@ -424,6 +456,7 @@ class Plan {
         const capR = this.cap[rep] ?? 0;
         if (((b % BUCKETS) / (BUCKETS - 1)) * capR + need > capR + 1e-9) continue;
         const had = best;
+        visits++;
         for (let j = 0; j < arr.length && j < PER_BUCKET; j++) consider(arr[j] ?? 0);
         if (after > 0) after--;
         else if (best >= 0 && had < 0) after = 2;
