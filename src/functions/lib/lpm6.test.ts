@@ -76,7 +76,7 @@ test('lpm6: matches a linear scan over 10k random overlapping prefixes, through 
     for (let j = k; j < 16; j++) if (r() % 3 === 0) b[j] = r() & 0xff;
     return b;
   };
-  const lenOf = (): number => { const x = r() % 10; return x < 6 ? 32 + (r() % 17) : x < 8 ? r() % 129 : 49 + (r() % 80); };
+  const lenOf = (): number => { const x = r() % 10; return x < 6 ? 32 + (r() % 17) : x < 8 ? (r() % 100 === 0 ? r() % 16 : 16 + (r() % 113)) : 49 + (r() % 80); };
   for (let i = 0; i < 10000; i++) {
     const l = lenOf();
     const p = pick();
@@ -93,14 +93,14 @@ test('lpm6: matches a linear scan over 10k random overlapping prefixes, through 
       assert.equal(t.lookup(a), naive(rules, a));
     }
   };
-  check(800);
+  check(600);
   const keys = [...rules.keys()];
   for (let i = 0; i < keys.length; i += 2) {
     const rule = rules.get(keys[i] as string) as Rule;
     assert.ok(t.delete(rule.p, rule.l));
     rules.delete(keys[i] as string);
   }
-  check(800);
+  check(600);
   for (const rule of [...rules.values()]) assert.ok(t.delete(rule.p, rule.l));
   assert.equal(t.size, 0);
   assert.equal(t.nodesInUse, 0);
