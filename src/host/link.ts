@@ -156,6 +156,11 @@ export class Link {
     return n;
   }
 
+  /** When the wire finishes serializing what it was given (−Infinity if it never was busy). */
+  get busyUntil(): number {
+    return this.freeAt;
+  }
+
   /** Delivery time of the next frame, or Infinity when nothing is in flight. */
   nextDue(): number {
     return this.count > 0 ? (this.due[this.head] as number) : Infinity;
