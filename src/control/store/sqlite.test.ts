@@ -73,6 +73,28 @@ describe('sqlite store specifics', () => {
     await s.close();
   });
 
+  it('ends watches with CompactedError when another process compacts past unseen events; a Reflector recovers', async () => {
+    const dir = fresh();
+    const a = new SqliteStore({ dataDir: dir });
+    const b = new SqliteStore({ dataDir: dir, pollMs: 1_000_000 });
+    await a.put('/x/0', { v: 0 });
+    const errors: Error[] = [];
+    await b.watch('/x/', { onError: (e) => errors.push(e) }, () => undefined);
+    const { Reflector } = await import('./reflector.js');
+    const r = await Reflector.start(b, { prefix: '/x/' });
+    await a.put('/x/1', { v: 1 });
+    await a.delete('/x/0');
+    await a.compact(await a.revision());
+    const mine = await b.put('/y/trigger', { v: 1 }); // b notices the other process's commits now
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(errors[0]?.name, 'CompactedError');
+    await r.waitFor(mine - 1);
+    assert.deepEqual([...r.cache.keys()], ['/x/1']);
+    await r.stop();
+    await a.close();
+    await b.close();
+  });
+
   it('uses WAL with synchronous=FULL', async () => {
     const dir = fresh();
     const s = new SqliteStore({ dataDir: dir });

@@ -281,6 +281,13 @@ export class SqliteStore extends BaseStore {
     const from = this.published;
     this.published = cur;
     if (this.watchers.size === 0) return;
+    // Another process compacted past revisions our watchers have not seen yet: their events
+    // are gone, so the watches end with CompactedError (a Reflector then lists again).
+    const compacted = this.meta('compacted');
+    if (compacted > from + 1) {
+      this.watchers.failAll(new CompactedError(from + 1, compacted));
+      return;
+    }
     this.watchers.publish(this.q.since.all(from, cur).map((r) => this.toEvent(r)));
   }
 
@@ -302,7 +309,7 @@ export class SqliteStore extends BaseStore {
         .filter((r) => r.key.startsWith(prefix))
         .map((r) => this.toEvent(r));
     }
-    return this.watchers.add(prefix, backlog, onEvents);
+    return this.watchers.add(prefix, backlog, onEvents, opts.onError);
   }
 
   async compact(revision: number): Promise<void> {
@@ -340,6 +347,11 @@ export class SqliteStore extends BaseStore {
   async keepAlive(id: LeaseId): Promise<number> {
     const l = this.q.leaseGet.get(id);
     if (!l) throw new LeaseNotFoundError(id);
+    if (l.expires <= Date.now()) {
+      // Expired but not swept yet: it is gone, as etcd would say.
+      this.revoke(id);
+      throw new LeaseNotFoundError(id);
+    }
     this.db.prepare('UPDATE lease SET expires = ? WHERE id = ?').run(Date.now() + l.ttl * 1000, id);
     return l.ttl;
   }

@@ -10,6 +10,7 @@ interface Watcher {
   scheduled: boolean;
   live: boolean;
   onEvents: (events: readonly WatchEvent[]) => void;
+  onError: ((err: Error) => void) | undefined;
 }
 
 export class WatcherSet {
@@ -19,8 +20,8 @@ export class WatcherSet {
     return this.set.size;
   }
 
-  add(prefix: string, backlog: WatchEvent[], onEvents: (events: readonly WatchEvent[]) => void): Watch {
-    const w: Watcher = { prefix, queue: [], scheduled: false, live: true, onEvents };
+  add(prefix: string, backlog: WatchEvent[], onEvents: (events: readonly WatchEvent[]) => void, onError?: (err: Error) => void): Watch {
+    const w: Watcher = { prefix, queue: [], scheduled: false, live: true, onEvents, onError };
     this.set.add(w);
     if (backlog.length > 0) this.push(w, backlog);
     return {
@@ -49,6 +50,19 @@ export class WatcherSet {
       const batch = w.queue;
       w.queue = [];
       w.onEvents(batch);
+    });
+  }
+
+  /** Ends every watch with `err` (after the events already queued are delivered). */
+  failAll(err: Error): void {
+    const all = [...this.set];
+    this.set.clear();
+    queueMicrotask(() => {
+      for (const w of all) {
+        if (!w.live) continue;
+        w.live = false;
+        w.onError?.(err);
+      }
     });
   }
 
