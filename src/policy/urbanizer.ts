@@ -43,7 +43,7 @@ export interface UrbanizerConfig {
 /** One configuration for every trace (not tuned per day). */
 export const DEFAULT_URBANIZER: UrbanizerConfig = {
   window: 6,
-  z: 1.5,
+  z: 1,
   high: 0.95,
   pack: 0.88,
   low: 0.6,
