@@ -33,7 +33,7 @@ import { arrayOf, bool, formatIpv4, formatIpv6, formatMac, int, mac as macParse,
 import { Lpm4 } from './lib/lpm4.js';
 import { Lpm6 } from './lib/lpm6.js';
 import { flowHashBytes } from './lib/flowhash.js';
-import { NeighborTable, NUD, NUD_NAMES } from './lib/neighbors.js';
+import { HDR_STRIDE, NeighborTable, NUD, NUD_NAMES } from './lib/neighbors.js';
 
 // --- configuration -----------------------------------------------------------------------------
 
@@ -66,7 +66,8 @@ export interface RouteSpec {
 
 interface Hop { readonly iface: number; readonly via4: number; readonly via6: Uint8Array | null }
 interface ParsedRoute {
-  readonly key: string;
+  /** Identity of the prefix: a number for IPv4 (cheap to hash), a string for IPv6. */
+  readonly key: string | number;
   readonly family: 4 | 6;
   readonly addr4: number;
   readonly addr6: Uint8Array;
@@ -74,6 +75,8 @@ interface ParsedRoute {
   readonly type: RouteType;
   readonly hops: readonly Hop[];
   readonly spec: RouteSpec;
+  /** Canonical form of type and next hops: equal signatures route alike. */
+  readonly sig: string;
 }
 
 export interface StaticNeighbor { readonly iface: number; readonly family: 4 | 6; readonly addr4: number; readonly addr6: Uint8Array; readonly mac: number }
@@ -120,6 +123,7 @@ export interface RouterConfig {
   readonly ttl: number;
 }
 
+const ZERO16 = new Uint8Array(16);
 const hex16 = (a: Uint8Array): string => Buffer.from(a.subarray(0, 16)).toString('hex');
 
 function eui64LinkLocal(mac: number): Uint8Array {
@@ -198,6 +202,41 @@ function parseInterfaces(o: StrictObject): RouterInterfaceConfig[] {
   return ifs;
 }
 
+// Dotted quad in s[from..to) → uint32, or -1 (strict: no leading zeros, 4 parts).
+function quad(s: string, from: number, to: number): number {
+  if (to < 0) return -1;
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = from; i <= to; i++) {
+    const ch = i === to ? 46 : s.charCodeAt(i);
+    if (ch === 46) {
+      if (digits === 0 || part > 255) return -1;
+      v = v * 256 + part;
+      parts++;
+      part = 0;
+      digits = 0;
+    } else if (ch >= 48 && ch <= 57) {
+      if (digits > 0 && part === 0) return -1;
+      part = part * 10 + (ch - 48);
+      if (++digits > 3) return -1;
+    } else return -1;
+  }
+  return parts === 4 ? v : -1;
+}
+
+function lenOf(s: string, from: number): number {
+  if (from <= 0 || from >= s.length || s.length - from > 2) return -1;
+  let n = 0;
+  for (let i = from; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 48 || ch > 57 || (i > from && n === 0)) return -1;
+    n = n * 10 + (ch - 48);
+  }
+  return n <= 32 ? n : -1;
+}
+
 function mask4(len: number): number {
   return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
 }
@@ -237,7 +276,37 @@ export function parseRoutes(v: unknown, ifs: readonly RouterInterfaceConfig[], p
     if (i === undefined) throw new ConfigError(p, `no interface named '${n}'`);
     return i;
   };
+  // The common shape of a pushed FIB, { prefix: 'a.b.c.d/n', via: 'a.b.c.d' }, parsed without
+  // regular expressions or intermediate objects (a 1M-route push is dominated by this).
+  const gwHops = new Map<string, Hop>();
+  const fast = (rv: unknown): ParsedRoute | null => {
+    if (typeof rv !== 'object' || rv === null || Array.isArray(rv)) return null;
+    const o = rv as Record<string, unknown>;
+    let keys = 0;
+    for (const k in o) {
+      if (k !== 'prefix' && k !== 'via') return null;
+      keys++;
+    }
+    const pt = o['prefix'];
+    const vt = o['via'];
+    if (keys !== 2 || typeof pt !== 'string' || typeof vt !== 'string') return null;
+    const pa = quad(pt, 0, pt.indexOf('/'));
+    const len = pa < 0 ? -1 : lenOf(pt, pt.indexOf('/') + 1);
+    if (pa < 0 || len < 0 || (pa & ~mask4(len)) !== 0) return null;
+    let hop = gwHops.get(vt);
+    if (!hop) {
+      const va = quad(vt, 0, vt.length);
+      if (va < 0) return null;
+      const i = onLinkInterface(ifs, 4, va, ZERO16);
+      if (i < 0) return null;
+      hop = { iface: i, via4: va, via6: null };
+      gwHops.set(vt, hop);
+    }
+    return { key: pa * 64 + len, family: 4, addr4: pa, addr6: ZERO16, len, type: 'unicast', hops: [hop], spec: { prefix: pt, via: vt }, sig: `u/${hop.iface}/${hop.via4}` };
+  };
   const routes = arrayOf((rv, p): ParsedRoute => {
+    const quick = fast(rv);
+    if (quick) return quick;
     const ro = strictObject(rv, p, ['prefix', 'via', 'dev', 'nexthops', 'type']);
     const ptext = ro.req('prefix', str());
     const pfx = parsePrefix(ptext);
@@ -252,7 +321,7 @@ export function parseRoutes(v: unknown, ifs: readonly RouterInterfaceConfig[], p
       if (family === 4) {
         const a = parseIpv4(t);
         if (a < 0) throw new ConfigError(hp, `expected an IPv4 gateway address, got '${t}'`);
-        const i = dev ?? onLinkInterface(ifs, 4, a, new Uint8Array(16));
+        const i = dev ?? onLinkInterface(ifs, 4, a, ZERO16);
         if (i < 0) throw new ConfigError(hp, `gateway ${t} is not on any connected subnet (give dev)`);
         return { iface: i, via4: a, via6: null };
       }
@@ -296,13 +365,14 @@ export function parseRoutes(v: unknown, ifs: readonly RouterInterfaceConfig[], p
         spec.via = str()(via, `${p}.via`);
       }
     }
-    const addr6 = pfx.family === 6 ? pfx.addr : new Uint8Array(16);
+    const addr6 = pfx.family === 6 ? pfx.addr : ZERO16;
     const addr4 = pfx.family === 4 ? pfx.addr : 0;
-    const key = family === 4 ? `4/${addr4}/${pfx.len}` : `6/${hex16(addr6)}/${pfx.len}`;
-    return { key, family, addr4, addr6, len: pfx.len, type, hops, spec };
+    const key = family === 4 ? addr4 * 64 + pfx.len : `6/${hex16(addr6)}/${pfx.len}`;
+    const sig = `${type[0]}/${hops.map((h) => `${h.iface}/${h.via6 ? hex16(h.via6) : h.via4}`).join(',')}`;
+    return { key, family, addr4, addr6, len: pfx.len, type, hops, spec, sig };
   });
   const list = routes(v, path);
-  const keys = new Set<string>();
+  const keys = new Set<string | number>();
   list.forEach((r, i) => {
     if (keys.has(r.key)) throw new ConfigError(`${path}[${i}].prefix`, `duplicate route for ${r.spec.prefix}`);
     keys.add(r.key);
@@ -377,6 +447,9 @@ const T_UNREACH = 6;
 const T_PROHIBIT = 7;
 const T_BCAST = 8;
 
+// + 0x0100 in network byte order, as seen in a host-order 16-bit word.
+const TTL_INC = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0x0001 : 0x0100;
+
 const ETH_IP4 = 0x0800;
 const ETH_ARP = 0x0806;
 const ETH_IP6 = 0x86dd;
@@ -445,9 +518,8 @@ export class Router implements NetworkFunction {
   private readonly cfg: RouterConfig;
   private readonly ifs: readonly RouterInterfaceConfig[];
   private readonly nIf: number;
-  private readonly ifMacHi: Int32Array;
-  private readonly ifMacLo: Int32Array;
   private readonly ifMtu: Int32Array;
+  private readonly ifMacW: Uint16Array;
   readonly neighbors: NeighborTable;
   // Targets (what an LPM next-hop index means): kind, and for GW the adjacency, for CONNECTED
   // the interface, for ECMP the start and size of its member list in groupAdj.
@@ -464,7 +536,7 @@ export class Router implements NetworkFunction {
   private readonly localTarget: number;
   private readonly bcastTarget: number;
   // Installed static routes by key, and the connected / local prefixes (for export and ICMP scaling).
-  private readonly routes = new Map<string, { route: ParsedRoute; target: number }>();
+  private readonly routes = new Map<string | number, { route: ParsedRoute; target: number }>();
   private readonly connected = new Set<string>();
   // Own addresses (IPv6 are per interface for ND: "iface/hex").
   private readonly own6OnIf = new Set<string>();
@@ -488,6 +560,11 @@ export class Router implements NetworkFunction {
   private cls = new Uint8Array(256);
   private ent = new Int32Array(256);
   private pos = new Int32Array(256);
+  private live = new Int32Array(256);
+  // Word views of the pool's buffer (made once per buffer).
+  private viewOf: ArrayBufferLike | null = null;
+  private u16: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
+  private u32: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   constructor(cfg: RouterConfig) {
     this.cfg = cfg;
@@ -495,12 +572,11 @@ export class Router implements NetworkFunction {
     const n = cfg.interfaces.length;
     this.nIf = n;
     this.ports = cfg.interfaces.map((f) => ({ name: f.name }));
-    this.ifMacHi = new Int32Array(n);
-    this.ifMacLo = new Int32Array(n);
     this.ifMtu = new Int32Array(n);
+    const macBytes = new Uint8Array(n * 6);
+    cfg.interfaces.forEach((f, i) => putMac(macBytes, i * 6, f.mac));
+    this.ifMacW = new Uint16Array(macBytes.buffer);
     cfg.interfaces.forEach((f, i) => {
-      this.ifMacHi[i] = Math.floor(f.mac / 2 ** 32);
-      this.ifMacLo[i] = f.mac % 2 ** 32 | 0;
       this.ifMtu[i] = f.mtu;
     });
     this.neighbors = new NeighborTable({ capacity: cfg.neighbor.maxEntries, holdBuffers: Math.max(1, cfg.neighbor.holdTotal), holdBufferSize: Math.max(...cfg.interfaces.map((f) => f.mtu)) + 14 });
@@ -630,7 +706,7 @@ export class Router implements NetworkFunction {
     const want = new Map(list.map((r) => [r.key, r]));
     for (const [key, cur] of [...this.routes]) {
       const w = want.get(key);
-      if (w && JSON.stringify(w.spec) === JSON.stringify(cur.route.spec)) {
+      if (w && w.sig === cur.route.sig) {
         want.delete(key);
         continue;
       }
@@ -754,17 +830,23 @@ export class Router implements NetworkFunction {
     const pos = this.pos;
     const offs = batch.offs;
     const lens = batch.lens;
-    const macHi = this.ifMacHi[port] as number;
-    const macLo = this.ifMacLo[port] as number;
+    if (pool.buffer !== this.viewOf) this.makeViews(pool.buffer);
+    // Our MAC as the three host-order words a frame addressed to us starts with.
+    const m0 = this.ifMacW[port * 3] as number;
+    const m1 = this.ifMacW[port * 3 + 1] as number;
+    const m2 = this.ifMacW[port * 3 + 2] as number;
+    const u16 = this.u16;
+    const w32 = this.u32;
+    const hdr32 = this.neighbors.hdr32;
     // Pass 1: validation and keys. cls: 0 slow, 4 IPv4, 6 IPv6.
     let any6 = false;
     for (let i = 0; i < n; i++) {
       const off = offs[i] as number;
       const len = lens[i] as number;
       cls[i] = 0;
-      if (len < 34) continue;
-      if ((((b[off] as number) << 8) | (b[off + 1] as number)) !== macHi) continue;
-      if ((((b[off + 2] as number) << 24) | ((b[off + 3] as number) << 16) | ((b[off + 4] as number) << 8) | (b[off + 5] as number)) !== macLo) continue;
+      if (len < 34 || (off & 1) !== 0) continue;
+      const mw = off >> 1;
+      if (u16[mw] !== m0 || u16[mw + 1] !== m1 || u16[mw + 2] !== m2) continue;
       const et = ((b[off + 12] as number) << 8) | (b[off + 13] as number);
       const ip = off + 14;
       if (et === ETH_IP4) {
@@ -774,9 +856,10 @@ export class Router implements NetworkFunction {
         const s0 = b[ip + 12] as number;
         const d0 = b[ip + 16] as number;
         if (s0 === 0 || s0 === 127 || s0 >= 224 || d0 === 0 || d0 === 127 || d0 >= 224) continue;
-        // RFC 1071 verification of the 20-byte header.
-        let s = 0;
-        for (let k = ip; k < ip + 20; k += 2) s += ((b[k] as number) << 8) | (b[k + 1] as number);
+        // RFC 1071 verification of the 20-byte header, as host-order words (the sum of swapped
+        // words is the swapped sum, and 0xffff is its own swap).
+        const hw = ip >> 1;
+        let s = (u16[hw] as number) + (u16[hw + 1] as number) + (u16[hw + 2] as number) + (u16[hw + 3] as number) + (u16[hw + 4] as number) + (u16[hw + 5] as number) + (u16[hw + 6] as number) + (u16[hw + 7] as number) + (u16[hw + 8] as number) + (u16[hw + 9] as number);
         s = (s & 0xffff) + (s >>> 16);
         s = (s & 0xffff) + (s >>> 16);
         if (s !== 0xffff) continue;
@@ -818,20 +901,23 @@ export class Router implements NetworkFunction {
         if (cls[i] === 4 && e & 0x80000000) ent[i] = t8[((e & 0x7fffffff) << 8) | (b[(offs[i] as number) + 33] as number)] as number;
       }
     }
-    if (any6) {
-      for (let level = 0; level < 14; level++) {
-        let more = false;
-        for (let i = 0; i < n; i++) {
+    if (any6 && ext) {
+      // Walk down the trie one level per pass over the frames still pointing at a node.
+      const live = this.live;
+      let m = 0;
+      for (let i = 0; i < n; i++) if (cls[i] === 6 && (ent[i] as number) & 0x80000000) live[m++] = i;
+      for (let level = 0; level < 14 && m > 0; level++) {
+        let m2 = 0;
+        for (let j = 0; j < m; j++) {
+          const i = live[j] as number;
           const e = ent[i] as number;
-          if (cls[i] === 6 && e & 0x80000000) {
-            const p = pos[i] as number;
-            const e2 = nodes[((e & 0x7fffffff) << 8) + (b[p] as number)] as number;
-            ent[i] = e2;
-            pos[i] = p + 1;
-            if (e2 & 0x80000000) more = true;
-          }
+          const p = pos[i] as number;
+          const e2 = nodes[((e & 0x7fffffff) << 8) + (b[p] as number)] as number;
+          ent[i] = e2;
+          pos[i] = p + 1;
+          if (e2 & 0x80000000) live[m2++] = i;
         }
-        if (!more) break;
+        m = m2;
       }
     }
     // Pass 3: forward.
@@ -883,12 +969,14 @@ export class Router implements NetworkFunction {
           if (l3len > (ifMtu[eg] as number)) break fast;
           // TTL − 1: the checksum word holding TTL drops by 0x0100, so HC' = HC + 0x0100 with
           // end-around carry (RFC 1624 eqn 3); like Linux ip_decrease_ttl, 0xffff is stored as 0.
+          // The word is read in host order: + 0x0100 in network order is + TTL_INC in host order,
+          // and end-around carry commutes with the byte swap (RFC 1071 §2(B)).
           b[ip + 8] = (b[ip + 8] as number) - 1;
-          let hc = (((b[ip + 10] as number) << 8) | (b[ip + 11] as number)) + 0x0100;
+          const cw = (ip + 10) >> 1;
+          let hc = (u16[cw] as number) + TTL_INC;
           hc = (hc & 0xffff) + (hc >>> 16);
           if (hc === 0xffff) hc = 0;
-          b[ip + 10] = hc >>> 8;
-          b[ip + 11] = hc & 0xff;
+          u16[cw] = hc;
         } else {
           l3len = (((b[ip + 4] as number) << 8) | (b[ip + 5] as number)) + 40;
           if (l3len > (ifMtu[eg] as number)) break fast;
@@ -897,19 +985,17 @@ export class Router implements NetworkFunction {
         l3len += 14;
         pc[eg * 5 + 2] = (pc[eg * 5 + 2] as number) + 1;
         pc[eg * 5 + 3] = (pc[eg * 5 + 3] as number) + l3len;
-        const ho = adj * 14;
-        b[off] = hdr[ho] as number;
-        b[off + 1] = hdr[ho + 1] as number;
-        b[off + 2] = hdr[ho + 2] as number;
-        b[off + 3] = hdr[ho + 3] as number;
-        b[off + 4] = hdr[ho + 4] as number;
-        b[off + 5] = hdr[ho + 5] as number;
-        b[off + 6] = hdr[ho + 6] as number;
-        b[off + 7] = hdr[ho + 7] as number;
-        b[off + 8] = hdr[ho + 8] as number;
-        b[off + 9] = hdr[ho + 9] as number;
-        b[off + 10] = hdr[ho + 10] as number;
-        b[off + 11] = hdr[ho + 11] as number;
+        if ((off & 3) === 0) {
+          // Aligned: the 12 MAC bytes as three words from the entry's prebuilt header.
+          const w = off >> 2;
+          const h = adj << 2;
+          w32[w] = hdr32[h] as number;
+          w32[w + 1] = hdr32[h + 1] as number;
+          w32[w + 2] = hdr32[h + 2] as number;
+        } else {
+          const ho = adj * HDR_STRIDE;
+          for (let q = 0; q < 12; q++) b[off + q] = hdr[ho + q] as number;
+        }
         out.send(eg, slot, off, l3len);
         fwd++;
         continue;
@@ -922,10 +1008,17 @@ export class Router implements NetworkFunction {
     c.out += fwd;
   }
 
+  private makeViews(buf: ArrayBufferLike): void {
+    this.viewOf = buf;
+    this.u16 = new Uint16Array(buf, 0, buf.byteLength >> 1);
+    this.u32 = new Int32Array(buf, 0, buf.byteLength >> 2);
+  }
+
   private growScratch(n: number): void {
     this.cls = new Uint8Array(n);
     this.ent = new Int32Array(n);
     this.pos = new Int32Array(n);
+    this.live = new Int32Array(n);
   }
 
   // --- slow path ---------------------------------------------------------------------------------
@@ -1193,7 +1286,7 @@ export class Router implements NetworkFunction {
         nb.timer[adj] = now + this.cfg.neighbor.delayMs;
       }
       nb.touched[adj] = now;
-      b.set(nb.hdr.subarray(adj * 14, adj * 14 + 12), off);
+      b.set(nb.hdr.subarray(adj * HDR_STRIDE, adj * HDR_STRIDE + 12), off);
       this.send(ctx, eg, slot, off, len);
       return;
     }
@@ -1414,7 +1507,7 @@ export class Router implements NetworkFunction {
       const l = nb.holdLen[buf] as number;
       pool.bytes.set(nb.holdBytes.subarray(buf * nb.holdBufferSize, buf * nb.holdBufferSize + l), o);
       nb.freeHold(buf);
-      pool.bytes.set(nb.hdr.subarray(id * 14, id * 14 + 12), o);
+      pool.bytes.set(nb.hdr.subarray(id * HDR_STRIDE, id * HDR_STRIDE + 12), o);
       if (transit) this.c.forwarded++;
       this.send(ctx, eg, s, o, l);
     }

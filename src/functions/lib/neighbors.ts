@@ -23,6 +23,9 @@ import { fmix32 } from './flowhash.js';
 export const NUD = { NONE: 0, INCOMPLETE: 1, REACHABLE: 2, STALE: 3, DELAY: 4, PROBE: 5, FAILED: 6, PERMANENT: 7 } as const;
 export const NUD_NAMES = ['none', 'incomplete', 'reachable', 'stale', 'delay', 'probe', 'failed', 'permanent'] as const;
 
+/** Bytes between the prebuilt headers of consecutive entries. */
+export const HDR_STRIDE = 16;
+
 export class NeighborTableFullError extends Error {
   override readonly name = 'NeighborTableFullError';
 }
@@ -50,8 +53,10 @@ export class NeighborTable {
   readonly state: Uint8Array;
   /** Neighbour MAC as a 48-bit number (-1 unknown). */
   readonly mac: Float64Array;
-  /** dst MAC, src MAC, EtherType: 14 bytes per entry. */
+  /** dst MAC, src MAC, EtherType: 14 bytes at id × HDR_STRIDE (16, so that words are aligned). */
   readonly hdr: Uint8Array;
+  /** The same bytes as 32-bit words (entry id at word id × 4): the MACs are words 0..2. */
+  readonly hdr32: Int32Array;
   /** Until when the entry may be used without any state change (REACHABLE, PERMANENT = ∞). */
   readonly fastUntil: Float64Array;
   /** Last confirmation of reachability (ms). */
@@ -94,7 +99,8 @@ export class NeighborTable {
     this.k3 = new Uint32Array(cap);
     this.state = new Uint8Array(cap);
     this.mac = new Float64Array(cap).fill(-1);
-    this.hdr = new Uint8Array(cap * 14);
+    this.hdr = new Uint8Array(cap * HDR_STRIDE);
+    this.hdr32 = new Int32Array(this.hdr.buffer);
     this.fastUntil = new Float64Array(cap);
     this.confirmed = new Float64Array(cap);
     this.touched = new Float64Array(cap);
@@ -178,7 +184,7 @@ export class NeighborTable {
     this.timer[id] = Infinity;
     this.probes[id] = 0;
     this.refs[id] = 0;
-    this.hdr.fill(0, id * 14, id * 14 + 14);
+    this.hdr.fill(0, id * HDR_STRIDE, id * HDR_STRIDE + 14);
     let i = this.hash(kif, a0, a1, a2, a3);
     while ((this.slotEntry[i] as number) >= 0) i = (i + 1) & this.mask;
     this.slotEntry[i] = id;
@@ -231,7 +237,7 @@ export class NeighborTable {
   setMac(id: number, mac: number, ownMac: number, etherType: number): void {
     this.mac[id] = mac;
     const h = this.hdr;
-    const o = id * 14;
+    const o = id * HDR_STRIDE;
     for (let k = 0; k < 6; k++) {
       h[o + k] = Math.floor(mac / 2 ** (40 - 8 * k)) & 0xff;
       h[o + 6 + k] = Math.floor(ownMac / 2 ** (40 - 8 * k)) & 0xff;
