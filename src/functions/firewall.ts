@@ -24,11 +24,11 @@
  * Limits: no IP reassembly (non-first fragments are "untracked" and carry no ports), no TCP
  * sequence-window check.
  */
-import type { Batch } from '../packet/pool.js';
+import { MAX_BATCH, type Batch } from '../packet/pool.js';
 import { internetChecksum, sum16 } from '../packet/checksum.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, int, oneOf, prefix, str, strictObject, type Parse, type Prefix, type StrictObject } from './config.js';
-import { CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, L4, PARSE, PacketView, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
+import { CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 
 export type FirewallAction = 'allow' | 'deny' | 'reject';
 export type RejectWith = 'tcp-reset' | 'port-unreachable' | 'admin-prohibited';
@@ -259,6 +259,12 @@ export class Firewall implements NetworkFunction {
   private defPackets = 0;
   private defBytes = 0;
   private readonly scratch = new Uint8Array(2048);
+  // Per-batch stage arrays (tuples, whether tracked, hashes, protocol, TCP flags).
+  private bKeys = new Uint32Array(MAX_BATCH * KW);
+  private bUse = new Uint8Array(MAX_BATCH);
+  private bHash = new Int32Array(MAX_BATCH);
+  private bProto = new Uint8Array(MAX_BATCH);
+  private bFlags = new Uint16Array(MAX_BATCH);
   private readonly pc: Float64Array;
   private readonly c = {
     in: 0, out: 0, dropped: 0, allowed: 0, denied: 0, rejected: 0, rejectSuppressed: 0, malformed: 0, nonIp: 0,
@@ -430,11 +436,50 @@ export class Firewall implements NetworkFunction {
     let rxBytes = 0;
     let fastN = 0;
     let fastBytes = 0;
+    if (n > this.bUse.length) {
+      // A batch larger than MAX_BATCH (a custom Batch capacity): grow the stage arrays once.
+      this.bKeys = new Uint32Array(n * KW);
+      this.bUse = new Uint8Array(n);
+      this.bHash = new Int32Array(n);
+      this.bProto = new Uint8Array(n);
+      this.bFlags = new Uint16Array(n);
+    }
+    // Stage 1: parse every frame and keep the tuples of trackable ones; stage 2: overlap the
+    // cache misses of their conntrack lookups; stage 3: per frame, in order.
+    const keys = this.bKeys;
+    const use = this.bUse;
+    const protos = this.bProto;
+    const flags = this.bFlags;
+    for (let i = 0; i < n; i++) {
+      const k = parsePacket(b, batch.offs[i]!, batch.lens[i]!, v) === PARSE.OK ? v.kind : -1;
+      if (k === L4.PORTS || k === L4.ICMP_ECHO || k === L4.OTHER) {
+        use[i] = 1;
+        keys.set(v.key, i * KW);
+        protos[i] = v.proto;
+        flags[i] = v.tcpFlags;
+      } else use[i] = 0;
+    }
+    ct.prefetch(keys, n, use, this.bHash);
     for (let i = 0; i < n; i++) {
       const slot = batch.slots[i]!;
       const off = batch.offs[i]!;
       const len = batch.lens[i]!;
       rxBytes += len;
+      let ref = -1;
+      let st = 0;
+      if (use[i]) {
+        ref = ct.lookupAt(keys, i * KW, this.bHash[i]!);
+        if (ref >= 0) {
+          st = ct.updateRaw(ref, protos[i]!, flags[i]!, now);
+          if (fast && st === CT.ESTABLISHED) {
+            fastN++;
+            fastBytes += len;
+            out.send(egress, slot, off, len);
+            continue;
+          }
+        }
+      }
+      // Slow path: the frame's parse again in `v`.
       const pr = parsePacket(b, off, len, v);
       if (pr !== PARSE.OK) {
         if (pr === PARSE.NOT_IP) {
@@ -447,13 +492,7 @@ export class Firewall implements NetworkFunction {
         this.drop(out, slot, port);
         continue;
       }
-      const st = ct.classify(v, now);
-      if (fast && st === CT.ESTABLISHED) {
-        fastN++;
-        fastBytes += len;
-        out.send(egress, slot, off, len);
-        continue;
-      }
+      if (ref < 0) st = use[i] ? ct.classifyMiss(v) : ct.classify(v, now);
       if (st === CT.ESTABLISHED) c.established++;
       else if (st === CT.RELATED) c.related++;
       else if (st === CT.NEW) c.new++;

@@ -523,24 +523,43 @@ export class Conntrack {
     return fmix32(h) | 0; // int32, as stored in `slots`
   }
 
-  private eq(ref: number, k: Uint32Array): boolean {
+  private eq(ref: number, k: Uint32Array, ko: number): boolean {
     const t = this.tuples;
     const o = ref * KW;
-    return t[o + 3] === k[3] && t[o + 7] === k[7] && t[o + 8] === k[8] && t[o + 9] === k[9] && t[o] === k[0] && t[o + 1] === k[1] && t[o + 2] === k[2] && t[o + 4] === k[4] && t[o + 5] === k[5] && t[o + 6] === k[6];
+    return t[o + 3] === k[ko + 3] && t[o + 7] === k[ko + 7] && t[o + 8] === k[ko + 8] && t[o + 9] === k[ko + 9] && t[o] === k[ko] && t[o + 1] === k[ko + 1] && t[o + 2] === k[ko + 2] && t[o + 4] === k[ko + 4] && t[o + 5] === k[ko + 5] && t[o + 6] === k[ko + 6];
   }
 
   /**
-   * The tuple reference (conn·2 + direction) whose tuple equals `k`, or -1. An expired connection
-   * found here is removed and not returned.
+   * Hashes the `n` tuples of `keys` (tuple i at i·KW, those with `use[i]` set) into `hashes`, then
+   * touches the memory their lookups will read — slot, candidate tuple, its hot fields — one
+   * stage at a time over the whole batch, so that the cache misses of a batch overlap instead of
+   * following one another (the CPU runs ahead across independent loads). Pair with lookupAt.
    */
-  lookup(k: Uint32Array): number {
-    const h = this.hash(k, 0);
+  prefetch(keys: Uint32Array, n: number, use: Uint8Array, hashes: Int32Array): void {
+    const m = this.mask;
+    const sl = this.slots;
+    let acc = 0;
+    for (let i = 0; i < n; i++) if (use[i]) hashes[i] = this.hash(keys, i * KW);
+    for (let i = 0; i < n; i++) if (use[i]) acc += sl[(hashes[i]! & m) * 2]!;
+    for (let i = 0; i < n; i++) {
+      if (!use[i]) continue;
+      const ref = sl[(hashes[i]! & m) * 2]!;
+      if (ref >= 0) acc += this.tuples[ref * KW + 3]! + this.meta[(ref >>> 1) * 2]!;
+    }
+    this.sink = acc;
+  }
+
+  // Keeps the prefetch loads alive (an unused load could be optimised away).
+  private sink = 0;
+
+  /** lookup() of the tuple at `keys[ko..]` whose hash `h` prefetch() computed. */
+  lookupAt(keys: Uint32Array, ko: number, h: number): number {
     const m = this.mask;
     let i = h & m;
     for (;;) {
       const ref = this.slots[i * 2]!;
       if (ref < 0) return -1;
-      if (this.slots[i * 2 + 1] === h && this.eq(ref, k)) {
+      if (this.slots[i * 2 + 1] === h && this.eq(ref, keys, ko)) {
         const c = ref >>> 1;
         if (this.meta[c * 2]! <= this.now && !this.rebase) {
           this.remove(c);
@@ -551,6 +570,14 @@ export class Conntrack {
       }
       i = (i + 1) & m;
     }
+  }
+
+  /**
+   * The tuple reference (conn·2 + direction) whose tuple equals `k`, or -1. An expired connection
+   * found here is removed and not returned.
+   */
+  lookup(k: Uint32Array): number {
+    return this.lookupAt(k, 0, this.hash(k, 0));
   }
 
   private insertRef(ref: number): void {
@@ -684,12 +711,16 @@ export class Conntrack {
    * Returns CT.ESTABLISHED, or CT.INVALID when the TCP state table rejects the packet.
    */
   update(ref: number, v: PacketView, now: number): number {
+    return this.updateRaw(ref, v.proto, v.tcpFlags, now);
+  }
+
+  /** update() from the protocol and TCP flags alone. */
+  updateRaw(ref: number, proto: number, tcpFlags: number, now: number): number {
     const c = ref >>> 1;
     const dir = ref & 1;
-    const proto = v.proto;
     if (proto === 6) {
       const old = this.stateOf(c);
-      const next = TCP_NEXT[dir * 60 + tcpFlagIndex(v.tcpFlags) * 10 + old]!;
+      const next = TCP_NEXT[dir * 60 + tcpFlagIndex(tcpFlags) * 10 + old]!;
       if (next === IV) return CT.INVALID;
       if (dir === 1) this.setStatus(c, this.statusOf(c) | STATUS_SEEN_REPLY);
       if (next === IG) return CT.ESTABLISHED;
@@ -723,6 +754,12 @@ export class Conntrack {
       this.lastRef = r;
       return this.update(r, v, now);
     }
+    return this.classifyMiss(v);
+  }
+
+  /** The state of a packet of a tracked kind (ports, echo, other) whose tuple is not in the table. */
+  classifyMiss(v: PacketView): number {
+    const kind = v.kind;
     if (kind === L4.ICMP_ECHO) return echoReplyType(v.family, v.icmpType) >= 0 ? CT.NEW : CT.INVALID;
     if (v.proto === 6 && !this.tcpMayCreate(v.tcpFlags)) return CT.INVALID;
     return CT.NEW;
