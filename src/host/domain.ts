@@ -148,7 +148,7 @@ export class Domain {
       vnics: this.init.vnics,
       pool: { buffer: pool.buffer, slots: pool.slots, slotSize: pool.slotSize, headroom: pool.headroom },
       rings: this.rings,
-      spin: this.init.spin ?? 2000,
+      spin: this.init.spin ?? 200,
       heartbeatMs: this.init.heartbeatMs ?? 20,
       tickMs: this.init.tickMs ?? 10,
     };
