@@ -8,6 +8,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface HtbFlowResult {
+  /** Datagrams the source sent within the window (after its own socket-busy drops). */
+  sent: number;
   bytes: number;
   frames: number;
   p50us: number;
@@ -21,7 +23,7 @@ export interface HtbSetup {
   payload: number;
   ports: number[];
   close(): void;
-  /** Offered rates in frames/s per flow (0 = off); returns what the sink received per flow. */
+  /** Offered rates in frames/s per flow (0 = off); returns, per flow, what was sent and received within the window. */
   run(pps: number[], warmMs: number, ms: number): Promise<HtbFlowResult[]>;
 }
 
@@ -92,13 +94,16 @@ export function setupHtb(alloc: number[], rate: number, payload: number): HtbSet
     ports,
     close,
     async run(pps: number[], warmMs: number, ms: number): Promise<HtbFlowResult[]> {
-      const sink = runIn(b, ['recv', String(warmMs), String(ms), ports.join(',')]);
+      const from = process.hrtime.bigint() + BigInt(Math.round((warmMs + 300) * 1e6));
+      const to = from + BigInt(Math.round(ms * 1e6));
+      const sink = runIn(b, ['recv', String(from), String(to), ports.join(',')]);
       await new Promise((r) => setTimeout(r, 200));
       const flows = ports.map((p, i) => `${p}:${pps[i] ?? 0}`).filter((f) => !f.endsWith(':0'));
-      const src = flows.length ? runIn(a, ['send', '10.201.0.2', String(payload), String(warmMs + ms + 100), flows.join(',')]) : Promise.resolve('');
-      const [out] = await Promise.all([sink, src]);
-      const parsed = JSON.parse(out) as Record<string, HtbFlowResult>;
-      return ports.map((p) => parsed[String(p)] ?? { bytes: 0, frames: 0, p50us: NaN, p99us: NaN });
+      const src = flows.length ? runIn(a, ['send', '10.201.0.2', String(payload), String(from), String(to), flows.join(',')]) : Promise.resolve('{}');
+      const [got, sentOut] = await Promise.all([sink, src]);
+      const parsed = JSON.parse(got) as Record<string, Omit<HtbFlowResult, 'sent'>>;
+      const sent = JSON.parse(sentOut) as Record<string, number>;
+      return ports.map((p) => ({ sent: sent[String(p)] ?? 0, ...(parsed[String(p)] ?? { bytes: 0, frames: 0, p50us: NaN, p99us: NaN }) }));
     },
   };
 }
