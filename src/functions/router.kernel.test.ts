@@ -1,16 +1,17 @@
 // The router forwards exactly as the Linux kernel does. Three network namespaces h1 — r — h2
 // joined by veth pairs, the kernel routing in r (ip_forward and IPv6 forwarding on, ICMP redirects
 // off, static neighbour entries everywhere, checksum and segmentation offloads off on every veth).
-// Traffic: ping, ping -6, UDP and TCP both ways between h1 and h2, a ping with TTL 1 (ICMP time
+// Traffic: ping, ping -6, UDP and TCP both ways between h1 and h2, ping and ping -6 of r itself
+// (echo replies), a ping with TTL 1 (ICMP time
 // exceeded from r), a UDP datagram to a closed port of r (port unreachable), a ping bigger than
 // r's egress MTU without DF (fragmented by r) and with DF (fragmentation needed). tcpdump captures
 // both interfaces of r; frames arriving at r are replayed with `swnet replay` through our router
 // configured like r, and what it sends on each port must equal what the kernel sent, frame by
 // frame, byte for byte.
 //
-// Normalised fields, only in ICMP errors the kernel generates itself (here: time exceeded, port
-// unreachable, fragmentation needed): the outer IPv4 identification and, because of it, the outer
-// header checksum. The kernel sends ICMP errors without DF, so ip_select_ident draws the ID from
+// Normalised fields, only in ICMP messages the kernel generates itself (here: echo replies, time
+// exceeded, port unreachable, fragmentation needed): the outer IPv4 identification and, because of
+// it, the outer header checksum. The kernel sends them without DF, so ip_select_ident draws the ID from
 // its per-destination generator seeded with a boot-time random key (net/ipv4/route.c ip_idents):
 // it cannot be predicted. Our router numbers its own packets with a counter. Every other byte,
 // including the ICMP checksum and the quoted datagram, is compared as is.
@@ -65,7 +66,7 @@ function normalise(f: Uint8Array, routerMac: string): string {
   if (hex(g.subarray(6, 12)) === routerMac && g[12] === 0x08 && g[13] === 0x00 && g[14 + 9] === 1 && g.length > 34) {
     const hl = ((g[14] as number) & 15) * 4;
     const t = g[14 + hl] as number;
-    if (t === 3 || t === 11 || t === 12) {
+    if (t === 0 || t === 3 || t === 11 || t === 12) {
       g[18] = 0;
       g[19] = 0;
       g[24] = 0;
@@ -137,6 +138,8 @@ test('router: replay of the Linux router r\'s ingress gives r\'s egress byte for
         inNs(ns.h1, trafficArgv('tcp-client', host, 6000, 1, 300));
         await waitExit(tsrv);
       }
+      inNs(ns.h1, ['ping', '-c', '2', '-i', '0.05', '-W', '1', '10.0.2.1']);
+      inNs(ns.h1, ['ping', '-6', '-c', '2', '-i', '0.05', '-W', '1', '2001:db8:1::1']);
       inNs(ns.h1, ['ping', '-c', '1', '-t', '1', '-W', '1', '10.0.2.2'], true);
       // With a DSCP (EF) and ECN bits: which TOS bits the error keeps.
       inNs(ns.h1, ['ping', '-c', '1', '-t', '1', '-Q', '0xb9', '-W', '1', '10.0.2.2'], true);

@@ -1792,13 +1792,14 @@ export class Router implements NetworkFunction {
         return this.nd(port, slot, off, tot, o, ctx);
       }
       if (t !== 128) return this.consume(ctx, slot, 'icmp');
-      // Echo reply: from the address pinged, hop limit ttl, traffic class and flow label reflected.
+      // Echo reply (icmpv6_echo_reply): from the address pinged, hop limit ttl, traffic class
+      // reflected, flow label 0 (Linux with auto_flowlabels=0; with auto flow labels it hashes the
+      // flow with a random key).
       const src = b.slice(ip + 8, ip + 24);
       const me = b.slice(ip + 24, ip + 40);
       const tc = (((b[ip] as number) & 0x0f) << 4) | ((b[ip + 1] as number) >>> 4);
-      const fl = (((b[ip + 1] as number) & 0x0f) << 16) | ((b[ip + 2] as number) << 8) | (b[ip + 3] as number);
       const no = o - 40 - 14;
-      this.ip6Header(b, no + 14, tc, fl, l4len, 58, this.cfg.ttl, me, src);
+      this.ip6Header(b, no + 14, tc, 0, l4len, 58, this.cfg.ttl, me, src);
       b[o] = 129;
       put16(b, o + 2, 0);
       put16(b, o + 2, cksum(b, o, l4len, pseudo6(b, no + 14, 58, l4len)));
