@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { register as registerPcap, runStart } from './pcap.js';
 import { register as registerApply } from './apply.js';
 import { register as registerImport } from './import.js';
+import { register as registerUser } from './user.js';
 import { register as registerSim } from './sim.js';
 import { register as registerReplay } from './replay.js';
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerPcap(program);
   registerApply(program);
   registerImport(program);
+  registerUser(program);
   registerSim(program);
   registerReplay(program);
   return program;
