@@ -55,7 +55,14 @@ test('lpm6: example and overlap handling', () => {
   assert.ok(t.delete(hex('20010db8'), 32));
   assert.equal(t.lookup(hex('20010db80001000000000000000000ff')), 4);
   assert.equal(t.nodesInUse, 0, 'nodes folded back after deletes');
+  assert.equal(t.sparseNodes, 0);
   assert.equal(t.size, 2);
+  t.insert(hex('20010db80001'), 48, 9);
+  assert.ok(t.nodesInUse > 0 && t.sparseNodes === t.nodesInUse, 'a lone /48 lives in sparse records');
+  for (let i = 0; i < 20; i++) t.insert(hex('20010db8000100' + (i * 12).toString(16).padStart(2, '0')), 64, 10 + i);
+  assert.ok(t.sparseNodes < t.nodesInUse, 'a node with 20 /64s is dense');
+  assert.equal(t.lookup(hex('20010db80001000c0000000000000001')), 11);
+  assert.equal(t.lookup(hex('20010db80001000d0000000000000001')), 9);
 });
 
 test('lpm6: matches a linear scan over 10k random overlapping prefixes, through inserts and deletes', () => {

@@ -6,6 +6,13 @@
  * no hashing of 128-bit keys on the lookup path and updates need no markers; the cost is memory
  * (1 KiB per node; about 1–2 nodes per /48 of random low bits).
  *
+ * Most deep nodes hold one or two prefixes (a /48 under its /40): 256 entries in a few runs of
+ * equal values. Each such node also gets a 64-byte sparse record — the start of each run and its
+ * entry — and the pointer to it is flagged, so lookups read one cache line instead of a line of a
+ * 1 KiB node: the lookup working set shrinks by an order of magnitude, which is what matters for
+ * a walk of dependent cache misses. The dense nodes stay the source of truth for updates; after
+ * each insert or delete the nodes it touched are re-encoded, deepest first.
+ *
  * Entries use the layout of Lpm4: bit 31 set → pointer to a child node; otherwise next hop + 1 in
  * bits 0..22 and the length of the prefix that wrote the entry in bits 23..30. Inserts overwrite
  * only entries of shorter-or-equal prefixes (descending into child nodes in range); deletes put
@@ -14,6 +21,11 @@
 import { LpmError } from './lpm4.js';
 
 const EXT = 0x80000000;
+/** In a pointer entry: the child is also encoded as a sparse record (see `sparse`). */
+const SPARSE = 0x40000000;
+const PTR_MASK = 0x3fffffff;
+/** Most runs of equal entries a node may have to get a sparse record. */
+const MAX_RUNS = 8;
 const NH_MASK = 0x7fffff;
 const DEPTH_SHIFT = 23;
 const ROOT_SIZE = 65536;
@@ -53,6 +65,13 @@ function masked(prefix: Uint8Array, len: number, off = 0): Uint8Array {
  */
 export class Lpm6 {
   nodes: Uint32Array = new Uint32Array(ROOT_SIZE + 256 * 256);
+  /** Sparse records, 16 words per node (indexed like pointers): [runs, start of runs 1..7, entries of runs 0..7]. */
+  sparse: Uint32Array = new Uint32Array((256 + 256) * 16);
+  // Per node (indexed by pointer value): entry index of the pointer to it, level, allocated.
+  private parentEntry = new Int32Array(512);
+  private level = new Uint8Array(512);
+  private live = new Uint8Array(512);
+  private touched: Set<number>[] = Array.from({ length: 16 }, () => new Set<number>());
   private nodeCount = 0;
   private freeNodes: number[] = [];
   private readonly rules: Map<string, number>[] = Array.from({ length: 129 }, () => new Map<string, number>());
@@ -60,6 +79,13 @@ export class Lpm6 {
 
   get size(): number {
     return this.ruleCount;
+  }
+
+  /** Nodes whose lookups read their 64-byte sparse record (the others: their 1 KiB node). */
+  get sparseNodes(): number {
+    let n = 0;
+    for (let k = 256; k < 256 + this.nodeCount; k++) if (this.live[k] === 1 && ((this.nodes[this.parentEntry[k] as number] as number) & SPARSE) !== 0) n++;
+    return n;
   }
 
   /** Trie nodes (256 entries each) in use. */
@@ -72,7 +98,17 @@ export class Lpm6 {
     const nodes = this.nodes;
     let e = nodes[((b[off] as number) << 8) | (b[off + 1] as number)] as number;
     let k = off + 2;
-    while (e & EXT) e = nodes[((e & 0x7fffffff) << 8) + (b[k++] as number)] as number;
+    const sp = this.sparse;
+    while (e & EXT) {
+      const byte = b[k++] as number;
+      if (e & SPARSE) {
+        const r = (e & PTR_MASK) << 4;
+        const n = sp[r] as number;
+        let q = 0;
+        while (q + 1 < n && byte >= (sp[r + 1 + q] as number)) q++;
+        e = sp[r + 8 + q] as number;
+      } else e = nodes[((e & PTR_MASK) << 8) + byte] as number;
+    }
     return (e & NH_MASK) - 1;
   }
 
@@ -98,10 +134,10 @@ export class Lpm6 {
       k2 += 2;
       k3 += 2;
       while ((e0 | e1 | e2 | e3) & EXT) {
-        if (e0 & EXT) e0 = nodes[((e0 & 0x7fffffff) << 8) + (b[k0++] as number)] as number;
-        if (e1 & EXT) e1 = nodes[((e1 & 0x7fffffff) << 8) + (b[k1++] as number)] as number;
-        if (e2 & EXT) e2 = nodes[((e2 & 0x7fffffff) << 8) + (b[k2++] as number)] as number;
-        if (e3 & EXT) e3 = nodes[((e3 & 0x7fffffff) << 8) + (b[k3++] as number)] as number;
+        if (e0 & EXT) e0 = this.step(e0, b[k0++] as number);
+        if (e1 & EXT) e1 = this.step(e1, b[k1++] as number);
+        if (e2 & EXT) e2 = this.step(e2, b[k2++] as number);
+        if (e3 & EXT) e3 = this.step(e3, b[k3++] as number);
       }
       out[i] = (e0 & NH_MASK) - 1;
       out[i + 1] = (e1 & NH_MASK) - 1;
@@ -109,6 +145,19 @@ export class Lpm6 {
       out[i + 3] = (e3 & NH_MASK) - 1;
     }
     for (; i < n; i++) out[i] = this.lookupBytes(b, offs[i] as number);
+  }
+
+  // One level down from pointer entry e by address byte `byte`.
+  private step(e: number, byte: number): number {
+    if (e & SPARSE) {
+      const sp = this.sparse;
+      const r = (e & PTR_MASK) << 4;
+      const n = sp[r] as number;
+      let q = 0;
+      while (q + 1 < n && byte >= (sp[r + 1 + q] as number)) q++;
+      return sp[r + 8 + q] as number;
+    }
+    return this.nodes[((e & PTR_MASK) << 8) + byte] as number;
   }
 
   /** Next hop for a 16-byte address, or -1. */
@@ -140,11 +189,14 @@ export class Lpm6 {
       const cur = this.nodes[base + idx] as number;
       let child: number;
       if (cur & EXT) {
-        child = (cur & 0x7fffffff) << 8;
+        child = (cur & PTR_MASK) << 8;
       } else {
-        child = this.allocNode();
+        child = this.allocNode((end - 16) / 8 + 1);
         this.nodes.fill(cur, child, child + 256);
         this.nodes[base + idx] = (EXT | (child >>> 8)) >>> 0;
+        this.parentEntry[child >>> 8] = base + idx;
+        this.touch(child);
+        this.touch(base + idx);
       }
       base = child;
       idx = p[end >>> 3] as number;
@@ -152,6 +204,7 @@ export class Lpm6 {
     }
     const count = 1 << (end - len);
     for (let j = base + idx; j < base + idx + count; j++) this.overwrite(j, e, len);
+    this.reencode();
   }
 
   /** Removes `prefix/len`; returns false when it was not in the table. */
@@ -176,9 +229,12 @@ export class Lpm6 {
     let idx = ((p[0] as number) << 8) | (p[1] as number);
     while (len > end) {
       const cur = this.nodes[base + idx] as number;
-      if (!(cur & EXT)) return true; // unreachable when tables are consistent: nothing to restore
+      if (!(cur & EXT)) {
+        this.reencode();
+        return true; // unreachable when tables are consistent: nothing to restore
+      }
       path.push(base + idx);
-      base = (cur & 0x7fffffff) << 8;
+      base = (cur & PTR_MASK) << 8;
       idx = p[end >>> 3] as number;
       end += 8;
     }
@@ -186,6 +242,7 @@ export class Lpm6 {
     for (let j = base + idx; j < base + idx + count; j++) this.restore(j, parent, len, end);
     // Fold nodes that became uniform, deepest first. The node under path[k] covers bits from 16 + 8k.
     for (let k = path.length - 1; k >= 0; k--) if (!this.maybeFold(path[k] as number, 16 + 8 * k)) break;
+    this.reencode();
     return true;
   }
 
@@ -202,6 +259,11 @@ export class Lpm6 {
 
   clear(): void {
     this.nodes = new Uint32Array(ROOT_SIZE + 256 * 256);
+    this.sparse = new Uint32Array((256 + 256) * 16);
+    this.parentEntry = new Int32Array(512);
+    this.level = new Uint8Array(512);
+    this.live = new Uint8Array(512);
+    for (const t of this.touched) t.clear();
     this.nodeCount = 0;
     this.freeNodes = [];
     for (const m of this.rules) m.clear();
@@ -217,10 +279,11 @@ export class Lpm6 {
   private overwrite(j: number, e: number, len: number): void {
     const cur = this.nodes[j] as number;
     if (cur & EXT) {
-      const child = (cur & 0x7fffffff) << 8;
+      const child = (cur & PTR_MASK) << 8;
       for (let i = child; i < child + 256; i++) this.overwrite(i, e, len);
     } else if (depthOf(cur) <= len) {
       this.nodes[j] = e;
+      this.touch(j);
     }
   }
 
@@ -229,11 +292,12 @@ export class Lpm6 {
   private restore(j: number, parent: number, len: number, start: number): void {
     const cur = this.nodes[j] as number;
     if (cur & EXT) {
-      const child = (cur & 0x7fffffff) << 8;
+      const child = (cur & PTR_MASK) << 8;
       for (let i = child; i < child + 256; i++) this.restore(i, parent, len, start + 8);
       this.maybeFold(j, start);
     } else if (depthOf(cur) === len && (cur & NH_MASK) !== 0) {
       this.nodes[j] = parent;
+      this.touch(j);
     }
   }
 
@@ -242,25 +306,94 @@ export class Lpm6 {
   private maybeFold(j: number, start: number): boolean {
     const cur = this.nodes[j] as number;
     if (!(cur & EXT)) return false;
-    const child = (cur & 0x7fffffff) << 8;
+    const child = (cur & PTR_MASK) << 8;
     const first = this.nodes[child] as number;
     if (first & EXT || depthOf(first) > start) return false;
     for (let i = child + 1; i < child + 256; i++) if (this.nodes[i] !== first) return false;
     this.nodes[j] = first;
+    this.touch(j);
     this.freeNodes.push(child);
+    this.live[child >>> 8] = 0;
     return true;
   }
 
-  private allocNode(): number {
-    const f = this.freeNodes.pop();
-    if (f !== undefined) return f;
-    const base = ROOT_SIZE + this.nodeCount * 256;
-    this.nodeCount++;
-    if (base + 256 > this.nodes.length) {
-      const bigger = new Uint32Array(this.nodes.length * 2);
-      bigger.set(this.nodes);
-      this.nodes = bigger;
+  private allocNode(level: number): number {
+    let base = this.freeNodes.pop();
+    if (base === undefined) {
+      base = ROOT_SIZE + this.nodeCount * 256;
+      this.nodeCount++;
+      if (base + 256 > this.nodes.length) {
+        const bigger = new Uint32Array(this.nodes.length * 2);
+        bigger.set(this.nodes);
+        this.nodes = bigger;
+      }
+      const ptrs = (base >>> 8) + 1;
+      if (ptrs * 16 > this.sparse.length) {
+        const sp = new Uint32Array(Math.max(ptrs * 16, this.sparse.length * 2));
+        sp.set(this.sparse);
+        this.sparse = sp;
+        const pe = new Int32Array(sp.length / 16);
+        pe.set(this.parentEntry);
+        this.parentEntry = pe;
+        const lv = new Uint8Array(sp.length / 16);
+        lv.set(this.level);
+        this.level = lv;
+        const li = new Uint8Array(sp.length / 16);
+        li.set(this.live);
+        this.live = li;
+      }
     }
+    this.level[base >>> 8] = level;
+    this.live[base >>> 8] = 1;
     return base;
   }
+
+  // Notes that entry j changed: its node needs re-encoding.
+  private touch(j: number): void {
+    if (j < ROOT_SIZE) return;
+    const k = j >>> 8;
+    (this.touched[this.level[k] as number] as Set<number>).add(k);
+  }
+
+  // Re-encodes touched nodes deepest first; a node whose sparse/dense kind changed gets its parent
+  // pointer rewritten, which touches the parent (a shallower level, handled later in the loop).
+  private reencode(): void {
+    for (let lv = this.touched.length - 1; lv >= 1; lv--) {
+      const set = this.touched[lv] as Set<number>;
+      for (const k of set) {
+        if (this.live[k] !== 1) continue;
+        const sparse = this.encode(k);
+        const pe = this.parentEntry[k] as number;
+        const ptr = (EXT | (sparse ? SPARSE : 0) | k) >>> 0;
+        if (this.nodes[pe] !== ptr) {
+          this.nodes[pe] = ptr;
+          this.touch(pe);
+        }
+      }
+      set.clear();
+    }
+  }
+
+  // Writes node k's runs into its sparse record; false when it has more than MAX_RUNS runs.
+  private encode(k: number): boolean {
+    const nodes = this.nodes;
+    const base = k << 8;
+    const sp = this.sparse;
+    const r = k << 4;
+    let n = 1;
+    let prev = nodes[base] as number;
+    sp[r + 8] = prev;
+    for (let i = 1; i < 256; i++) {
+      const e = nodes[base + i] as number;
+      if (e === prev) continue;
+      if (n === MAX_RUNS) return false;
+      sp[r + n] = i;
+      sp[r + 8 + n] = e;
+      n++;
+      prev = e;
+    }
+    sp[r] = n;
+    return true;
+  }
+
 }
