@@ -89,6 +89,8 @@ export class HostServer {
   private lastMeter = NaN;
   private lastWork = 0;
   private lastCapWork = 0;
+  /** Endpoint timers run (traffic sources send); cleared to stop the traffic at the end of a run. */
+  endpointsTicking = true;
   /** Frames dropped in domain 0: no peer, a full ring, a full queue. */
   readonly drops = { unwired: 0, ringFull: 0, queueFull: 0 };
 
@@ -320,7 +322,7 @@ export class HostServer {
     if (now - this.lastTick >= (this.init.tickMs ?? 1)) {
       this.lastTick = now;
       for (const ep of this.endpoints) {
-        if (!ep.fn.tick) continue;
+        if (!ep.fn.tick || !this.endpointsTicking) continue;
         ep.ctx.now = now;
         ep.fn.tick(ep.ctx);
         this.flushEndpointAll(ep);
