@@ -142,6 +142,29 @@ function sortByRequestDesc(list: number[], vms: readonly VmSnapshot[]): void {
   list.sort((a, b) => (vms[b]?.requestedMips ?? 0) - (vms[a]?.requestedMips ?? 0));
 }
 
+const orderCache = new Map<string, Int32Array>();
+/** Classes (shape × 1 % utilisation) ordered by watts per MIPS of their power segment, fuller first on ties. */
+function classOrder(reps: readonly HostSnapshot[]): Int32Array {
+  const key = reps.map(shapeKey).join('\n');
+  const hit = orderCache.get(key);
+  if (hit) return hit;
+  const keyed: { b: number; w: number; u: number }[] = [];
+  reps.forEach((host, id) => {
+    const cap = hostCapacity(host);
+    for (let c = 0; c < BUCKETS; c++) {
+      const u = (c + 0.5) / (BUCKETS - 1);
+      const seg = Math.min(9, Math.floor(u * 10));
+      const w = ((host.power.watts[seg + 1] ?? 0) - (host.power.watts[seg] ?? 0)) / (0.1 * cap);
+      keyed.push({ b: id * BUCKETS + c, w, u });
+    }
+  });
+  keyed.sort((a, b) => a.w - b.w || b.u - a.u || a.b - b.b);
+  const order = Int32Array.from(keyed.map((k) => k.b));
+  if (orderCache.size > 64) orderCache.clear();
+  orderCache.set(key, order);
+  return order;
+}
+
 interface Scratch {
   H: number;
   cap: Float64Array; measured: Float64Array; actualAlloc: Float64Array; planned: Float64Array; avail: Float64Array;
@@ -205,6 +228,8 @@ class Plan {
   private posInBucket: Int32Array = new Int32Array(0);
   private bucketOrder: Int32Array = new Int32Array(0);
   private shapeOf: Int32Array = new Int32Array(0);
+  private shapeIds = new Map<string, number>();
+  private shapeReps: HostSnapshot[] = [];
   private readonly load: { capacityMips: number; requestedMips: number; history: Float64Array; historyLength: number; maxVmRamMb: number; bwMbps: number; schedulingInterval: number };
 
   constructor(readonly s: DatacenterSnapshot, readonly overload: OverloadDetector, readonly enforceCapacity: boolean) {
@@ -229,6 +254,7 @@ class Plan {
     this.isNonBlank = sc.isNonBlank.fill(0);
     this.load = { capacityMips: 0, requestedMips: 0, history: new Float64Array(HISTORY_LENGTH), historyLength: 0, maxVmRamMb: 0, bwMbps: 0, schedulingInterval: s.schedulingInterval };
     const shapes = new Map<string, { hosts: number[]; next: number }>();
+    const reps: { host: HostSnapshot; group: { hosts: number[]; next: number } }[] = [];
     for (let h = 0; h < H; h++) {
       const host = s.hosts[h] as HostSnapshot;
       const cap = hostCapacity(host);
@@ -251,14 +277,29 @@ class Plan {
       this.bwFree[h] = host.bwMbps - bw;
       this.avail[h] = capped > cap ? 0 : cap - capped;
       this.ramFree[h] = host.ramMb - ram;
-      this.recompute(h);
+      if (host.vms.length > 0) this.recompute(h);
+      else {
+        this.req[h] = 0;
+        this.histLen[h] = 0;
+        this.maxRam[h] = -Infinity;
+        this.hist.fill(0, h * HISTORY_LENGTH, h * HISTORY_LENGTH + this.need);
+      }
       if (host.vms.length > 0 || host.allocatedMips !== 0) {
         this.nonBlank.push(h);
         this.isNonBlank[h] = 1;
       } else {
-        const k = shapeKey(host);
-        let b = shapes.get(k);
-        if (!b) { b = { hosts: [], next: 0 }; shapes.set(k, b); this.blanks.push(b); }
+        // blank hosts are grouped by shape; compare with the few shapes seen before building a key
+        let b: { hosts: number[]; next: number } | undefined;
+        for (const r of reps) {
+          const o = r.host;
+          if (o.power === host.power && o.peMips === host.peMips && o.pes === host.pes && o.ramMb === host.ramMb && o.bwMbps === host.bwMbps) { b = r.group; break; }
+        }
+        if (!b) {
+          const k = shapeKey(host);
+          b = shapes.get(k);
+          if (!b) { b = { hosts: [], next: 0 }; shapes.set(k, b); this.blanks.push(b); }
+          if (reps.length < 8) reps.push({ host, group: b });
+        }
         b.hosts.push(h);
       }
     }
@@ -266,34 +307,31 @@ class Plan {
 
   buildBuckets(): void {
     const H = this.H;
-    const shapeIds = new Map<string, number>();
-    const reps: HostSnapshot[] = [];
-    this.shapeOf = new Int32Array(H);
-    for (let h = 0; h < H; h++) {
-      const host = this.s.hosts[h] as HostSnapshot;
-      const k = shapeKey(host);
-      let id = shapeIds.get(k);
-      if (id === undefined) { id = reps.length; shapeIds.set(k, id); reps.push(host); }
-      this.shapeOf[h] = id;
-    }
-    const n = reps.length * BUCKETS;
-    this.buckets = Array.from({ length: n }, () => []);
+    this.shapeOf = new Int32Array(H).fill(-1);
+    this.shapeIds = new Map();
+    this.shapeReps = [];
+    this.buckets = [];
     this.bucketOf = new Int32Array(H).fill(-1);
     this.posInBucket = new Int32Array(H);
-    // watts per MIPS of the segment each class falls in; cheaper first, fuller first on ties
-    const keyed: { b: number; w: number; u: number }[] = [];
-    reps.forEach((host, id) => {
-      const cap = hostCapacity(host);
-      for (let c = 0; c < BUCKETS; c++) {
-        const u = (c + 0.5) / (BUCKETS - 1);
-        const seg = Math.min(9, Math.floor(u * 10));
-        const w = ((host.power.watts[seg + 1] ?? 0) - (host.power.watts[seg] ?? 0)) / (0.1 * cap);
-        keyed.push({ b: id * BUCKETS + c, w, u });
-      }
-    });
-    keyed.sort((a, b) => a.w - b.w || b.u - a.u || a.b - b.b);
-    this.bucketOrder = Int32Array.from(keyed.map((k) => k.b));
     for (const h of this.nonBlank) this.rebucket(h);
+  }
+
+  /** Shape id of host h (assigned on first sight); grows the class arrays and their order. */
+  private shapeIdOf(h: number): number {
+    const known = this.shapeOf[h] ?? -1;
+    if (known >= 0) return known;
+    const host = this.s.hosts[h] as HostSnapshot;
+    const k = shapeKey(host);
+    let id = this.shapeIds.get(k);
+    if (id === undefined) {
+      id = this.shapeReps.length;
+      this.shapeIds.set(k, id);
+      this.shapeReps.push(host);
+      for (let c = 0; c < BUCKETS; c++) (this.buckets as number[][]).push([]);
+      this.bucketOrder = classOrder(this.shapeReps);
+    }
+    this.shapeOf[h] = id;
+    return id;
   }
 
   private rebucket(h: number): void {
@@ -301,7 +339,7 @@ class Plan {
     if (!bs) return;
     const used = (this.actualAlloc[h] ?? 0) + (this.planned[h] ?? 0);
     const c = Math.min(BUCKETS - 1, Math.max(0, Math.floor((used / (this.cap[h] ?? 1)) * (BUCKETS - 1))));
-    const b = (this.shapeOf[h] ?? 0) * BUCKETS + c;
+    const b = this.shapeIdOf(h) * BUCKETS + c;
     const old = this.bucketOf[h] ?? -1;
     if (old === b) return;
     if (old >= 0) {

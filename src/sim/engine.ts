@@ -165,13 +165,37 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
   const unplaced = V - resident.reduce((a, r) => a + r.length, 0);
 
   /** Recomputes every host's allocation at time t (VM requests from the trace). */
+  const vmMips = Float64Array.from(sc.vms, (v) => v.mips);
+  /** Hosts with a VM whose request is 0 (to destroy after the pass). */
+  let idleHosts: number[] = [];
   const computeAll = (t: number): void => {
-    for (let v = 0; v < V; v++) if (alive[v]) req[v] = util(v, t) * sc.vms[v]!.mips;
+    // util(v, t) for every VM, with the per-time terms hoisted (same arithmetic, same bits)
+    if (t % I === 0) {
+      const k = t / I;
+      for (let v = 0; v < V; v++) if (alive[v]) req[v] = (data[v]![k] ?? 0) * vmMips[v]!;
+    } else {
+      const k1 = Math.floor(t / I);
+      const k2 = Math.ceil(t / I);
+      const denom = (k2 - k1) * I;
+      const off = t - k1 * I;
+      for (let v = 0; v < V; v++) {
+        if (!alive[v]) continue;
+        const a = data[v]!;
+        const u1 = a[k1] ?? 0;
+        const u2 = a[k2] ?? u1;
+        req[v] = (u1 + ((u2 - u1) / denom) * off) * vmMips[v]!;
+      }
+    }
     for (let h = 0; h < H; h++) computeHost(h, t, true);
   };
   const computeHost = (h: number, t: number, record: boolean): void => {
     const c = cap[h]!, p = pe[h]!;
     const res = resident[h]!, inc = incoming[h]!;
+    if (res.length === 0 && inc.length === 0) {
+      hostUtilMips[h] = 0;
+      if (record) hostEntry(h, t, 0, 0);
+      return;
+    }
     let total = 0;
     for (const v of res) total += Math.min(req[v]!, p);
     for (const v of inc) total += Math.min(req[v]!, p) * 0.1;
@@ -179,6 +203,7 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     let u = 0, r = 0;
     for (const v of res) {
       const capped = Math.min(req[v]!, p);
+      if (capped === 0 && !inMig[v] && idleHosts[idleHosts.length - 1] !== h) idleHosts.push(h);
       let a: number;
       if (scale === 1) a = inMig[v] ? capped * 0.9 : capped;
       else a = Math.floor(inMig[v] ? capped * scale * 0.9 : capped * scale);
@@ -234,7 +259,9 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     ivEnergy += e;
   };
   const destroyIdle = (): void => {
-    for (let h = 0; h < H; h++) {
+    const hosts = idleHosts;
+    idleHosts = [];
+    for (const h of hosts) {
       const res = resident[h]!;
       for (let i = res.length - 1; i >= 0; i--) {
         const v = res[i]!;
@@ -247,6 +274,7 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
       }
     }
   };
+  const completedFrom: number[] = [];
   /** Full processing at time t: energy over (last, t], then the state entries at t. */
   const process = (t: number, completing: readonly { vm: number; to: number }[]): void => {
     computeAll(t);
@@ -255,6 +283,7 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     for (const m of completing) {
       const v = m.vm;
       const from = vmHost[v]!;
+      if (from >= 0) completedFrom.push(from);
       if (from >= 0) {
         const r = resident[from]!;
         const i = r.indexOf(v);
@@ -269,7 +298,15 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     }
     // entries at t are recorded by the first pass (a VM destroyed now keeps its last one, as in
     // the reference); a second pass at the same time replaces them after migrations end
-    if (completing.length > 0) { for (let h = 0; h < H; h++) computeHost(h, t, true); destroyIdle(); }
+    if (completing.length > 0) {
+      // only the hosts a migration left or reached change at the same time
+      const touched = new Set<number>();
+      for (const m of completing) touched.add(m.to);
+      for (const h of completedFrom) touched.add(h);
+      completedFrom.length = 0;
+      for (const h of touched) computeHost(h, t, true);
+      destroyIdle();
+    }
     for (let h = 0; h < H; h++) hostU[h] = hostUtil(h);
     lastTime = t;
   };
