@@ -418,7 +418,7 @@ export class Nat implements NetworkFunction {
   /** Rewrites the packet of tuple `ref` to the inverse of the other direction's tuple. */
   private translate(b: Uint8Array, ref: number, v: PacketView): void {
     const t = this.ct.tuples;
-    const o = ((ref ^ 1) * KW);
+    const o = this.ct.at(ref ^ 1);
     const newSrc = t[o + 7]!;
     const newDst = t[o + 3]!;
     const pw = t[o + 8]!;
@@ -483,8 +483,8 @@ export class Nat implements NetworkFunction {
    */
   private translateError(b: Uint8Array, ref: number, v: PacketView): void {
     const t = this.ct.tuples;
-    const cur = ref * KW;
-    const o = (ref ^ 1) * KW;
+    const cur = this.ct.at(ref);
+    const o = this.ct.at(ref ^ 1);
     // The target tuple T' of the error's direction: src = other.dst, dst = other.src, ports swapped.
     const tSrc = t[o + 7]!;
     const tDst = t[o + 3]!;
@@ -623,7 +623,7 @@ export class Nat implements NetworkFunction {
       if ((m & M_ALLOC) === 0) return;
       const e = (m >>> 18) & 0xff;
       const cls = (m >>> 16) & 3;
-      const rt = (conn * 2 + 1) * KW;
+      const rt = this.ct.at(conn * 2 + 1);
       if (e >= this.ext.length || cls > 2 || this.ct.tuples[rt + 7] !== this.ext[e]) throw new ConfigError(`state.connections[${i}].mark`, 'does not match the reply tuple and the pool');
       if (!this.take(e, cls, m & 0xffff)) throw new ConfigError(`state.connections[${i}].mark`, 'port owned twice');
     });

@@ -417,6 +417,11 @@ export interface ConntrackInit {
   seed?: number;
 }
 
+/** Words per connection block (see Conntrack.tuples); the REPLY tuple's offset in it; float64s per block. */
+export const CONN_WORDS = 24;
+export const REPLY_AT = 14;
+const CONN_F64 = CONN_WORDS / 2;
+
 /** Why `create` failed. */
 export const CREATE_FULL = -1;
 export const CREATE_CLASH = -2;
@@ -437,9 +442,13 @@ export class Conntrack {
   readonly maxFlows: number;
   readonly timeouts: ConntrackTimeouts;
   readonly tcpLoose: boolean;
-  /** Tuples, 2 per connection: conn·2 = ORIGINAL, conn·2+1 = REPLY. */
+  /**
+   * Connection blocks of CONN_WORDS words: ORIGINAL tuple (words 0-9), expiry time (float64 at
+   * words 10-11), state | status << 8 (float64 at 12-13), REPLY tuple (14-23). A packet's tuple
+   * and the hot fields share one or two cache lines. Tuple of ref (conn·2 + dir): `at(ref)`.
+   */
   readonly tuples: Uint32Array;
-  // Per connection, one cache line for the hot fields: [c·2] expiry time, [c·2+1] state | status << 8.
+  // Float64 view of the connection blocks (expiry and state fields).
   private readonly meta: Float64Array;
   /** A value the owner keeps per connection (the firewall's admitting rule; the NAT's port). */
   readonly mark: Int32Array;
@@ -469,8 +478,9 @@ export class Conntrack {
     this.tcpLoose = init.tcpLoose ?? false;
     this.onRemove = init.onRemove;
     this.seed = (init.seed ?? Math.floor(Math.random() * 2 ** 32)) | 0;
-    this.tuples = new Uint32Array(n * 2 * KW);
-    this.meta = new Float64Array(n * 2);
+    const block = new ArrayBuffer(n * CONN_WORDS * 4);
+    this.tuples = new Uint32Array(block);
+    this.meta = new Float64Array(block);
     this.mark = new Int32Array(n);
     this.live = new Uint8Array(n);
     this.freeList = new Int32Array(n);
@@ -484,25 +494,30 @@ export class Conntrack {
     for (let i = 0; i < cap; i++) this.slots[i * 2] = -1;
   }
 
+  /** Offset in `tuples` of the tuple of ref (conn·2 + direction). */
+  at(ref: number): number {
+    return (ref >>> 1) * CONN_WORDS + (ref & 1) * REPLY_AT;
+  }
+
   /** Raw state value of connection `c` (TCP_STATE, or 0 unreplied / 1 replied). */
   stateOf(c: number): number {
-    return this.meta[c * 2 + 1]! & 0xff;
+    return this.meta[c * CONN_F64 + 6]! & 0xff;
   }
   private statusOf(c: number): number {
-    return (this.meta[c * 2 + 1]! >>> 8) & 0xff;
+    return (this.meta[c * CONN_F64 + 6]! >>> 8) & 0xff;
   }
   private setState(c: number, v: number): void {
-    this.meta[c * 2 + 1] = (this.meta[c * 2 + 1]! & 0xff00) | v;
+    this.meta[c * CONN_F64 + 6] = (this.meta[c * CONN_F64 + 6]! & 0xff00) | v;
   }
   private setStatus(c: number, v: number): void {
-    this.meta[c * 2 + 1] = (this.meta[c * 2 + 1]! & 0xff) | (v << 8);
+    this.meta[c * CONN_F64 + 6] = (this.meta[c * CONN_F64 + 6]! & 0xff) | (v << 8);
   }
 
   /** Sets the clock for the next operations (once per batch); applies a pending import rebase. */
   setNow(now: number): void {
     this.now = now;
     if (this.rebase) {
-      for (let c = 0; c < this.maxFlows; c++) if (this.live[c]) this.meta[c * 2] = now + this.meta[c * 2]!;
+      for (let c = 0; c < this.maxFlows; c++) if (this.live[c]) this.meta[c * CONN_F64 + 5] = now + this.meta[c * CONN_F64 + 5]!;
       this.rebase = false;
     }
   }
@@ -525,7 +540,7 @@ export class Conntrack {
 
   private eq(ref: number, k: Uint32Array, ko: number): boolean {
     const t = this.tuples;
-    const o = ref * KW;
+    const o = this.at(ref);
     return t[o + 3] === k[ko + 3] && t[o + 7] === k[ko + 7] && t[o + 8] === k[ko + 8] && t[o + 9] === k[ko + 9] && t[o] === k[ko] && t[o + 1] === k[ko + 1] && t[o + 2] === k[ko + 2] && t[o + 4] === k[ko + 4] && t[o + 5] === k[ko + 5] && t[o + 6] === k[ko + 6];
   }
 
@@ -544,7 +559,7 @@ export class Conntrack {
     for (let i = 0; i < n; i++) {
       if (!use[i]) continue;
       const ref = sl[(hashes[i]! & m) * 2]!;
-      if (ref >= 0) acc += this.tuples[ref * KW + 3]! + this.meta[(ref >>> 1) * 2]!;
+      if (ref >= 0) acc += this.tuples[this.at(ref) + 3]! + this.meta[(ref >>> 1) * CONN_F64 + 5]!;
     }
     this.sink = acc;
   }
@@ -561,7 +576,7 @@ export class Conntrack {
       if (ref < 0) return -1;
       if (this.slots[i * 2 + 1] === h && this.eq(ref, keys, ko)) {
         const c = ref >>> 1;
-        if (this.meta[c * 2]! <= this.now && !this.rebase) {
+        if (this.meta[c * CONN_F64 + 5]! <= this.now && !this.rebase) {
           this.remove(c);
           this.stats.expired++;
           return -1;
@@ -581,7 +596,7 @@ export class Conntrack {
   }
 
   private insertRef(ref: number): void {
-    const h = this.hash(this.tuples, ref * KW);
+    const h = this.hash(this.tuples, this.at(ref));
     const m = this.mask;
     let i = h & m;
     while (this.slots[i * 2]! >= 0) i = (i + 1) & m;
@@ -592,7 +607,7 @@ export class Conntrack {
   // Backward-shift deletion (Knuth 6.4 algorithm R) of the slot holding `ref`.
   private deleteRef(ref: number): void {
     const m = this.mask;
-    let i = this.hash(this.tuples, ref * KW) & m;
+    let i = this.hash(this.tuples, this.at(ref)) & m;
     while (this.slots[i * 2] !== ref) {
       if (this.slots[i * 2]! < 0) return;
       i = (i + 1) & m;
@@ -626,10 +641,10 @@ export class Conntrack {
     // Popped before the clash check: that check may remove expired entries (pushing them here).
     const c = this.freeList[--this.freeTop]!;
     const t = this.tuples;
-    const o = c * 2 * KW;
+    const o = c * CONN_WORDS;
     for (let i = 0; i < KW; i++) t[o + i] = orig[i]!;
-    if (reply) for (let i = 0; i < KW; i++) t[o + KW + i] = reply[i]!;
-    else invertTuple(t, o, t, o + KW);
+    if (reply) for (let i = 0; i < KW; i++) t[o + REPLY_AT + i] = reply[i]!;
+    else invertTuple(t, o, t, o + REPLY_AT);
     if (this.lookupRaw(c * 2 + 1) >= 0 || this.lookupRaw(c * 2) >= 0) {
       this.freeList[this.freeTop++] = c;
       this.stats.clash++;
@@ -644,7 +659,7 @@ export class Conntrack {
       const next = TCP_NEXT[tcpFlagIndex(v.tcpFlags) * 10]!; // ORIGINAL, from sNO
       this.setState(c, next >= IV ? TCP_STATE.SYN_SENT : next);
     } else this.setState(c, ST_UNREPLIED);
-    this.meta[c * 2] = now + this.timeoutOf(c, proto);
+    this.meta[c * CONN_F64 + 5] = now + this.timeoutOf(c, proto);
     this.insertRef(c * 2);
     this.insertRef(c * 2 + 1);
     this.stats.created++;
@@ -654,7 +669,7 @@ export class Conntrack {
   // Slot search for tuple `ref`'s key among other connections (clash check before insertion).
   private lookupRaw(ref: number): number {
     const t = this.tuples;
-    const o = ref * KW;
+    const o = this.at(ref);
     const h = this.hash(t, o);
     const m = this.mask;
     let i = h & m;
@@ -662,11 +677,11 @@ export class Conntrack {
       const r = this.slots[i * 2]!;
       if (r < 0) return -1;
       if (this.slots[i * 2 + 1] === h) {
-        const p = r * KW;
+        const p = this.at(r);
         let same = true;
         for (let w = 0; w < KW; w++) if (t[p + w] !== t[o + w]) { same = false; break; }
         if (same) {
-          if (this.meta[(r >>> 1) * 2]! <= this.now && !this.rebase) {
+          if (this.meta[(r >>> 1) * CONN_F64 + 5]! <= this.now && !this.rebase) {
             this.remove(r >>> 1);
             this.stats.expired++;
             return -1;
@@ -731,7 +746,7 @@ export class Conntrack {
       this.setStatus(c, this.statusOf(c) | STATUS_SEEN_REPLY | STATUS_ASSURED);
       this.setState(c, ST_REPLIED);
     }
-    this.meta[c * 2] = now + this.timeoutOf(c, proto);
+    this.meta[c * CONN_F64 + 5] = now + this.timeoutOf(c, proto);
     return CT.ESTABLISHED;
   }
 
@@ -794,7 +809,7 @@ export class Conntrack {
     this.lastSweep = now;
     let c = this.sweepAt;
     for (let k = 0; k < budget && k < n; k++) {
-      if (this.live[c] && this.meta[c * 2]! <= now) {
+      if (this.live[c] && this.meta[c * CONN_F64 + 5]! <= now) {
         this.remove(c);
         this.stats.expired++;
       }
@@ -817,7 +832,7 @@ export class Conntrack {
 
   /** State name of connection `c` (TCP_STATE_NAMES, or UNREPLIED / REPLIED). */
   stateName(c: number): string {
-    const proto = this.tuples[c * 2 * KW + 9]! & 0xff;
+    const proto = this.tuples[c * CONN_WORDS + 9]! & 0xff;
     if (proto === 6) return TCP_STATE_NAMES[this.stateOf(c)] ?? 'NONE';
     return this.stateOf(c) === ST_REPLIED ? 'REPLIED' : 'UNREPLIED';
   }
@@ -832,12 +847,12 @@ export class Conntrack {
     const rows: Plain[] = [];
     for (const c of this.connections()) {
       rows.push({
-        orig: tupleToPlain(this.tuples, c * 2 * KW),
-        reply: tupleToPlain(this.tuples, (c * 2 + 1) * KW),
+        orig: tupleToPlain(this.tuples, c * CONN_WORDS),
+        reply: tupleToPlain(this.tuples, c * CONN_WORDS + REPLY_AT),
         state: this.stateName(c),
         seenReply: (this.statusOf(c) & STATUS_SEEN_REPLY) !== 0,
         assured: (this.statusOf(c) & STATUS_ASSURED) !== 0,
-        ttlMs: Math.max(0, this.rebase ? this.meta[c * 2]! : this.meta[c * 2]! - this.now),
+        ttlMs: Math.max(0, this.rebase ? this.meta[c * CONN_F64 + 5]! : this.meta[c * CONN_F64 + 5]! - this.now),
         mark: this.mark[c]!,
       });
     }
@@ -888,7 +903,7 @@ export class Conntrack {
       if (c < 0) throw new ConfigError(`${path}[${i}]`, 'duplicate tuple');
       this.setState(c, r.st);
       this.setStatus(c, r.status);
-      this.meta[c * 2] = r.ttl;
+      this.meta[c * CONN_F64 + 5] = r.ttl;
       this.mark[c] = r.mark;
       out.push(c);
     });
