@@ -32,6 +32,24 @@ const ROOT_SIZE = 65536;
 /** Largest next-hop index an entry can hold. */
 export const LPM6_MAX_NEXT_HOP = NH_MASK - 1;
 
+/**
+ * Index in `sp` of the entry for `byte` in the sparse record at `r`: the run is the number of run
+ * starts ≤ byte (starts are sorted; unused ones are 256). Counted without branches —
+ * (start − 1 − byte) is negative exactly when byte ≥ start — because which run a random address
+ * falls in is unpredictable, and a mispredicted loop exit costs more than seven subtractions.
+ */
+function sparseSlot(sp: Uint32Array, r: number, byte: number): number {
+  const q =
+    (((sp[r + 1] as number) - 1 - byte) >>> 31) +
+    (((sp[r + 2] as number) - 1 - byte) >>> 31) +
+    (((sp[r + 3] as number) - 1 - byte) >>> 31) +
+    (((sp[r + 4] as number) - 1 - byte) >>> 31) +
+    (((sp[r + 5] as number) - 1 - byte) >>> 31) +
+    (((sp[r + 6] as number) - 1 - byte) >>> 31) +
+    (((sp[r + 7] as number) - 1 - byte) >>> 31);
+  return r + 8 + q;
+}
+
 function depthOf(e: number): number {
   return (e >>> DEPTH_SHIFT) & 0xff;
 }
@@ -101,13 +119,8 @@ export class Lpm6 {
     const sp = this.sparse;
     while (e & EXT) {
       const byte = b[k++] as number;
-      if (e & SPARSE) {
-        const r = (e & PTR_MASK) << 4;
-        const n = sp[r] as number;
-        let q = 0;
-        while (q + 1 < n && byte >= (sp[r + 1 + q] as number)) q++;
-        e = sp[r + 8 + q] as number;
-      } else e = nodes[((e & PTR_MASK) << 8) + byte] as number;
+      if (e & SPARSE) e = sp[sparseSlot(sp, (e & PTR_MASK) << 4, byte)] as number;
+      else e = nodes[((e & PTR_MASK) << 8) + byte] as number;
     }
     return (e & NH_MASK) - 1;
   }
@@ -149,14 +162,7 @@ export class Lpm6 {
 
   // One level down from pointer entry e by address byte `byte`.
   private step(e: number, byte: number): number {
-    if (e & SPARSE) {
-      const sp = this.sparse;
-      const r = (e & PTR_MASK) << 4;
-      const n = sp[r] as number;
-      let q = 0;
-      while (q + 1 < n && byte >= (sp[r + 1 + q] as number)) q++;
-      return sp[r + 8 + q] as number;
-    }
+    if (e & SPARSE) return this.sparse[sparseSlot(this.sparse, (e & PTR_MASK) << 4, byte)] as number;
     return this.nodes[((e & PTR_MASK) << 8) + byte] as number;
   }
 
@@ -393,6 +399,7 @@ export class Lpm6 {
       prev = e;
     }
     sp[r] = n;
+    for (let q = n; q < MAX_RUNS; q++) sp[r + q] = 256; // unused run starts never count
     return true;
   }
 
