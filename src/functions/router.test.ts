@@ -323,13 +323,13 @@ test('router: resolves IPv6 next hops with NS to the solicited-node group and re
   const r = router();
   const h = new Harness(r);
   const f = icmp4EchoFrame({ srcMac: H1, dstMac: R0, src: '2001:db8:1::2', dst: '2001:db8:2::9', identifier: 1, sequence: 1 });
-  const ns = nsFrame({ srcMac: R1, src: '2001:db8:2::1', target: '2001:db8:2::9' });
+  const ns = nsFrame({ srcMac: R1, src: 'fe80::ff:fe00:aa01', target: '2001:db8:2::9' });
   const out = h.run(0, [f]);
   assert.deepEqual(sent(out), [[1, hex(ns)]]);
   assert.equal(hex(ns.subarray(0, 6)), hex(new Uint8Array([0x33, 0x33, 0xff, 0, 0, 9])));
   void solicitedNode;
   void multicastMac;
-  const na = naFrame({ srcMac: 0x0200000000e9, dstMac: R1, src: '2001:db8:2::9', dst: '2001:db8:2::1', target: '2001:db8:2::9', flags: 0x60 });
+  const na = naFrame({ srcMac: 0x0200000000e9, dstMac: R1, src: '2001:db8:2::9', dst: 'fe80::ff:fe00:aa01', target: '2001:db8:2::9', flags: 0x60 });
   const rel = h.run(1, [na]);
   const fw = icmp4EchoFrame({ srcMac: R1, dstMac: 0x0200000000e9, src: '2001:db8:1::2', dst: '2001:db8:2::9', identifier: 1, sequence: 1, ttl: 63 });
   assert.deepEqual(sent(rel), [[1, hex(fw)]]);

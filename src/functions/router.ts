@@ -1352,7 +1352,8 @@ export class Router implements NetworkFunction {
     const tgt = addrOf(nb, adj);
     let src: Uint8Array | null = null;
     if (pb && (pb[pip] as number) >>> 4 === 6 && this.own6OnIf.has(`${eg}/${Buffer.from(pb.subarray(pip + 8, pip + 24)).toString('hex')}`)) src = pb.slice(pip + 8, pip + 24);
-    src ??= this.source6On(eg, tgt, 0);
+    // ndisc_send_ns: the link-local address unless the packet came from one of ours on the link.
+    src ??= f.linkLocal;
     // NS (RFC 4861 §4.3) to the solicited-node group ff02::1:ffXX:XXXX, or unicast in PROBE.
     const dst = new Uint8Array(16);
     if (unicast) dst.set(tgt);
