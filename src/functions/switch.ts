@@ -143,8 +143,11 @@ export class Switch implements NetworkFunction {
     this.pc = new Float64Array(n * 5);
   }
 
+  // Seeded per instance: stations cannot pick MACs that pile up in one probe chain.
+  private readonly seed = (Math.random() * 2 ** 32) | 0;
+
   private slotOf(hi: number, lo: number): number {
-    return fmix32(lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    return fmix32(lo ^ Math.imul(hi ^ this.seed, 0x9e3779b1)) & this.mask;
   }
 
   /** Slot of (hi, lo) in the table, or -1. */
