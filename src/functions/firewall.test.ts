@@ -140,6 +140,23 @@ test('firewall: IPv6 reject is ICMPv6 admin-prohibited with the pseudo-header ch
   assert.deepEqual(r.sent.map((s) => [s.port, hex(s.bytes)]), [[1, hex(want)]]);
 });
 
+test('firewall: IPv6 TCP is tracked; an ICMPv6 packet-too-big about it is related; NDP is untracked and walks the rules', () => {
+  const fw = firewallFactory.create({ ...base, rules: [{ in: 'lan', action: 'allow' }, { name: 'ndp', proto: 'icmpv6', icmpType: 135, action: 'allow' }] });
+  const h = new Harness(fw);
+  const syn = tcpFrame({ ...A, src: 'fd00::1', dst: '2001:db8::7', srcPort: 40000, dstPort: 443, flags: SYN, seq: 1 });
+  const synack = tcpFrame({ ...B, src: '2001:db8::7', dst: 'fd00::1', srcPort: 443, dstPort: 40000, flags: SYN | ACK, seq: 9, ack: 2 });
+  const stranger = tcpFrame({ ...B, src: '2001:db8::8', dst: 'fd00::1', srcPort: 443, dstPort: 40000, flags: SYN | ACK, seq: 9, ack: 2 });
+  assert.equal(h.run(0, [syn]).sent.length, 1);
+  assert.deepEqual(h.run(1, [synack, stranger]).sent.map((s) => hex(s.bytes)), [hex(synack)]);
+  const ptb = icmp6ErrorFrame({ ...B, src: '2001:db8::fe', dst: 'fd00::1', type: 2, code: 0, value: 1280, invoking: syn.subarray(14) });
+  assert.equal(h.run(1, [ptb]).sent.length, 1);
+  const ns = icmp6ErrorFrame({ ...B, src: '2001:db8::fe', dst: 'fd00::1', type: 135, code: 0, invoking: new Uint8Array(20) });
+  assert.equal(h.run(1, [ns]).sent.length, 1);
+  const c = fw.counters();
+  assert.deepEqual([counter(c, 'related'), counter(c, 'untracked'), counter(c, 'invalid')], [1, 1, 1]);
+  assert.deepEqual(ruleCounts(fw as Firewall).map((x) => x[1]), [1, 1]);
+});
+
 test('firewall: ICMP echo is tracked by id; errors related to a tracked flow pass, others do not', () => {
   const fw = firewallFactory.create(base);
   const h = new Harness(fw);
