@@ -21,7 +21,7 @@
  * IPv6 and non-IP frames cross unchanged. IPv4 fragments after the first are dropped (counted):
  * there is no reassembly.
  */
-import type { Batch } from '../packet/pool.js';
+import { MAX_BATCH, type Batch } from '../packet/pool.js';
 import { checksumUpdate16, checksumUpdate32, foldSum, sum16 } from '../packet/checksum.js';
 import { rewriteDst, rewriteSrc } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
@@ -171,6 +171,10 @@ export class Nat implements NetworkFunction {
   private readonly ct: Conntrack;
   private readonly v = new PacketView();
   private readonly tmp = new Uint32Array(KW);
+  // Per-batch stage arrays: tuples, whether looked up, hashes.
+  private bKeys = new Uint32Array(MAX_BATCH * KW);
+  private bUse = new Uint8Array(MAX_BATCH);
+  private bHash = new Int32Array(MAX_BATCH);
   private readonly ext: Uint32Array;
   // Port ownership bitmaps: [(extIndex · 3 + class) · 2048 + port >>> 5], and counts per (ext, class).
   private readonly used: Uint32Array;
@@ -269,6 +273,23 @@ export class Nat implements NetworkFunction {
       return;
     }
     const other = 1 - port;
+    if (n > this.bUse.length) {
+      this.bKeys = new Uint32Array(n * KW);
+      this.bUse = new Uint8Array(n);
+      this.bHash = new Int32Array(n);
+    }
+    // As the firewall: tuples of the whole batch first, their conntrack cache misses overlapped,
+    // then each frame in order (parsed again: its bytes are in cache by now).
+    const keys = this.bKeys;
+    const use = this.bUse;
+    for (let i = 0; i < n; i++) {
+      const k = parsePacket(b, batch.offs[i]!, batch.lens[i]!, v) === PARSE.OK && v.family === 4 ? v.kind : -1;
+      if (k === L4.PORTS || k === L4.ICMP_ECHO || k === L4.OTHER) {
+        use[i] = 1;
+        keys.set(v.key, i * KW);
+      } else use[i] = 0;
+    }
+    ct.prefetch(keys, n, use, this.bHash);
     for (let i = 0; i < n; i++) {
       const slot = batch.slots[i]!;
       const off = batch.offs[i]!;
@@ -303,7 +324,7 @@ export class Nat implements NetworkFunction {
         this.send(out, slot, off, len, this.egress(ref));
         continue;
       }
-      let ref = ct.lookup(v.key);
+      let ref = use[i] ? ct.lookupAt(keys, i * KW, this.bHash[i]!) : ct.lookup(v.key);
       if (ref >= 0) {
         if (ct.update(ref, v, now) === CT.INVALID) c.invalid++;
       } else {
