@@ -2,7 +2,7 @@
 // joined by veth pairs, the kernel routing in r (ip_forward and IPv6 forwarding on, ICMP redirects
 // off, static neighbour entries everywhere, checksum and segmentation offloads off on every veth).
 // Traffic: ping, ping -6, UDP and TCP both ways between h1 and h2, ping and ping -6 of r itself
-// (echo replies), a ping with TTL 1 (ICMP time
+// (echo replies), TCP connections to a closed port of r (RST), a ping with TTL 1 (ICMP time
 // exceeded from r), a UDP datagram to a closed port of r (port unreachable), a ping bigger than
 // r's egress MTU without DF (fragmented by r) and with DF (fragmentation needed). tcpdump captures
 // both interfaces of r; frames arriving at r are replayed with `swnet replay` through our router
@@ -177,6 +177,9 @@ async function scenario(dynamic: boolean): Promise<void> {
       // With a DSCP (EF) and ECN bits: which TOS bits the error keeps.
       inNs(ns.h1, ['ping', '-c', '1', '-t', '1', '-Q', '0xb9', '-W', '1', '10.0.2.2'], true);
       inNs(ns.h1, ['bash', '-c', 'echo closed > /dev/udp/10.0.1.1/9'], true);
+      // TCP to a closed port of r: RST (IPv4 with DF and ID 0, from the control socket).
+      inNs(ns.h1, ['bash', '-c', 'exec 3<>/dev/tcp/10.0.2.1/9'], true);
+      inNs(ns.h1, ['bash', '-c', 'exec 3<>/dev/tcp/2001:db8:1::1/9'], true);
       inNs(ns.h1, ['ping', '-6', '-c', '1', '-t', '1', '-W', '1', '2001:db8:2::2'], true);
       inNs(ns.h1, ['bash', '-c', 'echo closed > /dev/udp/2001:db8:1::1/9'], true);
       inNs(ns.h1, ['ping', '-6', '-c', '1', '-s', '1400', '-W', '1', '2001:db8:2::2'], true);
@@ -231,6 +234,7 @@ async function scenario(dynamic: boolean): Promise<void> {
     assert.equal(counters.drops['tooBig'], 2);
     assert.equal(counters.drops['unknownPort'], 2);
     assert.equal(counters.generated['fragments'], 1);
+    assert.equal(counters.generated['tcpReset'], 2);
     assert.ok(counters.forwarded >= 30);
   } finally {
     for (const n of Object.values(ns)) sh(['ip', 'netns', 'del', n], { allowFail: true });
