@@ -16,6 +16,8 @@ import { EtcdStore } from '../src/control/store/etcd.js';
 import { startEtcd } from '../src/control/store/etcd-process.js';
 import { MemoryStore } from '../src/control/store/memory.js';
 import { SqliteStore } from '../src/control/store/sqlite.js';
+import { connectUser, disconnectUser } from '../src/control/users.js';
+import { encodeValue } from '../src/control/store/codec.js';
 import { rate, type Reporter } from './report.js';
 
 /** Sequential awaited operations per second for about `ms`. */
@@ -83,6 +85,24 @@ export async function run(r: Reporter): Promise<void> {
     const again = await asyncRate((i) => apply(sq, manifests[(i + 2000) % 2000]!), 500);
     r.record({ name: 'sqlite: idempotent re-apply (nothing written)', value: again, unit: 'apply/s', target: null, better: 'higher', baseline: applyRate });
     await sq.close();
+
+    // Per-user networks (issue 5: connect + disconnect >= 5,000/s): 256 users at a time.
+    const users = async (st: Store): Promise<number> => {
+      await apply(st, parseManifestText(GOOD, 'good.yaml').resources.filter((x) => x.resource.kind !== 'SoftwareNetwork'));
+      return concurrentRate(256, async (w, i) => {
+        await connectUser(st, { user: `w${w}-${i}` }, 'home');
+        await disconnectUser(st, { user: `w${w}-${i}` });
+      });
+    };
+    const memUsers = await users(new MemoryStore());
+    r.record({ name: 'memory: per-user network connect + disconnect', value: memUsers, unit: 'pairs/s', target: 5000, better: 'higher', baseline: mapRate / 2 });
+    const sqUsers = new SqliteStore({ dataDir: join(dir, 'users') });
+    const sqUserRate = await users(sqUsers);
+    r.record({ name: 'sqlite: per-user network connect + disconnect (durable, group commit)', value: sqUserRate, unit: 'pairs/s', target: 5000, better: 'higher', baseline: memUsers });
+    await connectUser(sqUsers, { user: 'idle' }, 'home');
+    const idle = (await sqUsers.get('/swnet/softwarenetwork/default/user-idle'))!;
+    r.record({ name: 'store bytes of one idle user network (the stored object)', value: encodeValue(idle.value).length, unit: 'B', target: 4096, better: 'lower' });
+    await sqUsers.close();
 
     // Validation: schema + semantics + positions, beside bare YAML parsing.
     const valRate = rate(() => parseManifestText(GOOD, 'good.yaml').resources.length, 1000);

@@ -34,6 +34,16 @@ describe('per-user networks', () => {
     assert.equal(await disconnectUser(s, { user: 'Alice@example.org', namespace: 'isp' }), false);
     await assert.rejects(getResource(s, 'SoftwareNetwork', c.name, 'isp'));
     assert.equal(userNetworkName('x'.repeat(100)).length, 63);
+    // An edited template is seen by the next connect; a deleted one is NotFoundError.
+    await connectUser(s, { user: 'u1', namespace: 'isp' }, 'home');
+    const edited = parseManifestText(GOOD.replace('  name: home\n', '  name: home\n  namespace: isp\n').replace('isolation: context', 'isolation: domain'), 'g.yaml').resources;
+    await apply(s, edited.filter((x) => x.resource.kind === 'UserNetworkTemplate'));
+    await connectUser(s, { user: 'u2', namespace: 'isp' }, 'home');
+    assert.equal((await getResource(s, 'SoftwareNetwork', 'user-u1', 'isp')).spec['isolation'], 'context');
+    assert.equal((await getResource(s, 'SoftwareNetwork', 'user-u2', 'isp')).spec['isolation'], 'domain');
+    assert.equal((await getResource(s, 'SoftwareNetwork', 'user-u2', 'isp')).metadata.annotations?.['swnet.io/template-generation'], '2');
+    await s.delete('/swnet/usernetworktemplate/isp/home');
+    await assert.rejects(connectUser(s, { user: 'u3', namespace: 'isp' }, 'home'), (e: unknown) => e instanceof Error && e.name === 'NotFoundError');
   });
 
   it('a burst of 2,000 connects on SQLite is group-committed', async () => {

@@ -48,13 +48,43 @@ export class UserConflictError extends Error {
 export async function connectUser(store: Store, ref: UserRef, template: string): Promise<ConnectResult> {
   const ns = ref.namespace ?? DEFAULT_NAMESPACE;
   const tkey = resourceKey('UserNetworkTemplate', template, ns);
-  const tkv = await store.get(tkey);
-  if (!tkv) throw new NotFoundError(tkey);
-  const t = readResource(tkv);
-  const tspec = t.spec as unknown as { template: { metadata?: { labels?: Record<string, string> }; spec: JsonObject } };
   const name = userNetworkName(ref.user);
   const key = resourceKey('SoftwareNetwork', name, ns);
+  let cache = templates.get(store);
+  if (!cache) templates.set(store, (cache = new Map()));
   for (let attempt = 0; attempt < 5; attempt++) {
+    // Templates are read once and then trusted while the transaction's compare on their
+    // modRevision holds; an edited template makes the compare fail and is read again.
+    let t = cache.get(tkey);
+    if (!t || attempt > 0) {
+      const tkv = await store.get(tkey);
+      if (!tkv) {
+        cache.delete(tkey);
+        throw new NotFoundError(tkey);
+      }
+      t = { modRevision: tkv.modRevision, resource: readResource(tkv) };
+      cache.set(tkey, t);
+    }
+    const tspec = t.resource.spec as unknown as { template: { metadata?: { labels?: Record<string, string> }; spec: JsonObject } };
+    const metadata: Metadata = {
+      name,
+      namespace: ns,
+      labels: { ...(tspec.template.metadata?.labels ?? {}), [USER_LABEL]: ref.user, [TEMPLATE_LABEL]: template },
+      annotations: { 'swnet.io/template-generation': String(t.resource.metadata.generation ?? 1) },
+      uid: randomUUID(),
+      generation: 1,
+      creationTimestamp: new Date().toISOString(),
+    };
+    const net: Resource = { apiVersion: API_VERSION, kind: 'SoftwareNetwork', metadata, spec: tspec.template.spec };
+    const res = await store.txn(
+      [
+        { key, modRevision: 0 },
+        { key: tkey, modRevision: t.modRevision },
+      ],
+      [{ type: 'put', key, value: net as unknown as JsonObject }],
+    );
+    if (res.succeeded) return { name, namespace: ns, action: 'created', revision: res.revision };
+    // Either the user is connected already (idempotent) or the template changed: find out.
     const cur = await store.get(key);
     if (cur) {
       const r = readResource(cur);
@@ -62,28 +92,12 @@ export async function connectUser(store: Store, ref: UserRef, template: string):
       if (r.metadata.labels[TEMPLATE_LABEL] !== template) throw new UserConflictError(`user ${JSON.stringify(ref.user)} is connected with template ${r.metadata.labels[TEMPLATE_LABEL] ?? '?'}; disconnect first`);
       return { name, namespace: ns, action: 'unchanged', revision: cur.modRevision };
     }
-    const metadata: Metadata = {
-      name,
-      namespace: ns,
-      labels: { ...(tspec.template.metadata?.labels ?? {}), [USER_LABEL]: ref.user, [TEMPLATE_LABEL]: template },
-      annotations: { 'swnet.io/template-generation': String(t.metadata.generation ?? 1) },
-      uid: randomUUID(),
-      generation: 1,
-      creationTimestamp: new Date().toISOString(),
-    };
-    const net: Resource = { apiVersion: API_VERSION, kind: 'SoftwareNetwork', metadata, spec: tspec.template.spec };
-    // The template must still be the one read (a concurrent edit or delete makes us retry).
-    const res = await store.txn(
-      [
-        { key, modRevision: 0 },
-        { key: tkey, modRevision: tkv.modRevision },
-      ],
-      [{ type: 'put', key, value: net as unknown as JsonObject }],
-    );
-    if (res.succeeded) return { name, namespace: ns, action: 'created', revision: res.revision };
   }
   throw new UserConflictError(`connect of user ${JSON.stringify(ref.user)} kept racing with other writers`);
 }
+
+/** Templates last read per store, by key. */
+const templates = new WeakMap<Store, Map<string, { modRevision: number; resource: Resource }>>();
 
 /**
  * Removes the user's network. Returns false when the user was not connected.

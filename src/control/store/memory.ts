@@ -149,7 +149,7 @@ export class MemoryStore extends BaseStore {
     if (entries.length === 0) return { succeeded: true, revision: this.rev, deleted };
     this.rev = rev;
     this.log.push(...entries);
-    this.watchers.publish(entries.map((e) => this.event(e)));
+    if (this.watchers.size > 0) this.watchers.publish(entries.map((e) => this.event(e)));
     return { succeeded: true, revision: rev, deleted };
   }
 

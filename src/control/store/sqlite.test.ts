@@ -95,6 +95,21 @@ describe('sqlite store specifics', () => {
     await b.close();
   });
 
+  it('compacts automatically, keeping the configured number of revisions', async () => {
+    const s = new SqliteStore({ dataDir: fresh(), retainRevisions: 500 });
+    for (let round = 0; round < 3; round++) {
+      // 1,000 transactions in one group commit, then a few single ones.
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => s.txn([], [{ type: 'put', key: `/ac/${i % 10}`, value: { round, i } }])));
+      for (let i = 0; i < 5; i++) await s.put('/ac/seq', { i });
+    }
+    const rev = await s.revision();
+    const compacted = await s.compactRevision();
+    assert.ok(compacted > 1 && compacted >= rev - 500 - 1005, `compacted to ${compacted} at revision ${rev}`);
+    await assert.rejects(s.get('/ac/seq', { revision: compacted - 1 }), (e: unknown) => e instanceof Error && e.name === 'CompactedError');
+    assert.equal((await s.list('/ac/')).items.length, 11);
+    await s.close();
+  });
+
   it('uses WAL with synchronous=FULL', async () => {
     const dir = fresh();
     const s = new SqliteStore({ dataDir: dir });

@@ -51,6 +51,12 @@ export interface SqliteStoreInit {
   readonly dataDir: string;
   /** How often watchers look for other processes' commits and leases are checked (ms). */
   readonly pollMs?: number;
+  /**
+   * Automatic compaction: keep this many past revisions (default 100,000; 0 never compacts),
+   * checked every 1,000 revisions, as etcd's revision-mode auto-compaction. Without it every
+   * write of a long-lived control plane (heartbeats, per-user networks) stays forever.
+   */
+  readonly retainRevisions?: number;
 }
 
 const SCHEMA = `
@@ -88,6 +94,8 @@ export class SqliteStore extends BaseStore {
   private published: number;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  private readonly retain: number;
+  private lastCompactCheck = 0;
   /** Group-commit counters: SQLite commits and the logical transactions they carried. */
   readonly stats = { commits: 0, txns: 0 };
   private pending: { compares: readonly Compare[]; ops: readonly Op[]; resolve: (r: TxnResult) => void; reject: (e: unknown) => void }[] = [];
@@ -135,6 +143,7 @@ export class SqliteStore extends BaseStore {
       detach: this.db.prepare('DELETE FROM lease_key WHERE key = ?'),
       attach: this.db.prepare('INSERT INTO lease_key (key, lease) VALUES (?, ?)'),
     };
+    this.retain = init.retainRevisions ?? 100_000;
     this.applyOne = this.db.transaction((c: readonly Compare[], o: readonly Op[]) => this.txnBody(c, o));
     this.published = this.meta('rev');
     this.timer = setInterval(() => this.poll(), init.pollMs ?? 200);
@@ -222,6 +231,11 @@ export class SqliteStore extends BaseStore {
     this.stats.commits++;
     this.stats.txns += batch.length;
     this.publishNew();
+    if (this.retain > 0 && this.published - this.lastCompactCheck >= 1000) {
+      this.lastCompactCheck = this.published;
+      const target = this.published - this.retain;
+      if (target > this.meta('compacted')) void this.compact(target).catch(() => undefined);
+    }
     batch.forEach((t, i) => {
       const o = outcomes[i]!;
       if (o.ok) t.resolve(o.r);
