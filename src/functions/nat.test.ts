@@ -4,7 +4,7 @@ import { icmp4EchoFrame, icmp4ErrorFrame, tcpFrame, udpFrame } from '../packet/f
 import { checksumValid, pseudoSum4At } from '../packet/checksum.js';
 import { ConfigError } from './contract.js';
 import { Nat, natFactory } from './nat.js';
-import { Harness, counter, fuzz, hex } from './testing.js';
+import { Harness, counter, fuzz, hex, rng } from './testing.js';
 
 const IN = { srcMac: '02:00:00:00:01:01', dstMac: '02:00:00:00:01:fe' };
 const OUT = { srcMac: '02:00:00:00:02:01', dstMac: '02:00:00:00:02:fe' };
@@ -239,4 +239,32 @@ test('nat: fuzz 100,000 mutated frames: no exception, in = out + dropped, ports 
   const owned = st.connections.filter((x) => (x.mark & (1 << 26)) !== 0);
   const byClass = [0, 1, 2].map((k) => owned.filter((x) => ((x.mark >>> 16) & 3) === k).length);
   assert.deepEqual([counter(c, 'addresses.0.tcpPorts'), counter(c, 'addresses.0.udpPorts'), counter(c, 'addresses.0.icmpIds')], [byClass[0]! + 1, byClass[1], byClass[2]]);
+});
+
+test('nat: random flows translate out and back to the exact frames a host would build (checksums included)', () => {
+  const r = rng(21);
+  const nat = natFactory.create({ snat: { addresses: ['203.0.113.0/30'], ports: '1024-65535' }, maxFlows: 4096 });
+  const h = new Harness(nat);
+  for (let k = 0; k < 600; k++) {
+    const src = `10.${r() % 4}.${r() % 256}.${1 + (r() % 254)}`;
+    const dst = `198.51.${r() % 256}.${1 + (r() % 254)}`;
+    const payload = Uint8Array.from({ length: r() % 40 }, () => r() & 0xff);
+    const kind = r() % 4;
+    const sp = 1 + (r() % 65535);
+    const dp = 1 + (r() % 65535);
+    const build = (L: typeof IN, s: string, d: string, a: number, b: number, reply: boolean): Uint8Array =>
+      kind === 0 ? tcpFrame({ ...L, src: s, dst: d, srcPort: a, dstPort: b, flags: reply ? SYN | ACK : SYN, seq: k, ack: reply ? k + 1 : 0, payload })
+        : kind === 1 ? udpFrame({ ...L, src: s, dst: d, srcPort: a, dstPort: b, payload })
+          : kind === 2 ? udpFrame({ ...L, src: s, dst: d, srcPort: a, dstPort: b, payload, noChecksum: true })
+            : icmp4EchoFrame({ ...L, src: s, dst: d, identifier: reply ? b : a, sequence: k & 0xffff, payload, reply });
+    const o = h.run(0, [build(IN, src, dst, sp, dp, false)]).sent;
+    assert.equal(o.length, 1, `flow ${k} out`);
+    const f = o[0]!.bytes;
+    checksumsOk(f);
+    const ext = f.subarray(26, 30).join('.');
+    const ep = kind === 3 ? (f[38]! << 8) | f[39]! : (f[34]! << 8) | f[35]!;
+    assert.equal(hex(f), hex(build(IN, ext, dst, ep, dp, false)), `flow ${k}: only source address/port changed`);
+    const back = h.run(1, [build(OUT, dst, ext, dp, ep, true)]).sent;
+    assert.deepEqual(back.map((s) => [s.port, hex(s.bytes)]), [[0, hex(build(OUT, dst, src, dp, sp, true))]], `flow ${k} back`);
+  }
 });
