@@ -374,8 +374,16 @@ test('router: setRoutes replaces the FIB at run time; exportState/importState ca
   h2.now = 50;
   assert.deepEqual(sent(h2.run(0, [f])).map((x) => x[0]), [1]);
   assert.ok(r2.neighborRows(50).some((x) => x.address === '10.0.1.77' && x.state === 'stale'));
+  // IPv6: the per-/32 walk cache of the data path follows FIB changes.
+  const six = icmp4EchoFrame({ srcMac: H1, dstMac: R0, src: '2001:db8:1::2', dst: '2001:db8:77::1', identifier: 1, sequence: 1 });
+  h.now = 100_000;
+  assert.equal(h.run(0, [six]).sent[0]?.bytes[54], 1, 'ICMPv6 no route before');
+  r.setRoutes([{ prefix: '2001:db8:77::/48', via: '2001:db8:2::fe' }]);
+  assert.deepEqual(sent(h.run(0, [six])).map((x) => x[0]), [1]);
   r.setRoutes([]);
   assert.equal(r.routeSpecs().length, 0);
+  h.now = 200_000;
+  assert.equal(h.run(0, [six]).sent[0]?.bytes[54], 1, 'ICMPv6 no route after');
   assert.equal(h.run(0, [f]).sent[0]?.bytes[34], 3, 'unreachable again once removed');
 });
 

@@ -447,6 +447,9 @@ const T_UNREACH = 6;
 const T_PROHIBIT = 7;
 const T_BCAST = 8;
 
+// 2^(32 − shift) slots in the IPv6 /32 walk cache.
+const V6_CACHE_SHIFT = 18;
+
 // + 0x0100 in network byte order, as seen in a host-order 16-bit word.
 const TTL_INC = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0x0001 : 0x0100;
 
@@ -561,6 +564,9 @@ export class Router implements NetworkFunction {
   private ent = new Int32Array(256);
   private pos = new Int32Array(256);
   private live = new Int32Array(256);
+  // IPv6 /32 → trie entry after the first four bytes (key 0 = empty: such destinations are slow-pathed).
+  private readonly v6Key = new Uint32Array(1 << (32 - V6_CACHE_SHIFT));
+  private readonly v6Val = new Int32Array(1 << (32 - V6_CACHE_SHIFT));
   // Word views of the pool's buffer (made once per buffer).
   private viewOf: ArrayBufferLike | null = null;
   private u16: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
@@ -723,6 +729,7 @@ export class Router implements NetworkFunction {
       if (r.family === 4) this.lpm4.insert(r.addr4, r.len, t);
       else this.lpm6.insert(r.addr6, r.len, t);
     }
+    this.v6Key.fill(0);
     // Groups whose targets were freed leave holes in groupAdj; compact when it is mostly garbage.
     if (this.groupUsed > 4096 && this.groupUsed > 4 * this.liveGroupSize()) this.compactGroups();
   }
@@ -882,6 +889,8 @@ export class Router implements NetworkFunction {
     const t24 = this.lpm4.tbl24;
     const t8 = this.lpm4.tbl8;
     const nodes = this.lpm6.nodes;
+    const v6Key = this.v6Key;
+    const v6Val = this.v6Val;
     let ext = false;
     for (let i = 0; i < n; i++) {
       const k = cls[i] as number;
@@ -890,8 +899,23 @@ export class Router implements NetworkFunction {
         ent[i] = e;
         if (e & 0x80000000) ext = true;
       } else if (k === 6) {
-        const e = nodes[ent[i] as number] as number;
+        // The walk over the first 32 bits of the destination is memoised per /32 (a direct-mapped
+        // cache cleared whenever the FIB changes): one load from a small table instead of three
+        // dependent ones scattered over the trie.
+        const ip = (offs[i] as number) + 14;
+        const key = (((b[ip + 24] as number) << 24) | ((b[ip + 25] as number) << 16) | ((b[ip + 26] as number) << 8) | (b[ip + 27] as number)) >>> 0;
+        const slot = Math.imul(key, 0x9e3779b1) >>> V6_CACHE_SHIFT;
+        let e: number;
+        if (v6Key[slot] === key) e = v6Val[slot] as number;
+        else {
+          e = nodes[ent[i] as number] as number;
+          if (e & 0x80000000) e = nodes[((e & 0x7fffffff) << 8) + (b[ip + 26] as number)] as number;
+          if (e & 0x80000000) e = nodes[((e & 0x7fffffff) << 8) + (b[ip + 27] as number)] as number;
+          v6Key[slot] = key;
+          v6Val[slot] = e;
+        }
         ent[i] = e;
+        pos[i] = ip + 28;
         if (e & 0x80000000) ext = true;
       }
     }
