@@ -597,4 +597,5 @@ export const dpiFactory: FunctionFactory = {
   kind: 'dpi',
   summary: 'deep packet inspection: Aho-Corasick over TCP streams and UDP, signatures that alert, drop or tag',
   create: (config: unknown) => new Dpi(parseDpiConfig(config)),
+  ports: (config: unknown) => parseDpiConfig(config).ports.map((name) => ({ name })),
 };

@@ -556,5 +556,6 @@ export const loadBalancerFactory: FunctionFactory = {
   kind: 'loadbalancer',
   summary: 'L4 load balancer: Maglev consistent hashing, connection affinity, DSR or NAT forwarding',
   create: (config: unknown) => new LoadBalancer(parseLoadBalancerConfig(config)),
+  ports: (config: unknown) => parseLoadBalancerConfig(config).ports.map((name) => ({ name })),
 };
 

@@ -299,4 +299,5 @@ export const mplsLerFactory: FunctionFactory = {
   kind: 'mpls-ler',
   summary: 'MPLS label edge router: IPv4/IPv6 prefix → label push at ingress, pop and IP forwarding at egress',
   create: (config: unknown) => new MplsLer(parseLerConfig(config)),
+  ports: (config: unknown) => parseLerConfig(config).interfaces.map((i) => ({ name: i.name })),
 };

@@ -417,4 +417,5 @@ export const mplsFactory: FunctionFactory = {
   kind: 'mpls-lsr',
   summary: 'MPLS label-switching router: swap / pop / push, PHP, RFC 3443 TTL models',
   create: (config: unknown) => new MplsLsr(parseMplsConfig(config)),
+  ports: (config: unknown) => parseMplsConfig(config).interfaces.map((i) => ({ name: i.name })),
 };

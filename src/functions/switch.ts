@@ -490,4 +490,5 @@ export const switchFactory: FunctionFactory = {
   kind: 'switch',
   summary: 'learning Ethernet switch with 802.1Q access/trunk ports and MAC ageing',
   create: (config: unknown) => new Switch(parseSwitchConfig(config)),
+  ports: (config: unknown) => parseSwitchConfig(config).ports.map((p) => ({ name: p.name })),
 };
