@@ -212,14 +212,29 @@ class Runtime {
     this.pushed = true;
   }
 
-  tick(): void {
-    for (const ns of this.nodes)
-      for (const n of ns) {
-        if (!n.fn.tick) continue;
-        n.ctx.now = this.now;
-        n.fn.tick(n.ctx);
-        n.flush();
-      }
+  private cursor = 0;
+  private roundCost = 0;
+  private all: Node[] = [];
+
+  /** Runs the timers of the next functions for about 0.5 ms; true when a round is complete. */
+  tickSlice(): boolean {
+    if (this.cursor === 0) {
+      this.all = this.nodes.flat().filter((n) => n.fn.tick !== undefined);
+      this.roundCost = 0;
+    }
+    const t0 = performance.now();
+    let t = t0;
+    while (this.cursor < this.all.length && t - t0 < 0.5) {
+      const n = this.all[this.cursor++] as Node;
+      n.ctx.now = this.now;
+      n.fn.tick?.(n.ctx);
+      n.flush();
+      t = performance.now();
+    }
+    this.roundCost += t - t0;
+    if (this.cursor < this.all.length) return false;
+    this.cursor = 0;
+    return true;
   }
 
   run(): void {
@@ -242,9 +257,10 @@ class Runtime {
         const t = this.vnicTarget[i] as { node: Node; port: number };
         this.deliver(t.node, t.port, inb);
       }
-      if (this.now >= nextTick) {
-        nextTick = this.now + tickMs;
-        this.tick();
+      if (this.now >= nextTick && this.tickSlice()) {
+        // A round of timers at most every tickMs and at most 5 % of the domain's time: a domain
+        // of a hundred routers spends ~20 ms per round, in slices of 0.5 ms between batches.
+        nextTick = performance.now() + Math.max(tickMs, 20 * this.roundCost);
       }
       this.pool.flush();
       if (this.pushed) {
