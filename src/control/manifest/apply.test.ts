@@ -34,6 +34,9 @@ describe('apply and delete', () => {
     assert.equal(web.metadata.namespace, 'tenant-a');
     assert.match(web.metadata.uid ?? '', /^[0-9a-f-]{36}$/);
     assert.equal(web.metadata.resourceVersion, String(r1.revision));
+    const dry = await apply(s, load(GOOD.replace('tokens: 10', 'tokens: 11')), { dryRun: true });
+    assert.deepEqual(dry.changes.filter((c) => c.action !== 'unchanged').map((c) => [c.name, c.action, c.fields]), [['web', 'configured', ['spec.tokens']]]);
+    assert.equal(await s.revision(), r1.revision, 'a dry run writes nothing');
     const r2 = await apply(s, load(GOOD));
     assert.ok(r2.changes.every((c) => c.action === 'unchanged' && c.generation === 1));
     assert.equal(r2.revision, r1.revision);

@@ -40,6 +40,8 @@ export interface ApplyOptions {
   readonly now?: () => Date;
   /** Attempts when a concurrent writer wins the race (default 10). */
   readonly attempts?: number;
+  /** Compute and return the changes (after every check) without writing anything. */
+  readonly dryRun?: boolean;
 }
 
 /** Conflicting writers kept winning; nothing was applied. */
@@ -160,7 +162,7 @@ export async function apply(store: Store, items: readonly LoadedResource[], opts
         changes.push(changeOf(r, 'configured', generation, fields));
       } else changes.push(changeOf(r, 'created', generation));
     });
-    if (ops.length === 0) return { revision: await store.revision(), changes };
+    if (ops.length === 0 || opts.dryRun) return { revision: await store.revision(), changes };
     const res = await store.txn(compares, ops);
     if (res.succeeded) return { revision: res.revision, changes };
   }
@@ -189,7 +191,7 @@ export async function remove(store: Store, items: readonly LoadedResource[], opt
       ops.push({ type: 'delete', key: cur.key });
       return changeOf(r, 'deleted', 0);
     });
-    if (ops.length === 0) return { revision: await store.revision(), changes };
+    if (ops.length === 0 || opts.dryRun) return { revision: await store.revision(), changes };
     const res = await store.txn(compares, ops);
     if (res.succeeded) return { revision: res.revision, changes };
   }
