@@ -2021,7 +2021,11 @@ export class Router implements NetworkFunction {
       const st = nb.state[id] as number;
       if (st === NUD.PERMANENT) continue;
       if (st === NUD.REACHABLE && (nb.fastUntil[id] as number) <= now) {
-        nb.state[id] = NUD.STALE;
+        // neigh_timer_handler: used within the last delayMs → DELAY, else STALE.
+        if ((nb.touched[id] as number) + p.delayMs > now) {
+          nb.state[id] = NUD.DELAY;
+          nb.timer[id] = now + p.delayMs;
+        } else nb.state[id] = NUD.STALE;
         continue;
       }
       if ((nb.timer[id] as number) > now) {
@@ -2029,7 +2033,8 @@ export class Router implements NetworkFunction {
         continue;
       }
       if (st === NUD.DELAY) {
-        if ((nb.confirmed[id] as number) + p.reachableMs > now) {
+        // Confirmed during the delay (a reply or solicited NA) → REACHABLE, else probe.
+        if ((nb.confirmed[id] as number) + p.delayMs >= now) {
           nb.state[id] = NUD.REACHABLE;
           nb.fastUntil[id] = (nb.confirmed[id] as number) + p.reachableMs;
           nb.timer[id] = Infinity;
