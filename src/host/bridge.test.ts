@@ -107,3 +107,29 @@ test('flooding every network with every kind of frame: nothing crosses from one 
   }
   assert.equal(up.counters().rxUnknownVni, 0);
 });
+
+test('a peering is the only path between networks, and it copies (grant copy)', async (t) => {
+  const h = new HostServer({ name: 'peer', slots: 1024 });
+  h.start();
+  t.after(() => h.close());
+  const got: { slot: number; bytes: Uint8Array }[] = [];
+  const a = h.attachExternal('tenant', 'tenant:gw', () => false);
+  const b = h.attachExternal('services', 'services:gw', (batch) => {
+    for (let k = 0; k < batch.count; k++) got.push({ slot: batch.slots[k] as number, bytes: h.pool.frame(batch, k).slice() });
+    return false;
+  });
+  assert.throws(() => h.bridge.wire(a, b), IsolationError);
+  h.bridge.peerNetworks(a, b);
+  const send = new Batch();
+  const frames = zoo(1, [1]);
+  const sent: number[] = [];
+  for (const f of frames) sent.push(h.pool.load(f, send));
+  const free0 = h.pool.available;
+  h.forward(a, send);
+  assert.equal(got.length, frames.length);
+  got.forEach((g, i) => {
+    assert.deepEqual(g.bytes, frames[i]);
+    assert.notEqual(g.slot, sent[i], 'the receiving network got another slot than the one written by the sender');
+  });
+  assert.equal(h.pool.available, free0 + frames.length, 'originals released, copies released by the sink');
+});

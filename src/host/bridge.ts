@@ -8,7 +8,8 @@
  * batch: a frame from attachment `a` goes to `peer[a]`, whatever its bytes say (broadcast,
  * VLAN tags, VXLAN headers inside are all payload here). Isolation is enforced where paths are
  * made: `wire` refuses to join attachments of two networks (IsolationError), and an attachment's
- * network never changes. So no frame can cross from one network to another in the data plane.
+ * network never changes. So no frame can cross from one network to another in the data plane,
+ * except over an explicit `peerNetworks` peering, where frames are grant-copied.
  *
  * @example
  * const br = new Bridge();
@@ -39,6 +40,8 @@ export class IsolationError extends Error {
 export class Bridge {
   private readonly list: (Attachment | undefined)[] = [];
   private readonly peers: number[] = [];
+  /** 1 where the wire is a peering between two networks: frames are copied (grant copy). */
+  private readonly copy: number[] = [];
   /** Frames from an attachment with no peer (dropped, counted per attachment). */
   readonly unwired: number[] = [];
 
@@ -48,6 +51,7 @@ export class Bridge {
     const id = this.list.length;
     this.list.push({ id, network, target, label });
     this.peers.push(-1);
+    this.copy.push(0);
     this.unwired.push(0);
     return id;
   }
@@ -55,8 +59,12 @@ export class Bridge {
   /** Removes an attachment (and its wire). */
   detach(id: number): void {
     const p = this.peers[id];
-    if (p !== undefined && p >= 0) this.peers[p] = -1;
+    if (p !== undefined && p >= 0) {
+      this.peers[p] = -1;
+      this.copy[p] = 0;
+    }
     this.peers[id] = -1;
+    this.copy[id] = 0;
     this.list[id] = undefined;
   }
 
@@ -69,6 +77,28 @@ export class Bridge {
     if ((this.peers[a] as number) >= 0 || (this.peers[b] as number) >= 0) throw new IsolationError(`${(this.peers[a] as number) >= 0 ? x.label : y.label} is already wired`);
     this.peers[a] = b;
     this.peers[b] = a;
+  }
+
+  /**
+   * An explicit peering between two networks (an operator's decision, e.g. a tenant network
+   * and a shared services network): the only path between networks, and frames on it are
+   * grant-copied into fresh slots, so the receiving network never holds a slot the sending one
+   * wrote into (Xen netback's copy between guests of different tenants).
+   */
+  peerNetworks(a: number, b: number): void {
+    const x = this.get(a);
+    const y = this.get(b);
+    if (x.network === y.network) throw new IsolationError(`${x.label} and ${y.label} are in one network: use wire`);
+    if ((this.peers[a] as number) >= 0 || (this.peers[b] as number) >= 0) throw new IsolationError(`${(this.peers[a] as number) >= 0 ? x.label : y.label} is already wired`);
+    this.peers[a] = b;
+    this.peers[b] = a;
+    this.copy[a] = 1;
+    this.copy[b] = 1;
+  }
+
+  /** True when frames leaving `id` cross to another network (copied). */
+  copies(id: number): boolean {
+    return this.copy[id] === 1;
   }
 
   get(id: number): Attachment {

@@ -162,10 +162,37 @@ test('elastic sizing: allocations change under load and no frame is dropped', as
       await sleep(3);
     }
     await until(() => a.out.got.length === seq && b.out.got.length === seq, 5000);
-    assert.deepEqual(h.drops, { unwired: 0, ringFull: 0, queueFull: 0 });
+    assert.deepEqual(h.drops, { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 });
     const st = h.stats();
     assert.ok(st);
     for (const n of st.networks) assert.equal(n.dropped, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test('lightweight contexts: many small networks in one domain stay apart', async () => {
+  const h = new HostServer({ name: 't', slots: 2048 });
+  h.start();
+  try {
+    const nets = Array.from({ length: 20 }, (_, i) => `user${i}`);
+    const { domain, attachments } = await h.addDomain({ name: 'users', contexts: nets.map((n) => wire(n, false)), vnics: nets.flatMap((_, i) => [{ context: i, port: 'w.a' }, { context: i, port: 'w.b' }]) });
+    const taps = nets.map((n, i) => {
+      const tin = tap(h, n, `${n}:in`);
+      const tout = tap(h, n, `${n}:out`);
+      h.bridge.wire(tin.att, attachments[2 * i] as number);
+      h.bridge.wire(attachments[2 * i + 1] as number, tout.att);
+      return { tin, tout };
+    });
+    taps.forEach(({ tin }, i) => inject(h, tin.att, Array.from({ length: 5 + i }, (_, k) => frame(i, k))));
+    await until(() => taps.every(({ tout }, i) => tout.got.length === 5 + i));
+    await sleep(20);
+    taps.forEach(({ tin, tout }, i) => {
+      assert.equal(tout.got.length, 5 + i);
+      for (const f of tout.got) assert.equal(f[11], i, `network ${i} received a frame of network ${f[11]}`);
+      assert.equal(tin.got.length, 0);
+    });
+    assert.equal(domain.counters().processed, taps.reduce((s, _, i) => s + 5 + i, 0));
   } finally {
     await h.close();
   }

@@ -91,8 +91,8 @@ export class HostServer {
   private lastCapWork = 0;
   /** Endpoint timers run (traffic sources send); cleared to stop the traffic at the end of a run. */
   endpointsTicking = true;
-  /** Frames dropped in domain 0: no peer, a full ring, a full queue. */
-  readonly drops = { unwired: 0, ringFull: 0, queueFull: 0 };
+  /** Frames dropped in domain 0: no peer, a full ring, a full queue, no slot for a grant copy. */
+  readonly drops = { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 };
 
   constructor(readonly init: HostServerInit) {
     this.pool = new PacketPool({ slots: init.slots ?? 16384, slotSize: init.slotSize ?? 2048 });
@@ -220,6 +220,7 @@ export class HostServer {
         for (let k = 0; k < batch.count; k++) cap.writer.write(cap.iface, ts, this.pool.bytes.subarray(batch.offs[k] as number, (batch.offs[k] as number) + (batch.lens[k] as number)));
       }
     }
+    if (this.bridge.copies(from)) batch = this.grantCopy(batch);
     const att = this.bridge.get(to);
     const t = att.target;
     if (t.kind === 'vnic') {
@@ -248,6 +249,28 @@ export class HostServer {
     const sink = this.externals.get(to);
     if (!sink || !sink(batch)) this.releaseAll(batch);
   }
+
+  /** Grant copy across a peering: each frame into a fresh slot, the original released. */
+  private grantCopy(src: Batch): Batch {
+    const out = this.copyBatch;
+    out.clear();
+    const pool = this.pool;
+    for (let k = 0; k < src.count; k++) {
+      const s = src.slots[k] as number;
+      const d = pool.alloc();
+      if (d >= 0) {
+        const off = src.offs[k] as number;
+        const len = src.lens[k] as number;
+        const doff = pool.frameOffset(d);
+        pool.bytes.copyWithin(doff, off, off + len);
+        out.push(d, doff, len);
+      } else this.drops.noBuffer++;
+      pool.release(s);
+    }
+    src.clear();
+    return out;
+  }
+  private readonly copyBatch = new Batch(MAX_BATCH);
 
   private toDomain(domain: number, vnic: number, b: Batch, from: number): void {
     const hd = this.domains.get(domain);
@@ -337,8 +360,8 @@ export class HostServer {
     return work;
   }
 
-  private sampleEnergy(now: number): void {
-    if (!this.meter || (!Number.isNaN(this.lastMeter) && now - this.lastMeter < 100)) return;
+  private sampleEnergy(now: number, force = false): void {
+    if (!this.meter || (!force && !Number.isNaN(this.lastMeter) && now - this.lastMeter < 100)) return;
     let u = 0;
     if (this.server) {
       const st = this.server.stats();
@@ -353,7 +376,7 @@ export class HostServer {
   }
 
   energy(): EnergyReading | undefined {
-    if (this.meter) this.sampleEnergy(performance.now() + 100);
+    if (this.meter) this.sampleEnergy(Math.max(performance.now(), Number.isNaN(this.lastMeter) ? 0 : this.lastMeter), true);
     return this.meter?.reading();
   }
 
