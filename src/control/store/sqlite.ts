@@ -178,7 +178,8 @@ export class SqliteStore extends BaseStore {
   }
 
   async get(key: string, opts: { readonly revision?: number } = {}): Promise<KeyValue | undefined> {
-    const r = this.db.transaction(() => this.q.at.get(key, this.checkRev(opts.revision)))();
+    // The latest version needs no revision check, and one statement is its own snapshot.
+    const r = opts.revision === undefined || opts.revision === 0 ? this.q.at.get(key, Number.MAX_SAFE_INTEGER) : this.db.transaction(() => this.q.at.get(key, this.checkRev(opts.revision)))();
     return r && r.value !== null ? this.kv(r) : undefined;
   }
 
