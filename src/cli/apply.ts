@@ -1,30 +1,22 @@
 /**
- * `swnet apply`, `swnet delete` and `swnet get`, working directly on the store (the API
- * server will sit in between later; the logic itself is in src/control/manifest/apply.ts).
+ * `swnet apply`, `swnet delete` and `swnet get`, working directly on the store or, with
+ * `--server URL --token T`, through the API server (remote.ts); the logic itself is in
+ * src/control/manifest/apply.ts.
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { apply, getResource, listResources, remove, type ApplyResult, type Change } from '../control/manifest/apply.js';
+import type { ApplyResult, Change } from '../control/manifest/apply.js';
 import { ManifestError, formatIssue, loadManifests } from '../control/manifest/load.js';
 import { parseBytes, parseCpu, parseRate } from '../control/manifest/quantity.js';
 import { KINDS, DEFAULT_NAMESPACE, resolveKind, type Kind, type Resource } from '../control/manifest/types.js';
 import { KIND_NAMES } from '../control/manifest/schema.js';
-import { openStore } from '../control/store/open.js';
-import { CLUSTER_EVENTS, listEvents, type SwnetEvent } from '../control/events.js';
-import { NotFoundError, type Store } from '../control/store/contract.js';
+import { CLUSTER_EVENTS, type SwnetEvent } from '../control/events.js';
+import { NotFoundError } from '../control/store/contract.js';
+import { remoteOptions, withBackend, type RemoteOpts } from './remote.js';
 
-interface StoreOpts {
+interface StoreOpts extends RemoteOpts {
   dataDir?: string;
   store?: string;
-}
-
-async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>): Promise<T> {
-  const s = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
 }
 
 function fail(e: unknown, what: string): void {
@@ -169,7 +161,7 @@ export function renderDescribe(r: Resource, events: readonly SwnetEvent[]): stri
 
 export function register(program: Command): void {
   const storeOptions = (c: Command): Command =>
-    c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:');
+    remoteOptions(c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:'));
 
   storeOptions(
     program
@@ -180,7 +172,7 @@ export function register(program: Command): void {
   ).action(async (o: StoreOpts & { filename: string[]; output?: string }) => {
     try {
       const items = await loadManifests(o.filename);
-      const r = await withStore(o, (s) => apply(s, items));
+      const r = await withBackend(o, (b) => b.apply(items));
       printResult(r, o.output);
     } catch (e) {
       fail(e, 'applied');
@@ -196,7 +188,7 @@ export function register(program: Command): void {
   ).action(async (o: StoreOpts & { filename: string[]; output?: string }) => {
     try {
       const items = await loadManifests(o.filename);
-      const r = await withStore(o, (s) => remove(s, items));
+      const r = await withBackend(o, (b) => b.remove(items));
       printResult(r, o.output);
     } catch (e) {
       fail(e, 'deleted');
@@ -218,10 +210,10 @@ export function register(program: Command): void {
       if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')})`);
       if (!['table', 'yaml', 'json'].includes(o.output)) throw new Error(`unknown output format '${o.output}' (table, yaml, json)`);
       const all = o.allNamespaces === true && name === undefined;
-      const items = await withStore(o, async (s) => {
-        if (name === undefined) return listResources(s, kind, all ? {} : { namespace: o.namespace });
+      const items = await withBackend(o, async (b) => {
+        if (name === undefined) return b.list(kind, all ? {} : { namespace: o.namespace });
         try {
-          return [await getResource(s, kind, name, o.namespace)];
+          return [await b.get(kind, name, o.namespace)];
         } catch (e) {
           if (e instanceof NotFoundError) throw new Error(`${kind.toLowerCase()} "${name}" not found${KINDS[kind].namespaced ? ` in namespace ${o.namespace}` : ''}`);
           throw e;
@@ -247,15 +239,15 @@ export function register(program: Command): void {
     try {
       const kind = resolveKind(kindArg);
       if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')})`);
-      const text = await withStore(o, async (s) => {
+      const text = await withBackend(o, async (b) => {
         let r: Resource;
         try {
-          r = await getResource(s, kind, name, o.namespace);
+          r = await b.get(kind, name, o.namespace);
         } catch (e) {
           if (e instanceof NotFoundError) throw new Error(`${kind.toLowerCase()} "${name}" not found${KINDS[kind].namespaced ? ` in namespace ${o.namespace}` : ''}`);
           throw e;
         }
-        return renderDescribe(r, await listEvents(s, { involved: { kind, name, namespace: o.namespace } }));
+        return renderDescribe(r, await b.events({ involved: { kind, name, namespace: o.namespace } }));
       });
       process.stdout.write(text);
     } catch (e) {
@@ -279,7 +271,7 @@ export function register(program: Command): void {
         if (!kind || !n) throw new Error(`--for takes KIND/NAME, e.g. server/s1 (got '${o.for}')`);
         involved = { kind, name: n, ...(o.namespace !== undefined ? { namespace: o.namespace } : {}) };
       }
-      const evs = await withStore(o, (s) => listEvents(s, { ...(o.namespace !== undefined ? { namespace: o.namespace } : {}), ...(involved ? { involved } : {}) }));
+      const evs = await withBackend(o, (b) => b.events({ ...(o.namespace !== undefined ? { namespace: o.namespace } : {}), ...(involved ? { involved } : {}) }));
       if (o.output === 'json') process.stdout.write(`${JSON.stringify({ items: evs }, null, 2)}\n`);
       else if (o.output === 'yaml') process.stdout.write(evs.map((e) => stringify(e)).join('---\n'));
       else if (evs.length === 0) process.stderr.write('no events found\n');

@@ -11,6 +11,8 @@ import { register as registerImport } from './import.js';
 import { register as registerUser } from './user.js';
 import { register as registerSim } from './sim.js';
 import { register as registerReplay } from './replay.js';
+import { register as registerController } from './controller.js';
+import { register as registerTop } from './top.js';
 import { register as registerRun } from './run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerUser(program);
   registerSim(program);
   registerReplay(program);
+  registerController(program);
+  registerTop(program);
   registerRun(program);
   return program;
 }

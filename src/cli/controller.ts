@@ -1,0 +1,74 @@
+/**
+ * `swnet controller --store URL [--listen ADDR:PORT] [--tokens FILE]`: the control plane as a
+ * process — the API server and the controllers over one store — running until SIGINT/SIGTERM,
+ * then closing in order (controllers, API, store).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { TokenAuth } from '../control/api/auth.js';
+import { ApiServer } from '../control/api/server.js';
+import { openStore } from '../control/store/open.js';
+
+/** Parses `ADDR:PORT`, `[v6]:PORT` or `PORT`. */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--listen takes ADDR:PORT, e.g. 127.0.0.1:7700 (got '${s}')`);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+export function register(program: Command): void {
+  program
+    .command('controller')
+    .description('run the control plane: the REST/WebSocket API and the controllers over a store, until SIGINT/SIGTERM')
+    .option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:')
+    .option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)')
+    .option('--listen <addr:port>', 'address of the API server', '127.0.0.1:7700')
+    .option('--tokens <file>', 'tokens file (YAML: tokens: [{name, token, admin?, namespaces?}]); without it an admin token is taken from SWNET_ADMIN_TOKEN or generated and printed')
+    .option('--no-controllers', 'serve the API only (no reconciling)')
+    .action(async (o: { store?: string; dataDir?: string; listen: string; tokens?: string; controllers: boolean }) => {
+      let auth: TokenAuth;
+      try {
+        const { host, port } = parseListen(o.listen);
+        if (o.tokens !== undefined) auth = await TokenAuth.fromFile(o.tokens);
+        else {
+          const env = process.env['SWNET_ADMIN_TOKEN'];
+          const token = env !== undefined && env !== '' ? env : randomBytes(24).toString('base64url');
+          auth = new TokenAuth([{ name: 'admin', token, admin: true }]);
+          if (env === undefined || env === '') process.stderr.write(`no --tokens file: admin token for this run is ${token}\n`);
+        }
+        const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
+        const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+        const api = new ApiServer({ store, auth, version: pkg.version });
+        let addr: { url: string };
+        try {
+          addr = await api.listen(port, host);
+        } catch (e) {
+          await store.close();
+          throw e;
+        }
+        // The controllers join here once the scheduler lands (src/control/controllers/start.ts).
+        const controllers: { names: string[]; stop(): Promise<void> } | undefined = undefined as { names: string[]; stop(): Promise<void> } | undefined;
+        process.stdout.write(`swnet controller: API on ${addr.url} (store ${store.backend})${controllers ? `, controllers: ${controllers.names.join(', ')}` : ''}\n`);
+        let stopping = false;
+        const stop = (sig: string): void => {
+          if (stopping) return;
+          stopping = true;
+          process.stderr.write(`${sig}: shutting down\n`);
+          void (async () => {
+            await controllers?.stop();
+            await api.close();
+            await store.close();
+            process.stdout.write('swnet controller: stopped\n');
+            process.exit(0);
+          })();
+        };
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
+      } catch (e) {
+        process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.exitCode = 1;
+      }
+    });
+}

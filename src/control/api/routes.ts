@@ -1,0 +1,156 @@
+/**
+ * The route table of the REST API: one entry per method and path, with what the OpenAPI
+ * document says about it. The server matches requests against this table and the document
+ * is generated from it, so the two cannot drift apart.
+ */
+import { KIND_NAMES } from '../manifest/schema.js';
+import { KINDS, type Kind } from '../manifest/types.js';
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+export type RouteId =
+  | 'healthz'
+  | 'openapi'
+  | 'whoami'
+  | 'list'
+  | 'listNamespaced'
+  | 'get'
+  | 'put'
+  | 'delete'
+  | 'apply'
+  | 'deleteManifest'
+  | 'events'
+  | 'placements'
+  | 'top'
+  | 'watch';
+
+export interface QueryParam {
+  readonly name: string;
+  readonly description: string;
+  readonly type: 'string' | 'integer' | 'boolean';
+}
+
+export interface Route {
+  readonly id: RouteId;
+  readonly method: Method;
+  /** OpenAPI path template, e.g. `/api/v1/namespaces/{namespace}/softwarenetworks/{name}`. */
+  readonly path: string;
+  readonly kind?: Kind;
+  readonly summary: string;
+  readonly auth: boolean;
+  readonly query?: readonly QueryParam[];
+  /** Media types of the request body. */
+  readonly body?: readonly string[];
+  /** Schema name (components.schemas) of the 200 response. */
+  readonly returns: string;
+}
+
+const YAML_BODY = ['application/yaml', 'application/json'];
+
+function kindRoutes(kind: Kind): Route[] {
+  const { plural, namespaced } = KINDS[kind];
+  const one = namespaced ? `/api/v1/namespaces/{namespace}/${plural}/{name}` : `/api/v1/${plural}/{name}`;
+  const routes: Route[] = [
+    { id: 'list', method: 'GET', path: `/api/v1/${plural}`, kind, summary: `List ${kind} objects${namespaced ? ' in every namespace the caller may see' : ''}`, auth: true, returns: 'ResourceList' },
+  ];
+  if (namespaced) routes.push({ id: 'listNamespaced', method: 'GET', path: `/api/v1/namespaces/{namespace}/${plural}`, kind, summary: `List ${kind} objects of one namespace`, auth: true, returns: 'ResourceList' });
+  routes.push(
+    { id: 'get', method: 'GET', path: one, kind, summary: `Read one ${kind}`, auth: true, returns: 'Resource' },
+    { id: 'put', method: 'PUT', path: one, kind, summary: `Create or update one ${kind} (apply semantics: idempotent, generation grows on spec changes)`, auth: true, body: YAML_BODY, returns: 'ObjectChange' },
+    { id: 'delete', method: 'DELETE', path: one, kind, summary: `Delete one ${kind}`, auth: true, returns: 'ObjectChange' },
+  );
+  return routes;
+}
+
+/** Every route of the API. */
+export const ROUTES: readonly Route[] = [
+  { id: 'healthz', method: 'GET', path: '/healthz', summary: 'Liveness and store reachability', auth: false, returns: 'Health' },
+  { id: 'openapi', method: 'GET', path: '/openapi.json', summary: 'This OpenAPI document', auth: false, returns: 'OpenApiDocument' },
+  { id: 'whoami', method: 'GET', path: '/api/v1/whoami', summary: 'The principal of the bearer token', auth: true, returns: 'Principal' },
+  ...KIND_NAMES.flatMap(kindRoutes),
+  {
+    id: 'apply',
+    method: 'POST',
+    path: '/api/v1/apply',
+    summary: 'Apply a whole manifest atomically: all objects or none. 422 lists every problem at file:line:column and changes nothing',
+    auth: true,
+    query: [{ name: 'file', description: 'file name used in positions of a YAML body', type: 'string' }],
+    body: YAML_BODY,
+    returns: 'ApplyResult',
+  },
+  {
+    id: 'deleteManifest',
+    method: 'POST',
+    path: '/api/v1/delete',
+    summary: 'Delete every object a manifest names, atomically',
+    auth: true,
+    query: [{ name: 'file', description: 'file name used in positions of a YAML body', type: 'string' }],
+    body: YAML_BODY,
+    returns: 'ApplyResult',
+  },
+  {
+    id: 'events',
+    method: 'GET',
+    path: '/api/v1/events',
+    summary: 'Events, oldest first',
+    auth: true,
+    query: [
+      { name: 'namespace', description: 'one namespace (_cluster holds those of infrastructure objects)', type: 'string' },
+      { name: 'kind', description: 'kind of the involved object (with name)', type: 'string' },
+      { name: 'name', description: 'name of the involved object (with kind)', type: 'string' },
+    ],
+    returns: 'EventList',
+  },
+  { id: 'placements', method: 'GET', path: '/api/v1/placements', summary: 'Where each function runs', auth: true, query: [{ name: 'namespace', description: 'one namespace', type: 'string' }], returns: 'PlacementList' },
+  { id: 'top', method: 'GET', path: '/api/v1/top', summary: 'Utilisation per server (admin only) and per software network', auth: true, returns: 'TopReport' },
+  {
+    id: 'watch',
+    method: 'GET',
+    path: '/api/v1/watch',
+    summary:
+      'WebSocket upgrade: a stream of JSON messages {type: ADDED|MODIFIED|DELETED, revision, key, object} in revision order, then {type: ERROR, object: Status} and close code 4410 when resourceVersion was compacted. The token may also be passed as ?token= (browsers cannot set headers on WebSockets)',
+    auth: true,
+    query: [
+      { name: 'resourceVersion', description: 'resume after this revision (every change with a greater revision is delivered); omitted: changes from now on', type: 'integer' },
+      { name: 'kind', description: 'only this kind (Event and Placement too)', type: 'string' },
+      { name: 'namespace', description: 'only this namespace', type: 'string' },
+      { name: 'token', description: 'bearer token, for clients that cannot set headers', type: 'string' },
+    ],
+    returns: 'WatchEvent',
+  },
+];
+
+export interface Match {
+  readonly route: Route;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** Matches a path; `allowed` lists the methods of a path that exists when the method does not. */
+export function matchRoute(method: string, path: string): { match?: Match; allowed?: string[] } {
+  const segs = path.split('/');
+  const allowed: string[] = [];
+  for (const route of ROUTES) {
+    const tpl = route.path.split('/');
+    if (tpl.length !== segs.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < tpl.length && ok; i++) {
+      const t = tpl[i]!;
+      const s = segs[i]!;
+      if (t.startsWith('{')) {
+        if (s === '') ok = false;
+        else {
+          try {
+            params[t.slice(1, -1)] = decodeURIComponent(s);
+          } catch {
+            ok = false;
+          }
+        }
+      } else if (t !== s) ok = false;
+    }
+    if (!ok) continue;
+    if (route.method === method) return { match: { route, params } };
+    allowed.push(route.method);
+  }
+  return allowed.length > 0 ? { allowed } : {};
+}
