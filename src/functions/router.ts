@@ -447,8 +447,8 @@ const T_UNREACH = 6;
 const T_PROHIBIT = 7;
 const T_BCAST = 8;
 
-// 2^(32 − shift) slots in the IPv6 /32 walk cache.
-const V6_CACHE_SHIFT = 18;
+// 2^(32 − shift) slots in the IPv6 /40 walk cache.
+const V6_CACHE_SHIFT = 16;
 
 // + 0x0100 in network byte order, as seen in a host-order 16-bit word.
 const TTL_INC = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0x0001 : 0x0100;
@@ -564,9 +564,10 @@ export class Router implements NetworkFunction {
   private ent = new Int32Array(256);
   private pos = new Int32Array(256);
   private live = new Int32Array(256);
-  // IPv6 /32 → trie entry after the first four bytes (key 0 = empty: such destinations are slow-pathed).
+  // IPv6 /40 → trie entry after the first five bytes (key 0 = empty: such destinations are slow-pathed).
   private readonly v6Key = new Uint32Array(1 << (32 - V6_CACHE_SHIFT));
   private readonly v6Val = new Int32Array(1 << (32 - V6_CACHE_SHIFT));
+  private readonly v6Key5 = new Uint8Array(1 << (32 - V6_CACHE_SHIFT));
   // Word views of the pool's buffer (made once per buffer).
   private viewOf: ArrayBufferLike | null = null;
   private u16: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
@@ -891,6 +892,7 @@ export class Router implements NetworkFunction {
     const nodes = this.lpm6.nodes;
     const v6Key = this.v6Key;
     const v6Val = this.v6Val;
+    const v6Key5 = this.v6Key5;
     let ext = false;
     for (let i = 0; i < n; i++) {
       const k = cls[i] as number;
@@ -899,23 +901,26 @@ export class Router implements NetworkFunction {
         ent[i] = e;
         if (e & 0x80000000) ext = true;
       } else if (k === 6) {
-        // The walk over the first 32 bits of the destination is memoised per /32 (a direct-mapped
-        // cache cleared whenever the FIB changes): one load from a small table instead of three
+        // The walk over the first 40 bits of the destination is memoised per /40 (a direct-mapped
+        // cache cleared whenever the FIB changes): one load from a small table instead of four
         // dependent ones scattered over the trie.
         const ip = (offs[i] as number) + 14;
         const key = (((b[ip + 24] as number) << 24) | ((b[ip + 25] as number) << 16) | ((b[ip + 26] as number) << 8) | (b[ip + 27] as number)) >>> 0;
-        const slot = Math.imul(key, 0x9e3779b1) >>> V6_CACHE_SHIFT;
+        const k5 = b[ip + 28] as number;
+        const slot = Math.imul(key ^ Math.imul(k5, 0x85ebca6b), 0x9e3779b1) >>> V6_CACHE_SHIFT;
         let e: number;
-        if (v6Key[slot] === key) e = v6Val[slot] as number;
+        if (v6Key[slot] === key && v6Key5[slot] === k5) e = v6Val[slot] as number;
         else {
           e = nodes[ent[i] as number] as number;
           if (e & 0x80000000) e = nodes[((e & 0x7fffffff) << 8) + (b[ip + 26] as number)] as number;
           if (e & 0x80000000) e = nodes[((e & 0x7fffffff) << 8) + (b[ip + 27] as number)] as number;
+          if (e & 0x80000000) e = nodes[((e & 0x7fffffff) << 8) + k5] as number;
           v6Key[slot] = key;
+          v6Key5[slot] = k5;
           v6Val[slot] = e;
         }
         ent[i] = e;
-        pos[i] = ip + 28;
+        pos[i] = ip + 29;
         if (e & 0x80000000) ext = true;
       }
     }
