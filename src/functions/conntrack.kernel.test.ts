@@ -131,7 +131,8 @@ test('firewall on real kernel TCP: the connection survives export/import into a 
   });
   assert.equal(counter(fw2.counters(), 'ruleWalks'), 0, 'the fresh instance knew the connection');
   const end = (fw2.exportState() as { connections: { state: string }[] }).connections[0]?.state;
-  assert.ok(end === 'TIME_WAIT' || end === 'CLOSE', `final state ${String(end)}`);
+  // TIME_WAIT after the last ACK; a capture stopped under load may miss that ACK (LAST_ACK).
+  assert.ok(['LAST_ACK', 'TIME_WAIT', 'CLOSE'].includes(String(end)), `final state ${String(end)}`);
   // Without the import the second half from b is dropped (invalid: no connection).
   const h3 = new Harness(firewallFactory.create(cfg));
   const lost = recs.slice(half).filter((r) => !r.fromA).map((r) => h3.run(1, [r.bytes]).sent.length);
