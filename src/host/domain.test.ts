@@ -197,3 +197,22 @@ test('lightweight contexts: many small networks in one domain stay apart', async
     await h.close();
   }
 });
+
+test('a domain whose functions cannot be built is refused, and leaks nothing', async () => {
+  const h = new HostServer({ name: 't', slots: 512 });
+  try {
+    const free0 = h.pool.available;
+    await assert.rejects(
+      h.addDomain({ name: 'bad', contexts: [{ network: 'n', functions: [{ name: 'x', kind: 'switch', config: { ports: 'nope' } }], wires: [] }], vnics: [] }),
+      (e: Error) => e.name === 'DomainError' && /ports/.test(e.message),
+    );
+    await assert.rejects(
+      h.addDomain({ name: 'bad', contexts: [wire('n', false)], vnics: [{ context: 0, port: 'w.zz' }] }),
+      (e: Error) => e.name === 'DomainError' && /no port w\.zz/.test(e.message),
+    );
+    assert.equal(h.domainList().length, 0);
+    assert.equal(h.pool.available, free0);
+  } finally {
+    await h.close();
+  }
+});
