@@ -189,7 +189,7 @@ export function parseFirewallConfig(config: unknown): FirewallConfig {
     defaultPolicy: o.opt('defaultPolicy', oneOf(['allow', 'deny', 'reject'] as const), 'deny'),
     fastPath: o.opt('fastPath', bool(), true),
     nonIp: o.opt('nonIp', oneOf(['allow', 'deny'] as const), 'allow'),
-    maxFlows: o.opt('maxFlows', int(1, 1 << 22), 131_072),
+    maxFlows: o.opt('maxFlows', int(1, 1 << 22), 65_536),
     tcpLoose: o.opt('tcpLoose', bool(), false),
     timeouts: o.opt('timeouts', parseTimeouts, DEFAULT_TIMEOUTS),
   };
@@ -730,4 +730,5 @@ export const firewallFactory: FunctionFactory = {
   kind: 'firewall',
   summary: 'stateful firewall: ordered 5-tuple/ICMP/state rules with allow, deny, reject (RST/ICMP), conntrack with timeouts',
   create: (config: unknown) => new Firewall(parseFirewallConfig(config)),
+  ports: (config: unknown) => parseFirewallConfig(config).interfaces.map((i) => ({ name: i.name })),
 };

@@ -142,7 +142,7 @@ export function parseNatConfig(config: unknown): NatConfig {
     icmpIdRange: snat?.icmpIds ?? [0, 65535],
     forwards,
     hairpin: o.opt('hairpin', bool(), false),
-    maxFlows: o.opt('maxFlows', int(1, 1 << 22), 131_072),
+    maxFlows: o.opt('maxFlows', int(1, 1 << 22), 65_536),
     tcpLoose: o.opt('tcpLoose', bool(), false),
     timeouts: o.opt('timeouts', parseTimeouts, DEFAULT_TIMEOUTS),
   };
@@ -655,4 +655,8 @@ export const natFactory: FunctionFactory = {
   kind: 'nat',
   summary: 'NAT44: source NAT with port/ICMP id allocation over a pool, port forwarding, hairpinning, ICMP error translation',
   create: (config: unknown) => new Nat(parseNatConfig(config)),
+  ports: (config: unknown) => {
+    const c = parseNatConfig(config);
+    return [{ name: c.inside }, { name: c.outside }];
+  },
 };

@@ -154,3 +154,15 @@ test('traffic-sink: fuzz 100,000 mutated frames: no exception, everything consum
   fuzz(sink, seeds, 100_000, 11);
   assert.ok(counter(sink.counters(), 'measured') > 1000);
 });
+
+test('traffic endpoints, firewall, nat: factory ports() parse as create() does', async () => {
+  const { firewallFactory } = await import('./firewall.js');
+  const { natFactory } = await import('./nat.js');
+  const fwCfg = { interfaces: [{ name: 'lan' }, { name: 'wan' }] };
+  const natCfg = { interfaces: { inside: 'lan', outside: 'wan' }, snat: { addresses: ['203.0.113.1'] } };
+  const srcCfg = { port: 'gen', flows: [{ kind: 'ping', ...L2, src: '10.0.0.1', dst: '10.0.0.2' }] };
+  for (const [f, cfg] of [[firewallFactory, fwCfg], [natFactory, natCfg], [trafficSourceFactory, srcCfg], [trafficSinkFactory, { port: 'meter' }]] as const) {
+    assert.deepEqual(f.ports?.(cfg), f.create(cfg).ports);
+    assert.throws(() => f.ports?.({ bogus: 1 }), (e: Error) => e.name === 'ConfigError');
+  }
+});

@@ -334,4 +334,5 @@ export const trafficSinkFactory: FunctionFactory = {
   kind: 'traffic-sink',
   summary: 'measures test flows: loss, duplicates, reordering, latency p50/p99, RFC 3550 jitter',
   create: (config: unknown) => new TrafficSink(parseSinkConfig(config)),
+  ports: (config: unknown) => [{ name: parseSinkConfig(config).port }],
 };

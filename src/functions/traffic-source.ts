@@ -299,4 +299,5 @@ export const trafficSourceFactory: FunctionFactory = {
   kind: 'traffic-source',
   summary: 'constant-rate test flows (VoIP, IPTV, ping, UDP) with flow id, sequence and timestamp in the payload',
   create: (config: unknown) => new TrafficSource(parseSourceConfig(config)),
+  ports: (config: unknown) => [{ name: parseSourceConfig(config).port }],
 };
