@@ -26,6 +26,7 @@ import { Link } from './link.js';
 import type { ContextSpec, VnicSpec } from './domain.js';
 import type { Topology } from './topology.js';
 import type { EnergyReading } from './energy.js';
+import { VxlanUplink } from './uplink.js';
 
 export interface ExperimentOptions {
   /** Wire name → capture file (.pcap or .pcapng). */
@@ -159,6 +160,15 @@ export class Experiment {
         through.push({ net: net.name, wire: w });
       }
     }
+    for (const u of topo.uplinks)
+      for (const v of u.vnis) {
+        const loc = where.get(`${v.network}/${v.attach.slice(0, v.attach.lastIndexOf('.'))}`);
+        if (loc && !loc.endpoint) {
+          const { p, ctx } = plan(loc.server, v.network);
+          p.vnics.push({ context: ctx, port: v.attach });
+          p.keys.push(`${v.network}/${v.attach}`);
+        }
+      }
     const att = new Map<string, { host: HostServer; id: number }>();
     for (const p of plans.values()) {
       const h = hosts.get(p.server) as HostServer;
@@ -172,6 +182,21 @@ export class Experiment {
         const ids = h.addEndpoint(net.name, fn, e.name);
         fn.ports.forEach((port, i) => att.set(`${net.name}/${e.name}.${port.name}`, { host: h, id: ids[i] as number }));
         x.endpoints.push({ network: net.name, kind: e.kind, fn });
+      }
+    }
+    for (const u of topo.uplinks) {
+      const h = hosts.get(u.server) as HostServer;
+      let up: VxlanUplink;
+      try {
+        up = await VxlanUplink.open({ address: u.address, port: u.port }, h.pool);
+      } catch (e) {
+        await x.close();
+        throw new ExperimentError((e as Error).message);
+      }
+      for (const v of u.vnis) {
+        const end = att.get(`${v.network}/${v.attach}`);
+        if (!end) throw new ExperimentError(`uplink VNI ${v.vni}: ${v.attach} not attached`);
+        h.bridge.wire(h.attachUplink(up, v.vni, v.network, v.remotes), end.id);
       }
     }
     for (const { net, wire } of through) {

@@ -20,6 +20,11 @@
  *     wires:
  *       - { a: src.out, b: r1.eth0 }
  *       - { a: r1.eth1, b: sink.in, name: voip-out, link: { bandwidth: 100Mbit, delay: 2ms } }
+ * uplinks:            # optional: VXLAN to real networks (e.g. a kernel vxlan device)
+ *   - server: s1
+ *     address: 10.88.0.1
+ *     port: 4789
+ *     vnis: [{ vni: 100, network: voip, attach: r1.eth2, remote: '10.88.0.2:4789' }]
  * ```
  *
  * @example
@@ -78,10 +83,27 @@ export interface NetworkDef {
   wires: WireDef[];
 }
 
+export interface UplinkVniDef {
+  vni: number;
+  network: string;
+  /** `function.port` of `network` that the VNI is wired to (on the uplink's server). */
+  attach: string;
+  remotes: { address: string; port: number }[];
+}
+
+/** A VXLAN uplink: a UDP socket on an address of this machine, VNIs bound to networks. */
+export interface UplinkDef {
+  server: string;
+  address: string;
+  port: number;
+  vnis: UplinkVniDef[];
+}
+
 export interface Topology {
   file: string;
   servers: ServerDef[];
   networks: NetworkDef[];
+  uplinks: UplinkDef[];
 }
 
 type Path = (string | number)[];
@@ -120,6 +142,16 @@ function parseRate(v: unknown): number {
   const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
   const mul = m ? RATES[(m[2] ?? '').toLowerCase()] : undefined;
   return m && mul !== undefined ? Number(m[1]) * mul : NaN;
+}
+
+/** "10.0.0.2", "10.0.0.2:4789", "fd00::2", "[fd00::2]:4789" → address and port (default `dflt`). */
+function parseEndpoint(x: string, dflt: number): { address: string; port: number } | null {
+  let m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(x);
+  if (!m) m = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(x);
+  if (!m) m = /^([0-9a-fA-F]*:[0-9a-fA-F:.]*)()$/.exec(x); // bare IPv6: no port
+  if (!m) return null;
+  const port = m[2] ? Number(m[2]) : dflt;
+  return port >= 1 && port <= 65535 ? { address: m[1] as string, port } : null;
 }
 
 class Reader {
@@ -196,7 +228,7 @@ export function loadTopology(text: string, file: string): Topology {
     const { line, col } = lc.linePos(e?.pos[0] ?? 0);
     throw new TopologyError(file, line, col, `YAML: ${(e?.message ?? 'syntax error').split('\n')[0]}`);
   }
-  r.object([], ['servers', 'networks'], ['servers', 'networks']);
+  r.object([], ['servers', 'networks', 'uplinks'], ['servers', 'networks']);
   const servers: ServerDef[] = [];
   const serverNames = new Set<string>();
   r.list(['servers'], false).forEach((_, i) => {
@@ -233,6 +265,7 @@ export function loadTopology(text: string, file: string): Topology {
   const networks: NetworkDef[] = [];
   const netNames = new Set<string>();
   const wireNames = new Set<string>();
+  const portsOf = new Map<string, { ports: Map<string, string[]>; used: Set<string>; servers: Map<string, string> }>();
   r.list(['networks'], false).forEach((_, i) => {
     const p = ['networks', i];
     r.object(p, ['name', 'allocation', 'priority', 'functions', 'endpoints', 'wires'], ['name']);
@@ -241,6 +274,7 @@ export function loadTopology(text: string, file: string): Topology {
     netNames.add(name);
     const net: NetworkDef = { name, allocation: r.number([...p, 'allocation'], 1e-6, 1e9, 1), priority: r.number([...p, 'priority'], 0, 1000, 0), functions: [], endpoints: [], wires: [] };
     const ports = new Map<string, string[]>();
+    const placed = new Map<string, string>();
     for (const section of ['functions', 'endpoints'] as const) {
       r.list([...p, section]).forEach((_, j) => {
         const fp = [...p, section, j];
@@ -261,10 +295,12 @@ export function loadTopology(text: string, file: string): Topology {
           r.fail([...fp, 'config'], `${kind} ${fname}: ${(e as Error).message}`);
         }
         ports.set(fname, fnPorts);
+        placed.set(fname, server);
         net[section].push({ name: fname, kind, server, config });
       });
     }
     const used = new Set<string>();
+    portsOf.set(name, { ports, used, servers: placed });
     r.list([...p, 'wires']).forEach((_, j) => {
       const wp = [...p, 'wires', j];
       const o = r.object(wp, ['a', 'b', 'name', 'link'], ['a', 'b']);
@@ -306,5 +342,50 @@ export function loadTopology(text: string, file: string): Topology {
     });
     networks.push(net);
   });
-  return { file, servers, networks };
+  const uplinks: UplinkDef[] = [];
+  const sockets = new Set<string>();
+  const vniSeen = new Set<string>();
+  r.list(['uplinks']).forEach((_, i) => {
+    const p = ['uplinks', i];
+    const o = r.object(p, ['server', 'address', 'port', 'vnis'], ['server', 'address', 'vnis']);
+    const server = r.name([...p, 'server']);
+    if (!serverNames.has(server)) r.fail([...p, 'server'], `no server '${server}'`);
+    const address = o['address'];
+    if (typeof address !== 'string' || !/^[0-9a-fA-F.:]+$/.test(address)) r.fail([...p, 'address'], 'expected an IPv4 or IPv6 address of this machine');
+    const port = r.number([...p, 'port'], 1, 65535, 4789);
+    if (sockets.has(`${address}:${port}`)) r.fail([...p, 'address'], `two uplinks on ${address}:${port}`);
+    sockets.add(`${address}:${port}`);
+    const up: UplinkDef = { server, address, port, vnis: [] };
+    r.list([...p, 'vnis'], false).forEach((__, j) => {
+      const vp = [...p, 'vnis', j];
+      const vo = r.object(vp, ['vni', 'network', 'attach', 'remote'], ['vni', 'network', 'attach', 'remote']);
+      const vni = r.number([...vp, 'vni'], 0, 0xffffff);
+      if (!Number.isInteger(vni)) r.fail([...vp, 'vni'], 'expected an integer');
+      if (vniSeen.has(`${address}:${port}/${vni}`)) r.fail([...vp, 'vni'], `VNI ${vni} twice on ${address}:${port}`);
+      vniSeen.add(`${address}:${port}/${vni}`);
+      const network = r.name([...vp, 'network']);
+      const net = portsOf.get(network);
+      if (!net) r.fail([...vp, 'network'], `no network '${network}'`);
+      const attach = vo['attach'];
+      const dot = typeof attach === 'string' ? attach.lastIndexOf('.') : -1;
+      if (typeof attach !== 'string' || dot <= 0) r.fail([...vp, 'attach'], "expected 'function.port'");
+      const fp = net.ports.get(attach.slice(0, dot));
+      if (!fp) r.fail([...vp, 'attach'], `no function '${attach.slice(0, dot)}' in network ${network}`);
+      if (!fp.includes(attach.slice(dot + 1))) r.fail([...vp, 'attach'], `${attach.slice(0, dot)} has no port '${attach.slice(dot + 1)}'`);
+      if (net.used.has(attach)) r.fail([...vp, 'attach'], `port ${attach} is already wired`);
+      if (net.servers.get(attach.slice(0, dot)) !== server) r.fail([...vp, 'attach'], `${attach.slice(0, dot)} is not on server ${server}`);
+      net.used.add(attach);
+      const rem = vo['remote'];
+      const list = Array.isArray(rem) ? rem : [rem];
+      const remotes = list.map((x, k) => {
+        const m = typeof x === 'string' ? parseEndpoint(x, port) : null;
+        if (!m) r.fail(Array.isArray(rem) ? [...vp, 'remote', k] : [...vp, 'remote'], "expected 'address' or 'address:port' (IPv6 as [addr]:port)");
+        return m;
+      });
+      up.vnis.push({ vni, network, attach, remotes });
+    });
+    if (up.vnis.length === 0) r.fail([...p, 'vnis'], 'an uplink needs at least one VNI');
+    uplinks.push(up);
+  });
+  return { file, servers, networks, uplinks };
 }
