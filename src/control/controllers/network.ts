@@ -1,0 +1,243 @@
+/**
+ * The network controller: level-triggered reconciliation of SoftwareNetworks into Placement
+ * objects (function → server). It keeps reflectors on networks, infrastructure and placements;
+ * any change to one of them queues the networks it may affect, and each reconcile compares
+ * desired (the network's generation and functions) with actual (its placements) from scratch,
+ * so a missed event or a restart never leaves a network behind.
+ *
+ * Every outcome is visible: condition `Scheduled` True/False/Unknown with the scheduler's
+ * reason, events (Scheduled, Unschedulable, ReconcileError), and unschedulable or failed
+ * networks are retried with exponential backoff (and at once when the infrastructure changes).
+ * The scheduling decision itself is behind the {@link NetworkScheduler} seam.
+ */
+import { EventRecorder, setCondition } from '../events.js';
+import { readResource } from '../manifest/apply.js';
+import { DEFAULT_NAMESPACE, type Condition, type Resource, type SoftwareNetworkSpec } from '../manifest/types.js';
+import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js';
+import { CasFailedError, NotFoundError, type JsonObject, type KeyValue, type Op, type Store } from '../store/contract.js';
+import { Reflector } from '../store/reflector.js';
+
+export interface Assignment {
+  /** Function name in the network (standby copies as `fw~standby-1`). */
+  readonly function: string;
+  readonly server: string;
+  readonly requests: Placement['requests'];
+}
+
+export type PlacementDecision = { readonly ok: true; readonly assignments: readonly Assignment[] } | { readonly ok: false; readonly reason: string };
+
+/** The seam between the controller and the scheduling algorithm. */
+export interface NetworkScheduler {
+  /**
+   * Places every function of `network` (all or none) given the infrastructure objects
+   * (Datacenter, Server, Link) and the placements of every other network.
+   */
+  place(network: Resource, infrastructure: readonly Resource[], others: readonly Placement[]): PlacementDecision;
+}
+
+export interface NetworkControllerInit {
+  readonly scheduler: NetworkScheduler;
+  /** First retry delay of an unschedulable or failed network (ms, default 200). */
+  readonly minBackoffMs?: number;
+  /** Longest retry delay (ms, default 30 000). */
+  readonly maxBackoffMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+const NET_PREFIX = '/swnet/softwarenetwork/';
+const INFRA_PREFIXES = ['/swnet/datacenter/', '/swnet/server/', '/swnet/link/'];
+
+/**
+ * @example
+ * const c = await NetworkController.start(store, { scheduler: gangScheduler });
+ * // ... networks get placements and a Scheduled condition ...
+ * await c.stop();
+ */
+export class NetworkController {
+  private nets!: Reflector;
+  private placements!: Reflector;
+  private infra: Reflector[] = [];
+  private readonly events: EventRecorder;
+  private readonly due = new Map<string, number>();
+  private readonly attempts = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  /** Reconciles done (for tests and metrics). */
+  reconciles = 0;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly init: NetworkControllerInit,
+  ) {
+    this.events = new EventRecorder(store, { component: 'network-controller' });
+  }
+
+  static async start(store: Store, init: NetworkControllerInit): Promise<NetworkController> {
+    const c = new NetworkController(store, init);
+    c.placements = await Reflector.start(store, { prefix: PLACEMENT_PREFIX, onChange: (ch) => ch.forEach((x) => c.enqueue(netKeyOfPlacement(x.key))) });
+    for (const prefix of INFRA_PREFIXES) c.infra.push(await Reflector.start(store, { prefix, onChange: () => c.enqueueAll(true) }));
+    // Only creation, deletion and spec changes (a new generation) need a pass: status writes,
+    // the controller's own included, do not (and must not reset a failing network's backoff).
+    const gen = (kv: KeyValue | undefined): number | undefined => (kv ? ((kv.value as unknown as Resource).metadata?.generation ?? 0) : undefined);
+    c.nets = await Reflector.start(store, { prefix: NET_PREFIX, onChange: (ch) => ch.forEach((x) => gen(x.kv) !== gen(x.prev) && c.enqueue(x.key, true)) });
+    c.enqueueAll(true);
+    return c;
+  }
+
+  private enqueueAll(reset: boolean): void {
+    for (const key of this.nets?.cache.keys() ?? []) this.enqueue(key, reset);
+  }
+
+  /** Queues a network now (`reset` forgets its backoff: something it depends on changed). */
+  private enqueue(key: string | undefined, reset = false, delay = 0): void {
+    if (key === undefined || this.stopped) return;
+    if (reset) this.attempts.delete(key);
+    const at = Date.now() + delay;
+    const cur = this.due.get(key);
+    if (cur === undefined || at < cur) this.due.set(key, at);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running || this.stopped) return;
+    clearTimeout(this.timer);
+    let next = Infinity;
+    for (const t of this.due.values()) next = Math.min(next, t);
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => {
+      this.running = this.drain().finally(() => {
+        this.running = undefined;
+        this.kick();
+      });
+    }, Math.max(0, next - Date.now()));
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const now = Date.now();
+      const ready = [...this.due].filter(([, t]) => t <= now).map(([k]) => k);
+      if (ready.length === 0) return;
+      for (const key of ready) {
+        if (this.stopped) return;
+        this.due.delete(key);
+        await this.reconcileSafely(key);
+        // Let I/O and timers run between passes, even when the store answers in microtasks.
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+  }
+
+  private backoff(key: string): number {
+    const n = (this.attempts.get(key) ?? 0) + 1;
+    this.attempts.set(key, n);
+    return Math.min(this.init.maxBackoffMs ?? 30_000, (this.init.minBackoffMs ?? 200) * 2 ** (n - 1));
+  }
+
+  private async reconcileSafely(key: string): Promise<void> {
+    this.reconciles++;
+    try {
+      const retry = await this.reconcile(key);
+      if (retry) this.enqueue(key, false, this.backoff(key));
+      else this.attempts.delete(key);
+    } catch (e) {
+      if (this.stopped) return;
+      const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      this.init.log?.(`network-controller: ${key}: ${msg}`);
+      const ref = refOf(key);
+      // Report the failure on the object itself; if even that fails, the retry will try again.
+      try {
+        if (ref && this.nets.cache.has(key)) {
+          await this.events.record(ref, 'Warning', 'ReconcileError', msg);
+          await setCondition(this.store, ref, { type: 'Scheduled', status: 'Unknown', reason: 'ReconcileError', message: msg });
+        }
+      } catch {
+        /* the store is away; retried below */
+      }
+      this.enqueue(key, false, this.backoff(key));
+    }
+  }
+
+  /** One level-triggered pass over one network; true = retry later with backoff. */
+  private async reconcile(key: string): Promise<boolean> {
+    const ref = refOf(key);
+    if (!ref) return false;
+    const prefix = placementKey(ref.namespace, ref.name);
+    const mine = [...this.placements.cache.values()].filter((kv) => kv.key.startsWith(prefix)).map((kv) => kv.value as unknown as Placement);
+    const kv = this.nets.cache.get(key);
+    if (!kv) {
+      // Deleted network: its placements go too.
+      if (mine.length > 0) await this.store.txn([], [{ type: 'delete', key: prefix, prefix: true }]);
+      return false;
+    }
+    const net = readResource(kv);
+    const gen = net.metadata.generation ?? 1;
+    const servers = new Set([...(this.infra[1]?.cache.values() ?? [])].map((s) => readResource(s).metadata.name));
+    const fns = ((net.spec as unknown as SoftwareNetworkSpec).functions ?? []).map((f) => f.name);
+    const placed = new Set(mine.map((p) => p.function));
+    const upToDate = mine.length > 0 && mine.every((p) => p.generation === gen && servers.has(p.server)) && fns.every((f) => placed.has(f));
+    if (upToDate) {
+      await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(mine) }, false);
+      return false;
+    }
+    const infrastructure = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
+    const others = [...this.placements.cache.values()].filter((p) => !p.key.startsWith(prefix)).map((p) => p.value as unknown as Placement);
+    const d = this.init.scheduler.place(net, infrastructure, others);
+    if (!d.ok) {
+      await this.events.record(ref, 'Warning', 'Unschedulable', d.reason);
+      await this.ensureCondition(net, { type: 'Scheduled', status: 'False', reason: 'Unschedulable', message: d.reason }, false);
+      return true;
+    }
+    const next: Placement[] = d.assignments.map((a) => ({ kind: 'Placement', namespace: ref.namespace, network: ref.name, function: a.function, server: a.server, generation: gen, requests: a.requests }));
+    const keep = new Set(next.map((p) => p.function));
+    const ops: Op[] = mine.filter((p) => !keep.has(p.function)).map((p) => ({ type: 'delete', key: placementKey(ref.namespace, ref.name, p.function) }));
+    for (const p of next) ops.push({ type: 'put', key: placementKey(ref.namespace, ref.name, p.function), value: p as unknown as JsonObject });
+    // Guarded by the network's revision: a network changed meanwhile is reconciled again instead.
+    const res = await this.store.txn([{ key, modRevision: kv.modRevision }], ops);
+    if (!res.succeeded) return false;
+    await this.placements.waitFor(res.revision);
+    await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(next) }, true);
+    return false;
+  }
+
+  /** Sets the condition unless it already says exactly that; records an event when it changes. */
+  private async ensureCondition(net: Resource, cond: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>, changedPlacement: boolean): Promise<void> {
+    const gen = net.metadata.generation ?? 1;
+    const cur = net.status?.conditions?.find((c) => c.type === cond.type);
+    const ref = { kind: 'SoftwareNetwork' as const, name: net.metadata.name, namespace: net.metadata.namespace ?? DEFAULT_NAMESPACE };
+    if (cur && cur.status === cond.status && cur.reason === cond.reason && cur.message === cond.message && cur.observedGeneration === gen && !changedPlacement) return;
+    if (cond.status === 'True' && (changedPlacement || cur?.status !== 'True')) await this.events.record(ref, 'Normal', 'Scheduled', cond.message ?? '');
+    try {
+      const r = await setCondition(this.store, ref, cond, gen);
+      await this.nets.waitFor(Number(r.metadata.resourceVersion));
+    } catch (e) {
+      if (e instanceof NotFoundError || e instanceof CasFailedError) return; // deleted or changed: the next pass sees it
+      throw e;
+    }
+  }
+
+  /** Stops reconciling; resolves after the pass in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await Promise.all([this.nets?.stop(), this.placements?.stop(), ...this.infra.map((r) => r.stop())]);
+  }
+}
+
+function refOf(key: string): { kind: 'SoftwareNetwork'; namespace: string; name: string } | undefined {
+  const rest = key.slice(NET_PREFIX.length).split('/');
+  return rest.length === 2 && rest[0] && rest[1] ? { kind: 'SoftwareNetwork', namespace: rest[0], name: rest[1] } : undefined;
+}
+
+function netKeyOfPlacement(key: string): string | undefined {
+  const rest = key.slice(PLACEMENT_PREFIX.length).split('/');
+  return rest.length === 3 ? `${NET_PREFIX}${rest[0]}/${rest[1]}` : undefined;
+}
+
+function summary(ps: readonly Placement[]): string {
+  const servers = new Set(ps.map((p) => p.server));
+  const list = [...ps].sort((a, b) => a.function.localeCompare(b.function)).map((p) => `${p.function}→${p.server}`);
+  return `${ps.length} function(s) on ${servers.size} server(s): ${list.slice(0, 8).join(', ')}${list.length > 8 ? ', ...' : ''}`;
+}
