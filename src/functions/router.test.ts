@@ -399,6 +399,8 @@ test('router: configuration errors name the offending key', () => {
   bad({ ...BASE, routes: [{ prefix: '10.9.0.0/16', via: '10.0.1.9', weight: 2 }] }, 'routes[0].weight');
   bad({ ...BASE, neighbors: [{ interface: 'nope', address: '10.0.1.9', mac: '02:00:00:00:00:09' }] }, 'neighbors[0].interface');
   assert.ok(new Router(parseRouterConfig(BASE)));
+  assert.deepEqual(routerFactory.ports?.(BASE), router().ports);
+  assert.throws(() => routerFactory.ports?.({ ...BASE, bogus: 1 }), (e: Error) => e.name === 'ConfigError' && (e as ConfigError).path === 'bogus');
 });
 
 test('router: 100,000 mutated and truncated frames: no exception, counters consistent', () => {
