@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { TokenAuth } from '../control/api/auth.js';
 import { ApiServer } from '../control/api/server.js';
 import { openStore } from '../control/store/open.js';
+import { startControllers } from '../control/controllers/start.js';
 
 /** Parses `ADDR:PORT`, `[v6]:PORT` or `PORT`. */
 export function parseListen(s: string): { host: string; port: number } {
@@ -48,8 +49,7 @@ export function register(program: Command): void {
           await store.close();
           throw e;
         }
-        // The controllers join here once the scheduler lands (src/control/controllers/start.ts).
-        const controllers: { names: string[]; stop(): Promise<void> } | undefined = undefined as { names: string[]; stop(): Promise<void> } | undefined;
+        const controllers = o.controllers ? await startControllers(store, { log: (line) => process.stderr.write(`${line}\n`) }) : undefined;
         process.stdout.write(`swnet controller: API on ${addr.url} (store ${store.backend})${controllers ? `, controllers: ${controllers.names.join(', ')}` : ''}\n`);
         let stopping = false;
         const stop = (sig: string): void => {

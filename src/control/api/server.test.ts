@@ -80,6 +80,16 @@ function collect(api: ApiClient, opts: Parameters<ApiClient['watch']>[0]): { msg
   };
 }
 
+async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function crudAndWatch(backend: string, open: () => Store): void {
   describe(`API over ${backend}`, () => {
     it('CRUD, manifest apply (atomic, positions on error), watch in order with resume, compaction error', async () => {
@@ -366,6 +376,14 @@ describe('swnet CLI against the API server', () => {
       const admin = new ApiClient({ server: url, token: ADMIN });
       assert.equal((await admin.health()).store, 'sqlite');
       await admin.apply([{ file: 'good.yaml', text: GOOD }]);
+      // The controllers run in the same process: the network gets placed and says so.
+      const web = await until('web Scheduled', async () => {
+        const r = await admin.get('SoftwareNetwork', 'web', 'tenant-a');
+        return r.status?.conditions?.find((x) => x.type === 'Scheduled' && x.status === 'True') ? r : undefined;
+      });
+      assert.match(web.status?.conditions?.find((x) => x.type === 'Scheduled')?.message ?? '', /6 function\(s\) on 2 server\(s\)/);
+      assert.equal((await admin.placements('tenant-a')).length, 6);
+      assert.ok((await admin.events({ involved: { kind: 'SoftwareNetwork', name: 'web', namespace: 'tenant-a' } })).some((e) => e.reason === 'Scheduled'));
       const w = collect(admin, {});
       await w.h.opened;
       child.kill('SIGTERM');
