@@ -49,7 +49,7 @@ export function renderTop(t: TopReport, what: 'all' | 'servers' | 'networks'): s
           pct(s.requested.cpu, s.capacity.cpu),
           `${bytes(s.requested.memory)}/${bytes(s.capacity.memory)}`,
           pct(s.requested.memory, s.capacity.memory),
-          `${rate(s.requested.bandwidth)}/${rate(s.capacity.bandwidth)}`,
+          `${rate(s.requested.bandwidth)}/${s.capacity.bandwidth > 0 ? rate(s.capacity.bandwidth) : '-'}`,
           pct(s.requested.bandwidth, s.capacity.bandwidth),
           s.measured?.cpu !== undefined ? `${Math.round(s.measured.cpu * 100)}%` : '-',
           s.powerWatts !== undefined ? `${Math.round(s.powerWatts)}W` : '-',
