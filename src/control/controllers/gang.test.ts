@@ -6,7 +6,7 @@ import { parseManifestText } from '../manifest/load.js';
 import { PLACEMENT_PREFIX, type Placement } from '../placement.js';
 import { MemoryStore } from '../store/memory.js';
 import { computeTop } from '../top.js';
-import { gangScheduler } from './gang.js';
+import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
@@ -28,7 +28,7 @@ describe('network controller with the filter/score scheduler', () => {
     );
     assert.deepEqual(issues, []);
     await apply(store, resources);
-    const c = await NetworkController.start(store, { scheduler: gangScheduler, minBackoffMs: 50 });
+    const c = await NetworkController.start(store, { scheduler: new GangScheduler(), minBackoffMs: 50 });
     try {
       const web = await until('web scheduled', async () => {
         const r = await getResource(store, 'SoftwareNetwork', 'web', 'tenant-a');

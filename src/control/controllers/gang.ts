@@ -1,32 +1,70 @@
 /**
  * The network controller's default {@link NetworkScheduler}: the filter/score scheduler of
- * src/control/scheduler/ placing a network's functions as a gang, over a Cluster that already
- * holds every other network's placements.
+ * src/control/scheduler/ placing a network's functions as a gang. It keeps one Cluster with every
+ * placement assumed and follows the placements the controller observes, so a pass costs what one
+ * network needs; the cluster is rebuilt only when the infrastructure changes or a decision was
+ * not written.
  */
+import type { Cluster, FunctionRequest } from '../scheduler/cluster.js';
 import { clusterFromResources, functionId, networkRequests } from '../scheduler/resources.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import { DEFAULT_NAMESPACE } from '../manifest/types.js';
-import type { NetworkScheduler } from './network.js';
+import { DEFAULT_NAMESPACE, type Resource } from '../manifest/types.js';
+import type { Placement } from '../placement.js';
+import type { NetworkScheduler, PlaceContext, PlacementDecision } from './network.js';
+
+const idOf = (p: Placement): string => functionId(p.namespace, p.network, p.function);
 
 /**
  * @example
- * const c = await NetworkController.start(store, { scheduler: gangScheduler });
+ * const c = await NetworkController.start(store, { scheduler: new GangScheduler() });
  */
-export const gangScheduler: NetworkScheduler = {
-  place(network, infrastructure, others) {
-    const cluster = clusterFromResources(infrastructure);
-    for (const p of others) {
-      const s = cluster.index.get(p.server);
-      const id = functionId(p.namespace, p.network, p.function);
-      if (s !== undefined && !cluster.placed.has(id)) cluster.assume({ id, cpu: p.requests.cpu, memory: p.requests.memory, bandwidth: p.requests.bandwidth }, s);
+export class GangScheduler implements NetworkScheduler {
+  private state: { cluster: Cluster; scheduler: Scheduler; infra: readonly Resource[] } | undefined;
+
+  private assume(c: Cluster, p: Placement): void {
+    const s = c.index.get(p.server);
+    const id = idOf(p);
+    c.forget(id);
+    if (s !== undefined) c.assume({ id, cpu: p.requests.cpu, memory: p.requests.memory, bandwidth: p.requests.bandwidth }, s);
+  }
+
+  place(network: Resource, ctx: PlaceContext): PlacementDecision {
+    if (!this.state || this.state.infra !== ctx.infrastructure) {
+      const cluster = clusterFromResources(ctx.infrastructure);
+      for (const p of ctx.others()) this.assume(cluster, p);
+      for (const p of ctx.mine) this.assume(cluster, p);
+      this.state = { cluster, scheduler: new Scheduler(cluster), infra: ctx.infrastructure };
+    }
+    const { cluster, scheduler } = this.state;
+    // The network's own placements are replaced: release them, restore them if nothing fits.
+    const saved: { req: FunctionRequest; server: number }[] = [];
+    for (const p of ctx.mine) {
+      const cur = cluster.placed.get(idOf(p));
+      if (!cur) continue;
+      saved.push({ req: cur.req, server: cur.server });
+      cluster.forget(idOf(p));
     }
     const reqs = networkRequests(network);
-    const g = new Scheduler(cluster).scheduleGang(reqs);
-    if (!g.ok) return { ok: false, reason: g.unschedulable.message };
+    const g = scheduler.scheduleGang(reqs);
+    if (!g.ok) {
+      for (const s of saved) cluster.assume(s.req, s.server);
+      return { ok: false, reason: g.unschedulable.message };
+    }
     const prefix = functionId(network.metadata.namespace ?? DEFAULT_NAMESPACE, network.metadata.name, '');
     return {
       ok: true,
       assignments: reqs.map((r) => ({ function: r.id.slice(prefix.length), server: g.placements.get(r.id) ?? '', requests: { cpu: r.cpu, memory: r.memory, bandwidth: r.bandwidth } })),
     };
-  },
-};
+  }
+
+  observe(type: 'put' | 'delete', p: Placement): void {
+    const c = this.state?.cluster;
+    if (!c) return;
+    if (type === 'put') this.assume(c, p);
+    else if (c.placed.get(idOf(p))?.server === c.index.get(p.server)) c.forget(idOf(p));
+  }
+
+  reset(): void {
+    this.state = undefined;
+  }
+}

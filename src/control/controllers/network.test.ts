@@ -7,7 +7,7 @@ import type { Resource } from '../manifest/types.js';
 import { PLACEMENT_PREFIX, type Placement } from '../placement.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/contract.js';
-import { NetworkController, type NetworkScheduler, type PlacementDecision } from './network.js';
+import { NetworkController, type NetworkScheduler, type PlaceContext, type PlacementDecision } from './network.js';
 
 const server = (name: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${name} }\nspec: { datacenter: dc1, capacity: { cpu: 4, memory: 8Gi } }\n---\n`;
 const INFRA = `apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: dc1 }\nspec: { tier: edge }\n---\n${server('s1')}${server('s2')}`;
@@ -43,9 +43,9 @@ const scheduled = async (store: Store, name: string): Promise<Resource['status']
 function roundRobin(refuse: (servers: string[]) => string | undefined = () => undefined): NetworkScheduler & { calls: number } {
   const s = {
     calls: 0,
-    place(network: Resource, infra: readonly Resource[]): PlacementDecision {
+    place(network: Resource, ctx: PlaceContext): PlacementDecision {
       s.calls++;
-      const names = infra.filter((r) => r.kind === 'Server').map((r) => r.metadata.name).sort();
+      const names = ctx.infrastructure.filter((r) => r.kind === 'Server').map((r) => r.metadata.name).sort();
       const why = names.length === 0 ? '0/0 servers' : refuse(names);
       if (why !== undefined) return { ok: false, reason: why };
       const fns = (network.spec['functions'] as { name: string }[]).map((f) => f.name);
@@ -119,9 +119,9 @@ describe('network controller', () => {
     const ok = roundRobin();
     let fail = 2;
     const flaky: NetworkScheduler = {
-      place(network, infra, others) {
+      place(network, ctx) {
         if (fail-- > 0) throw new Error('scheduler exploded');
-        return ok.place(network, infra, others);
+        return ok.place(network, ctx);
       },
     };
     const c = await NetworkController.start(store, { scheduler: flaky, minBackoffMs: 20 });

@@ -26,13 +26,27 @@ export interface Assignment {
 
 export type PlacementDecision = { readonly ok: true; readonly assignments: readonly Assignment[] } | { readonly ok: false; readonly reason: string };
 
-/** The seam between the controller and the scheduling algorithm. */
+export interface PlaceContext {
+  /** Datacenter, Server and Link objects (the same array until the infrastructure changes). */
+  readonly infrastructure: readonly Resource[];
+  /** The network's current placements (to be replaced). */
+  readonly mine: readonly Placement[];
+  /** Every other network's placements (built on demand: O(placements)). */
+  others(): readonly Placement[];
+}
+
+/**
+ * The seam between the controller and the scheduling algorithm. A stateless scheduler needs
+ * only `place`; an incremental one also follows `observe` and `reset`, so that one pass costs
+ * what one network needs rather than a rebuild of the whole cluster.
+ */
 export interface NetworkScheduler {
-  /**
-   * Places every function of `network` (all or none) given the infrastructure objects
-   * (Datacenter, Server, Link) and the placements of every other network.
-   */
-  place(network: Resource, infrastructure: readonly Resource[], others: readonly Placement[]): PlacementDecision;
+  /** Places every function of `network` (all or none), or says why not. */
+  place(network: Resource, ctx: PlaceContext): PlacementDecision;
+  /** A placement was written or deleted (by anyone, this controller included). */
+  observe?(type: 'put' | 'delete', placement: Placement): void;
+  /** The infrastructure changed, or a decision was not written: rebuild state on the next place. */
+  reset?(): void;
 }
 
 export interface NetworkControllerInit {
@@ -49,7 +63,7 @@ const INFRA_PREFIXES = ['/swnet/datacenter/', '/swnet/server/', '/swnet/link/'];
 
 /**
  * @example
- * const c = await NetworkController.start(store, { scheduler: gangScheduler });
+ * const c = await NetworkController.start(store, { scheduler: new GangScheduler() });
  * // ... networks get placements and a Scheduled condition ...
  * await c.stop();
  */
@@ -57,6 +71,10 @@ export class NetworkController {
   private nets!: Reflector;
   private placements!: Reflector;
   private infra: Reflector[] = [];
+  /** Placements per network key, kept from the placement reflector. */
+  private readonly byNetwork = new Map<string, Map<string, Placement>>();
+  private infrastructure: Resource[] | undefined;
+  private serverNames: Set<string> | undefined;
   private readonly events: EventRecorder;
   private readonly due = new Map<string, number>();
   private readonly attempts = new Map<string, number>();
@@ -75,8 +93,37 @@ export class NetworkController {
 
   static async start(store: Store, init: NetworkControllerInit): Promise<NetworkController> {
     const c = new NetworkController(store, init);
-    c.placements = await Reflector.start(store, { prefix: PLACEMENT_PREFIX, onChange: (ch) => ch.forEach((x) => c.enqueue(netKeyOfPlacement(x.key))) });
-    for (const prefix of INFRA_PREFIXES) c.infra.push(await Reflector.start(store, { prefix, onChange: () => c.enqueueAll(true) }));
+    c.placements = await Reflector.start(store, {
+      prefix: PLACEMENT_PREFIX,
+      onChange: (ch) => {
+        for (const x of ch) {
+          const net = netKeyOfPlacement(x.key);
+          if (net === undefined) continue;
+          let m = c.byNetwork.get(net);
+          if (x.type === 'put' && x.kv) {
+            if (!m) c.byNetwork.set(net, (m = new Map()));
+            m.set(x.key, x.kv.value as unknown as Placement);
+            init.scheduler.observe?.('put', x.kv.value as unknown as Placement);
+          } else if (m) {
+            m.delete(x.key);
+            if (m.size === 0) c.byNetwork.delete(net);
+            if (x.prev) init.scheduler.observe?.('delete', x.prev.value as unknown as Placement);
+          }
+          c.enqueue(net);
+        }
+      },
+    });
+    for (const prefix of INFRA_PREFIXES)
+      c.infra.push(
+        await Reflector.start(store, {
+          prefix,
+          onChange: () => {
+            c.infrastructure = undefined;
+            init.scheduler.reset?.();
+            c.enqueueAll(true);
+          },
+        }),
+      );
     // Only creation, deletion and spec changes (a new generation) need a pass: status writes,
     // the controller's own included, do not (and must not reset a failing network's backoff).
     const gen = (kv: KeyValue | undefined): number | undefined => (kv ? ((kv.value as unknown as Resource).metadata?.generation ?? 0) : undefined);
@@ -164,7 +211,7 @@ export class NetworkController {
     const ref = refOf(key);
     if (!ref) return false;
     const prefix = placementKey(ref.namespace, ref.name);
-    const mine = [...this.placements.cache.values()].filter((kv) => kv.key.startsWith(prefix)).map((kv) => kv.value as unknown as Placement);
+    const mine = [...(this.byNetwork.get(key)?.values() ?? [])];
     const kv = this.nets.cache.get(key);
     if (!kv) {
       // Deleted network: its placements go too.
@@ -173,7 +220,11 @@ export class NetworkController {
     }
     const net = readResource(kv);
     const gen = net.metadata.generation ?? 1;
-    const servers = new Set([...(this.infra[1]?.cache.values() ?? [])].map((s) => readResource(s).metadata.name));
+    if (!this.infrastructure) {
+      this.infrastructure = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
+      this.serverNames = new Set(this.infrastructure.filter((r) => r.kind === 'Server').map((r) => r.metadata.name));
+    }
+    const servers = this.serverNames ?? new Set<string>();
     const fns = ((net.spec as unknown as SoftwareNetworkSpec).functions ?? []).map((f) => f.name);
     const placed = new Set(mine.map((p) => p.function));
     const upToDate = mine.length > 0 && mine.every((p) => p.generation === gen && servers.has(p.server)) && fns.every((f) => placed.has(f));
@@ -181,9 +232,8 @@ export class NetworkController {
       await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(mine) }, false);
       return false;
     }
-    const infrastructure = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
-    const others = [...this.placements.cache.values()].filter((p) => !p.key.startsWith(prefix)).map((p) => p.value as unknown as Placement);
-    const d = this.init.scheduler.place(net, infrastructure, others);
+    const others = (): Placement[] => [...this.byNetwork].filter(([k]) => k !== key).flatMap(([, m]) => [...m.values()]);
+    const d = this.init.scheduler.place(net, { infrastructure: this.infrastructure, mine, others });
     if (!d.ok) {
       await this.events.record(ref, 'Warning', 'Unschedulable', d.reason);
       await this.ensureCondition(net, { type: 'Scheduled', status: 'False', reason: 'Unschedulable', message: d.reason }, false);
@@ -194,8 +244,17 @@ export class NetworkController {
     const ops: Op[] = mine.filter((p) => !keep.has(p.function)).map((p) => ({ type: 'delete', key: placementKey(ref.namespace, ref.name, p.function) }));
     for (const p of next) ops.push({ type: 'put', key: placementKey(ref.namespace, ref.name, p.function), value: p as unknown as JsonObject });
     // Guarded by the network's revision: a network changed meanwhile is reconciled again instead.
-    const res = await this.store.txn([{ key, modRevision: kv.modRevision }], ops);
-    if (!res.succeeded) return false;
+    let res;
+    try {
+      res = await this.store.txn([{ key, modRevision: kv.modRevision }], ops);
+    } catch (e) {
+      this.init.scheduler.reset?.();
+      throw e;
+    }
+    if (!res.succeeded) {
+      this.init.scheduler.reset?.();
+      return false;
+    }
     await this.placements.waitFor(res.revision);
     await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(next) }, true);
     return false;

@@ -2,7 +2,7 @@
  * Starts every controller of the control plane over one store (what `swnet controller` runs).
  */
 import type { Store } from '../store/contract.js';
-import { gangScheduler } from './gang.js';
+import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
 
 export interface Controllers {
@@ -16,6 +16,6 @@ export interface Controllers {
  * await c.stop();
  */
 export async function startControllers(store: Store, o: { readonly log?: (line: string) => void } = {}): Promise<Controllers> {
-  const network = await NetworkController.start(store, { scheduler: gangScheduler, ...(o.log ? { log: o.log } : {}) });
+  const network = await NetworkController.start(store, { scheduler: new GangScheduler(), ...(o.log ? { log: o.log } : {}) });
   return { names: ['network'], stop: () => network.stop() };
 }
