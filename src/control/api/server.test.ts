@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { ApiClient, type WatchMessage } from '../client.js';
 import { ManifestError } from '../manifest/load.js';
 import { GOOD } from '../manifest/fixtures.js';
@@ -300,6 +301,46 @@ describe('API authentication and OpenAPI', () => {
         }
       }
     });
+  });
+});
+
+describe('API robustness', () => {
+  it('answers malformed requests with typed 4xx statuses and keeps serving', async () => {
+    const store = new MemoryStore();
+    const api = new ApiServer({ store, auth: new TokenAuth(TOKENS), maxBody: 1024 });
+    const { url } = await api.listen(0);
+    try {
+      const cases: [string, string, string | undefined, string | undefined, number, string][] = [
+        ['GET', '/api/v1/namespaces/%E0%A4%A/softwarenetworks', undefined, undefined, 404, 'RouteNotFoundError'],
+        ['POST', '/api/v1/apply', 'x'.repeat(5000), 'application/yaml', 413, 'PayloadTooLargeError'],
+        ['POST', '/api/v1/apply', '{"manifests": 3}', 'application/json', 400, 'BadRequestError'],
+        ['POST', '/api/v1/apply', '{not json', 'application/json', 400, 'BadRequestError'],
+        ['POST', '/api/v1/apply', 'a: &x [*x]\n', 'application/yaml', 422, 'ManifestError'],
+        ['POST', '/api/v1/apply', '', 'application/yaml', 400, 'BadRequestError'],
+        ['PUT', '/api/v1/servers/s1', '--- 1\n--- 2\n', 'application/yaml', 422, 'ManifestError'],
+        ['GET', '/api/v1/events?kind=nothing&name=x', undefined, undefined, 400, 'BadRequestError'],
+        ['GET', '/api/v1/watch', undefined, undefined, 400, 'BadRequestError'],
+      ];
+      for (const [method, path, body, type, code, reason] of cases) {
+        const r = await raw(url, path, { method, token: ADMIN, ...(body !== undefined ? { body } : {}), ...(type !== undefined ? { type } : {}) });
+        assert.equal(r.status, code, `${method} ${path}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body['reason'], reason, `${method} ${path}`);
+      }
+      const admin = new ApiClient({ server: url, token: ADMIN });
+      await assert.rejects(admin.watch({ kind: 'nothing' }, () => undefined).opened, { name: 'BadRequestError' });
+      const status = await new Promise<number | undefined>((resolve) => {
+        const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/watch?resourceVersion=abc&token=${ADMIN}`);
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => undefined);
+      });
+      assert.equal(status, 400);
+      assert.equal((await admin.health()).status, 'ok');
+      await assert.rejects(new ApiClient({ server: 'http://127.0.0.1:1', token: ADMIN }).health(), { name: 'ApiUnreachableError' });
+    } finally {
+      await api.close();
+      await store.close();
+    }
   });
 });
 
