@@ -19,6 +19,7 @@ import { SqliteStore } from '../src/control/store/sqlite.js';
 import { connectUser, disconnectUser } from '../src/control/users.js';
 import { encodeValue } from '../src/control/store/codec.js';
 import { rate, type Reporter } from './report.js';
+import { run as runScheduler } from './control-scheduler.js';
 
 /** Sequential awaited operations per second for about `ms`. */
 async function asyncRate(fn: (i: number) => Promise<unknown>, ms = 1000): Promise<number> {
@@ -129,4 +130,5 @@ export async function run(r: Reporter): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  await runScheduler(r);
 }
