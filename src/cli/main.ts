@@ -13,6 +13,7 @@ import { register as registerSim } from './sim.js';
 import { register as registerReplay } from './replay.js';
 import { register as registerController } from './controller.js';
 import { register as registerTop } from './top.js';
+import { register as registerWatch } from './watch.js';
 import { register as registerRun } from './run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerReplay(program);
   registerController(program);
   registerTop(program);
+  registerWatch(program);
   registerRun(program);
   return program;
 }

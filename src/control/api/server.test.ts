@@ -388,6 +388,17 @@ describe('swnet CLI against the API server', () => {
         assert.equal(bad.code, 1);
         assert.match(bad.err, new RegExp(`${badFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:7:\\d+: `));
         assert.match(unauth.err, /unknown or revoked token/);
+        // swnet watch replays from a revision through the WebSocket stream, then runs until SIGINT.
+        const watcher = spawn(process.execPath, [MAIN, 'watch', 'sn', '--resource-version', '0', '-o', 'json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let wout = '';
+        watcher.stdout.on('data', (c: Buffer) => (wout += c.toString()));
+        const wexit = new Promise<number | null>((r) => watcher.on('exit', (code) => r(code)));
+        await until('swnet watch output', async () => (wout.includes('\n') ? true : undefined));
+        watcher.kill('SIGINT');
+        assert.equal(await wexit, 0);
+        const first = JSON.parse(wout.split('\n')[0]!) as WatchMessage;
+        assert.equal(first.type, 'ADDED');
+        assert.equal(first.key, '/swnet/softwarenetwork/tenant-a/web');
         const del = await run(['delete', '-f', file, '--server', url, '--token', ADMIN]);
         assert.equal(del.code, 0, del.err);
         assert.match(del.out, /^server\/s1 deleted$/m);
