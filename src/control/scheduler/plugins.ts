@@ -23,11 +23,20 @@ export interface ScorePlugin {
   score(req: FunctionRequest, s: number, c: Cluster): number;
 }
 
+// Unions by index and key set: the requests of one network share their sets, so a gang builds each once.
+const unions = new WeakMap<Map<string, number[]>, WeakMap<ReadonlySet<string>, number[]>>();
+
 function union(index: Map<string, number[]>, keys: ReadonlySet<string>): number[] {
   if (keys.size === 1) for (const k of keys) return index.get(k) ?? [];
+  let byKeys = unions.get(index);
+  if (!byKeys) unions.set(index, (byKeys = new WeakMap()));
+  const hit = byKeys.get(keys);
+  if (hit) return hit;
   const out: number[] = [];
   for (const k of keys) for (const s of index.get(k) ?? []) out.push(s);
-  return out.sort((a, b) => a - b);
+  out.sort((a, b) => a - b);
+  byKeys.set(keys, out);
+  return out;
 }
 
 const list = (xs: ReadonlySet<string>): string => `[${[...xs].join(', ')}]`;
