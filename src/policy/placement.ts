@@ -19,6 +19,8 @@ const BUCKETS = 101;
 const PER_BUCKET = 4;
 /** Classes a bucketed search visits before it gives up (keeps failed searches cheap). */
 const MAX_BUCKET_VISITS = 60;
+/** Hosts a bucketed search steps through in one class, excluded ones included. */
+const MAX_BUCKET_SCAN = 256;
 
 export interface ConsolidationOptions {
   readonly overload: OverloadDetector;
@@ -55,7 +57,7 @@ export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Mig
   const overloaded = new Uint8Array(H);
   const overList: number[] = [];
   for (const h of p.nonBlank) if (p.isOverloaded(h)) overloaded[h] = 1;
-  for (let h = 0; h < H; h++) if (overloaded[h]) overList.push(h);
+  for (let h = 0; h < H; h++) if (overloaded[h]) { overList.push(h); p.retire(h); }
   const toMove: number[] = [];
   for (const h of overList) {
     for (;;) {
@@ -84,7 +86,7 @@ export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Mig
   const exclPlace = new Uint8Array(H);
   const order: number[] = [];
   for (let h = 0; h < H; h++) {
-    if (overloaded[h] || p.measured[h] === 0) { exclUnder[h] = 1; exclPlace[h] = 1; continue; }
+    if (overloaded[h] || p.measured[h] === 0) { exclUnder[h] = 1; exclPlace[h] = 1; p.retire(h); continue; }
     const u = p.measured[h] ?? 0;
     if (u > 0 && u < 1) order.push(h);
   }
@@ -95,6 +97,7 @@ export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Mig
     if (list.length === 0) continue; // CloudSim never picks a host whose VM list is empty
     exclUnder[u] = 1;
     exclPlace[u] = 1;
+    p.retire(u);
     const vms = list.slice();
     sortByRequestDesc(vms, s.vms);
     const placed: Migration[] = [];
@@ -124,10 +127,11 @@ export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Mig
 export function placeNewVms(
   s: DatacenterSnapshot,
   vms: readonly number[],
-  o: { readonly mode: 'power-aware' | 'first-fit'; readonly overload: OverloadDetector; readonly checkOverload: boolean; readonly enforceCapacity?: boolean },
+  o: { readonly mode: 'power-aware' | 'first-fit'; readonly overload: OverloadDetector; readonly checkOverload: boolean; readonly enforceCapacity?: boolean; readonly index?: 'exact' | 'bucketed' },
 ): Int32Array {
   const p = new Plan(s, o.overload, o.enforceCapacity ?? true);
   p.checkOverload = o.checkOverload;
+  if ((o.index ?? (s.hosts.length > 5000 ? 'bucketed' : 'exact')) === 'bucketed') p.buildBuckets();
   const none = new Uint8Array(s.hosts.length);
   const out = new Int32Array(vms.length).fill(-1);
   vms.forEach((v, i) => {
@@ -220,6 +224,7 @@ class Plan {
   readonly blanks: { hosts: number[]; next: number }[] = [];
   checkOverload = true;
   private readonly owned = new Set<number>();
+  private dead: Uint8Array = new Uint8Array(0);
   /** History samples worth aggregating (the detector reads no more). */
   private readonly need: number;
   /** Bucketed index (see ConsolidationOptions.index): per (shape, 1 % class) arrays of hosts. */
@@ -307,6 +312,7 @@ class Plan {
 
   buildBuckets(): void {
     const H = this.H;
+    this.dead = new Uint8Array(H);
     this.shapeOf = new Int32Array(H).fill(-1);
     this.shapeIds = new Map();
     this.shapeReps = [];
@@ -334,9 +340,22 @@ class Plan {
     return id;
   }
 
+  /** Takes host h out of the index for the rest of the round (it can no longer be a destination). */
+  retire(h: number): void {
+    this.dead[h] = 1;
+    const bs = this.buckets;
+    const old = this.bucketOf[h] ?? -1;
+    if (!bs || old < 0) return;
+    const arr = bs[old] as number[];
+    const i = this.posInBucket[h] ?? 0;
+    const last = arr.pop() as number;
+    if (last !== h) { arr[i] = last; this.posInBucket[last] = i; }
+    this.bucketOf[h] = -1;
+  }
+
   private rebucket(h: number): void {
     const bs = this.buckets;
-    if (!bs) return;
+    if (!bs || this.dead[h]) return;
     const used = (this.actualAlloc[h] ?? 0) + (this.planned[h] ?? 0);
     const c = Math.min(BUCKETS - 1, Math.max(0, Math.floor((used / (this.cap[h] ?? 1)) * (BUCKETS - 1))));
     const b = this.shapeIdOf(h) * BUCKETS + c;
@@ -495,7 +514,13 @@ class Plan {
         if (((b % BUCKETS) / (BUCKETS - 1)) * capR + need > capR + 1e-9) continue;
         const had = best;
         visits++;
-        for (let j = 0; j < arr.length && j < PER_BUCKET; j++) consider(arr[j] ?? 0);
+        // excluded hosts (sources, emptied hosts) stay in their class: step over them
+        for (let j = 0, seen = 0; j < arr.length && seen < PER_BUCKET && j < MAX_BUCKET_SCAN; j++) {
+          const h = arr[j] ?? 0;
+          if (excluded[h]) continue;
+          seen++;
+          consider(h);
+        }
         if (after > 0) after--;
         else if (best >= 0 && had < 0) after = 2;
       }
