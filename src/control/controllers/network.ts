@@ -16,6 +16,7 @@ import { DEFAULT_NAMESPACE, type Condition, type Resource, type SoftwareNetworkS
 import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js';
 import { CasFailedError, NotFoundError, type JsonObject, type KeyValue, type Op, type Store } from '../store/contract.js';
 import { Reflector } from '../store/reflector.js';
+import { serverSchedulable } from './servers.js';
 
 export interface Assignment {
   /** Function name in the network (standby copies as `fw~standby-1`). */
@@ -75,6 +76,7 @@ export class NetworkController {
   private readonly byNetwork = new Map<string, Map<string, Placement>>();
   private infrastructure: Resource[] | undefined;
   private serverNames: Set<string> | undefined;
+  private unavailable = new Map<string, string>();
   private readonly events: EventRecorder;
   private readonly due = new Map<string, number>();
   private readonly attempts = new Map<string, number>();
@@ -221,7 +223,14 @@ export class NetworkController {
     const net = readResource(kv);
     const gen = net.metadata.generation ?? 1;
     if (!this.infrastructure) {
-      this.infrastructure = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
+      // Servers whose agent was lost (Ready=False) are not offered to the scheduler.
+      const all = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
+      this.unavailable = new Map();
+      for (const r of all) {
+        const ready = r.status?.conditions?.find((c) => c.type === 'Ready');
+        if (r.kind === 'Server' && !serverSchedulable(r.status)) this.unavailable.set(r.metadata.name, `server ${r.metadata.name} is not ready (${ready?.reason ?? 'NotReady'}${ready?.message ? `: ${ready.message}` : ''})`);
+      }
+      this.infrastructure = all.filter((r) => !(r.kind === 'Server' && this.unavailable.has(r.metadata.name)));
       this.serverNames = new Set(this.infrastructure.filter((r) => r.kind === 'Server').map((r) => r.metadata.name));
     }
     const servers = this.serverNames ?? new Set<string>();
@@ -256,6 +265,10 @@ export class NetworkController {
       return false;
     }
     await this.placements.waitFor(res.revision);
+    // Functions that had to leave their server say why (a lost agent, a deleted server).
+    const to = new Map(next.map((p) => [p.function, p.server]));
+    const moved = mine.filter((p) => !servers.has(p.server) && to.has(p.function)).map((p) => `${p.function} ${p.server}→${to.get(p.function)} (${this.unavailable.get(p.server) ?? `server ${p.server} no longer exists`})`);
+    if (moved.length > 0) await this.events.record(ref, 'Warning', 'Rescheduled', moved.slice(0, 8).join('; ') + (moved.length > 8 ? `; and ${moved.length - 8} more` : ''));
     await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(next) }, true);
     return false;
   }

@@ -4,6 +4,7 @@
 import type { Store } from '../store/contract.js';
 import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
+import { ServerLifecycleController } from './servers.js';
 
 export interface Controllers {
   readonly names: readonly string[];
@@ -16,6 +17,13 @@ export interface Controllers {
  * await c.stop();
  */
 export async function startControllers(store: Store, o: { readonly log?: (line: string) => void } = {}): Promise<Controllers> {
+  const servers = await ServerLifecycleController.start(store, o.log ? { log: o.log } : {});
   const network = await NetworkController.start(store, { scheduler: new GangScheduler(), ...(o.log ? { log: o.log } : {}) });
-  return { names: ['network'], stop: () => network.stop() };
+  return {
+    names: ['server-lifecycle', 'network'],
+    stop: async () => {
+      await network.stop();
+      await servers.stop();
+    },
+  };
 }
