@@ -56,10 +56,10 @@ export class Bridge {
     return id;
   }
 
-  /** Removes an attachment (and its wire). */
+  /** Removes an attachment (and its wire; a peer that a migration redirected elsewhere keeps its new wire). */
   detach(id: number): void {
     const p = this.peers[id];
-    if (p !== undefined && p >= 0) {
+    if (p !== undefined && p >= 0 && this.peers[p] === id) {
       this.peers[p] = -1;
       this.copy[p] = 0;
     }
@@ -94,6 +94,27 @@ export class Bridge {
     this.peers[b] = a;
     this.copy[a] = 1;
     this.copy[b] = 1;
+  }
+
+  /**
+   * Migration's switch: frames from `a` go to `to` from the next batch on, and frames from `to`
+   * come back to `a`. The old peer of `a` keeps sending to `a` (one way) while it drains; it is
+   * detached when its domain is destroyed. `to` must be of `a`'s network and not wired elsewhere
+   * (other than to `a`).
+   *
+   * @example
+   * br.redirect(upstream, targetVnic); // the source vNIC still drains into upstream
+   */
+  redirect(a: number, to: number): void {
+    const x = this.get(a);
+    const y = this.get(to);
+    if (x.network !== y.network && this.copy[a] !== 1) throw new IsolationError(`cannot redirect ${x.label} (network ${x.network}) to ${y.label} (network ${y.network}): two networks never share a path`);
+    if (a === to) throw new IsolationError(`cannot wire ${x.label} to itself`);
+    const p = this.peers[to] as number;
+    if (p >= 0 && p !== a) throw new IsolationError(`${y.label} is already wired`);
+    this.peers[a] = to;
+    this.peers[to] = a;
+    this.copy[to] = this.copy[a] as number;
   }
 
   /** True when frames leaving `id` cross to another network (copied). */

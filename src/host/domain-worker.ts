@@ -13,7 +13,7 @@
  * @example
  * new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: spec });
  */
-import { parentPort, workerData, isMainThread } from 'node:worker_threads';
+import { parentPort, workerData, isMainThread, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { Batch, MAX_BATCH, PacketPool } from '../packet/pool.js';
 import type { Emit, NetworkFunction, Plain, ProcessContext } from '../functions/contract.js';
 import { createFunction } from '../functions/registry.js';
@@ -64,7 +64,15 @@ export interface DomainWorkerInit {
 }
 
 /** Messages a domain posts to domain 0. */
-export type DomainMessage = { type: 'ready' } | { type: 'stopped'; state: Plain[][] } | { type: 'counters'; counters: Plain[][] };
+export type DomainMessage =
+  | { type: 'ready' }
+  | { type: 'stopped'; state: Plain[][] }
+  | { type: 'counters'; counters: Plain[][] }
+  | { type: 'state'; id: number; state: Plain[][] }
+  | { type: 'imported'; id: number; error?: string };
+
+/** Messages domain 0 posts to a running domain (read synchronously between batches). */
+export type Dom0Message = { type: 'import'; id: number; state: Plain[][] };
 
 /** Worker-side pool: allocation from the slots domain 0 posted, release onto the return ring. */
 class GrantedPool extends PacketPool {
@@ -253,6 +261,8 @@ class Runtime {
         inb.clear();
         const n = (this.rx[i] as Ring).pop(inb);
         if (n === 0) continue;
+        // A pending import (migration's final state) is applied before any frame pushed after it.
+        if (Atomics.load(ctl, CTL.IMPORT) !== this.imported) this.applyImport();
         work += n;
         const t = this.vnicTarget[i] as { node: Node; port: number };
         this.deliver(t.node, t.port, inb);
@@ -262,11 +272,13 @@ class Runtime {
         // of a hundred routers spends ~20 ms per round, in slices of 0.5 ms between batches.
         nextTick = performance.now() + Math.max(tickMs, 20 * this.roundCost);
       }
+      if (Atomics.load(ctl, CTL.IMPORT) !== this.imported) this.applyImport();
       this.pool.flush();
       if (this.pushed) {
         this.pushed = false;
         ringBell(this.dom0, DOM0.SLEEPING, DOM0.BELL);
       }
+      if (Atomics.load(ctl, CTL.EXPORT) !== this.exported) this.maybeExport();
       if (work > 0) {
         Atomics.add(ctl, CTL.FRAMES, work);
         idle = 0;
@@ -284,6 +296,39 @@ class Runtime {
     }
   }
 
+  /** Migration hooks; `port` is where domain 0's messages arrive (parentPort). */
+  port: MessagePort | undefined;
+  private imported = 0;
+  private exported = 0;
+
+  /** Posts the functions' state once every rx ring is empty (frames pushed before the request are processed first). */
+  private maybeExport(): void {
+    for (const r of this.rx) if (r.size > 0) return;
+    this.exported = Atomics.load(this.ctl, CTL.EXPORT);
+    this.port?.postMessage({ type: 'state', id: this.exported, state: this.exportAll() } satisfies DomainMessage);
+  }
+
+  /** Waits (briefly) for the import message domain 0 announced, and applies it. */
+  private applyImport(): void {
+    const want = Atomics.load(this.ctl, CTL.IMPORT);
+    const port = this.port;
+    const deadline = performance.now() + 2000;
+    while (port && performance.now() < deadline) {
+      const m = receiveMessageOnPort(port) as { message: Dom0Message } | undefined;
+      if (!m) continue;
+      if (m.message.type !== 'import' || m.message.id !== want) continue;
+      let error: string | undefined;
+      try {
+        m.message.state.forEach((ctx, c) => ctx.forEach((st, f) => this.nodes[c]?.[f]?.fn.importState(st)));
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      port.postMessage((error === undefined ? { type: 'imported', id: want } : { type: 'imported', id: want, error }) satisfies DomainMessage);
+      break;
+    }
+    this.imported = want;
+  }
+
   exportAll(): Plain[][] {
     return this.nodes.map((ns) => ns.map((n) => n.fn.exportState()));
   }
@@ -296,6 +341,7 @@ class Runtime {
 if (!isMainThread && parentPort && (workerData as { rings?: unknown } | null)?.rings !== undefined) {
   const port = parentPort;
   const rt = new Runtime(workerData as DomainWorkerInit);
+  rt.port = port;
   port.postMessage({ type: 'ready' } satisfies DomainMessage);
   rt.run();
   port.postMessage({ type: 'stopped', state: rt.exportAll() } satisfies DomainMessage);

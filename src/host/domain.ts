@@ -27,7 +27,7 @@ import { Batch, MAX_BATCH, type PacketPool } from '../packet/pool.js';
 import type { Plain } from '../functions/contract.js';
 import { Ring } from './ring.js';
 import { CTL, DOM0, VirtualNic, newDomainRings, ringBell, type DomainRings } from './vnic.js';
-import type { ContextSpec, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
+import type { ContextSpec, Dom0Message, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
 
 export type { ContextSpec, FunctionSpec, VnicSpec } from './domain-worker.js';
 
@@ -167,6 +167,8 @@ export class Domain {
         for (const f of ws) f();
         this.armWatchdog();
       } else if (m.type === 'stopped') this.stopped?.(m.state);
+      else if (m.type === 'state') this.settle(m.id, m.state, undefined);
+      else if (m.type === 'imported') this.settle(m.id, null, m.error);
     });
     w.on('error', (e: Error) => {
       if (gen !== this.generation) return;
@@ -215,6 +217,73 @@ export class Domain {
   private disarm(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = undefined;
+  }
+
+  private requests = 0;
+  private readonly waiting = new Map<number, { resolve: (s: Plain[][] | null) => void; reject: (e: Error) => void }>();
+
+  private settle(id: number, state: Plain[][] | null, error: string | undefined): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    if (error !== undefined) w.reject(new DomainError(`domain ${this.init.name}: import: ${error}`));
+    else w.resolve(state);
+  }
+
+  private request(timeoutMs: number): { id: number; done: Promise<Plain[][] | null> } {
+    const id = ++this.requests;
+    const done = new Promise<Plain[][] | null>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new DomainError(`domain ${this.init.name}: no answer to request ${id} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, {
+        resolve: (s) => {
+          clearTimeout(t);
+          resolve(s);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      });
+    });
+    return { id, done };
+  }
+
+  /**
+   * Live export (migration): the running domain posts its functions' state (one array per
+   * context) once it has processed every frame already on its rx rings, without stopping.
+   *
+   * @example
+   * const state = await d.exportState(); // [[routerState]]
+   */
+  exportState(timeoutMs = 2000): Promise<Plain[][]> {
+    if (this.state !== 'running') return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+    const r = this.request(timeoutMs);
+    Atomics.store(this.ctl, CTL.EXPORT, r.id);
+    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+    Atomics.notify(this.ctl, CTL.WORKER_BELL);
+    return r.done.then((s) => s ?? []);
+  }
+
+  /**
+   * Live import (migration): posts state to the running domain, which applies it before it
+   * processes any frame handed to it after this call returns (so frames sent right after see
+   * the new state). The promise settles when the domain confirms (DomainError if a function
+   * refused the state).
+   *
+   * @example
+   * await d.importState(await source.exportState());
+   */
+  importState(state: Plain[][], timeoutMs = 2000): Promise<void> {
+    if (this.state !== 'running' || !this.worker) return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+    const r = this.request(timeoutMs);
+    this.worker.postMessage({ type: 'import', id: r.id, state } satisfies Dom0Message);
+    Atomics.store(this.ctl, CTL.IMPORT, r.id);
+    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+    Atomics.notify(this.ctl, CTL.WORKER_BELL);
+    return r.done.then(() => undefined);
   }
 
   /** Resolves when the domain (or its restarted instance) is running. */

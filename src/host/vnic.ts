@@ -32,7 +32,11 @@ export const CTL = {
   STOP: 48,
   /** Frames the domain processed (its own count, read by domain 0 for utilisation). */
   FRAMES: 64,
-  WORDS: 80,
+  /** Migration: domain 0 writes a request number; the domain, once its rx rings are empty, posts its functions' state with it. */
+  EXPORT: 80,
+  /** Migration: the number of an import domain 0 posted; the domain applies it before processing any further frame. */
+  IMPORT: 96,
+  WORDS: 112,
 } as const;
 
 /** Word indices of domain 0's doorbell, one per server, shared by all its domains. */

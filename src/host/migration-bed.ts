@@ -1,0 +1,162 @@
+/**
+ * The migration test bed (tests and bench/migration.ts): traffic-source → router (in a user
+ * domain) → traffic-sink, real frames at a real-time rate, on one server or with the router on
+ * a second server joined by a `ServerLink`. The sink sits behind a gap meter, which records per
+ * flow the longest time between two consecutive arrivals (the interruption a migration causes)
+ * before the sink counts loss, duplicates and reordering.
+ *
+ * @example
+ * const bed = await routerBed({ kpps: 100, flows: 10, servers: 2 });
+ * bed.gaps.reset();
+ * const rec = await migrateDomain({ from: bed.hosts[0], domain: bed.domain, to: bed.hosts[1], link: bed.link, reason: 'operator' });
+ * const result = await bed.finish();
+ */
+import type { Batch } from '../packet/pool.js';
+import type { Emit } from '../functions/contract.js';
+import { trafficSourceFactory, TEST_MAGIC, type TrafficSource } from '../functions/traffic-source.js';
+import { trafficSinkFactory, type FlowReport, type TrafficSink } from '../functions/traffic-sink.js';
+import { HostServer } from './hostserver.js';
+import { ServerLink } from './migration-link.js';
+
+/** Longest interarrival gap per test flow (UDP over untagged IPv4: header at byte 42). */
+export class GapMeter {
+  private readonly last = new Map<number, number>();
+  private max = 0;
+  private maxFlow = -1;
+  /** Forgets the past (call once the traffic runs steadily). */
+  reset(): void {
+    this.last.clear();
+    this.max = 0;
+    this.maxFlow = -1;
+  }
+  /** Notes a batch's arrival at `now` (ms). */
+  observe(bytes: Uint8Array, b: Batch, now: number): void {
+    for (let k = 0; k < b.count; k++) {
+      const o = (b.offs[k] as number) + 42;
+      if ((b.lens[k] as number) < 62 || ((bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0 !== TEST_MAGIC) continue;
+      const id = ((bytes[o + 4]! << 24) | (bytes[o + 5]! << 16) | (bytes[o + 6]! << 8) | bytes[o + 7]!) >>> 0;
+      const prev = this.last.get(id);
+      if (prev !== undefined && now - prev > this.max) {
+        this.max = now - prev;
+        this.maxFlow = id;
+      }
+      if (prev !== now) this.last.set(id, now);
+    }
+  }
+  /** The longest gap (ms) and its flow. */
+  longest(): { ms: number; flow: number } {
+    return { ms: this.max, flow: this.maxFlow };
+  }
+}
+
+export interface BedInit {
+  /** Total rate (thousands of packets per second), spread evenly over `flows`. */
+  kpps: number;
+  flows: number;
+  /** 1: router on the same server as the traffic; 2: a second server exists as migration target. */
+  servers: 1 | 2;
+  /** One-way delay of the link between the servers (s); default 0. */
+  linkDelay?: number;
+}
+
+export interface BedResult {
+  sent: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  flows: FlowReport[];
+}
+
+export interface RouterBed {
+  hosts: HostServer[];
+  link: ServerLink | undefined;
+  /** The router's domain id on hosts[0]. */
+  domain: number;
+  source: TrafficSource;
+  sink: TrafficSink;
+  gaps: GapMeter;
+  /** Stops the traffic, lets it drain, and compares what was sent with what arrived. */
+  finish(): Promise<BedResult>;
+  close(): Promise<void>;
+}
+
+export const ROUTER_CONFIG = {
+  interfaces: [
+    { name: 'eth0', mac: '02:00:00:00:00:fe', addresses: ['10.0.0.254/24'] },
+    { name: 'eth1', mac: '02:00:00:00:01:fe', addresses: ['10.0.1.254/24'] },
+  ],
+  neighbors: [{ interface: 'eth1', address: '10.0.1.1', mac: '02:00:00:00:01:01' }],
+};
+
+/**
+ * Builds the bed and starts the traffic; resolves once packets reach the sink.
+ *
+ * @example
+ * const bed = await routerBed({ kpps: 10, flows: 4, servers: 1 });
+ */
+export async function routerBed(init: BedInit): Promise<RouterBed> {
+  const hosts = [new HostServer({ name: 'mig-s1', slots: 65536, slotSize: 512, domain: { watchdogMs: 3000, ringCapacity: 32768 } })];
+  if (init.servers === 2) hosts.push(new HostServer({ name: 'mig-s2', slots: 65536, slotSize: 512, domain: { watchdogMs: 3000, ringCapacity: 32768 } }));
+  const h = hosts[0] as HostServer;
+  const link = init.servers === 2 ? new ServerLink(h, hosts[1] as HostServer, init.linkDelay ? { delay: init.linkDelay } : {}) : undefined;
+  const intervalMs = init.flows / init.kpps;
+  const source = trafficSourceFactory.create({
+    flows: Array.from({ length: init.flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 40000 + i, dstPort: 9, payloadBytes: 32, intervalMs })),
+  }) as TrafficSource;
+  const sink = trafficSinkFactory.create({}) as TrafficSink;
+  const gaps = new GapMeter();
+  const [srcAtt] = h.addEndpoint('mig', source, 'src');
+  const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
+  const ctx = { pool: h.pool, out: release, now: 0 };
+  const sinkAtt = h.attachExternal('mig', 'mig:sink.in', (b) => {
+    const now = performance.now();
+    gaps.observe(h.pool.bytes, b, now);
+    ctx.now = now;
+    sink.process(0, b, ctx);
+    return true;
+  });
+  const { domain, attachments } = await h.addDomain({
+    name: 'mig-router',
+    contexts: [{ network: 'mig', functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }],
+    vnics: [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }],
+  });
+  h.bridge.wire(srcAtt as number, attachments[0] as number);
+  h.bridge.wire(attachments[1] as number, sinkAtt);
+  for (const x of hosts) x.start();
+  const until = async (cond: () => boolean, ms: number): Promise<void> => {
+    const end = performance.now() + ms;
+    while (!cond()) {
+      if (performance.now() > end) throw new Error('migration bed: traffic does not flow');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await until(() => sink.report().reduce((n, f) => n + f.received, 0) > 0, 3000);
+  return {
+    hosts,
+    link,
+    domain: domain.id,
+    source,
+    sink,
+    gaps,
+    async finish(): Promise<BedResult> {
+      for (const x of hosts) x.endpointsTicking = false;
+      const sentNow = (): number => ((source.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
+      const recv = (): number => sink.report().reduce((n, f) => n + f.received, 0);
+      const sent = sentNow();
+      // Drain: rings, link, domain; stop when nothing more arrives for 100 ms.
+      let last = -1;
+      while (recv() !== last) {
+        last = recv();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const flows = sink.report();
+      const received = recv();
+      return { sent, received, lost: sent - received + flows.reduce((n, f) => n + f.duplicates, 0), duplicates: flows.reduce((n, f) => n + f.duplicates, 0), reordered: flows.reduce((n, f) => n + f.reordered, 0), flows };
+    },
+    async close(): Promise<void> {
+      link?.close();
+      await Promise.all(hosts.map((x) => x.close()));
+    },
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * Planned live migration of a user domain (the functions of one software network on a server)
+ * to a new domain on the same or another server, make-before-break, as Xen live migration
+ * (pre-copy, then a short stop-and-copy) and VRRP-style switch of where traffic goes:
+ *
+ * 1. prepared — the target domain is created idle (its virtual NICs attached, nothing sends to
+ *    it) with the functions' configuration; across servers each virtual NIC gets a channel of a
+ *    `ServerLink`, wired to the target on its server, so the target is reachable before the
+ *    switch;
+ * 2. state copied — pre-copy: the running source exports its functions' state (routes,
+ *    neighbours, conntrack, NAT bindings, MAC table, DPI streams), the target imports it;
+ * 3. both running — the target is warm; frames still go to the source;
+ * 4. switched — in one synchronous step of domain 0 (between two pump passes, so no batch is
+ *    in flight to both), every upstream attachment that fed the source is redirected to a hold
+ *    queue in domain 0, and the source is asked for its final state once its rx rings are
+ *    empty. Frames already in the source's rings are processed by the source and forwarded
+ *    (its vNICs still lead to the upstreams, one way), never dropped;
+ * 5. drained — the source posted its final state (so it processed everything handed to it);
+ *    what it sent is forwarded; the final state is posted to the target, which applies it
+ *    before any further frame (stop-and-copy of what changed since the pre-copy: connections,
+ *    bindings, neighbours created in between are not lost); the upstreams are redirected to the
+ *    target and the held frames follow, in order. No frame is lost or duplicated, and a flow's
+ *    frames keep their order (all the source's output leaves before the target's first frame);
+ * 6. done — the source domain is destroyed.
+ *
+ * Every migration returns a `MigrationRecord`: its reason and the timeline of the phases, plain
+ * data the control plane can store and show (`swnet events`, `swnet describe`).
+ *
+ * Limits: frames queued at an emulated server's token scheduler (HostServer `capacity`) for the
+ * source at the switch are not held (migrate ungated networks, or expect those few frames to
+ * reach the source late and be dropped once it is destroyed); across servers the upstream stays
+ * on the source server and reaches the target over the link (a triangle until the control plane
+ * rewires the upstream itself).
+ *
+ * @example
+ * const rec = await migrateDomain({ from: s1, domain: 1, to: s2, link, reason: 'operator' });
+ * rec.timeline.map((e) => `${e.phase} +${e.sinceStartMs.toFixed(2)} ms`);
+ */
+import { Batch, MAX_BATCH } from '../packet/pool.js';
+import type { Plain } from '../functions/contract.js';
+import type { HostServer, HostDomain } from './hostserver.js';
+import type { ServerLink } from './migration-link.js';
+
+export type MigrationReason = 'operator' | 'overload' | 'failure' | 'idle';
+
+export const MIGRATION_PHASES = ['prepared', 'state-copied', 'both-running', 'switched', 'drained', 'done'] as const;
+export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+
+export interface MigrationEvent {
+  phase: MigrationPhase | 'failed';
+  /** Wall-clock time (ms since the epoch, sub-millisecond precision). */
+  at: number;
+  /** Since the migration started (ms). */
+  sinceStartMs: number;
+  detail?: string;
+}
+
+/** A migration as the control plane stores it: plain data. */
+export interface MigrationRecord {
+  id: string;
+  reason: MigrationReason;
+  networks: string[];
+  from: { server: string; domain: number; name: string };
+  to: { server: string; domain: number; name: string };
+  outcome: 'done' | 'failed';
+  error?: string;
+  timeline: MigrationEvent[];
+  /** Phase durations (ms): prepare, preCopy, switchToDrained (the interruption), destroy, total. */
+  durations: { prepareMs: number; preCopyMs: number; interruptionMs: number; destroyMs: number; totalMs: number };
+  /** Frames held in domain 0 during the final copy, then delivered to the target. */
+  held: number;
+  /** Bytes of state copied (JSON), pre-copy and final. */
+  stateBytes: { preCopy: number; final: number };
+}
+
+export class MigrationError extends Error {
+  override readonly name = 'MigrationError';
+  constructor(
+    message: string,
+    readonly record: MigrationRecord,
+  ) {
+    super(message);
+  }
+}
+
+export interface MigrationInit {
+  /** Source server and domain id. */
+  from: HostServer;
+  domain: number;
+  /** Target server (the same server = migration between domains). */
+  to: HostServer;
+  /** Required when `to` is another server: the link the target is reached by. */
+  link?: ServerLink;
+  reason: MigrationReason;
+  /** Name of the target domain; default the source's name. */
+  name?: string;
+  /** Time to keep both running before the switch (ms); default 0. */
+  warmMs?: number;
+  /** Called at each phase (the control plane turns these into events). */
+  onPhase?: (e: MigrationEvent) => void;
+}
+
+let counter = 0;
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Migrates a running domain, make-before-break; resolves with its record once the source is
+ * destroyed. Rejects with MigrationError (whose `record` holds the timeline so far) if the
+ * target cannot be built or refuses the state; the source then keeps running, untouched,
+ * unless the failure came after the switch, in which case traffic stays on the target.
+ *
+ * @example
+ * const rec = await migrateDomain({ from: h, domain: 1, to: h, reason: 'overload' });
+ */
+export async function migrateDomain(init: MigrationInit): Promise<MigrationRecord> {
+  const { from, to } = init;
+  const t0 = performance.now();
+  const src = from.domainList().find((d) => d.domain.id === init.domain);
+  const rec: MigrationRecord = {
+    id: `mig-${process.pid}-${++counter}`,
+    reason: init.reason,
+    networks: [],
+    from: { server: from.name, domain: init.domain, name: src?.domain.init.name ?? '' },
+    to: { server: to.name, domain: 0, name: init.name ?? src?.domain.init.name ?? '' },
+    outcome: 'failed',
+    timeline: [],
+    durations: { prepareMs: 0, preCopyMs: 0, interruptionMs: 0, destroyMs: 0, totalMs: 0 },
+    held: 0,
+    stateBytes: { preCopy: 0, final: 0 },
+  };
+  const stamp = (phase: MigrationEvent['phase'], detail?: string): number => {
+    const now = performance.now();
+    const e: MigrationEvent = detail === undefined ? { phase, at: wallNow(), sinceStartMs: now - t0 } : { phase, at: wallNow(), sinceStartMs: now - t0, detail };
+    rec.timeline.push(e);
+    init.onPhase?.(e);
+    return now;
+  };
+  const fail = (msg: string): never => {
+    rec.error = msg;
+    rec.durations.totalMs = performance.now() - t0;
+    stamp('failed', msg);
+    throw new MigrationError(msg, rec);
+  };
+  if (!src) return fail(`server ${from.name} has no domain ${init.domain}`);
+  if (src.domain.state !== 'running') return fail(`domain ${src.domain.init.name} is ${src.domain.state}`);
+  if (to !== from && (!init.link || !((init.link.a === from && init.link.b === to) || (init.link.a === to && init.link.b === from)))) return fail(`no link between ${from.name} and ${to.name}`);
+  const spec = src.domain.init;
+  rec.networks = [...new Set(spec.contexts.map((c) => c.network))];
+
+  // 1. prepared: the target idle, with the configuration only.
+  let tgt: HostDomain;
+  try {
+    tgt = await to.addDomain({
+      name: rec.to.name,
+      contexts: spec.contexts.map((c) => ({ network: c.network, wires: c.wires, functions: c.functions.map((f) => ({ name: f.name, kind: f.kind, config: f.config })) })),
+      vnics: spec.vnics,
+    });
+  } catch (e) {
+    return fail(`target on ${to.name}: ${(e as Error).message}`);
+  }
+  rec.to.domain = tgt.domain.id;
+  // Per vNIC: the attachment on the source server through which the target is reached.
+  const paths: number[] = [];
+  for (let i = 0; i < src.attachments.length; i++) {
+    const t = tgt.attachments[i] as number;
+    if (to === from) {
+      paths.push(t);
+      continue;
+    }
+    const link = init.link as ServerLink;
+    const net = from.bridge.get(src.attachments[i] as number).network;
+    const ch = link.channel(net, `migrate:${spec.vnics[i]?.port ?? i}`);
+    const [near, far] = link.a === from ? [ch.a, ch.b] : [ch.b, ch.a];
+    to.bridge.wire(far, t);
+    paths.push(near);
+  }
+  let tPrev = stamp('prepared', `domain ${tgt.domain.id} on ${to.name}`);
+  rec.durations.prepareMs = tPrev - t0;
+
+  const abort = async (msg: string): Promise<never> => {
+    await to.removeDomain(tgt.domain.id);
+    return fail(msg);
+  };
+
+  // 2. state copied (pre-copy, while the source keeps forwarding).
+  try {
+    const pre = await src.domain.exportState();
+    rec.stateBytes.preCopy = JSON.stringify(pre).length;
+    await tgt.domain.importState(pre);
+  } catch (e) {
+    return abort(`pre-copy: ${(e as Error).message}`);
+  }
+  let t = stamp('state-copied', `${rec.stateBytes.preCopy} bytes`);
+  rec.durations.preCopyMs = t - tPrev;
+  tPrev = t;
+
+  // 3. both running.
+  if (init.warmMs) await new Promise((r) => setTimeout(r, init.warmMs));
+  stamp('both-running');
+
+  // 4. switched: upstreams → hold queues, in one synchronous step.
+  const ups: { up: number; hold: number; held: Batch[] }[] = [];
+  for (let i = 0; i < src.attachments.length; i++) {
+    const s = src.attachments[i] as number;
+    const up = from.bridge.peerOf(s);
+    if (up < 0) {
+      ups.push({ up: -1, hold: -1, held: [] });
+      continue;
+    }
+    const held: Batch[] = [];
+    const hold = from.attachExternal(from.bridge.get(s).network, `migrate-hold:${rec.id}:${i}`, (b) => {
+      const c = new Batch(MAX_BATCH);
+      for (let k = 0; k < b.count; k++) c.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
+      held.push(c);
+      return true;
+    });
+    from.bridge.redirect(up, hold);
+    ups.push({ up, hold, held });
+  }
+  const finalState = src.domain.exportState();
+  const tSwitch = stamp('switched');
+
+  // 5. drained: the final state says the source processed everything it was given.
+  let fin: Plain[][];
+  try {
+    fin = await finalState;
+  } catch (e) {
+    // The source is stuck: put the upstreams back on it, with what was held.
+    release(from, src.attachments, ups);
+    return abort(`final copy: ${(e as Error).message}`);
+  }
+  // What the source sent is forwarded before the target's first frame (order within a flow).
+  forwardTx(from, src);
+  rec.stateBytes.final = JSON.stringify(fin).length;
+  const imported = tgt.domain.importState(fin);
+  for (const u of ups) rec.held += u.held.reduce((n, b) => n + b.count, 0);
+  release(from, paths, ups);
+  t = stamp('drained', `${rec.held} frames held, ${rec.stateBytes.final} bytes of final state`);
+  rec.durations.interruptionMs = t - tSwitch;
+  try {
+    await imported;
+  } catch (e) {
+    // Traffic is on the target already; its state is the pre-copy's.
+    rec.error = `final import: ${(e as Error).message}`;
+  }
+
+  // 6. done: the source goes.
+  const tDestroy = performance.now();
+  await from.removeDomain(src.domain.id);
+  t = stamp('done');
+  rec.durations.destroyMs = t - tDestroy;
+  rec.durations.totalMs = t - t0;
+  rec.outcome = 'done';
+  return rec;
+}
+
+/** Redirects each upstream to `dest[i]` and sends what was held there, in order; drops the holds. */
+function release(h: HostServer, dest: readonly number[], ups: { up: number; hold: number; held: Batch[] }[]): void {
+  ups.forEach((u, i) => {
+    if (u.up < 0) return;
+    h.bridge.redirect(u.up, dest[i] as number);
+    for (const b of u.held) h.forward(u.up, b);
+    u.held.length = 0;
+    h.bridge.detach(u.hold);
+  });
+}
+
+/** Forwards what a domain left on its tx rings (domain 0 would on its next pass). */
+function forwardTx(h: HostServer, hd: HostDomain): void {
+  const b = new Batch(MAX_BATCH);
+  hd.domain.service();
+  for (let i = 0; i < hd.attachments.length; i++) {
+    for (;;) {
+      b.clear();
+      if (hd.domain.receive(i, b) === 0) break;
+      h.forward(hd.attachments[i] as number, b);
+    }
+  }
+}
