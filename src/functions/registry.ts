@@ -14,6 +14,9 @@ import { natFactory } from './nat.js';
 import { trafficSourceFactory } from './traffic-source.js';
 import { trafficSinkFactory } from './traffic-sink.js';
 import { routerFactory } from './router.js';
+import { radioClassifierFactory } from './radio-classifier.js';
+import { wifiRxFactory } from './wifi-rx.js';
+import { lteCellSearchFactory } from './lte-cellsearch.js';
 
 const FACTORIES: readonly FunctionFactory[] = [
   switchFactory,
@@ -26,6 +29,9 @@ const FACTORIES: readonly FunctionFactory[] = [
   trafficSourceFactory,
   trafficSinkFactory,
   routerFactory,
+  radioClassifierFactory,
+  wifiRxFactory,
+  lteCellSearchFactory,
 ];
 
 const byKind = new Map<string, FunctionFactory>(FACTORIES.map((f) => [f.kind, f]));
