@@ -209,6 +209,36 @@ test('property: anti-affinity is never violated and capacity never exceeded', ()
   );
 });
 
+test('property: a placed gang respects every latency bound between its functions', () => {
+  let placedSome = false;
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 6 }),
+      fc.array(fc.tuple(fc.nat(5), fc.nat(5), fc.integer({ min: 1, max: 20 })), { maxLength: 8 }),
+      fc.array(fc.tuple(fc.nat(4), fc.nat(4), fc.integer({ min: 0, max: 15 })), { minLength: 1, maxLength: 6 }),
+      (dcs, dcLinks, bounds) => {
+        const servers = Array.from({ length: dcs * 2 }, (_, i) => srv(`s${i}`, { datacenter: `d${i % dcs}`, cpu: 4 }));
+        const links = dcLinks.filter(([a, b]) => a < dcs && b < dcs && a !== b).map(([a, b, l]) => ({ endpoints: [`d${a}`, `d${b}`] as const, latencyMs: l }));
+        const c = new Cluster(servers, links, { intraDatacenterMs: 0.5 });
+        const reqs = Array.from({ length: 5 }, (_, i) => fn(`n/f${i}`, 1.5, {
+          // one-way bounds: the gang makes them hold both ways
+          latency: bounds.flatMap(([a, b, ms]) => (a === i && b !== i ? [{ peer: `n/f${b}`, maxMs: ms }] : [])),
+        }));
+        const g = new Scheduler(c, { gangAttempts: 4 }).scheduleGang(reqs);
+        if (!g.ok) {
+          assert.equal(c.placed.size, 0);
+          return;
+        }
+        const at = (id: string): number => c.index.get(g.placements.get(id) as string) as number;
+        for (const r of reqs) for (const b of r.latency ?? []) assert.ok(c.latency(at(r.id), at(b.peer)) <= b.maxMs + 1e-9, `${r.id} ↔ ${b.peer} ≤ ${b.maxMs}`);
+        placedSome = true;
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.ok(placedSome, 'some gangs were placed');
+});
+
 test('sampling: feasible servers to find follow percentageOfNodesToScore (adaptive by default)', () => {
   const c = new Cluster(Array.from({ length: 1000 }, (_, i) => srv(`s${i}`)), []);
   assert.equal(new Scheduler(c).numFeasibleToFind(1000), 420);

@@ -193,7 +193,7 @@ export class Scheduler {
    * if (g.ok) for (const [fn, server] of g.placements) console.log(fn, server);
    */
   scheduleGang(reqs: readonly FunctionRequest[]): GangResult {
-    const order = gangOrder(reqs);
+    const order = gangOrder(symmetricBounds(reqs));
     const tried = new Set<number>();
     let last: GangResult | null = null;
     for (let attempt = 0; attempt < this.gangAttempts; attempt++) {
@@ -249,4 +249,25 @@ export function gangOrder(reqs: readonly FunctionRequest[]): FunctionRequest[] {
     }
   }
   return out;
+}
+
+/** Latency bounds hold both ways: a bound given on one function is copied onto its peer (whichever is placed later checks it). */
+export function symmetricBounds(reqs: readonly FunctionRequest[]): readonly FunctionRequest[] {
+  const ids = new Set(reqs.map((r) => r.id));
+  const extra = new Map<string, { peer: string; maxMs: number }[]>();
+  for (const r of reqs) {
+    for (const b of r.latency ?? []) {
+      if (!ids.has(b.peer)) continue;
+      const peer = reqs.find((x) => x.id === b.peer);
+      if (peer?.latency?.some((x) => x.peer === r.id && x.maxMs <= b.maxMs)) continue;
+      const l = extra.get(b.peer) ?? [];
+      l.push({ peer: r.id, maxMs: b.maxMs });
+      extra.set(b.peer, l);
+    }
+  }
+  if (extra.size === 0) return reqs;
+  return reqs.map((r) => {
+    const add = extra.get(r.id);
+    return add ? { ...r, latency: [...(r.latency ?? []), ...add] } : r;
+  });
 }
