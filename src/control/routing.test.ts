@@ -280,3 +280,26 @@ test('routing: routers on a switched LAN are all neighbours (hosts on the segmen
   // the switch down: everything beyond is unreachable
   assert.deepEqual(computeRoutes(spec, { failedNodes: ['sw'] }).unreachable.get('r0'), [lanOf(1).v4, lanOf(2).v4]);
 });
+
+test('routing: IPv6 over unnumbered transit uses the neighbour link-local address with dev, and forwards', () => {
+  const r = (i: number, t4: string): SoftwareNetworkSpec['functions'][number] => ({
+    name: `r${i}`, kind: 'router',
+    config: {
+      interfaces: [
+        { name: 'lan', mac: `02:00:00:00:0${i}:00`, addresses: [`${lanOf(i).router4}/24`, `${lanOf(i).router6}/64`] },
+        { name: 't', mac: `02:00:00:00:0${i}:01`, addresses: [t4] },
+      ],
+      neighbors: [{ interface: 'lan', address: lanOf(i).host6, mac: `02:01:00:00:0${i}:00` }],
+    },
+  });
+  const spec: SoftwareNetworkSpec = { functions: [r(0, '10.7.0.1/30'), r(1, '10.7.0.2/30')], links: [{ endpoints: ['r0:t', 'r1:t'] }] };
+  const res = computeRoutes(spec);
+  // EUI-64 of 02:00:00:00:01:01 → fe80::ff:fe00:101
+  assert.deepEqual(res.routes.get('r0')?.find((x) => x.prefix === lanOf(1).v6), { prefix: lanOf(1).v6, via: 'fe80::ff:fe00:101', dev: 't' });
+  const got: { fn: number; frame: Uint8Array }[] = [];
+  const { wire } = lab(spec, res, got);
+  wire.inject(0, 0, [datagram(0, 1, true)]);
+  wire.run();
+  assert.equal(got.length, 1);
+  assert.equal(got[0]?.fn, 1);
+});
