@@ -38,6 +38,8 @@ export interface LinkChannel {
 
 export class ServerLink {
   private readonly ways: Way[] = [];
+  /** Frames the link dropped (queue full, random loss). */
+  lost = 0;
   private readonly dropped = new Batch(MAX_BATCH);
   private readonly instant: boolean;
   private timer: NodeJS.Timeout | undefined;
@@ -57,8 +59,10 @@ export class ServerLink {
 
   /** A new channel of `network` across the link. */
   channel(network: string, label: string): LinkChannel {
-    const ab: Way = { link: new Link({ ...this.init, seed: this.ways.length + 1 }), from: this.a, to: this.b, toAtt: -1, out: new Batch(MAX_BATCH), copy: new Batch(MAX_BATCH) };
-    const ba: Way = { link: new Link({ ...this.init, seed: this.ways.length + 2 }), from: this.b, to: this.a, toAtt: -1, out: new Batch(MAX_BATCH), copy: new Batch(MAX_BATCH) };
+    // An instant link has no transmit queue to overflow (its frames never wait).
+    const li: LinkInit = this.instant && this.init.queue === undefined ? { ...this.init, queue: 2 ** 30 } : this.init;
+    const ab: Way = { link: new Link({ ...li, seed: this.ways.length + 1 }), from: this.a, to: this.b, toAtt: -1, out: new Batch(MAX_BATCH), copy: new Batch(MAX_BATCH) };
+    const ba: Way = { link: new Link({ ...li, seed: this.ways.length + 2 }), from: this.b, to: this.a, toAtt: -1, out: new Batch(MAX_BATCH), copy: new Batch(MAX_BATCH) };
     const ea = this.a.attachExternal(network, `${label}@${this.a.name}→${this.b.name}`, (batch) => this.send(ab, batch));
     const eb = this.b.attachExternal(network, `${label}@${this.b.name}→${this.a.name}`, (batch) => this.send(ba, batch));
     ab.toAtt = eb;
@@ -74,6 +78,7 @@ export class ServerLink {
   private send(w: Way, batch: Batch): boolean {
     this.dropped.clear();
     w.link.send(batch, this.now(), this.dropped);
+    this.lost += this.dropped.count;
     for (let k = 0; k < this.dropped.count; k++) w.from.pool.release(this.dropped.slots[k] as number);
     this.deliver(w);
     return true;

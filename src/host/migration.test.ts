@@ -25,7 +25,7 @@ for (const servers of [1, 2] as const) {
       assert.ok(target && target.domain.counters().processed > 1000, 'the target carried traffic');
       assert.ok(r.sent > 30_000, `sent ${r.sent}`);
       assert.equal(r.duplicates, 0);
-      assert.equal(r.received, r.sent, `lost ${r.sent - r.received} of ${r.sent}; ${JSON.stringify({ drops: bed.hosts.map((h) => h.drops), src: { ...bed.source.counters(), flows: 0 }, domains: bed.hosts.map((h) => h.domainList().map((d) => d.domain.counters())), rec })}`);
+      assert.equal(r.received, r.sent, `lost ${r.sent - r.received} of ${r.sent}; ${JSON.stringify({ drops: bed.hosts.map((h) => h.drops), linkLost: bed.link?.lost, src: { ...bed.source.counters(), flows: 0 }, domains: bed.hosts.map((h) => h.domainList().map((d) => d.domain.counters())), rec })}`);
       assert.equal(r.reordered, 0);
     } finally {
       await bed.close();
