@@ -23,15 +23,16 @@ export function powerIncrease(model: PowerModel, capacityCores: number, usedCore
  * Allocation score in 0..100 over CPU, memory and bandwidth fractions after placing a request
  * (resources with zero capacity are ignored). 'least' favours emptier servers (spreading),
  * 'most' fuller ones (bin packing), as kube-scheduler's LeastAllocated / MostAllocated.
+ * `used` and `capacity` are read from `offset` on (per-server rows of a flat array).
  * @example allocationScore('least', [2, 4], [8, 16], [0, 0]) // 75
  */
-export function allocationScore(mode: 'least' | 'most', used: ArrayLike<number>, capacity: ArrayLike<number>, request: ArrayLike<number>): number {
+export function allocationScore(mode: 'least' | 'most', used: ArrayLike<number>, capacity: ArrayLike<number>, request: ArrayLike<number>, offset = 0): number {
   let sum = 0;
   let n = 0;
-  for (let i = 0; i < capacity.length; i++) {
-    const cap = capacity[i] ?? 0;
+  for (let i = 0; i < request.length; i++) {
+    const cap = capacity[offset + i] ?? 0;
     if (!(cap > 0)) continue;
-    const f = Math.min(1, ((used[i] ?? 0) + (request[i] ?? 0)) / cap);
+    const f = Math.min(1, ((used[offset + i] ?? 0) + (request[i] ?? 0)) / cap);
     sum += mode === 'least' ? 1 - f : f;
     n++;
   }

@@ -4,7 +4,7 @@
  * before any plugin runs), anti-affinity occupancy, and shortest-latency distances between
  * servers over the Link graph (computed lazily, one Dijkstra row per server asked about).
  */
-import { HP_ML110_G5, maxPower, type PowerModel } from '../../policy/power.js';
+import { HP_ML110_G5, maxPower, powerAt, type PowerModel } from '../../policy/power.js';
 import { shortestDistances } from '../../policy/scheduling.js';
 
 /** Resource dimensions, in this order in every per-server array: cores, bytes, bits per second. */
@@ -71,6 +71,8 @@ export class Cluster {
   readonly used: Float64Array;
   /** Functions per server (for "already on": a server with none counts as off). */
   readonly count: Int32Array;
+  /** Draw now (W): at the current load if any function runs there, 0 for a server counted as off. */
+  readonly wattsNow: Float64Array;
   readonly byTier = new Map<string, number[]>();
   readonly byDatacenter = new Map<string, number[]>();
   /** Largest peak power of any server: the energy score's scale. */
@@ -91,6 +93,7 @@ export class Cluster {
     this.capacity = new Float64Array(n * R);
     this.used = new Float64Array(n * R);
     this.count = new Int32Array(n);
+    this.wattsNow = new Float64Array(n);
     let peak = 0;
     servers.forEach((s, i) => {
       if (this.index.has(s.name)) throw new ClusterError(`server ${s.name} given twice`);
@@ -151,12 +154,18 @@ export class Cluster {
     this.used[s * R + 1] = (this.used[s * R + 1] as number) + req.memory;
     this.used[s * R + 2] = (this.used[s * R + 2] as number) + req.bandwidth;
     this.count[s] = (this.count[s] as number) + 1;
+    this.updateWatts(s);
     this.placed.set(req.id, { server: s, req });
     for (const g of req.antiAffinity ?? []) {
       let m = this.groups.get(g);
       if (!m) this.groups.set(g, (m = new Map()));
       m.set(s, req.id);
     }
+  }
+
+  private updateWatts(s: number): void {
+    const cap = this.capacity[s * R] as number;
+    this.wattsNow[s] = (this.count[s] as number) > 0 && cap > 0 ? powerAt(this.power[s] as PowerModel, (this.used[s * R] as number) / cap) : 0;
   }
 
   /** Releases a placed function (a rollback, a deletion, or before a move). */
@@ -169,6 +178,7 @@ export class Cluster {
     this.used[s * R + 1] = (this.used[s * R + 1] as number) - req.memory;
     this.used[s * R + 2] = (this.used[s * R + 2] as number) - req.bandwidth;
     this.count[s] = (this.count[s] as number) - 1;
+    this.updateWatts(s);
     this.placed.delete(id);
     for (const g of req.antiAffinity ?? []) {
       const m = this.groups.get(g);

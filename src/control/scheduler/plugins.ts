@@ -4,8 +4,8 @@
  * feasible server 0..100 and is weighted. Filters may also narrow the candidate set up front
  * from an index (tier, datacenter) so that the servers they would refuse are never visited.
  */
-import { allocationScore, powerIncrease } from '../../policy/scheduling.js';
-import type { PowerModel } from '../../policy/power.js';
+import { allocationScore } from '../../policy/scheduling.js';
+import { powerAt, type PowerModel } from '../../policy/power.js';
 import type { Cluster, FunctionRequest } from './cluster.js';
 
 export interface FilterPlugin {
@@ -74,7 +74,15 @@ export function formatQuantity(r: number, v: number): string {
 /** CPU, memory and bandwidth must fit in what is free. */
 export const capacityFilter: FilterPlugin = {
   name: 'capacity',
-  filter: (req, s, c) => req.cpu <= c.free(s, 0) + 1e-9 && req.memory <= c.free(s, 1) + 1e-9 && req.bandwidth <= c.free(s, 2) + 1e-9,
+  filter: (req, s, c) => {
+    const k = s * 3;
+    const cap = c.capacity;
+    const used = c.used;
+    if (req.cpu > (cap[k] as number) - (used[k] as number) + 1e-9) return false;
+    if (req.memory > (cap[k + 1] as number) - (used[k + 1] as number) + 1e-9) return false;
+    const bw = cap[k + 2] as number;
+    return bw === 0 || req.bandwidth <= bw - (used[k + 2] as number) + 1e-9;
+  },
   reason: (req, s, c) => {
     const want = [req.cpu, req.memory, req.bandwidth];
     const names = ['cpu', 'memory', 'bandwidth'];
@@ -141,8 +149,8 @@ export const energyScore: ScorePlugin = {
   name: 'energy',
   score: (req, s, c) => {
     const cap = c.capacity[s * 3] as number;
-    const used = (c.count[s] as number) > 0 ? Math.max(c.used[s * 3] as number, 1e-9) : 0;
-    const inc = powerIncrease(c.power[s] as PowerModel, cap, used, req.cpu);
+    // Same arithmetic as policy/scheduling.powerIncrease, with the draw before placement cached per server.
+    const inc = cap > 0 ? powerAt(c.power[s] as PowerModel, ((c.used[s * 3] as number) + req.cpu) / cap) - (c.wattsNow[s] as number) : Infinity;
     return Math.max(0, 100 * (1 - inc / c.maxPeakWatts));
   },
 };
@@ -153,20 +161,14 @@ export const energyScore: ScorePlugin = {
  * @example const packing = balanceScore('most');
  */
 export function balanceScore(mode: 'least' | 'most'): ScorePlugin {
-  const used = new Float64Array(3);
-  const cap = new Float64Array(3);
   const want = new Float64Array(3);
   return {
     name: 'balance',
     score: (req, s, c) => {
-      for (let r = 0; r < 3; r++) {
-        used[r] = c.used[s * 3 + r] as number;
-        cap[r] = c.capacity[s * 3 + r] as number;
-      }
       want[0] = req.cpu;
       want[1] = req.memory;
       want[2] = req.bandwidth;
-      return allocationScore(mode, used, cap, want);
+      return allocationScore(mode, c.used, c.capacity, want, s * 3);
     },
   };
 }

@@ -89,6 +89,8 @@ test('energy score prefers servers already on, then the smallest power increase'
   const off = energyScore.score(r, 0, c);
   const on = energyScore.score(r, 1, c);
   assert.ok(on > off, `on ${on} > off ${off}`);
+  assert.ok(Math.abs(on - 100 * (1 - powerIncrease(HP_ML110_G5, 8, 2, 1) / 135)) < 1e-9, 'the policy function\'s power increase');
+  assert.ok(Math.abs(off - 100 * (1 - powerIncrease(HP_ML110_G5, 8, 0, 1) / 135)) < 1e-9);
   const s = new Scheduler(c, { scores: [{ plugin: energyScore, weight: 1 }], percentageOfNodesToScore: 100 });
   const res = s.schedule(r);
   // G4 at 25 %→37.5 %: +3.45 W; G5: +5 W.
