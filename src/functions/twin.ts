@@ -8,8 +8,10 @@
  * model sends with what the device sent, per port, by content (a hash of every byte but the
  * explicitly tolerated fields, see lib/twin-frames TOLERANCES), within `windowMs`:
  *  - a model frame the device did not send within the window is a divergence "device dropped";
- *  - a device frame the model did not send within 1.5 × the window is "device sent unexpected"
- *    (later than drops, so the device's own frames can first serve as evidence for a drop).
+ *  - a device frame the model did not send within `unexpectedMs` (default 3 × the window) is
+ *    "device sent unexpected" (judged later than drops, so that the device's own frames can
+ *    first serve as evidence for a drop, and so that a feed of the device's inputs lagging
+ *    behind its outputs does not raise false alarms).
  * A dropped frame is diagnosed from the device's unmatched frames of the same moment: the same
  * frame with another destination MAC (a changed neighbour entry), an ICMP error quoting it
  * (no route → a missing or wrong route; fragmentation needed / packet too big → MTU lowered;
@@ -62,6 +64,8 @@ export interface TwinConfig {
   /** The device's configuration, in the model's format. */
   readonly config: unknown;
   readonly windowMs: number;
+  /** How long a device frame waits for the model's before it is unexpected (≥ windowMs). */
+  readonly unexpectedMs: number;
   readonly aggregateMs: number;
   readonly tolerate: readonly Tolerance[];
   /** Entries each pending set holds (frames awaiting their match); oldest are evicted beyond it. */
@@ -74,7 +78,7 @@ export interface TwinOptions {
 }
 
 /**
- * Parses a twin configuration: `{ function, config, windowMs?, aggregateMs?, tolerate?, capacity? }`.
+ * Parses a twin configuration: `{ function, config, windowMs?, unexpectedMs?, aggregateMs?, tolerate?, capacity? }`.
  *
  * @example
  * parseTwinConfig({ function: 'router', config: routerCfg, windowMs: 40 });
@@ -82,7 +86,7 @@ export interface TwinOptions {
 export function parseTwinConfig(v: unknown): TwinConfig {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('', 'twin configuration must be an object');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['function', 'config', 'windowMs', 'aggregateMs', 'tolerate', 'capacity'].includes(k)) throw new ConfigError(k, 'unknown key');
+  for (const k of Object.keys(o)) if (!['function', 'config', 'windowMs', 'unexpectedMs', 'aggregateMs', 'tolerate', 'capacity'].includes(k)) throw new ConfigError(k, 'unknown key');
   const fn = o['function'];
   if (typeof fn !== 'string' || fn === '') throw new ConfigError('function', 'the model kind (e.g. router) is required');
   if (fn === 'twin') throw new ConfigError('function', 'a twin cannot model a twin');
@@ -99,7 +103,8 @@ export function parseTwinConfig(v: unknown): TwinConfig {
     return t as Tolerance;
   });
   const capacity = num('capacity', 16384, 64, 1 << 20);
-  return { function: fn, config: o['config'] ?? {}, windowMs: num('windowMs', 50, 1, 60_000), aggregateMs: num('aggregateMs', 1000, 10, 3_600_000), tolerate, capacity: 2 ** Math.ceil(Math.log2(capacity)) };
+  const windowMs = num('windowMs', 50, 1, 60_000);
+  return { function: fn, config: o['config'] ?? {}, windowMs, unexpectedMs: num('unexpectedMs', windowMs * 3, windowMs, 600_000), aggregateMs: num('aggregateMs', 1000, 10, 3_600_000), tolerate, capacity: 2 ** Math.ceil(Math.log2(capacity)) };
 }
 
 const SNAP = 128;
@@ -414,7 +419,7 @@ export class Twin implements NetworkFunction {
       e.tail++;
     }
     const d = this.device;
-    const wd = w * 1.5;
+    const wd = this.config.unexpectedMs;
     while (d.tail < d.head) {
       const i = d.tail & m;
       if (d.state[i] === PENDING) {
@@ -514,7 +519,7 @@ export class Twin implements NetworkFunction {
       const limit = mtu > 0 ? (because.includes('fragmented') ? mtu - 14 : mtu) : 0;
       traffic = limit > 0 ? `frames larger than ${limit} bytes` : `frames of ${f.ipLen} bytes`;
       key = `mtu|${port}|${limit}`;
-      text = (n) => `device dropped ${n} ${traffic} on ${port} that the twin forwarded (first: ${flow}, ${f.ipLen} bytes)${because}: MTU lowered${limit > 0 ? ` to ${limit}` : ''}?`;
+      text = (n) => `device dropped ${n} frame${n === 1 ? '' : 's'} ${limit > 0 ? `larger than ${limit} bytes` : `of ${f.ipLen} bytes`} on ${port} that the twin forwarded (first: ${flow}, ${f.ipLen} bytes)${because}: MTU lowered${limit > 0 ? ` to ${limit}` : ''}?`;
     } else if (this.groups.has(`route|${port}|${this.prefixOf(f.dst)}`)) {
       // Devices rate-limit their ICMP errors: later drops to a prefix already diagnosed join it.
       traffic = this.prefixOf(f.dst);
