@@ -852,7 +852,7 @@ export class Conntrack {
         state: this.stateName(c),
         seenReply: (this.statusOf(c) & STATUS_SEEN_REPLY) !== 0,
         assured: (this.statusOf(c) & STATUS_ASSURED) !== 0,
-        ttlMs: Math.max(0, this.rebase ? this.meta[c * CONN_F64 + 5]! : this.meta[c * CONN_F64 + 5]! - this.now),
+        ttlMs: Math.ceil(Math.max(0, this.rebase ? this.meta[c * CONN_F64 + 5]! : this.meta[c * CONN_F64 + 5]! - this.now)),
         mark: this.mark[c]!,
       });
     }
