@@ -21,11 +21,13 @@ import { ServerLink } from './migration-link.js';
 /** Longest interarrival gap per test flow (UDP over untagged IPv4: header at byte 42). */
 export class GapMeter {
   private readonly last = new Map<number, number>();
+  private readonly perFlow = new Map<number, number>();
   private max = 0;
   private maxFlow = -1;
   /** Forgets the past (call once the traffic runs steadily). */
   reset(): void {
     this.last.clear();
+    this.perFlow.clear();
     this.max = 0;
     this.maxFlow = -1;
   }
@@ -36,12 +38,19 @@ export class GapMeter {
       if ((b.lens[k] as number) < 62 || ((bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0 !== TEST_MAGIC) continue;
       const id = ((bytes[o + 4]! << 24) | (bytes[o + 5]! << 16) | (bytes[o + 6]! << 8) | bytes[o + 7]!) >>> 0;
       const prev = this.last.get(id);
-      if (prev !== undefined && now - prev > this.max) {
-        this.max = now - prev;
-        this.maxFlow = id;
+      if (prev !== undefined && now - prev > (this.perFlow.get(id) ?? 0)) {
+        this.perFlow.set(id, now - prev);
+        if (now - prev > this.max) {
+          this.max = now - prev;
+          this.maxFlow = id;
+        }
       }
       if (prev !== now) this.last.set(id, now);
     }
+  }
+  /** The longest gap (ms) of one flow since the last reset (0 if none). */
+  of(flow: number): number {
+    return this.perFlow.get(flow) ?? 0;
   }
   /** The longest gap (ms) and its flow. */
   longest(): { ms: number; flow: number } {

@@ -1,0 +1,64 @@
+/**
+ * `npm run bench -- migration`: planned live migration of a router carrying 100 kpps of
+ * numbered UDP flows (10 flows × 10 kpps, real frames, real-time pacing): packets lost, and the
+ * longest gap between consecutive packets of a flow at the receiver beside the same flow's
+ * longest gap over the same time without migration (in-run baseline), for a migration between
+ * domains of one server and between two servers; the duration of each phase.
+ */
+import type { Reporter } from './report.js';
+import { fmt } from './report.js';
+import { routerBed } from '../src/host/migration-bed.js';
+import { migrateDomain, type MigrationRecord } from '../src/host/migration.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+interface Trial {
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  gap: number;
+  baseline: number;
+  rec: MigrationRecord;
+}
+
+async function trial(servers: 1 | 2): Promise<Trial> {
+  const bed = await routerBed({ kpps: 100, flows: 10, servers });
+  try {
+    await sleep(200);
+    // Baseline: the same window length without migration.
+    bed.gaps.reset();
+    const window = 600;
+    await sleep(window);
+    const base = new Map<number, number>();
+    for (let f = 1; f <= 10; f++) base.set(f, bed.gaps.of(f));
+    bed.gaps.reset();
+    const t0 = performance.now();
+    const to = bed.hosts[servers - 1];
+    if (!to || !bed.hosts[0]) throw new Error('bed');
+    const rec = await migrateDomain({ from: bed.hosts[0], domain: bed.domain, to, ...(bed.link ? { link: bed.link } : {}), reason: 'operator' });
+    await sleep(Math.max(50, window - (performance.now() - t0)));
+    const { ms, flow } = bed.gaps.longest();
+    const r = await bed.finish();
+    return { lost: r.sent - r.received, duplicates: r.duplicates, reordered: r.reordered, gap: ms, baseline: base.get(flow) ?? 0, rec };
+  } finally {
+    await bed.close();
+  }
+}
+
+export async function run(r: Reporter): Promise<void> {
+  for (const servers of [1, 2] as const) {
+    const where = servers === 1 ? 'between domains' : 'between servers';
+    const trials: Trial[] = [];
+    for (let k = 0; k < 3; k++) trials.push(await trial(servers));
+    for (const t of trials) {
+      const d = t.rec.durations;
+      r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost}, duplicates ${t.duplicates}, reordered ${t.reordered}`);
+    }
+    const lost = trials.reduce((n, t) => n + t.lost, 0);
+    const name = servers === 1 ? '' : ' (across servers)';
+    r.record({ name: `planned migration at 100 kpps${name}: packets lost`, value: lost, unit: 'packets', target: 0, better: 'lower' });
+    r.record({ name: `planned migration${name}: longest gap`, value: median(trials.map((t) => t.gap)), unit: 'ms', target: 1, better: 'lower', baseline: median(trials.map((t) => t.baseline)) });
+    r.record({ name: `planned migration${name}: switch to drained (interruption)`, value: median(trials.map((t) => t.rec.durations.interruptionMs)), unit: 'ms', target: null, better: 'lower' });
+  }
+}
