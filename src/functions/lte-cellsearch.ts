@@ -26,7 +26,7 @@ import type { Counters, FunctionFactory, NetworkFunction, Plain, PortDecl, Proce
 import { arrayOf, int, num, oneOf, strictObject } from './config.js';
 import { Fft } from './radio/fft.js';
 import { IQ_FOREIGN, IQ_OK, IqHeader, parseIqHeader } from './radio/iq.js';
-import { LTE_HALF_FRAME, LTE_N, LTE_RATE, PSS_BODY, pssSequence, pssTime, sssSequence, syncBin } from './radio/lte.js';
+import { CP_LEN, LTE_HALF_FRAME, LTE_N, LTE_RATE, PSS_BODY, SYMBOL_START, pssSequence, pssTime, sssSequence, syncBin } from './radio/lte.js';
 import { StreamBuffer, StreamTable } from './radio/stream.js';
 
 export interface CellSearchConfig {
@@ -351,7 +351,24 @@ export class LteCellSearch implements NetworkFunction {
         c2i += xi * pr - xr * pi;
       }
     }
-    const w = Math.atan2(c2i * c1r - c2r * c1i, c2r * c1r + c2i * c1i) / 64;
+    let w = Math.atan2(c2i * c1r - c2r * c1i, c2r * c1r + c2i * c1i) / 64;
+    // Finer, and free of the Zadoff–Chu timing/frequency coupling: the cyclic prefixes of the PSS's
+    // slot, each equal to the end of its symbol 128 samples later (±7.5 kHz unambiguous).
+    const slot = t - PSS_BODY;
+    if (slot >= 0) {
+      let cr = 0;
+      let ci = 0;
+      for (let l = 0; l < 7; l++) {
+        const at = slot + SYMBOL_START[l]!;
+        for (let k = 0; k < CP_LEN[l]!; k++) {
+          const i0 = 2 * (at + k);
+          const i1 = i0 + 2 * LTE_N;
+          cr += x[i1]! * x[i0]! + x[i1 + 1]! * x[i0 + 1]!;
+          ci += x[i1 + 1]! * x[i0]! - x[i1]! * x[i0 + 1]!;
+        }
+      }
+      w = Math.atan2(ci, cr) / LTE_N;
+    }
     const a = this.a;
     const b = this.b;
     const load = (dst: Float32Array, at: number): void => {

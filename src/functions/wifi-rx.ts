@@ -364,7 +364,7 @@ export class WifiRx implements NetworkFunction {
     const valid = parityOk && rate !== 0 && bits[4] === 0 && tail === 0 && length > 0;
     this.c.decoded++;
     if (!valid) this.c.invalid++;
-    const stf = from + t - 192;
+    const stf = from + bt - 192;
     if (valid || this.cfg.keepInvalid) {
       if (this.res.length >= this.cfg.maxResults) {
         this.res.shift();
