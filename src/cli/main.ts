@@ -15,6 +15,7 @@ import { register as registerController } from './controller.js';
 import { register as registerTop } from './top.js';
 import { register as registerWatch } from './watch.js';
 import { register as registerRun } from './run.js';
+import { register as registerTwin } from './twin.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerTop(program);
   registerWatch(program);
   registerRun(program);
+  registerTwin(program);
   return program;
 }
 
