@@ -51,7 +51,7 @@ export function powerAt(model: PowerModel, u: number): number {
   return p1 + ((p2 - p1) / 10) * (u - lo / 10) * 100;
 }
 
-/** Peak draw (at 100 % load). */
+/** Peak draw (at 100 % load). @example maxPower(HP_ML110_G5) // 135 */
 export function maxPower(model: PowerModel): number {
   return model.watts[10] ?? 0;
 }

@@ -56,7 +56,7 @@ export function hostCapacity(h: Pick<HostSnapshot, 'pes' | 'peMips'>): number {
   return h.pes * h.peMips;
 }
 
-/** Seconds to migrate a VM of `ramMb` over a link of `bwMbps`, using half of the link (CloudSim's model). */
+/** Seconds to migrate a VM of `ramMb` over a link of `bwMbps`, using half of the link (CloudSim's model). @example migrationSeconds(870, 1000) // 13.92 */
 export function migrationSeconds(ramMb: number, bwMbps: number): number {
   return ramMb / (bwMbps / 16);
 }

@@ -64,7 +64,7 @@ const START = 0.1;
 
 /**
  * Runs one scenario under one decider.
- * @example const r = simulate(planetLabScenario(loadTrace(f)), cloudsimDecider('lr-mmt-1.2')); r.energyKWh
+ * @example const r = simulate(planetLabScenario(loadTrace(f)), decider('lr-mmt-1.2')); r.energyKWh
  */
 export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): SimResult {
   const t0 = performance.now();

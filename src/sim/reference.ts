@@ -42,7 +42,7 @@ export const REFERENCE: Readonly<Record<string, { readonly dvfs: number; readonl
   },
 };
 
-/** Targets for our urbanizer on a referenced day: ESV ≤ 0.8 × best, energy ≤ LR-MMT-1.2, fewer migrations than any. */
+/** Targets for our urbanizer on a referenced day: ESV ≤ 0.8 × best, energy ≤ LR-MMT-1.2, fewer migrations than any. @example urbanizerTargets('20110303')?.maxEnergyKWh // 163.48 */
 export function urbanizerTargets(day: string): { maxEsv: number; maxEnergyKWh: number; maxMigrations: number } | undefined {
   const r = REFERENCE[day];
   if (!r) return undefined;

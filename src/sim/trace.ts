@@ -67,6 +67,7 @@ export function loadTrace(path: string): Trace {
 /**
  * `<repo>/../shared/data/planetlab`, where the PlanetLab days live beside the repository
  * (found from this module's location, so it works from any clone).
+ * @example loadTrace(join(defaultTraceDir(), '20110306.csv'))
  */
 export function defaultTraceDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
