@@ -125,8 +125,9 @@ class PendingSet {
   readonly snap: Uint8Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
-  private readonly key: Uint32Array;
-  private readonly heads = new Map<number, number>();
+  /** Bucket of each entry; buckets hold the head of a chain (-1 when empty), 2 per entry. */
+  private readonly bucket: Int32Array;
+  private readonly buckets: Int32Array;
   head = 0;
   tail = 0;
   overflow = 0;
@@ -141,7 +142,8 @@ class PendingSet {
     this.snap = new Uint8Array(cap * SNAP);
     this.prev = new Int32Array(cap);
     this.next = new Int32Array(cap);
-    this.key = new Uint32Array(cap);
+    this.bucket = new Int32Array(cap);
+    this.buckets = new Int32Array(cap * 2).fill(-1);
   }
 
   static key(port: number, h: number): number {
@@ -150,7 +152,7 @@ class PendingSet {
 
   /** Removes and returns a pending entry with this content on this port, or -1. */
   take(port: number, full: number, len: number): number {
-    let i = this.heads.get(PendingSet.key(port, full)) ?? -1;
+    let i = this.buckets[PendingSet.key(port, full) & (this.buckets.length - 1)] as number;
     while (i >= 0) {
       if (this.full[i] === full && this.port[i] === port && this.len[i] === len) { this.unlink(i); return i; }
       i = this.next[i] as number;
@@ -177,13 +179,13 @@ class PendingSet {
     const n = len < SNAP ? len : SNAP;
     const base = i * SNAP;
     for (let k = 0; k < n; k++) this.snap[base + k] = b[off + k] as number;
-    const key = PendingSet.key(port, full);
-    this.key[i] = key;
-    const h = this.heads.get(key);
+    const bk = PendingSet.key(port, full) & (this.buckets.length - 1);
+    this.bucket[i] = bk;
+    const h = this.buckets[bk] as number;
     this.prev[i] = -1;
-    this.next[i] = h ?? -1;
-    if (h !== undefined) this.prev[h] = i;
-    this.heads.set(key, i);
+    this.next[i] = h;
+    if (h >= 0) this.prev[h] = i;
+    this.buckets[bk] = i;
   }
 
   unlink(i: number): void {
@@ -192,8 +194,7 @@ class PendingSet {
     const p = this.prev[i] as number;
     const n = this.next[i] as number;
     if (p >= 0) this.next[p] = n;
-    else if (n >= 0) this.heads.set(this.key[i] as number, n);
-    else this.heads.delete(this.key[i] as number);
+    else this.buckets[this.bucket[i] as number] = n;
     if (n >= 0) this.prev[n] = p;
   }
 

@@ -64,10 +64,21 @@ export class FrameHasher {
       if (this.local6.has(hexOf(b, l3 + 8, 16))) this.skip(l3, l3 + 4);
     }
     let h = FNV_OFFSET;
-    for (let i = off + 6; i < end; i++) {
-      let v = b[i] as number;
-      for (let k = 0; k < this.nskip; k++) if (i >= (this.skipS[k] as number) && i < (this.skipE[k] as number)) { v = 0; break; }
-      h = Math.imul(h ^ v, FNV_PRIME);
+    if (this.nskip === 0) {
+      // Four bytes a step (a multiply and a shift mix per word, as murmur3's body).
+      let i = off + 6;
+      for (; i + 4 <= end; i += 4) {
+        const w = (b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24);
+        h = Math.imul(h ^ w, 0xcc9e2d51);
+        h ^= h >>> 15;
+      }
+      for (; i < end; i++) h = Math.imul(h ^ (b[i] as number), FNV_PRIME);
+    } else {
+      for (let i = off + 6; i < end; i++) {
+        let v = b[i] as number;
+        for (let k = 0; k < this.nskip; k++) if (i >= (this.skipS[k] as number) && i < (this.skipE[k] as number)) { v = 0; break; }
+        h = Math.imul(h ^ v, FNV_PRIME);
+      }
     }
     h = Math.imul(h ^ len, FNV_PRIME);
     this.noDst = h >>> 0;
