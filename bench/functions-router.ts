@@ -230,9 +230,29 @@ function measure(rep: Reporter, name: string, router: Router, x: Rig, target: nu
   rep.record({ name, value: v, unit: 'Mpps', target, better: 'higher', baseline: base });
 }
 
+// Per-instance fixed cost of a small router (200 of them with 3 interfaces and 5 static routes
+// each, as in a large emulated topology): construction time and resident memory.
+function buildCost(rep: Reporter): void {
+  const hex = (x: number): string => x.toString(16).padStart(2, '0');
+  const cfg = (k: number): unknown => ({
+    interfaces: [0, 1, 2].map((i) => ({ name: `eth${i}`, mac: `02:00:00:${hex(k >>> 8)}:${hex(k & 255)}:0${i}`, addresses: [`10.${i}.${k & 255}.1/24`] })),
+    routes: [0, 1, 2, 3, 4].map((j) => ({ prefix: `172.${16 + j}.0.0/16`, via: `10.1.${k & 255}.${2 + j}` })),
+  });
+  const keep: unknown[] = [];
+  const m0 = process.memoryUsage();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let k = 0; k < 200; k++) keep.push(routerFactory.create(cfg(k)));
+  const wall = performance.now() - t0;
+  const cu = process.cpuUsage(c0);
+  const m1 = process.memoryUsage();
+  rep.note(`router build, 200 routers × (3 interfaces, 5 routes): ${(wall / 200).toFixed(2)} ms wall, ${((cu.user + cu.system) / 200 / 1000).toFixed(2)} ms CPU per router; RSS +${((m1.rss - m0.rss) / 200 / 1024).toFixed(0)} KiB, typed arrays +${((m1.arrayBuffers - m0.arrayBuffers) / 200 / 1024).toFixed(0)} KiB per router (${keep.length} kept)`);
+}
+
 /** Router figures; called by bench/functions.ts. */
-export async function run(rep: Reporter, only?: 'v4' | 'v6' | '1m'): Promise<void> {
+export async function run(rep: Reporter, only?: 'v4' | 'v6' | '1m' | 'build'): Promise<void> {
   const r = rng(7);
+  if (!only || only === 'build') buildCost(rep);
   if (!only || only === 'v4') {
     const router = makeRouter();
     const f = fib4(100_000, r);

@@ -564,14 +564,21 @@ export class Router implements NetworkFunction {
   private ent = new Int32Array(256);
   private pos = new Int32Array(256);
   private live = new Int32Array(256);
-  // IPv6 /40 → trie entry after the first five bytes (key 0 = empty: such destinations are slow-pathed).
-  private readonly v6Key = new Uint32Array(1 << (32 - V6_CACHE_SHIFT));
-  private readonly v6Val = new Int32Array(1 << (32 - V6_CACHE_SHIFT));
-  private readonly v6Key5 = new Uint8Array(1 << (32 - V6_CACHE_SHIFT));
+  // IPv6 /40 → trie entry after the first five bytes (key 0 = empty: such destinations are
+  // slow-pathed). Allocated (576 KiB) at the first IPv6 batch: routers that never forward IPv6 do not pay it.
+  private v6Key = new Uint32Array(0);
+  private v6Val = new Int32Array(0);
+  private v6Key5 = new Uint8Array(0);
   // Word views of the pool's buffer (made once per buffer).
   private viewOf: ArrayBufferLike | null = null;
   private u16: Uint16Array<ArrayBufferLike> = new Uint16Array(0);
   private u32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+  private allocV6Cache(): void {
+    this.v6Key = new Uint32Array(1 << (32 - V6_CACHE_SHIFT));
+    this.v6Val = new Int32Array(1 << (32 - V6_CACHE_SHIFT));
+    this.v6Key5 = new Uint8Array(1 << (32 - V6_CACHE_SHIFT));
+  }
 
   constructor(cfg: RouterConfig) {
     this.cfg = cfg;
@@ -887,9 +894,12 @@ export class Router implements NetworkFunction {
       }
     }
     // Pass 2: LPM loads, level by level over the batch.
-    const t24 = this.lpm4.tbl24;
-    const t8 = this.lpm4.tbl8;
+    const lpm4 = this.lpm4;
+    const t24 = lpm4.tbl24;
+    const c4 = t24.length === 0;
+    const t8 = lpm4.tbl8;
     const nodes = this.lpm6.nodes;
+    if (any6 && this.v6Key.length === 0) this.allocV6Cache();
     const v6Key = this.v6Key;
     const v6Val = this.v6Val;
     const v6Key5 = this.v6Key5;
@@ -897,7 +907,8 @@ export class Router implements NetworkFunction {
     for (let i = 0; i < n; i++) {
       const k = cls[i] as number;
       if (k === 4) {
-        const e = t24[ent[i] as number] as number;
+        // Compact (small) FIB: the trie walk, whole; DIR-24-8: the first level here, tbl8 below.
+        const e = c4 ? lpm4.entry((((ent[i] as number) << 8) | (b[(offs[i] as number) + 33] as number)) >>> 0) : (t24[ent[i] as number] as number);
         ent[i] = e;
         if (e & 0x80000000) ext = true;
       } else if (k === 6) {

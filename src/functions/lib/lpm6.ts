@@ -29,6 +29,9 @@ const MAX_RUNS = 8;
 const NH_MASK = 0x7fffff;
 const DEPTH_SHIFT = 23;
 const ROOT_SIZE = 65536;
+// Nodes below the root reserved up front (they grow by doubling): a router's few prefixes need a
+// handful, so a table starts at ~270 KiB rather than 512 KiB plus 32 KiB of records.
+const INITIAL_NODES = 16;
 /** Largest next-hop index an entry can hold. */
 export const LPM6_MAX_NEXT_HOP = NH_MASK - 1;
 
@@ -82,13 +85,13 @@ function masked(prefix: Uint8Array, len: number, off = 0): Uint8Array {
  * t.lookup(parseIpv6('2001:db8:2::5')!);   // 1
  */
 export class Lpm6 {
-  nodes: Uint32Array = new Uint32Array(ROOT_SIZE + 256 * 256);
+  nodes: Uint32Array = new Uint32Array(ROOT_SIZE + 256 * INITIAL_NODES);
   /** Sparse records, 16 words per node (indexed like pointers): [runs, start of runs 1..7, entries of runs 0..7]. */
-  sparse: Uint32Array = new Uint32Array((256 + 256) * 16);
+  sparse: Uint32Array = new Uint32Array((256 + INITIAL_NODES) * 16);
   // Per node (indexed by pointer value): entry index of the pointer to it, level, allocated.
-  private parentEntry = new Int32Array(512);
-  private level = new Uint8Array(512);
-  private live = new Uint8Array(512);
+  private parentEntry = new Int32Array(256 + INITIAL_NODES);
+  private level = new Uint8Array(256 + INITIAL_NODES);
+  private live = new Uint8Array(256 + INITIAL_NODES);
   private touched: Set<number>[] = Array.from({ length: 16 }, () => new Set<number>());
   private nodeCount = 0;
   private freeNodes: number[] = [];
@@ -264,11 +267,11 @@ export class Lpm6 {
   }
 
   clear(): void {
-    this.nodes = new Uint32Array(ROOT_SIZE + 256 * 256);
-    this.sparse = new Uint32Array((256 + 256) * 16);
-    this.parentEntry = new Int32Array(512);
-    this.level = new Uint8Array(512);
-    this.live = new Uint8Array(512);
+    this.nodes = new Uint32Array(ROOT_SIZE + 256 * INITIAL_NODES);
+    this.sparse = new Uint32Array((256 + INITIAL_NODES) * 16);
+    this.parentEntry = new Int32Array(256 + INITIAL_NODES);
+    this.level = new Uint8Array(256 + INITIAL_NODES);
+    this.live = new Uint8Array(256 + INITIAL_NODES);
     for (const t of this.touched) t.clear();
     this.nodeCount = 0;
     this.freeNodes = [];
