@@ -31,6 +31,12 @@ export class GapMeter {
     this.max = 0;
     this.maxFlow = -1;
   }
+  /** Forgets the longest gaps but not the last arrivals (a gap spanning the call is still measured). */
+  resetMax(): void {
+    this.perFlow.clear();
+    this.max = 0;
+    this.maxFlow = -1;
+  }
   /** Notes a batch's arrival at `now` (ms). */
   observe(bytes: Uint8Array, b: Batch, now: number): void {
     for (let k = 0; k < b.count; k++) {
@@ -64,6 +70,8 @@ export interface BedInit {
   flows: number;
   /** 1: router on the same server as the traffic; 2: a second server exists as migration target. */
   servers: 1 | 2;
+  /** Emulated capacity of each server (packets/s, shared by the token scheduler); default none. */
+  capacityPps?: number;
   /** One-way delay of the link between the servers (s); default 0. */
   linkDelay?: number;
 }
@@ -105,8 +113,13 @@ export const ROUTER_CONFIG = {
  * const bed = await routerBed({ kpps: 10, flows: 4, servers: 1 });
  */
 export async function routerBed(init: BedInit): Promise<RouterBed> {
-  const hosts = [new HostServer({ name: 'mig-s1', slots: 65536, slotSize: 512, domain: { watchdogMs: 3000, ringCapacity: 32768 } })];
-  if (init.servers === 2) hosts.push(new HostServer({ name: 'mig-s2', slots: 65536, slotSize: 512, domain: { watchdogMs: 3000, ringCapacity: 32768 } }));
+  const mk = (name: string): HostServer => {
+    const x = new HostServer({ name, slots: 65536, slotSize: 512, domain: { watchdogMs: 3000, ringCapacity: 32768 }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
+    x.addNetwork('mig', { allocation: 10 });
+    return x;
+  };
+  const hosts = [mk('mig-s1')];
+  if (init.servers === 2) hosts.push(mk('mig-s2'));
   const h = hosts[0] as HostServer;
   const link = init.servers === 2 ? new ServerLink(h, hosts[1] as HostServer, init.linkDelay ? { delay: init.linkDelay } : {}) : undefined;
   const intervalMs = init.flows / init.kpps;

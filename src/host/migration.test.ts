@@ -33,6 +33,21 @@ for (const servers of [1, 2] as const) {
   });
 }
 
+test('on servers with an emulated capacity (token scheduler), frames queued for the source are not lost', async () => {
+  const bed = await routerBed({ kpps: 40, flows: 4, servers: 2, capacityPps: 60_000 });
+  try {
+    await sleep(100);
+    const rec = await migrateDomain({ from: bed.hosts[0] as never, domain: bed.domain, to: bed.hosts[1] as never, ...(bed.link ? { link: bed.link } : {}), reason: 'overload' });
+    await sleep(100);
+    const r = await bed.finish();
+    assert.equal(rec.outcome, 'done');
+    assert.equal(r.duplicates, 0);
+    assert.equal(r.received, r.sent, `lost ${r.sent - r.received} of ${r.sent}; ${JSON.stringify({ drops: bed.hosts.map((h) => h.drops), stats: bed.hosts.map((h) => h.stats()) })}`);
+  } finally {
+    await bed.close();
+  }
+});
+
 test('a migration that cannot start leaves the source running and says why', async () => {
   const bed = await routerBed({ kpps: 5, flows: 1, servers: 2 });
   try {

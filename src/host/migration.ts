@@ -26,9 +26,8 @@
  * Every migration returns a `MigrationRecord`: its reason and the timeline of the phases, plain
  * data the control plane can store and show (`swnet events`, `swnet describe`).
  *
- * Limits: frames queued at an emulated server's token scheduler (HostServer `capacity`) for the
- * source at the switch are not held (migrate ungated networks, or expect those few frames to
- * reach the source late and be dropped once it is destroyed); across servers the upstream stays
+ * On a server with an emulated capacity (token scheduler), the final copy waits until the
+ * network's frames queued at the scheduler reached the source. Limits: across servers the upstream stays
  * on the source server and reaches the target over the link (a triangle until the control plane
  * rewires the upstream itself).
  *
@@ -40,38 +39,10 @@ import { Batch, MAX_BATCH } from '../packet/pool.js';
 import type { Plain } from '../functions/contract.js';
 import type { HostServer, HostDomain } from './hostserver.js';
 import type { ServerLink } from './migration-link.js';
+import type { MigrationEvent, MigrationReason, MigrationRecord } from './contract-migration.js';
 
-export type MigrationReason = 'operator' | 'overload' | 'failure' | 'idle';
-
-export const MIGRATION_PHASES = ['prepared', 'state-copied', 'both-running', 'switched', 'drained', 'done'] as const;
-export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
-
-export interface MigrationEvent {
-  phase: MigrationPhase | 'failed';
-  /** Wall-clock time (ms since the epoch, sub-millisecond precision). */
-  at: number;
-  /** Since the migration started (ms). */
-  sinceStartMs: number;
-  detail?: string;
-}
-
-/** A migration as the control plane stores it: plain data. */
-export interface MigrationRecord {
-  id: string;
-  reason: MigrationReason;
-  networks: string[];
-  from: { server: string; domain: number; name: string };
-  to: { server: string; domain: number; name: string };
-  outcome: 'done' | 'failed';
-  error?: string;
-  timeline: MigrationEvent[];
-  /** Phase durations (ms): prepare, preCopy, switchToDrained (the interruption), destroy, total. */
-  durations: { prepareMs: number; preCopyMs: number; interruptionMs: number; destroyMs: number; totalMs: number };
-  /** Frames held in domain 0 during the final copy, then delivered to the target. */
-  held: number;
-  /** Bytes of state copied (JSON), pre-copy and final. */
-  stateBytes: { preCopy: number; final: number };
-}
+export { MIGRATION_PHASES } from './contract-migration.js';
+export type { MigrationEvent, MigrationPhase, MigrationReason, MigrationRecord } from './contract-migration.js';
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -217,8 +188,16 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
     from.bridge.redirect(up, hold);
     ups.push({ up, hold, held });
   }
-  const finalState = src.domain.exportState();
   const tSwitch = stamp('switched');
+  // On a server with an emulated capacity, frames for the source may wait at the token
+  // scheduler: they reach the source before it is asked for its final state (upstreams are held,
+  // so the queue only empties).
+  const gate = from.server;
+  if (gate) {
+    const end = performance.now() + 1000;
+    while (rec.networks.some((n) => gate.queued(n) > 0) && performance.now() < end) await new Promise<void>((r) => setImmediate(r));
+  }
+  const finalState = src.domain.exportState();
 
   // 5. drained: the final state says the source processed everything it was given.
   let fin: Plain[][];
