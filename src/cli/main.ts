@@ -16,6 +16,7 @@ import { register as registerTop } from './top.js';
 import { register as registerWatch } from './watch.js';
 import { register as registerRun } from './run.js';
 import { register as registerTwin } from './twin.js';
+import { register as registerAgent } from './agent.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerWatch(program);
   registerRun(program);
   registerTwin(program);
+  registerAgent(program);
   return program;
 }
 

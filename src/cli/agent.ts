@@ -1,0 +1,346 @@
+/**
+ * `swnet agent --server NAME --store URL [--vxlan-listen ADDR:PORT]`: the server agent. It
+ * keeps the server's heartbeat on a store lease (its VXLAN endpoint in the heartbeat value),
+ * watches placements, SoftwareNetworks and heartbeats, and makes this server run what is
+ * placed on it: per software network one user domain (src/host/agent-runtime.ts) with the
+ * functions placed here, local links as wires inside the domain, links to functions on other
+ * servers as VXLAN (one VNI per cross-server link, derived from the network and the link's
+ * index so both ends agree without talking), routers' FIBs computed by SDN routing
+ * (src/control/routing.ts) and given to the routers with their configuration. Domains whose
+ * placements are gone are destroyed. Every few seconds it writes the Server's status
+ * (`agent`, `utilization`, `powerWatts`, `energyJoules`, `domains`). A network it cannot run
+ * gets a Warning event (AgentError) and an `error` in the Server's status `domains`; it is
+ * retried at each resync. SIGTERM/SIGINT: domains destroyed, lease revoked (the server goes
+ * NotReady at once and its functions are placed elsewhere).
+ *
+ * Standby copies (`fw~standby-1`) are not run: they have no links.
+ */
+import type { Command } from 'commander';
+import { createFunction } from '../functions/registry.js';
+import type { FunctionSpec } from '../host/domain.js';
+import { AgentRuntime, type NetworkPlan, type RemotePort, type RuntimeReport } from '../host/agent-runtime.js';
+import { powerModel, type PowerModel } from '../policy/power.js';
+import { EventRecorder } from '../control/events.js';
+import { HEARTBEAT_PREFIX, heartbeatKey, startHeartbeat, type Heartbeat } from '../control/heartbeat.js';
+import { getResource, readResource } from '../control/manifest/apply.js';
+import { kindPrefix, resourceKey, type Resource, type SoftwareNetworkSpec } from '../control/manifest/types.js';
+import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
+import { computeRoutes } from '../control/routing.js';
+import { openStore } from '../control/store/open.js';
+import type { JsonObject, Store, Watch } from '../control/store/contract.js';
+import { parseListen } from './controller.js';
+
+export class AgentError extends Error {
+  override readonly name = 'AgentError';
+}
+
+export interface ServerAgentInit {
+  readonly store: Store;
+  readonly server: string;
+  /** Where the VXLAN uplink listens (port 0: chosen by the system). */
+  readonly vxlan?: { readonly address: string; readonly port: number };
+  readonly ttlSeconds?: number;
+  /** Period of Server status writes (ms); default 5000. */
+  readonly statusMs?: number;
+  /** Period of the full resync (ms); default 2000. */
+  readonly resyncMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** The VNI of link `index` of a network: 16 bits of FNV-1a of `ns/net`, 8 bits of the index (never 0). */
+export function linkVni(key: string, index: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  const v = (((h ^ (h >>> 16)) & 0xffff) << 8) | (index & 0xff);
+  return v === 0 ? 1 : v;
+}
+
+const NET_PREFIX = kindPrefix('SoftwareNetwork');
+
+/**
+ * One server's agent over a store.
+ * @example
+ * const agent = await ServerAgent.start({ store, server: 's1', vxlan: { address: '127.0.0.1', port: 0 } });
+ * // ... on SIGTERM:
+ * await agent.stop();
+ */
+export class ServerAgent {
+  private readonly watches: Watch[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private stopped = false;
+  private readonly errors = new Map<string, string>();
+  private readonly events: EventRecorder;
+  /** Last reconcile's outcome per network key, for the status. */
+  private lastReport: RuntimeReport | undefined;
+
+  private constructor(
+    readonly init: ServerAgentInit,
+    readonly runtime: AgentRuntime,
+    private heartbeat: Heartbeat | undefined,
+  ) {
+    this.events = new EventRecorder(init.store, { component: `agent/${init.server}` });
+  }
+
+  /** Opens the runtime, starts the heartbeat, watches and the first reconcile. */
+  static async start(init: ServerAgentInit): Promise<ServerAgent> {
+    let power: PowerModel | undefined;
+    const srv = await init.store.get(resourceKey('Server', init.server));
+    if (!srv) init.log?.(`agent ${init.server}: no Server '${init.server}' in the store yet (nothing will be placed here until it exists)`);
+    else {
+      const sp = (readResource(srv).spec['power'] ?? undefined) as { specpower?: number[] } | undefined;
+      if (sp && Array.isArray(sp.specpower) && sp.specpower.length === 11) power = powerModel(`${init.server} specpower`, sp.specpower);
+    }
+    const runtime = await AgentRuntime.open({ name: init.server, ...(init.vxlan ? { vxlan: init.vxlan } : {}), ...(power ? { power } : {}) });
+    const ep = runtime.endpoint;
+    let hb: Heartbeat;
+    try {
+      hb = await startHeartbeat(init.store, init.server, { ttlSeconds: init.ttlSeconds ?? 10, info: ep ? { vxlan: `${ep.address}:${ep.port}` } : {}, onError: (e) => init.log?.(`agent ${init.server}: heartbeat: ${e.message}`) });
+    } catch (e) {
+      await runtime.close();
+      throw e;
+    }
+    const a = new ServerAgent(init, runtime, hb);
+    const kick = (): void => a.kick();
+    for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.watches.push(await init.store.watch(prefix, { onError: (e) => init.log?.(`agent ${init.server}: watch ${prefix}: ${e.message}`) }, kick));
+    a.timers.push(setInterval(kick, init.resyncMs ?? 2000), setInterval(() => void a.writeStatus(), init.statusMs ?? 5000));
+    for (const t of a.timers) t.unref();
+    a.kick();
+    return a;
+  }
+
+  get server(): string {
+    return this.init.server;
+  }
+
+  /** Schedules a reconcile (coalesced: one runs at a time, one more after it if asked meanwhile). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.dirty = false;
+        await this.reconcile().catch((e: unknown) => this.init.log?.(`agent ${this.server}: reconcile: ${e instanceof Error ? e.message : String(e)}`));
+      } while (this.dirty && !this.stopped);
+      this.running = undefined;
+    })();
+  }
+
+  /** Waits until no reconcile is running (tests). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** One pass: desired plans from the store, applied to the runtime; the rest removed. */
+  async reconcile(): Promise<void> {
+    const store = this.init.store;
+    const { items } = await store.list(PLACEMENT_PREFIX);
+    const byNet = new Map<string, Placement[]>();
+    for (const kv of items) {
+      const p = kv.value as unknown as Placement;
+      if (p.function.includes('~')) continue;
+      const key = `${p.namespace}/${p.network}`;
+      let l = byNet.get(key);
+      if (!l) byNet.set(key, (l = []));
+      l.push(p);
+    }
+    const wanted = new Set<string>();
+    for (const [key, ps] of byNet) {
+      if (this.stopped) return;
+      if (!ps.some((p) => p.server === this.server)) continue;
+      wanted.add(key);
+      const [ns, name] = key.split('/') as [string, string];
+      try {
+        const net = await getResource(store, 'SoftwareNetwork', name, ns).catch(() => undefined);
+        if (!net) continue;
+        const plan = await this.plan(key, net, ps);
+        const r = await this.runtime.apply(plan);
+        if (r !== 'unchanged') this.init.log?.(`agent ${this.server}: ${key} ${r} (${plan.functions.map((f) => f.name).join(', ')})`);
+        if (this.errors.delete(key)) await this.events.record({ kind: 'SoftwareNetwork', name, namespace: ns }, 'Normal', 'AgentRunning', `${this.server}: running ${plan.functions.map((f) => f.name).join(', ')}`).catch(() => undefined);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        if (this.errors.get(key) !== msg) {
+          this.errors.set(key, msg);
+          this.init.log?.(`agent ${this.server}: ${key}: ${msg}`);
+          await this.events.record({ kind: 'SoftwareNetwork', name, namespace: ns }, 'Warning', 'AgentError', `${this.server}: ${msg}`).catch(() => undefined);
+        }
+      }
+    }
+    for (const key of this.runtime.keys()) {
+      if (wanted.has(key) || this.stopped) continue;
+      await this.runtime.remove(key);
+      this.init.log?.(`agent ${this.server}: ${key} removed (no placement here)`);
+    }
+    for (const key of [...this.errors.keys()]) if (!wanted.has(key)) this.errors.delete(key);
+  }
+
+  /** The runtime plan of one network from its spec and placements. */
+  private async plan(key: string, net: Resource, ps: readonly Placement[]): Promise<NetworkPlan> {
+    const spec = net.spec as unknown as SoftwareNetworkSpec;
+    const where = new Map(ps.map((p) => [p.function, p.server]));
+    let routes: ReadonlyMap<string, readonly unknown[]> = new Map();
+    try {
+      routes = computeRoutes(spec).routes;
+    } catch (e) {
+      throw new AgentError(`routing: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const functions: FunctionSpec[] = [];
+    for (const f of spec.functions) {
+      if (where.get(f.name) !== this.server) continue;
+      let config = (f.config ?? {}) as JsonObject;
+      const fib = routes.get(f.name);
+      if (f.kind === 'router' && fib && fib.length > 0) {
+        // Static routes of the spec win over computed ones for the same prefix.
+        const own = Array.isArray(config['routes']) ? (config['routes'] as JsonObject[]) : [];
+        const mine = new Set(own.map((r) => String(r['prefix'])));
+        config = { ...config, routes: [...own, ...(fib as JsonObject[]).filter((r) => !mine.has(String(r['prefix'])))] };
+      }
+      functions.push({ name: f.name, kind: f.kind, config });
+    }
+    const portOf = (end: string): { fn: string; port: string } => {
+      const i = end.indexOf(':');
+      if (i >= 0) return { fn: end.slice(0, i), port: `${end.slice(0, i)}.${end.slice(i + 1)}` };
+      const f = spec.functions.find((x) => x.name === end);
+      if (!f) throw new AgentError(`link end '${end}': no such function`);
+      const first = f.ports?.[0] ?? createFunction(f.kind, (f.config ?? {}) as JsonObject).ports[0]?.name;
+      if (first === undefined) throw new AgentError(`link end '${end}': function has no port`);
+      return { fn: end, port: `${end}.${first}` };
+    };
+    const wires: [string, string][] = [];
+    const remote: RemotePort[] = [];
+    const links = spec.links ?? [];
+    for (let i = 0; i < links.length; i++) {
+      const [ea, eb] = (links[i] as { endpoints: [string, string] }).endpoints;
+      const a = portOf(ea);
+      const b = portOf(eb);
+      const sa = where.get(a.fn);
+      const sb = where.get(b.fn);
+      if (sa === this.server && sb === this.server) wires.push([a.port, b.port]);
+      else if (sa === this.server || sb === this.server) {
+        const [local, peer] = sa === this.server ? [a, sb] : [b, sa];
+        if (peer === undefined) throw new AgentError(`link ${ea} - ${eb}: the other end is not placed yet`);
+        remote.push({ port: local.port, vni: linkVni(key, i), remote: await this.peerEndpoint(peer) });
+      }
+    }
+    const tokens = spec.tokens;
+    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}) };
+  }
+
+  /** The VXLAN endpoint a peer agent published in its heartbeat. */
+  private async peerEndpoint(server: string): Promise<{ address: string; port: number }> {
+    const kv = await this.init.store.get(heartbeatKey(server));
+    const v = kv ? (kv.value as { vxlan?: unknown }).vxlan : undefined;
+    if (typeof v !== 'string') throw new AgentError(`server ${server} has no agent with a VXLAN endpoint (no heartbeat${kv ? ' vxlan field' : ''})`);
+    const { host, port } = parseListen(v);
+    return { address: host, port };
+  }
+
+  /** Writes utilisation, power, energy and domains into the Server's status (compare-and-swap). */
+  async writeStatus(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const rep = await this.runtime.report();
+      this.lastReport = rep;
+      const ep = this.runtime.endpoint;
+      const domains = rep.domains.map((d) => ({ network: d.network, functions: [...d.functions], state: d.state, restarts: d.restarts, processed: d.processed, traffic: d.traffic as unknown as JsonObject }));
+      const failed = [...this.errors].map(([network, error]) => ({ network, error }));
+      const patch: JsonObject = {
+        agent: { ...(ep ? { vxlan: `${ep.address}:${ep.port}` } : {}), reportedAt: new Date().toISOString(), pid: process.pid },
+        ...(Number.isFinite(rep.utilisation) ? { utilization: { cpu: rep.utilisation } } : {}),
+        ...(rep.powerWatts !== undefined ? { powerWatts: rep.powerWatts } : {}),
+        ...(rep.energyJoules !== undefined ? { energyJoules: rep.energyJoules } : {}),
+        domains: [...domains, ...failed] as unknown as JsonObject[],
+      };
+      const key = resourceKey('Server', this.server);
+      for (let attempt = 0; attempt < 10 && !this.stopped; attempt++) {
+        const kv = await this.init.store.get(key);
+        if (!kv) return;
+        const r = readResource(kv);
+        const { resourceVersion: _rv, ...metadata } = r.metadata;
+        const next = { ...r, metadata, status: { ...(r.status ?? {}), ...patch } };
+        const res = await this.init.store.txn([{ key, modRevision: kv.modRevision }], [{ type: 'put', key, value: next as unknown as JsonObject }]);
+        if (res.succeeded) return;
+      }
+    } catch (e) {
+      this.init.log?.(`agent ${this.server}: status: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** The last report written (undefined before the first). */
+  get report(): RuntimeReport | undefined {
+    return this.lastReport;
+  }
+
+  /** Clean shutdown: stops watching, destroys the domains, revokes the lease. */
+  async stop(): Promise<void> {
+    await this.halt();
+    await this.heartbeat?.stop();
+    this.heartbeat = undefined;
+  }
+
+  /** As if the process died: the lease is left to expire (tests of agent loss). */
+  async kill(): Promise<void> {
+    this.heartbeat?.abandon();
+    this.heartbeat = undefined;
+    await this.halt();
+  }
+
+  private async halt(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await Promise.all(this.watches.map((w) => w.cancel().catch(() => undefined)));
+    await this.settled();
+    await this.runtime.close();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description('run a server agent: heartbeat on a lease, run the functions placed on this server, report its status')
+    .requiredOption('--server <name>', 'name of this server (a Server resource)')
+    .option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:')
+    .option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)')
+    .option('--vxlan-listen <addr:port>', 'VXLAN endpoint for links to other servers (an address the peers reach)')
+    .option('--ttl <seconds>', 'heartbeat lease TTL', '10')
+    .option('--status-interval <ms>', 'period of Server status writes', '5000')
+    .action(async (o: { server: string; store?: string; dataDir?: string; vxlanListen?: string; ttl: string; statusInterval: string }) => {
+      try {
+        const vxlan = o.vxlanListen !== undefined ? parseListen(o.vxlanListen) : undefined;
+        const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
+        const log = (line: string): void => void process.stderr.write(`${line}\n`);
+        let agent: ServerAgent;
+        try {
+          agent = await ServerAgent.start({ store, server: o.server, ...(vxlan ? { vxlan: { address: vxlan.host, port: vxlan.port } } : {}), ttlSeconds: Number(o.ttl), statusMs: Number(o.statusInterval), log });
+        } catch (e) {
+          await store.close();
+          throw e;
+        }
+        const ep = agent.runtime.endpoint;
+        process.stdout.write(`swnet agent: server ${o.server} (store ${store.backend})${ep ? `, VXLAN on ${ep.address}:${ep.port}` : ''}\n`);
+        let stopping = false;
+        const stop = (sig: string): void => {
+          if (stopping) return;
+          stopping = true;
+          process.stderr.write(`${sig}: shutting down\n`);
+          void (async () => {
+            await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
+            await store.close();
+            process.stdout.write('swnet agent: stopped\n');
+            process.exit(0);
+          })();
+        };
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
+      } catch (e) {
+        process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
