@@ -153,7 +153,7 @@ export async function routerBed(init: BedInit): Promise<RouterBed> {
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  await until(() => sink.report().reduce((n, f) => n + f.received, 0) > 0, 3000);
+  await until(() => sink.report().reduce((n, f) => n + f.received, 0) > 0, 10_000);
   return {
     hosts,
     link,
@@ -166,12 +166,17 @@ export async function routerBed(init: BedInit): Promise<RouterBed> {
       const sentNow = (): number => ((source.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
       const recv = (): number => sink.report().reduce((n, f) => n + f.received, 0);
       const sent = sentNow();
-      // Drain: rings, link, domain; stop when nothing more arrives for 100 ms.
-      let last = -1;
-      while (recv() !== last) {
-        last = recv();
-        await new Promise((r) => setTimeout(r, 100));
+      // Drain: rings, link, domain; until all arrived, or nothing more for 1 s (a loaded machine stalls a thread for a while).
+      let last = recv();
+      let lastAt = performance.now();
+      while (recv() < sent && performance.now() - lastAt < 1000) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (recv() !== last) {
+          last = recv();
+          lastAt = performance.now();
+        }
       }
+      await new Promise((r) => setTimeout(r, 20));
       const flows = sink.report();
       const received = recv();
       return { sent, received, lost: sent - received + flows.reduce((n, f) => n + f.duplicates, 0), duplicates: flows.reduce((n, f) => n + f.duplicates, 0), reordered: flows.reduce((n, f) => n + f.reordered, 0), flows };

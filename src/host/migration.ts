@@ -67,6 +67,8 @@ export interface MigrationInit {
   name?: string;
   /** Time to keep both running before the switch (ms); default 0. */
   warmMs?: number;
+  /** Time to keep the drained source before destroying it (ms); default 0. */
+  keepSourceMs?: number;
   /** Called at each phase (the control plane turns these into events). */
   onPhase?: (e: MigrationEvent) => void;
 }
@@ -224,6 +226,7 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   }
 
   // 6. done: the source goes.
+  if (init.keepSourceMs) await new Promise((r) => setTimeout(r, init.keepSourceMs));
   const tDestroy = performance.now();
   await from.removeDomain(src.domain.id);
   t = stamp('done');
