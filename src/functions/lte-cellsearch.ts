@@ -169,7 +169,7 @@ export class LteCellSearch implements NetworkFunction {
         this.st.set(h.streamId, st);
       }
       if (s.len + h.count > CAPACITY) this.scan(s, st);
-      if (s.append(h, pool.view)) {
+      if (s.append(h, pool.view, pool.bytes)) {
         c.gaps++;
         Object.assign(st, fresh());
       }

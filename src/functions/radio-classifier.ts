@@ -9,7 +9,7 @@
  * - 802.11 short training field: lag-16 autocorrelation over a sliding 128-sample window (the STF
  *   repeats every 16 samples for 160 samples);
  * - 802.11 OFDM symbols: cyclic-prefix correlation at lag 64 over the 16-sample CP, accumulated per
- *   phase of the 80-sample symbol period (leaky, time constant `tauSamples`);
+ *   phase of the 80-sample symbol period (leaky, time constant `tauSamples`, scored every 1024 samples);
  * - LTE (1.4 MHz at 1.92 Msps): cyclic-prefix correlation at lag 128 over 9-sample CPs at the 7
  *   symbol starts of the 960-sample slot (0, 138, 275, …, 823), accumulated per slot phase.
  * A burst starts when a technology's score crosses its threshold and lasts while it stays above
@@ -77,6 +77,7 @@ const STF_WIN = 128;
 const RING = 256;
 const W_PER = 80;
 const L_PER = 960;
+const SCORE_EVERY = 1024;
 
 /** Classifier state of one stream. */
 class ClsStream {
@@ -95,6 +96,8 @@ class ClsStream {
   frames = 0;
   best = 0;
   lastScores = [0, 0, 0];
+  /** Samples since the CP scores were refreshed. */
+  pending = 0;
   constructor(readonly id: number) {}
 }
 
@@ -104,6 +107,7 @@ export class RadioClassifier implements NetworkFunction {
   private readonly streams = new Map<number, ClsStream>();
   private readonly h = new IqHeader();
   private readonly tmp = new Float32Array(2 * 4096);
+  private readonly tmpBytes = new Uint8Array(this.tmp.buffer);
   private readonly res: BurstResult[] = [];
   private readonly c = { in: 0, out: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, wifi: 0, lte: 0, other: 0, bursts: 0, resultsDropped: 0 };
   private readonly decay: number;
@@ -156,7 +160,7 @@ export class RadioClassifier implements NetworkFunction {
         this.closeBurst(s);
         s.n = 0;
       }
-      readIqSamples(pool.view, h, this.tmp, 0);
+      readIqSamples(pool.view, h, this.tmp, 0, b, this.tmpBytes);
       this.feed(s, this.tmp, h.count);
       s.next = h.sampleIndex + h.count;
       c.samples += h.count;
@@ -181,7 +185,7 @@ export class RadioClassifier implements NetworkFunction {
     }
   }
 
-  /** Updates the stream's correlators with `count` samples; returns nothing (scores via decide). */
+  /** Updates the stream's correlators with `count` samples and refreshes its scores. */
   private feed(s: ClsStream, x: Float32Array, count: number): void {
     const ring = s.ring;
     const p16 = s.p16;
@@ -192,11 +196,10 @@ export class RadioClassifier implements NetworkFunction {
     let p16i = s.p16i;
     let e16 = s.e16;
     let stfMax = 0;
-    const keep = 1 - this.decay;
-    // Leaky accumulation: scale the stored bins once per frame instead of once per sample.
-    const f = keep ** count;
-    for (let k = 0; k < bw.length; k++) bw[k] = bw[k]! * f;
-    for (let k = 0; k < bl.length; k++) bl[k] = bl[k]! * f;
+    // Phase counters instead of a modulo per sample.
+    let w16 = (n % STF_WIN) * 3;
+    let wb = n >= 64 ? ((n - 64) % W_PER) * 3 : 0;
+    let lb = n >= 128 ? ((n - 128) % L_PER) * 3 : 0;
     for (let i = 0; i < count; i++) {
       const re = x[2 * i]!;
       const im = x[2 * i + 1]!;
@@ -212,35 +215,37 @@ export class RadioClassifier implements NetworkFunction {
         const cr = ar * re + ai * im;
         const ci = ai * re - ar * im;
         const ee = (ar * ar + ai * ai + e) * 0.5;
-        const w = (n % STF_WIN) * 3;
-        p16r += cr - p16[w]!;
-        p16i += ci - p16[w + 1]!;
-        e16 += ee - p16[w + 2]!;
-        p16[w] = cr;
-        p16[w + 1] = ci;
-        p16[w + 2] = ee;
-        if (n >= 16 + STF_WIN && e16 > 1e-20) {
-          const m = (p16r * p16r + p16i * p16i) / (e16 * e16);
-          if (m > stfMax) stfMax = m;
-        }
+        p16r += cr - p16[w16]!;
+        p16i += ci - p16[w16 + 1]!;
+        e16 += ee - p16[w16 + 2]!;
+        p16[w16] = cr;
+        p16[w16 + 1] = ci;
+        p16[w16 + 2] = ee;
+        // max of |P|²/E² without a division per sample
+        const pp = p16r * p16r + p16i * p16i;
+        if (n >= 16 + STF_WIN && pp > stfMax * e16 * e16 && e16 > 1e-20) stfMax = pp / (e16 * e16);
       }
+      w16 += 3;
+      if (w16 === 3 * STF_WIN) w16 = 0;
       if (n >= 64) {
         const q = ((n - 64) & (RING - 1)) * 2;
         const ar = ring[q]!;
         const ai = ring[q + 1]!;
-        const wb = ((n - 64) % W_PER) * 3;
         bw[wb] = bw[wb]! + ar * re + ai * im;
         bw[wb + 1] = bw[wb + 1]! + ai * re - ar * im;
         bw[wb + 2] = bw[wb + 2]! + (ar * ar + ai * ai + e) * 0.5;
+        wb += 3;
+        if (wb === 3 * W_PER) wb = 0;
       }
       if (n >= 128) {
         const q = ((n - 128) & (RING - 1)) * 2;
         const ar = ring[q]!;
         const ai = ring[q + 1]!;
-        const lb = ((n - 128) % L_PER) * 3;
         bl[lb] = bl[lb]! + ar * re + ai * im;
         bl[lb + 1] = bl[lb + 1]! + ai * re - ar * im;
         bl[lb + 2] = bl[lb + 2]! + (ar * ar + ai * ai + e) * 0.5;
+        lb += 3;
+        if (lb === 3 * L_PER) lb = 0;
       }
       n++;
     }
@@ -249,15 +254,27 @@ export class RadioClassifier implements NetworkFunction {
     s.p16i = p16i;
     s.e16 = e16;
     s.lastScores[0] = Math.sqrt(stfMax);
-    // Warm-up: with few samples per phase bin, noise alone correlates (≈ 1/√N); wait for the bins to fill.
-    const tau = this.cfg.tauSamples;
-    s.lastScores[1] = n >= tau / 2 ? cpScore(bw, W_PER, [0], 16) : 0;
-    s.lastScores[2] = n >= tau ? cpScore(bl, L_PER, SYMBOL_START, 9) : 0;
+    s.pending += count;
+    // The CP scores move slowly (time constant tauSamples): refresh them, and age the bins, every
+    // SCORE_EVERY samples rather than every frame.
+    if (s.pending >= SCORE_EVERY) {
+      const f = (1 - this.decay) ** s.pending;
+      s.pending = 0;
+      for (let k = 0; k < bw.length; k++) bw[k] = bw[k]! * f;
+      for (let k = 0; k < bl.length; k++) bl[k] = bl[k]! * f;
+      // Warm-up: with few samples per phase bin, noise alone correlates (≈ 1/√N); wait for the bins to fill.
+      const tau = this.cfg.tauSamples;
+      s.lastScores[1] = n >= tau / 2 ? cpScore(bw, W_PER, [0], 16) : 0;
+      s.lastScores[2] = n >= tau ? cpScore(bl, L_PER, SYMBOL_START, 9) : 0;
+    }
   }
 
   private decide(s: ClsStream, first: number, count: number): Technology {
     const cfg = this.cfg;
-    const [stf, wcp, lcp] = s.lastScores as [number, number, number];
+    const sc = s.lastScores;
+    const stf = sc[0]!;
+    const wcp = sc[1]!;
+    const lcp = sc[2]!;
     const wifiScore = Math.max(stf / cfg.stfThreshold, wcp / cfg.wifiCpThreshold);
     const lteScore = lcp / cfg.lteCpThreshold;
     let t: Technology = 'noise';
@@ -325,7 +342,7 @@ export class RadioClassifier implements NetworkFunction {
     for (const s of this.streams.values()) {
       streams.push({
         id: s.id, n: s.n, next: s.next, ring: Array.from(s.ring), p16: Array.from(s.p16), p16r: s.p16r, p16i: s.p16i, e16: s.e16,
-        bw: Array.from(s.bw), bl: Array.from(s.bl), tech: s.tech, first: s.first, end: s.end, frames: s.frames, best: s.best,
+        bw: Array.from(s.bw), bl: Array.from(s.bl), pending: s.pending, scores: s.lastScores.slice(), tech: s.tech, first: s.first, end: s.end, frames: s.frames, best: s.best,
       });
     }
     return { streams, results: this.res.map((r) => ({ ...r })) };
@@ -336,7 +353,7 @@ export class RadioClassifier implements NetworkFunction {
     const any = num(-1e300, 1e300);
     const fixed = (len: number) => arrayOf(any, len, len);
     const rows = o.req('streams', arrayOf((v, p) => {
-      const r = strictObject(v, p, ['id', 'n', 'next', 'ring', 'p16', 'p16r', 'p16i', 'e16', 'bw', 'bl', 'tech', 'first', 'end', 'frames', 'best']);
+      const r = strictObject(v, p, ['id', 'n', 'next', 'ring', 'p16', 'p16r', 'p16i', 'e16', 'bw', 'bl', 'pending', 'scores', 'tech', 'first', 'end', 'frames', 'best']);
       const s = new ClsStream(r.req('id', int(0, 0xffffffff)));
       s.n = r.req('n', int(0, Number.MAX_SAFE_INTEGER));
       s.next = r.req('next', int(-1, Number.MAX_SAFE_INTEGER));
@@ -347,6 +364,8 @@ export class RadioClassifier implements NetworkFunction {
       s.e16 = r.req('e16', any);
       s.bw.set(r.req('bw', fixed(3 * W_PER)));
       s.bl.set(r.req('bl', fixed(3 * L_PER)));
+      s.pending = r.req('pending', int(0, 1 << 30));
+      s.lastScores = r.req('scores', fixed(3));
       s.tech = r.req('tech', oneOf(TECHS));
       s.first = r.req('first', any);
       s.end = r.req('end', any);

@@ -141,7 +141,7 @@ export class WifiRx implements NetworkFunction {
         this.st.set(h.streamId, st);
       }
       if (s.len + h.count > CAPACITY) this.scan(s, st);
-      if (s.append(h, pool.view)) {
+      if (s.append(h, pool.view, pool.bytes)) {
         c.gaps++;
         st.pos = 0;
         st.cand = -1;

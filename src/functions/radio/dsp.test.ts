@@ -105,6 +105,9 @@ test('iq frames: round trip in cf32 and ci16, malformed and foreign frames are c
     assert.equal(h.count, 150);
     const y = new Float32Array(300);
     readIqSamples(new DataView(f.buffer), h, y, 0);
+    const z = new Float32Array(300);
+    readIqSamples(new DataView(f.buffer), h, z, 0, f, new Uint8Array(z.buffer));
+    assert.deepEqual(z, y);
     for (let i = 0; i < 300; i++) assert.ok(Math.abs(y[i]! - x[20 + i]!) < (fmt === IqFormat.CF32 ? 1e-7 : 1e-4));
     assert.equal(parseIqHeader(f, 0, f.length - 1, h), IQ_MALFORMED);
     assert.equal(parseIqHeader(f, 0, 20, h), IQ_MALFORMED);

@@ -67,12 +67,22 @@ export function parseIqHeader(b: Uint8Array, off: number, len: number, h: IqHead
   return IQ_OK;
 }
 
-/** Copies the frame's samples (`dv` over the frame's buffer, e.g. the pool's view) as cf32 into `dst` at complex index `at`. */
-export function readIqSamples(dv: DataView, h: IqHeader, dst: Float32Array, at: number): void {
+const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+
+/**
+ * Copies the frame's samples as cf32 into `dst` at complex index `at`. `dv` views the frame's
+ * buffer (e.g. the pool's view). With `bytes` (the same buffer as `bytes`, e.g. pool.bytes) and
+ * `dstBytes` (a byte view over dst's buffer), cf32 frames on a little-endian host are one memcpy.
+ */
+export function readIqSamples(dv: DataView, h: IqHeader, dst: Float32Array, at: number, bytes?: Uint8Array, dstBytes?: Uint8Array): void {
   const n = h.count;
   let p = h.payload;
   let d = 2 * at;
   if (h.format === IqFormat.CF32) {
+    if (LITTLE_ENDIAN && bytes && dstBytes) {
+      dstBytes.set(bytes.subarray(p, p + 8 * n), dst.byteOffset - dstBytes.byteOffset + 8 * at);
+      return;
+    }
     for (let i = 0; i < 2 * n; i++, p += 4) dst[d++] = dv.getFloat32(p, true);
   } else {
     for (let i = 0; i < 2 * n; i++, p += 2) dst[d++] = dv.getInt16(p, true) / 32767;

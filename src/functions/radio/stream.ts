@@ -7,13 +7,14 @@
  * @example
  * const t = new StreamTable(8, 16384);
  * const s = t.get(7);            // null when 8 streams are already tracked
- * s.append(h, pool.view);      // after parseIqHeader
+ * s.append(h, pool.view, pool.bytes);      // after parseIqHeader
  */
 import { IqHeader, readIqSamples } from './iq.js';
 
 export class StreamBuffer {
   /** Interleaved samples; valid complex range [0, len). */
   readonly buf: Float32Array;
+  private readonly bytes: Uint8Array;
   len = 0;
   /** Absolute sample index of buf[0]. */
   base = 0;
@@ -27,10 +28,11 @@ export class StreamBuffer {
     readonly capacity: number,
   ) {
     this.buf = new Float32Array(2 * capacity);
+    this.bytes = new Uint8Array(this.buf.buffer);
   }
 
   /** Appends a frame's samples; returns true when a gap (or overflow) reset the buffer first. */
-  append(h: IqHeader, dv: DataView): boolean {
+  append(h: IqHeader, dv: DataView, src?: Uint8Array): boolean {
     let reset = false;
     if (this.next >= 0 && h.sampleIndex !== this.next) {
       this.gaps++;
@@ -47,7 +49,7 @@ export class StreamBuffer {
       }
     }
     if (h.count > this.capacity) return true;
-    readIqSamples(dv, h, this.buf, this.len);
+    readIqSamples(dv, h, this.buf, this.len, src, this.bytes);
     this.len += h.count;
     this.next = h.sampleIndex + h.count;
     this.samples += h.count;
