@@ -52,6 +52,21 @@ export interface SimResult {
   readonly unplacedVms: number;
   readonly timeline: readonly IntervalStats[];
   readonly wallMs: number;
+  /** Per host group of the scenario (Scenario.groups), in its order; absent without groups. */
+  readonly groups?: readonly GroupResult[];
+}
+
+export interface GroupResult {
+  readonly name: string;
+  readonly hosts: number;
+  readonly energyKWh: number;
+  /** energyKWh × the group's PUE (the IT energy when it has none). */
+  readonly facilityKWh: number;
+  /** Migrations whose destination is in the group. */
+  readonly migrationsIn: number;
+  /** Active hosts (allocated MIPS > 0) averaged over the decisions, and their peak. */
+  readonly meanActiveHosts: number;
+  readonly peakActiveHosts: number;
 }
 
 export interface SimOptions {
@@ -127,6 +142,12 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
   // per-interval stats
   let ivEnergy = 0, ivViol = 0, ivMig = 0;
   const timeline: IntervalStats[] = [];
+  // per group (optional): energy J, migrations in, Σ active hosts over decisions, peak
+  const G = sc.groups?.length ?? 0;
+  const hg = G > 0 ? sc.hostGroup : undefined;
+  const gEnergy = new Float64Array(G), gMig = new Float64Array(G), gActive = new Float64Array(G), gPeak = new Float64Array(G), gHosts = new Float64Array(G);
+  const gNow = new Float64Array(G);
+  if (hg) for (let h = 0; h < H; h++) gHosts[hg[h]!]!++;
 
   // --- snapshot objects, reused between decisions
   const vmSnaps: { mips: number; ramMb: number; bwMbps: number; host: number; requestedMips: number; history: ArrayLike<number>; antiAffinity: string | undefined }[] = sc.vms.map((v) => ({
@@ -249,10 +270,16 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     let e = 0;
     for (let h = 0; h < H; h++) {
       const model = sc.hosts[h]!.power;
-      if (d.energy === 'npa') e += maxPower(model) * dt;
+      if (d.energy === 'npa') {
+        const eh = maxPower(model) * dt;
+        e += eh;
+        if (hg) gEnergy[hg[h]!]! += eh;
+      }
       else {
         const now = hostUtil(h);
-        e += energyLinear(model, hostU[h]!, now, dt);
+        const eh = energyLinear(model, hostU[h]!, now, dt);
+        e += eh;
+        if (hg) gEnergy[hg[h]!]! += eh;
       }
     }
     energyJ += e;
@@ -346,6 +373,7 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
         pendingMig[v]!++;
         if (!incoming[m.to]!.includes(v)) incoming[m.to]!.push(v);
         touched.push(m.to, vmHost[v]!);
+        if (hg) gMig[hg[m.to]!]!++;
         const bw = sc.hosts[m.to]!.bwMbps;
         pending.push({ at: t + sc.vms[v]!.ramMb / (bw / 16), vm: v, to: m.to });
       }
@@ -359,6 +387,11 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
       let active = 0;
       for (let h = 0; h < H; h++) if (hostUtilMips[h]! > 0) active++;
       timeline.push({ time: t, activeHosts: active, powerW: ivEnergy / dt, violatingHosts: ivViol / dt, migrations: ivMig });
+    }
+    if (hg) {
+      gNow.fill(0);
+      for (let h = 0; h < H; h++) if (hostUtilMips[h]! > 0) gNow[hg[h]!]!++;
+      for (let g = 0; g < G; g++) { gActive[g]! += gNow[g]!; if (gNow[g]! > gPeak[g]!) gPeak[g] = gNow[g]!; }
     }
     ivEnergy = 0; ivViol = 0; ivMig = 0;
     opts.progress?.(k + 1, K);
@@ -380,6 +413,12 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
   return {
     scenario: sc.name, policy: d.name, hosts: H, vms: V, energyKWh, migrations, slatah, pdm, slav,
     esv: energyKWh * slav, destroyedVms: destroyed, unplacedVms: unplaced, timeline, wallMs: performance.now() - t0,
+    ...(hg ? {
+      groups: (sc.groups ?? []).map((g, i) => ({
+        name: g.name, hosts: gHosts[i]!, energyKWh: gEnergy[i]! / 3.6e6, facilityKWh: (gEnergy[i]! / 3.6e6) * (g.pue ?? 1),
+        migrationsIn: gMig[i]!, meanActiveHosts: K > 0 ? gActive[i]! / K : 0, peakActiveHosts: gPeak[i]!,
+      })),
+    } : {}),
   };
 }
 

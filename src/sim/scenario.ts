@@ -28,6 +28,18 @@ export interface Scenario {
   readonly interval: number;
   /** Simulated seconds (CloudSim: 86,400; decisions at 300.1, 600.1, …, last ≤ this). */
   readonly duration: number;
+  /**
+   * Optional grouping of hosts (e.g. datacenter tiers) reported separately: `hostGroup[h]` is an
+   * index into `groups`. Totals are unchanged by it.
+   */
+  readonly groups?: readonly SimGroup[];
+  readonly hostGroup?: Int32Array;
+}
+
+/** A reporting group of hosts; `pue` scales its IT energy into facility energy. */
+export interface SimGroup {
+  readonly name: string;
+  readonly pue?: number;
 }
 
 /** HP ML110 G4 (2 × 1860 MIPS) and G5 (2 × 2660 MIPS), 4 GB, 1 Gbit/s. */
