@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { TokenAuth } from '../control/api/auth.js';
 import { ApiServer } from '../control/api/server.js';
 import { openStore } from '../control/store/open.js';
+import type { Store } from '../control/store/contract.js';
 import { startControllers } from '../control/controllers/start.js';
 
 /** Parses `ADDR:PORT`, `[v6]:PORT` or `PORT`. */
@@ -17,6 +18,55 @@ export function parseListen(s: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--listen takes ADDR:PORT, e.g. 127.0.0.1:7700 (got '${s}')`);
   return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/**
+ * Tokens from a file, or one admin token from SWNET_ADMIN_TOKEN (or generated and printed on stderr).
+ * @example const auth = await loadAuth(undefined);
+ */
+export async function loadAuth(tokensFile: string | undefined): Promise<TokenAuth> {
+  if (tokensFile !== undefined) return TokenAuth.fromFile(tokensFile);
+  const env = process.env['SWNET_ADMIN_TOKEN'];
+  const token = env !== undefined && env !== '' ? env : randomBytes(24).toString('base64url');
+  if (env === undefined || env === '') process.stderr.write(`no --tokens file: admin token for this run is ${token}\n`);
+  return new TokenAuth([{ name: 'admin', token, admin: true }]);
+}
+
+export interface ControlPlane {
+  /** The API's base URL. */
+  readonly url: string;
+  /** Names of the running controllers (empty with `controllers: false`). */
+  readonly controllers: readonly string[];
+  /** Stops the controllers, then the API (the store stays open: the caller owns it). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The API server and the controllers over one store: what `swnet controller` and `swnet up` run.
+ * @example
+ * const cp = await startControlPlane(store, { auth, host: '127.0.0.1', port: 0 });
+ * console.log(cp.url);
+ * await cp.stop();
+ */
+export async function startControlPlane(store: Store, o: { readonly auth: TokenAuth; readonly host: string; readonly port: number; readonly controllers?: boolean; readonly log?: (line: string) => void }): Promise<ControlPlane> {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const api = new ApiServer({ store, auth: o.auth, version: pkg.version });
+  const addr = await api.listen(o.port, o.host);
+  let controllers: Awaited<ReturnType<typeof startControllers>> | undefined;
+  try {
+    controllers = o.controllers === false ? undefined : await startControllers(store, o.log ? { log: o.log } : {});
+  } catch (e) {
+    await api.close();
+    throw e;
+  }
+  return {
+    url: addr.url,
+    controllers: controllers?.names ?? [],
+    stop: async () => {
+      await controllers?.stop();
+      await api.close();
+    },
+  };
 }
 
 export function register(program: Command): void {
@@ -32,33 +82,23 @@ export function register(program: Command): void {
       let auth: TokenAuth;
       try {
         const { host, port } = parseListen(o.listen);
-        if (o.tokens !== undefined) auth = await TokenAuth.fromFile(o.tokens);
-        else {
-          const env = process.env['SWNET_ADMIN_TOKEN'];
-          const token = env !== undefined && env !== '' ? env : randomBytes(24).toString('base64url');
-          auth = new TokenAuth([{ name: 'admin', token, admin: true }]);
-          if (env === undefined || env === '') process.stderr.write(`no --tokens file: admin token for this run is ${token}\n`);
-        }
+        auth = await loadAuth(o.tokens);
         const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
-        const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-        const api = new ApiServer({ store, auth, version: pkg.version });
-        let addr: { url: string };
+        let cp: ControlPlane;
         try {
-          addr = await api.listen(port, host);
+          cp = await startControlPlane(store, { auth, host, port, controllers: o.controllers, log: (line) => process.stderr.write(`${line}\n`) });
         } catch (e) {
           await store.close();
           throw e;
         }
-        const controllers = o.controllers ? await startControllers(store, { log: (line) => process.stderr.write(`${line}\n`) }) : undefined;
-        process.stdout.write(`swnet controller: API on ${addr.url} (store ${store.backend})${controllers ? `, controllers: ${controllers.names.join(', ')}` : ''}\n`);
+        process.stdout.write(`swnet controller: API on ${cp.url} (store ${store.backend})${cp.controllers.length > 0 ? `, controllers: ${cp.controllers.join(', ')}` : ''}\n`);
         let stopping = false;
         const stop = (sig: string): void => {
           if (stopping) return;
           stopping = true;
           process.stderr.write(`${sig}: shutting down\n`);
           void (async () => {
-            await controllers?.stop();
-            await api.close();
+            await cp.stop();
             await store.close();
             process.stdout.write('swnet controller: stopped\n');
             process.exit(0);

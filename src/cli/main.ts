@@ -17,6 +17,7 @@ import { register as registerWatch } from './watch.js';
 import { register as registerRun } from './run.js';
 import { register as registerTwin } from './twin.js';
 import { register as registerAgent } from './agent.js';
+import { register as registerUp } from './up.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerTwin(program);
   registerAgent(program);
+  registerUp(program);
   return program;
 }
 

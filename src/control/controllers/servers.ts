@@ -53,6 +53,8 @@ export class ServerLifecycleController {
   }
 
   private async pass(): Promise<void> {
+    // The heartbeat reflector's first list can fire before the server reflector exists; start() queues a pass after both.
+    if (!this.servers || !this.beats) return;
     for (const kv of [...this.servers.cache.values()]) {
       if (this.stopped) return;
       const s = readResource(kv);
