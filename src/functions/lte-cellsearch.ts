@@ -254,7 +254,8 @@ export class LteCellSearch implements NetworkFunction {
       st.pos += STEP;
     }
     const need = st.mode === 'track' ? st.expect - win : st.candT >= 0 ? Math.min(st.pos, st.candT) : st.pos;
-    const keepFrom = need - SSS_BACK - 64;
+    // Keep the PSS slot from its start: the CFO estimate reads its cyclic prefixes.
+    const keepFrom = need - PSS_BODY - 64;
     if (keepFrom > CAPACITY / 4) {
       s.discard(keepFrom);
       st.pos -= keepFrom;
