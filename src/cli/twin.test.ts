@@ -43,7 +43,8 @@ test('swnet twin: follows captures and prints the divergence of a device that lo
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { phase: string; kind: string; traffic: string; frames: number; firstTs: number; reportedAt: number; diagnosis: string });
     assert.deepEqual(lines.map((l) => `${l.phase} ${l.kind} ${l.traffic}`), ['open route 10.2.0.0/16', 'close route 10.2.0.0/16']);
     assert.equal(lines[0]!.firstTs, 1_700_000_000_500);
-    assert.ok(lines[0]!.reportedAt - lines[0]!.firstTs <= 21);
+    // The window (20 ms) and at most one frame interval (5 ms): the clock moves with the captures.
+    assert.ok(lines[0]!.reportedAt - lines[0]!.firstTs <= 25, String(lines[0]!.reportedAt - lines[0]!.firstTs));
     assert.equal(lines[1]!.frames, 100);
     assert.match(lines[1]!.diagnosis, /^device dropped 100 frames to 10\.2\.0\.0\/16 .*a missing or wrong route$/);
     assert.match(r.stderr, /matched 100, device dropped 100, device sent unexpected 0/);

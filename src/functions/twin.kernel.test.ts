@@ -74,7 +74,7 @@ test('twin: follows a Linux router live; silent without fault; reports a deleted
     // The device's configuration, in our router's format: what the twin learns.
     const config = {
       function: 'router',
-      windowMs: 40,
+      windowMs: 20,
       aggregateMs: 300,
       config: {
         interfaces: [{ name: 'r0', mac: mac.r0, addresses: ['10.0.1.1/24'] }, { name: 'r1', mac: mac.r1, addresses: ['10.0.2.1/24'] }],

@@ -7,11 +7,15 @@
  * registry, built from the SAME configuration as the device) on the inputs and matches what the
  * model sends with what the device sent, per port, by content (a hash of every byte but the
  * explicitly tolerated fields, see lib/twin-frames TOLERANCES), within `windowMs`:
- *  - a model frame the device did not send within the window is a divergence "device dropped";
- *  - a device frame the model did not send within `unexpectedMs` (default 3 × the window) is
- *    "device sent unexpected" (judged later than drops, so that the device's own frames can
- *    first serve as evidence for a drop, and so that a feed of the device's inputs lagging
- *    behind its outputs does not raise false alarms).
+ *  - a model frame the device did not send is a divergence "device dropped" once it waited
+ *    `windowMs` AND every output stream of the device that is active (had a frame within
+ *    `maxWaitMs`) has delivered frames captured more than `windowMs` after it: a capture feed
+ *    that lags (a busy capturer, a scheduler hiccup) delays the judgement instead of raising a
+ *    false alarm, and the device's other frames of that moment (evidence: ICMP errors, the same
+ *    frame with another MAC) are in by then. After `maxWaitMs` a frame is judged regardless;
+ *  - a device frame the model did not send is "device sent unexpected" once it waited
+ *    `unexpectedMs` (default 3 × the window) and every active input stream passed it (or after
+ *    2 × maxWaitMs); judged later than drops, so that it can first serve as their evidence.
  * A dropped frame is diagnosed from the device's unmatched frames of the same moment: the same
  * frame with another destination MAC (a changed neighbour entry), an ICMP error quoting it
  * (no route → a missing or wrong route; fragmentation needed / packet too big → MTU lowered;
@@ -66,6 +70,8 @@ export interface TwinConfig {
   readonly windowMs: number;
   /** How long a device frame waits for the model's before it is unexpected (≥ windowMs). */
   readonly unexpectedMs: number;
+  /** Longest a frame waits for a lagging feed before it is judged anyway. */
+  readonly maxWaitMs: number;
   readonly aggregateMs: number;
   readonly tolerate: readonly Tolerance[];
   /** Entries each pending set holds (frames awaiting their match); oldest are evicted beyond it. */
@@ -78,7 +84,7 @@ export interface TwinOptions {
 }
 
 /**
- * Parses a twin configuration: `{ function, config, windowMs?, unexpectedMs?, aggregateMs?, tolerate?, capacity? }`.
+ * Parses a twin configuration: `{ function, config, windowMs?, unexpectedMs?, maxWaitMs?, aggregateMs?, tolerate?, capacity? }`.
  *
  * @example
  * parseTwinConfig({ function: 'router', config: routerCfg, windowMs: 40 });
@@ -86,7 +92,7 @@ export interface TwinOptions {
 export function parseTwinConfig(v: unknown): TwinConfig {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('', 'twin configuration must be an object');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['function', 'config', 'windowMs', 'unexpectedMs', 'aggregateMs', 'tolerate', 'capacity'].includes(k)) throw new ConfigError(k, 'unknown key');
+  for (const k of Object.keys(o)) if (!['function', 'config', 'windowMs', 'unexpectedMs', 'maxWaitMs', 'aggregateMs', 'tolerate', 'capacity'].includes(k)) throw new ConfigError(k, 'unknown key');
   const fn = o['function'];
   if (typeof fn !== 'string' || fn === '') throw new ConfigError('function', 'the model kind (e.g. router) is required');
   if (fn === 'twin') throw new ConfigError('function', 'a twin cannot model a twin');
@@ -103,8 +109,10 @@ export function parseTwinConfig(v: unknown): TwinConfig {
     return t as Tolerance;
   });
   const capacity = num('capacity', 16384, 64, 1 << 20);
-  const windowMs = num('windowMs', 50, 1, 60_000);
-  return { function: fn, config: o['config'] ?? {}, windowMs, unexpectedMs: num('unexpectedMs', windowMs * 3, windowMs, 600_000), aggregateMs: num('aggregateMs', 1000, 10, 3_600_000), tolerate, capacity: 2 ** Math.ceil(Math.log2(capacity)) };
+  const windowMs = num('windowMs', 20, 0.1, 60_000);
+  const unexpectedMs = num('unexpectedMs', windowMs * 3, windowMs, 600_000);
+  const maxWaitMs = num('maxWaitMs', Math.max(300, unexpectedMs), unexpectedMs, 600_000);
+  return { function: fn, config: o['config'] ?? {}, windowMs, unexpectedMs, maxWaitMs, aggregateMs: num('aggregateMs', 1000, 10, 3_600_000), tolerate, capacity: 2 ** Math.ceil(Math.log2(capacity)) };
 }
 
 const SNAP = 128;
@@ -214,6 +222,18 @@ class PendingSet {
   }
 }
 
+/**
+ * Whether every stream active since `activeSince` (its newest frame is newer than that) has
+ * delivered frames captured after `t`: a silent stream holds nothing back, a lagging one does.
+ */
+function caughtUp(marks: Float64Array, t: number, activeSince: number): boolean {
+  for (let p = 0; p < marks.length; p++) {
+    const m = marks[p] as number;
+    if (m > activeSince && m <= t) return false;
+  }
+  return true;
+}
+
 interface Route4 { net: number; mask: number; len: number; text: string }
 
 function ip4(s: string): number | null {
@@ -304,6 +324,9 @@ export class Twin implements NetworkFunction {
   private readonly emit: Emit;
   private pool: PacketPool | null = null;
   private curTs = 0;
+  /** Newest capture time seen on each model port's input / output stream (ms). */
+  private readonly inMark: Float64Array;
+  private readonly outMark: Float64Array;
   private readonly groups = new Map<string, Group>();
   private readonly records: TwinDivergence[] = [];
   private nextId = 1;
@@ -324,6 +347,8 @@ export class Twin implements NetworkFunction {
     this.routes = mr.routes;
     this.neighbours = mr.neighbours;
     this.hasher = new FrameHasher(config.tolerate, mr.local4, mr.local6);
+    this.inMark = new Float64Array(this.modelPorts.length).fill(-Infinity);
+    this.outMark = new Float64Array(this.modelPorts.length).fill(-Infinity);
     this.expected = new PendingSet(config.capacity);
     this.device = new PendingSet(config.capacity);
     this.onDivergence = opts.onDivergence;
@@ -370,6 +395,8 @@ export class Twin implements NetworkFunction {
           i++;
         }
         this.curTs = t0;
+        const last = ts !== undefined ? (ts[i - 1] as number) : ctx.now;
+        if (last > (this.inMark[mport] as number)) this.inMark[mport] = last;
         this.model.process(mport, sub, mctx);
       }
       return;
@@ -385,6 +412,8 @@ export class Twin implements NetworkFunction {
       else this.device.add(mport, this.hasher.full, this.hasher.noDst, b, off, len, ts !== undefined ? (ts[i] as number) : ctx.now);
       pool.release(batch.slots[i] as number);
     }
+    const last = batch.count > 0 ? (ts !== undefined ? (ts[batch.count - 1] as number) : ctx.now) : -Infinity;
+    if (last > (this.outMark[mport] as number)) this.outMark[mport] = last;
   }
 
   private modelSent(port: number, slot: number, off: number, len: number): void {
@@ -396,6 +425,17 @@ export class Twin implements NetworkFunction {
     if (j >= 0) this.c.matched++;
     else this.expected.add(port, this.hasher.full, this.hasher.noDst, pool.bytes, off, len, this.curTs);
     pool.release(slot);
+  }
+
+  /**
+   * Tells the twin that the stream of twin port `port` delivered everything captured up to `t`
+   * (ms) even if it had no frame since (an idle live feed; the merge point of captures).
+   */
+  feedCaughtUp(port: number, t: number): void {
+    const mp = port >> 1;
+    if (mp < 0 || mp >= this.modelPorts.length) return;
+    const marks = (port & 1) === 0 ? this.inMark : this.outMark;
+    if (t > (marks[mp] as number)) marks[mp] = t;
   }
 
   /** Runs the model's timers, then expires what waited longer than the window (ctx.now in ms). */
@@ -413,7 +453,8 @@ export class Twin implements NetworkFunction {
     while (e.tail < e.head) {
       const i = e.tail & m;
       if (e.state[i] === PENDING) {
-        if ((e.ts[i] as number) + w > now) break;
+        const t = e.ts[i] as number;
+        if (t + w > now || (t + this.config.maxWaitMs > now && !caughtUp(this.outMark, t + w, now - this.config.maxWaitMs))) break;
         this.missing(i, now);
         e.unlink(i);
       }
@@ -424,7 +465,10 @@ export class Twin implements NetworkFunction {
     while (d.tail < d.head) {
       const i = d.tail & m;
       if (d.state[i] === PENDING) {
-        if ((d.ts[i] as number) + wd > now) break;
+        const t = d.ts[i] as number;
+        // Not before every older model frame was judged: it may be the evidence of their drop.
+        if (e.tail < e.head && (e.ts[e.tail & m] as number) <= t) break;
+        if (t + wd > now || (t + 2 * this.config.maxWaitMs > now && !caughtUp(this.inMark, t, now - this.config.maxWaitMs))) break;
         this.unexpected(i, now);
         d.unlink(i);
       }

@@ -16,6 +16,8 @@ export interface FeedMessage {
   readonly lens?: Int32Array;
   readonly ts?: Float64Array;
   readonly count?: number;
+  /** The reader's window held nothing more: the worker now waits for the capturer (caught up). */
+  readonly drained?: boolean;
   readonly end?: true;
   readonly error?: string;
 }
@@ -43,7 +45,7 @@ function run(path: string): void {
   let used = 0;
   const flush = (): void => {
     if (count === 0) return;
-    const msg: FeedMessage = { bytes: bytes.slice(0, used), lens, ts, count };
+    const msg: FeedMessage = { bytes: bytes.slice(0, used), lens, ts, count, drained: src.available === 0 };
     port.postMessage(msg, [(msg.bytes as Uint8Array).buffer as ArrayBuffer, lens.buffer as ArrayBuffer, ts.buffer as ArrayBuffer]);
     lens = new Int32Array(MAX_BATCH);
     ts = new Float64Array(MAX_BATCH);
@@ -53,6 +55,7 @@ function run(path: string): void {
   try {
     for (;;) {
       const rec = reader.next();
+      if (count === 0 && rec !== null) port.postMessage({ drained: false });
       if (rec === null) break;
       const n = rec.data.length;
       if (used + n > bytes.length) { flush(); if (n > bytes.length) bytes = new Uint8Array(n); }

@@ -28,6 +28,9 @@ export class TwinSourceError extends Error {
   override readonly name = 'TwinSourceError';
 }
 
+/** How far behind the wall clock an idle feed is assumed to be (a batch posted, not yet taken). */
+const IDLE_SLACK_MS = 25;
+
 const NO_EMIT: Emit = { send: () => undefined, drop: () => undefined };
 
 function portOf(twin: Twin, name: string): number {
@@ -74,11 +77,14 @@ export function followCaptures(twin: Twin, sources: readonly TwinSource[], tickM
       head[k] = rec === null ? null : { t: Number(rec.tsNs / 1000n) / 1000, data: rec.data };
       if (h.t - lastTick >= tickMs) {
         flush(h.t);
+        // Captures are merged in time order: every stream has delivered what precedes h.t.
+        for (const p of ports) twin.feedCaughtUp(p, h.t);
         twin.tick({ pool, out: NO_EMIT, now: h.t });
         lastTick = h.t;
       }
     }
     flush(lastTs);
+    for (const p of ports) twin.feedCaughtUp(p, lastTs + 10_000);
     twin.tick({ pool, out: NO_EMIT, now: lastTs + 10_000 });
   } finally {
     for (const r of readers) r.close();
@@ -99,6 +105,9 @@ export class LiveFollower {
   /** Errors the feeds reported (a malformed stream, a missing file). */
   readonly errors: string[] = [];
   frames = 0;
+  /** Per source: its worker's last batch drained the stream (it then waits for the capturer). */
+  private idle: boolean[] = [];
+  private portIdx: number[] = [];
 
   constructor(private readonly twin: Twin, private readonly sources: readonly TwinSource[], private readonly tickMs = 2, private readonly clock: () => number = Date.now) {
     for (const s of sources) portOf(twin, s.port);
@@ -110,20 +119,33 @@ export class LiveFollower {
 
   /** Starts the workers (each opens its FIFO: the writer may come later) and the clock. */
   start(): void {
-    for (const s of this.sources) {
+    this.idle = this.sources.map(() => true);
+    this.portIdx = this.sources.map((s) => portOf(this.twin, s.port));
+    for (const [k, s] of this.sources.entries()) {
       const port = portOf(this.twin, s.port);
       const w = new Worker(new URL('./twin-feed-worker.js', import.meta.url), { workerData: { path: s.path } });
       this.workers.push(w);
       this.ended.push(new Promise((resolve) => {
         w.on('message', (m: FeedMessage) => {
           if (m.error !== undefined) this.errors.push(`${s.port}: ${m.error}`);
+          if (m.drained !== undefined) this.idle[k] = m.drained;
           if (m.bytes && m.lens && m.ts && m.count !== undefined) this.take(port, m.bytes, m.lens, m.ts, m.count);
         });
         w.on('error', (e) => { this.errors.push(`${s.port}: ${e.message}`); resolve(); });
         w.on('exit', () => resolve());
       }));
     }
-    this.timer = setInterval(() => this.twin.tick(this.ctx()), this.tickMs);
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+  }
+
+  /**
+   * A feed whose worker drained its stream is caught up to now, less IDLE_SLACK_MS for a batch
+   * in flight: the twin then need not wait for frames of it that cannot be late.
+   */
+  private tick(): void {
+    const ctx = this.ctx();
+    for (let k = 0; k < this.portIdx.length; k++) if (this.idle[k] === true) this.twin.feedCaughtUp(this.portIdx[k] as number, ctx.now - IDLE_SLACK_MS);
+    this.twin.tick(ctx);
   }
 
   private take(port: number, bytes: Uint8Array, lens: Int32Array, ts: Float64Array, count: number): void {
@@ -143,7 +165,7 @@ export class LiveFollower {
     }
     this.frames += b.count;
     this.twin.observe(port, b, this.ctx(), ts);
-    this.twin.tick(this.ctx());
+    this.tick();
   }
 
   /**
