@@ -26,6 +26,8 @@ export interface EtcdProcessInit {
   /** Fixed ports (to restart a member where it was); free ones by default. */
   readonly clientPort?: number;
   readonly peerPort?: number;
+  /** Address to listen on (default 127.0.0.1; e.g. a bridge address that network namespaces reach). */
+  readonly host?: string;
   /** Milliseconds to wait for /health (default 15000). */
   readonly timeoutMs?: number;
 }
@@ -57,8 +59,9 @@ export async function startEtcd(init: EtcdProcessInit = {}): Promise<EtcdProcess
   const dataDir = init.dataDir ?? mkdtempSync(join(tmpdir(), 'swnet-etcd-'));
   const client = init.clientPort ?? (await freePort());
   const peer = init.peerPort ?? (await freePort());
-  const url = `http://127.0.0.1:${client}`;
-  const peerUrl = `http://127.0.0.1:${peer}`;
+  const host = init.host ?? '127.0.0.1';
+  const url = `http://${host}:${client}`;
+  const peerUrl = `http://${host}:${peer}`;
   const name = `swnet${process.pid}`;
   const child = spawn(
     init.binary ?? '/usr/bin/etcd',

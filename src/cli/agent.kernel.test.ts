@@ -1,0 +1,161 @@
+/**
+ * Many machines, for real: three network namespaces (the servers) joined by veths to a bridge
+ * in the root namespace, etcd listening on the bridge's address, the controllers in this
+ * process, one `swnet agent` process per namespace (`ip netns exec`). A software network of
+ * three routers, one per server (anti-affinity), carries a ping (ICMP echo, traffic-source
+ * `ping` flow) from s1's end to r3's address and the replies back to a sink: every hop between
+ * servers is VXLAN over the veths. Then an agent is stopped with SIGTERM: its lease is revoked,
+ * the server goes NotReady at once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { canUseNetns, have, sh, waitExit } from '../testkit/netns.js';
+import { startEtcd, type EtcdProcess } from '../control/store/etcd-process.js';
+import { openStore } from '../control/store/open.js';
+import { startControllers } from '../control/controllers/start.js';
+import { apply } from '../control/manifest/apply.js';
+import { parseManifestText } from '../control/manifest/load.js';
+import { resourceKey } from '../control/manifest/types.js';
+import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
+import type { Store } from '../control/store/contract.js';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const ok = canUseNetns() && have('etcd');
+
+const mac = (a: number, b: number): string => `02:0a:00:00:${a.toString(16).padStart(2, '0')}:${b.toString(16).padStart(2, '0')}`;
+
+function manifest(): string {
+  const servers = [1, 2, 3].map((i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i} }\nspec: { datacenter: lab, capacity: { cpu: 4, memory: 8Gi } }\n`);
+  return [
+    'apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: lab }\nspec: { tier: edge }\n',
+    ...servers,
+    `apiVersion: swnet.io/v1
+kind: SoftwareNetwork
+metadata: { name: span, namespace: default }
+spec:
+  functions:
+    - name: pinger
+      kind: traffic-source
+      config:
+        flows: [{ kind: ping, srcMac: '${mac(0, 10)}', dstMac: '${mac(1, 0)}', src: 10.1.3.10, dst: 10.1.2.1, intervalMs: 20 }]
+    - name: r1
+      kind: router
+      config:
+        interfaces:
+          - { name: eth0, mac: '${mac(1, 0)}', addresses: [10.1.1.1/24] }
+          - { name: eth1, mac: '${mac(1, 1)}', addresses: [10.1.0.1/30] }
+          - { name: eth2, mac: '${mac(1, 2)}', addresses: [10.1.3.1/24] }
+        neighbors: [{ interface: eth2, address: 10.1.3.10, mac: '${mac(0, 20)}' }]
+    - name: r2
+      kind: router
+      config:
+        interfaces:
+          - { name: eth0, mac: '${mac(2, 0)}', addresses: [10.1.0.2/30] }
+          - { name: eth1, mac: '${mac(2, 1)}', addresses: [10.1.4.1/30] }
+    - name: r3
+      kind: router
+      config:
+        interfaces:
+          - { name: eth0, mac: '${mac(3, 0)}', addresses: [10.1.4.2/30] }
+          - { name: lan, mac: '${mac(3, 1)}', addresses: [10.1.2.1/24] }
+    - { name: replies, kind: traffic-sink }
+  links:
+    - { endpoints: ['pinger:out', 'r1:eth0'] }
+    - { endpoints: ['r1:eth2', 'replies:in'] }
+    - { endpoints: ['r1:eth1', 'r2:eth0'] }
+    - { endpoints: ['r2:eth1', 'r3:eth0'] }
+  placement:
+    antiAffinity: [[r1, r2, r3]]
+`,
+  ].join('---\n');
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function received(store: Store): Promise<number> {
+  let n = 0;
+  for (const s of ['s1', 's2', 's3']) {
+    const v = (await store.get(resourceKey('Server', s)))?.value as { status?: { domains?: { traffic?: Record<string, { received: number }> }[] } } | undefined;
+    for (const d of v?.status?.domains ?? []) n += d.traffic?.['replies']?.received ?? 0;
+  }
+  return n;
+}
+
+test('three namespaces, etcd, one swnet agent per namespace: a ping crosses a network spanning all three over VXLAN', { skip: ok ? false : 'needs root, ip netns and etcd' }, async () => {
+  const id = `swa${process.pid % 100000}`;
+  const br = `${id}b`;
+  const net = `172.31.${process.pid % 250}`;
+  const ns = [1, 2, 3].map((i) => `${id}n${i}`);
+  let etcd: EtcdProcess | undefined;
+  let store: Store | undefined;
+  let ctl: Awaited<ReturnType<typeof startControllers>> | undefined;
+  const agents: ChildProcess[] = [];
+  const logs: string[] = ['', '', ''];
+  try {
+    sh(['ip', 'link', 'add', br, 'type', 'bridge']);
+    sh(['ip', 'addr', 'add', `${net}.254/24`, 'dev', br]);
+    sh(['ip', 'link', 'set', br, 'up']);
+    ns.forEach((n, i) => {
+      sh(['ip', 'netns', 'add', n]);
+      sh(['ip', 'link', 'add', `${id}r${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
+      sh(['ip', 'link', 'set', `${id}r${i + 1}`, 'master', br, 'up']);
+      sh(['ip', '-n', n, 'addr', 'add', `${net}.${i + 1}/24`, 'dev', 'eth0']);
+      sh(['ip', '-n', n, 'link', 'set', 'eth0', 'up']);
+      sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
+    });
+    etcd = await startEtcd({ host: `${net}.254` });
+    const storeUrl = etcd.url.replace(/^http:\/\//, 'etcd://');
+    store = await openStore({ store: storeUrl });
+    ctl = await startControllers(store);
+    const { resources, issues } = parseManifestText(manifest(), 'span.yaml');
+    assert.deepEqual(issues, []);
+    await apply(store, resources);
+    ns.forEach((n, i) => {
+      const c = spawn('ip', ['netns', 'exec', n, process.execPath, MAIN, 'agent', '--server', `s${i + 1}`, '--store', storeUrl, '--vxlan-listen', `${net}.${i + 1}:4789`, '--ttl', '3', '--status-interval', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      c.stdout?.on('data', (d: Buffer) => (logs[i] += d.toString()));
+      c.stderr?.on('data', (d: Buffer) => (logs[i] += d.toString()));
+      agents.push(c);
+    });
+    const s = store;
+    const placed = await until('5 placements', async () => {
+      const { items } = await s.list(PLACEMENT_PREFIX);
+      return items.length === 5 ? new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server])) : undefined;
+    });
+    assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => placed.get(f))).size, 3, 'one router per server');
+    // Echo replies from r3 back at the sink beside r1: two VXLAN crossings each way.
+    await until('echo replies at the sink', async () => ((await received(s)) >= 20 ? true : undefined), 30000).catch((e: unknown) => {
+      throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
+    });
+
+    // SIGTERM: a clean stop revokes the lease; the server is NotReady within a second or two.
+    const victim = placed.get('r2') as string;
+    const k = Number(victim.slice(1)) - 1;
+    (agents[k] as ChildProcess).kill('SIGTERM');
+    assert.equal(await waitExit(agents[k] as ChildProcess), 0);
+    assert.match(logs[k] as string, /swnet agent: stopped/);
+    await until('victim NotReady', async () => {
+      const v = (await s.get(resourceKey('Server', victim)))?.value as { status?: { conditions?: { type: string; status: string }[] } };
+      return v.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') ? true : undefined;
+    }, 5000);
+  } finally {
+    for (const c of agents) if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGTERM');
+      await waitExit(c);
+    }
+    await ctl?.stop();
+    await store?.close();
+    await etcd?.stop();
+    for (const n of ns) sh(['ip', 'netns', 'del', n], { allowFail: true });
+    sh(['ip', 'link', 'del', br], { allowFail: true });
+  }
+});
