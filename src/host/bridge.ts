@@ -128,6 +128,11 @@ export class Bridge {
     return a;
   }
 
+  /** The attachment `id`, or undefined if it left. */
+  find(id: number): Attachment | undefined {
+    return this.list[id];
+  }
+
   /** Where frames from `id` go, or -1. */
   peerOf(id: number): number {
     return this.peers[id] ?? -1;

@@ -216,6 +216,7 @@ class Runtime {
         done += ring.push(b, done);
       }
       for (let k = done; k < b.count; k++) this.pool.release(b.slots[k] as number);
+      if (done < b.count) Atomics.add(this.ctl, CTL.TX_FULL, b.count - done);
     }
     this.pushed = true;
   }

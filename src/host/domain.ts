@@ -87,8 +87,10 @@ export interface DomainCounters {
   invalid: number;
   /** Slots reclaimed after crashes (frames in flight then). */
   lostInCrash: number;
-  /** Frames the domain's functions processed (its own count). */
+  /** Frames the functions processed (the domain's own count). */
   processed: number;
+  /** Frames the domain dropped because its tx ring stayed full (domain 0 starved). */
+  txFull: number;
 }
 
 export type DomainState = 'starting' | 'running' | 'restarting' | 'stopped';
@@ -110,6 +112,7 @@ export class Domain {
   private watchdog: NodeJS.Timeout | undefined;
   private generation = 0;
   private processedBefore = 0;
+  private txFullBefore = 0;
   private readonly c = { sent: 0, received: 0, ringFull: 0, invalid: 0, lostInCrash: 0 };
   private stopped: ((state: Plain[][]) => void) | undefined;
   private readyWaiters: (() => void)[] = [];
@@ -191,6 +194,7 @@ export class Domain {
     const old = this.worker;
     this.disarm();
     this.processedBefore += Atomics.load(this.ctl, CTL.FRAMES);
+    this.txFullBefore += Atomics.load(this.ctl, CTL.TX_FULL);
     // A new generation first: events of the old worker are ignored from here on.
     this.generation++;
     void old?.terminate();
@@ -391,7 +395,7 @@ export class Domain {
   }
 
   counters(): DomainCounters {
-    return { id: this.id, name: this.init.name, state: this.state, restarts: this.restarts, ...this.c, processed: this.processedBefore + (this.ctl ? Atomics.load(this.ctl, CTL.FRAMES) : 0) };
+    return { id: this.id, name: this.init.name, state: this.state, restarts: this.restarts, ...this.c, processed: this.processedBefore + (this.ctl ? Atomics.load(this.ctl, CTL.FRAMES) : 0), txFull: this.txFullBefore + (this.ctl ? Atomics.load(this.ctl, CTL.TX_FULL) : 0) };
   }
 
   /**

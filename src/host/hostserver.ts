@@ -293,9 +293,13 @@ export class HostServer {
         sub.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
         k++;
       }
-      const peer = this.bridge.get(d);
-      if (peer.target.kind === 'vnic') this.toDomain(peer.target.domain, peer.target.vnic, sub, 0);
-      else this.releaseAll(sub);
+      // The attachment may have left while its frames waited (its domain was destroyed).
+      const peer = this.bridge.find(d);
+      if (peer?.target.kind === 'vnic') this.toDomain(peer.target.domain, peer.target.vnic, sub, 0);
+      else {
+        this.drops.unwired += sub.count;
+        this.releaseAll(sub);
+      }
     }
   }
 

@@ -36,7 +36,9 @@ export const CTL = {
   EXPORT: 80,
   /** Migration: the number of an import domain 0 posted; the domain applies it before processing any further frame. */
   IMPORT: 96,
-  WORDS: 112,
+  /** Frames the domain dropped because its tx ring stayed full (domain 0 did not drain it). */
+  TX_FULL: 112,
+  WORDS: 128,
 } as const;
 
 /** Word indices of domain 0's doorbell, one per server, shared by all its domains. */
