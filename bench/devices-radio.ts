@@ -112,17 +112,17 @@ export async function run(r: Reporter): Promise<void> {
 
   const cls = new RadioClassifier({ maxStreams: 8, tauSamples: 2048, stfThreshold: 0.6, wifiCpThreshold: 0.45, lteCpThreshold: 0.45, dropNoise: false, maxResults: 1024 });
   report(r, 'radio-classifier', speed(cls, mixFrames, mixX.length / 2, 2000), 20);
-  const rx = new WifiRx({ maxStreams: 8, threshold: 0.45, plateau: 32, sampleRate: WIFI_RATE, maxResults: 1024, keepInvalid: true });
+  const rx = new WifiRx({ maxStreams: 8, threshold: 0.45, plateau: 32, sampleRate: WIFI_RATE, maxResults: 1024, keepInvalid: true, resultsPort: false });
   report(r, 'wifi-rx', speed(rx, wifiFrames, wifiX.length / 2, 2000), 20);
   const okW = rx.results().filter((q) => q.valid).length;
   r.note(`wifi-rx decoded ${okW} valid SIGNAL fields of ${rx.results().length} during the run`);
-  const cs = new LteCellSearch({ maxStreams: 8, threshold: 0.2, trackWindow: 64, sampleRate: LTE_RATE, maxResults: 1 << 16 });
+  const cs = new LteCellSearch({ maxStreams: 8, threshold: 0.2, trackWindow: 64, sampleRate: LTE_RATE, maxResults: 1 << 16, resultsPort: false });
   report(r, 'lte-cellsearch (tracking)', speed(cs, lteFrames, lteX.length / 2, 2000), 1.92);
   const cells = new Set(cs.results().map((q) => q.cellId));
   r.note(`lte-cellsearch reported cell ids ${[...cells].join(', ')} (sent 123) over ${cs.results().length} half frames`);
   // Acquisition, the worst case: no cell on the air, so the three FFT correlations run over every sample.
   const acqX = impair(new Float32Array(2 * 192_000), { snrDb: 0, signalPower: 1, seed: 8 });
-  const cs2 = new LteCellSearch({ maxStreams: 8, threshold: 0.2, trackWindow: 64, sampleRate: LTE_RATE, maxResults: 1 << 16 });
+  const cs2 = new LteCellSearch({ maxStreams: 8, threshold: 0.2, trackWindow: 64, sampleRate: LTE_RATE, maxResults: 1 << 16, resultsPort: false });
   report(r, 'lte-cellsearch (acquisition, searching noise)', speed(cs2, toIqFrames(0, acqX, 200), acqX.length / 2, 2000), 1.92);
   r.note(`lte-cellsearch false detections on noise: ${cs2.results().length}`);
 

@@ -65,3 +65,18 @@ test('lte-cellsearch: noise alone reports nothing; state export; strict config; 
   const s = new Float32Array(400).map(() => x.gauss());
   fuzz(cs, [encodeIqFrame(1, 0, s, 0, 200), encodeIqFrame(1, 200, s, 0, 200)], 3000, 9, { in: 'in', out: 'consumed', dropped: 'dropped' });
 });
+
+test('lte-cellsearch: with resultsPort, each result also leaves as a JSON frame (EtherType 0x88B6) on port 1', () => {
+  const cs = lteCellSearchFactory.create({ resultsPort: true }) as LteCellSearch;
+  assert.deepEqual(cs.ports.map((p) => p.name), ['in', 'results']);
+  assert.deepEqual(lteCellSearchFactory.ports?.({ resultsPort: true })?.map((p) => p.name), ['in', 'results']);
+  const out = new Harness(cs).run(0, toIqFrames(4, impair(lteFrame({ cellId: 77, frames: 2 }), { snrDb: 15, leadSamples: 500, seed: 3 })));
+  assert.ok(out.sent.length >= 3);
+  assert.equal(out.sent.length, cs.results().length);
+  for (const f of out.sent) {
+    assert.equal(f.port, 1);
+    assert.equal((f.bytes[12]! << 8) | f.bytes[13]!, 0x88b6);
+    const rec = JSON.parse(new TextDecoder().decode(f.bytes.subarray(14))) as { stream: number; cellId: number };
+    assert.deepEqual([rec.stream, rec.cellId], [4, 77]);
+  }
+});

@@ -23,9 +23,9 @@
  */
 import type { Batch } from '../packet/pool.js';
 import type { Counters, FunctionFactory, NetworkFunction, Plain, PortDecl, ProcessContext } from './contract.js';
-import { arrayOf, int, num, oneOf, strictObject } from './config.js';
+import { arrayOf, bool, int, num, oneOf, strictObject } from './config.js';
 import { Fft } from './radio/fft.js';
-import { IQ_FOREIGN, IQ_OK, IqHeader, parseIqHeader } from './radio/iq.js';
+import { IQ_FOREIGN, IQ_OK, IqHeader, emitResult, parseIqHeader } from './radio/iq.js';
 import { CP_LEN, LTE_HALF_FRAME, LTE_N, LTE_RATE, PSS_BODY, SYMBOL_START, pssSequence, pssTime, sssSequence, syncBin } from './radio/lte.js';
 import { StreamBuffer, StreamTable } from './radio/stream.js';
 
@@ -35,6 +35,8 @@ export interface CellSearchConfig {
   readonly trackWindow: number;
   readonly sampleRate: number;
   readonly maxResults: number;
+  /** Also emit each result as a frame (EtherType 0x88B6, JSON) on a second port, `results`. */
+  readonly resultsPort: boolean;
 }
 
 /**
@@ -44,13 +46,14 @@ export interface CellSearchConfig {
  * parseCellSearchConfig({ maxStreams: 4, threshold: 0.2 });
  */
 export function parseCellSearchConfig(config: unknown): CellSearchConfig {
-  const o = strictObject(config ?? {}, '', ['maxStreams', 'threshold', 'trackWindow', 'sampleRate', 'maxResults']);
+  const o = strictObject(config ?? {}, '', ['maxStreams', 'threshold', 'trackWindow', 'sampleRate', 'maxResults', 'resultsPort']);
   return {
     maxStreams: o.opt('maxStreams', int(1, 1024), 16),
     threshold: o.opt('threshold', num(0.02, 0.99), 0.2),
     trackWindow: o.opt('trackWindow', int(4, 512), 64),
     sampleRate: o.opt('sampleRate', num(1, 1e9), LTE_RATE),
     maxResults: o.opt('maxResults', int(1, 1 << 20), 4096),
+    resultsPort: o.opt('resultsPort', bool(), false),
   };
 }
 
@@ -93,7 +96,8 @@ interface CsState {
 
 export class LteCellSearch implements NetworkFunction {
   readonly kind = 'lte-cellsearch';
-  readonly ports: readonly PortDecl[] = [{ name: 'in' }];
+  readonly ports: readonly PortDecl[];
+  private readonly outbox: object[] = [];
   private readonly table: StreamTable;
   private readonly st = new Map<number, CsState>();
   private readonly h = new IqHeader();
@@ -114,9 +118,10 @@ export class LteCellSearch implements NetworkFunction {
   private readonly z = new Float32Array(62);
   private readonly dirty: StreamBuffer[] = [];
   private readonly res: CellResult[] = [];
-  private readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, searched: 0, tracked: 0, detections: 0, falseAlarms: 0, lost: 0, resultsDropped: 0 };
+  private readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, searched: 0, tracked: 0, detections: 0, falseAlarms: 0, lost: 0, resultsDropped: 0, resultFrames: 0, resultFramesLost: 0 };
 
   constructor(readonly cfg: CellSearchConfig) {
+    this.ports = cfg.resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }];
     this.table = new StreamTable(cfg.maxStreams, CAPACITY);
     this.pssT = [0, 1, 2].map((u) => pssTime(u));
     this.pssF = [0, 1, 2].map((u) => pssSequence(u));
@@ -179,6 +184,13 @@ export class LteCellSearch implements NetworkFunction {
     }
     for (const s of this.dirty) this.scan(s, this.st.get(s.id)!);
     this.dirty.length = 0;
+    if (this.outbox.length) {
+      for (const r of this.outbox) {
+        if (emitResult(ctx, 1, r)) c.resultFrames++;
+        else c.resultFramesLost++;
+      }
+      this.outbox.length = 0;
+    }
   }
 
   private scan(s: StreamBuffer, st: CsState): void {
@@ -330,6 +342,7 @@ export class LteCellSearch implements NetworkFunction {
       this.c.resultsDropped++;
     }
     this.res.push(r);
+    if (this.cfg.resultsPort) this.outbox.push(r);
   }
 
   /** SSS detection for a PSS body at buffer position t; null when the SSS symbol is not in the buffer. */
@@ -492,8 +505,5 @@ export const lteCellSearchFactory: FunctionFactory = {
   kind: 'lte-cellsearch',
   summary: 'LTE cell search: PSS (N_ID2, timing, CFO) and SSS (N_ID1, subframe 0/5) → physical cell id and frame timing',
   create: (config: unknown) => new LteCellSearch(parseCellSearchConfig(config)),
-  ports: (config: unknown) => {
-    parseCellSearchConfig(config);
-    return [{ name: 'in' }];
-  },
+  ports: (config: unknown) => (parseCellSearchConfig(config).resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }]),
 };

@@ -67,3 +67,13 @@ test('wifi-rx: a gap in sample indices restarts the stream; state export keeps r
   const seed = encodeIqFrame(3, 0, x, 0, 200);
   fuzz(rx, [seed, encodeIqFrame(3, 200, x, 200, 200)], 3000, 5, { in: 'in', out: 'consumed', dropped: 'dropped' });
 });
+
+test('wifi-rx: with resultsPort, each decoded SIGNAL also leaves as a JSON frame on port 1', () => {
+  const rx = wifiRxFactory.create({ resultsPort: true }) as WifiRx;
+  const x = impair(wifiPpdu({ rateMbps: 48, length: 1234 }), { snrDb: 20, leadSamples: 250, tailSamples: 100, seed: 9 });
+  const out = new Harness(rx).run(0, toIqFrames(6, x));
+  assert.equal(out.sent.length, 1);
+  assert.equal(out.sent[0]!.port, 1);
+  const rec = JSON.parse(new TextDecoder().decode(out.sent[0]!.bytes.subarray(14))) as { stream: number; rateMbps: number; length: number; valid: boolean };
+  assert.deepEqual([rec.stream, rec.rateMbps, rec.length, rec.valid], [6, 48, 1234, true]);
+});

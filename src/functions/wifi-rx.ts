@@ -21,7 +21,7 @@ import type { Batch } from '../packet/pool.js';
 import type { Counters, FunctionFactory, NetworkFunction, Plain, PortDecl, ProcessContext } from './contract.js';
 import { arrayOf, bool, int, num, strictObject } from './config.js';
 import { Fft } from './radio/fft.js';
-import { IQ_FOREIGN, IQ_OK, IqHeader, parseIqHeader } from './radio/iq.js';
+import { IQ_FOREIGN, IQ_OK, IqHeader, emitResult, parseIqHeader } from './radio/iq.js';
 import { StreamBuffer, StreamTable } from './radio/stream.js';
 import { DATA_SC, LTF_FREQ, LTF_TIME, PILOT_POLARITY, PILOT_SC, Viterbi, WIFI_RATE, bin, dataSymbols, interleaverTable, rateFromBits } from './radio/wifi.js';
 
@@ -33,6 +33,8 @@ export interface WifiRxConfig {
   readonly plateau: number;
   readonly sampleRate: number;
   readonly maxResults: number;
+  /** Also emit each result as a frame (EtherType 0x88B6, JSON) on a second port, `results`. */
+  readonly resultsPort: boolean;
   /** Keep results whose SIGNAL failed its checks (parity, rate code, tail) too. */
   readonly keepInvalid: boolean;
 }
@@ -44,13 +46,14 @@ export interface WifiRxConfig {
  * parseWifiRxConfig({ maxStreams: 2, threshold: 0.5 });
  */
 export function parseWifiRxConfig(config: unknown): WifiRxConfig {
-  const o = strictObject(config ?? {}, '', ['maxStreams', 'threshold', 'plateau', 'sampleRate', 'maxResults', 'keepInvalid']);
+  const o = strictObject(config ?? {}, '', ['maxStreams', 'threshold', 'plateau', 'sampleRate', 'maxResults', 'resultsPort', 'keepInvalid']);
   return {
     maxStreams: o.opt('maxStreams', int(1, 1024), 16),
     threshold: o.opt('threshold', num(0.05, 0.99), 0.45),
     plateau: o.opt('plateau', int(8, 120), 32),
     sampleRate: o.opt('sampleRate', num(1, 1e9), WIFI_RATE),
     maxResults: o.opt('maxResults', int(1, 1 << 20), 4096),
+    resultsPort: o.opt('resultsPort', bool(), false),
     keepInvalid: o.opt('keepInvalid', bool(), true),
   };
 }
@@ -90,7 +93,8 @@ interface RxState {
 
 export class WifiRx implements NetworkFunction {
   readonly kind = 'wifi-rx';
-  readonly ports: readonly PortDecl[] = [{ name: 'in' }];
+  readonly ports: readonly PortDecl[];
+  private readonly outbox: object[] = [];
   private readonly table: StreamTable;
   private readonly st = new Map<number, RxState>();
   private readonly h = new IqHeader();
@@ -107,9 +111,10 @@ export class WifiRx implements NetworkFunction {
   private readonly bits = new Uint8Array(24);
   private readonly dirty: StreamBuffer[] = [];
   private readonly res: WifiSignalResult[] = [];
-  private readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, detections: 0, decoded: 0, invalid: 0, resultsDropped: 0 };
+  private readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, detections: 0, decoded: 0, invalid: 0, resultsDropped: 0, resultFrames: 0, resultFramesLost: 0 };
 
   constructor(readonly cfg: WifiRxConfig) {
+    this.ports = cfg.resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }];
     this.table = new StreamTable(cfg.maxStreams, CAPACITY);
   }
 
@@ -154,6 +159,13 @@ export class WifiRx implements NetworkFunction {
     }
     for (const s of this.dirty) this.scan(s, this.st.get(s.id)!);
     this.dirty.length = 0;
+    if (this.outbox.length) {
+      for (const r of this.outbox) {
+        if (emitResult(ctx, 1, r)) c.resultFrames++;
+        else c.resultFramesLost++;
+      }
+      this.outbox.length = 0;
+    }
   }
 
   /** Scans a stream's buffer for packets, decodes what it can, and discards what it no longer needs. */
@@ -370,7 +382,7 @@ export class WifiRx implements NetworkFunction {
         this.res.shift();
         this.c.resultsDropped++;
       }
-      this.res.push({
+      const rec: WifiSignalResult = {
         stream: s.id,
         sampleIndex: s.base + stf,
         rateMbps: rate,
@@ -379,7 +391,9 @@ export class WifiRx implements NetworkFunction {
         valid,
         cfoHz: ((w0 + w1) / (2 * Math.PI)) * this.cfg.sampleRate,
         snrDb: Math.round(snrDb * 10) / 10,
-      });
+      };
+      this.res.push(rec);
+      if (this.cfg.resultsPort) this.outbox.push(rec);
     }
     if (!valid) return Math.max(1, stf - cand + 320);
     return stf - cand + 400 + 80 * dataSymbols(rate, length);
@@ -433,8 +447,5 @@ export const wifiRxFactory: FunctionFactory = {
   kind: 'wifi-rx',
   summary: '802.11a/g receiver: Schmidl–Cox detection, CFO and LTF timing, LTF channel estimate, SIGNAL decoding (rate, length, parity)',
   create: (config: unknown) => new WifiRx(parseWifiRxConfig(config)),
-  ports: (config: unknown) => {
-    parseWifiRxConfig(config);
-    return [{ name: 'in' }];
-  },
+  ports: (config: unknown) => (parseWifiRxConfig(config).resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }]),
 };

@@ -243,3 +243,38 @@ export function concatSamples(parts: readonly Float32Array[]): Float32Array {
   }
   return out;
 }
+
+/** EtherType of result frames (IEEE 802 local experimental 2): a UTF-8 JSON object after the Ethernet header. */
+export const RESULT_ETHERTYPE = 0x88b6;
+
+/** Where result frames go: the pool to take a slot from, and the output. */
+export interface ResultSink {
+  readonly pool: { alloc(): number; frameOffset(slot: number): number; readonly mtu: number; readonly bytes: Uint8Array; release(slot: number): void };
+  readonly out: { send(port: number, slot: number, off: number, len: number): void };
+}
+
+const enc = new TextEncoder();
+
+/**
+ * Emits one result record as a frame on `port` (one allocation per result, not per sample frame).
+ * Returns false when the pool is exhausted or the record does not fit a slot (the caller counts it).
+ *
+ * @example
+ * emitResult(ctx, 1, { stream: 1, cellId: 301 });
+ */
+export function emitResult(ctx: ResultSink, port: number, rec: object): boolean {
+  const body = enc.encode(JSON.stringify(rec));
+  if (ETH_HEADER + body.length > ctx.pool.mtu) return false;
+  const slot = ctx.pool.alloc();
+  if (slot < 0) return false;
+  const off = ctx.pool.frameOffset(slot);
+  const b = ctx.pool.bytes;
+  b.fill(0xff, off, off + 6);
+  for (let i = 0; i < 6; i++) b[off + 6 + i] = SRC_MAC[i]!;
+  b[off + 6 + 5] = 0x02;
+  b[off + 12] = RESULT_ETHERTYPE >>> 8;
+  b[off + 13] = RESULT_ETHERTYPE & 0xff;
+  b.set(body, off + ETH_HEADER);
+  ctx.out.send(port, slot, off, ETH_HEADER + body.length);
+  return true;
+}

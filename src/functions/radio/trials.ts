@@ -125,7 +125,7 @@ export function classifierAccuracy(snrDb: number, trials: number, seed: number):
  */
 export function wifiAccuracy(snrDb: number, trials: number, seed: number): Accuracy {
   const r = new Rng(seed);
-  const rx = new WifiRx({ maxStreams: trials, threshold: 0.45, plateau: 32, sampleRate: WIFI_RATE, maxResults: 1 << 16, keepInvalid: true });
+  const rx = new WifiRx({ maxStreams: trials, threshold: 0.45, plateau: 32, sampleRate: WIFI_RATE, maxResults: 1 << 16, keepInvalid: true, resultsPort: false });
   const d = new IqDriver(rx);
   let correct = 0;
   let falseResults = 0;
@@ -156,7 +156,7 @@ export function wifiAccuracy(snrDb: number, trials: number, seed: number): Accur
  */
 export function lteAccuracy(snrDb: number, trials: number, seed: number, cells?: readonly number[]): Accuracy {
   const r = new Rng(seed);
-  const cs = new LteCellSearch({ maxStreams: trials, threshold: 0.2, trackWindow: 64, sampleRate: LTE_RATE, maxResults: 1 << 16 });
+  const cs = new LteCellSearch({ maxStreams: trials, threshold: 0.2, trackWindow: 64, sampleRate: LTE_RATE, maxResults: 1 << 16, resultsPort: false });
   const d = new IqDriver(cs);
   let correct = 0;
   let falseResults = 0;
