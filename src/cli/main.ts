@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { register as registerPcap, runStart } from './pcap.js';
+import { register as registerPcap } from './pcap.js';
 import { register as registerApply } from './apply.js';
 import { register as registerImport } from './import.js';
 import { register as registerUser } from './user.js';
@@ -17,7 +17,7 @@ import { register as registerWatch } from './watch.js';
 import { register as registerRun } from './run.js';
 import { register as registerTwin } from './twin.js';
 import { register as registerAgent } from './agent.js';
-import { register as registerUp } from './up.js';
+import { register as registerUp, runMain } from './up.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,8 +29,8 @@ export function buildProgram(): Command {
   program
     .command('start')
     .description('the main job (what `npm start` runs)')
-    .action(() => {
-      runStart();
+    .action(async () => {
+      await runMain();
     });
   registerPcap(program);
   registerApply(program);

@@ -16,8 +16,8 @@ interface Run {
   stop(): Promise<number | null>;
 }
 
-function up(args: string[]): Run {
-  const child = spawn(process.execPath, [MAIN, 'up', ...args], { env: { ...process.env, SWNET_ADMIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+function up(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [MAIN, ...(args[0] === 'start' ? args : ['up', ...args])], { env: { ...process.env, SWNET_ADMIN_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const r: Run = {
     out: '',
     err: '',
@@ -68,6 +68,21 @@ test('swnet up: store + API + controllers + servers in one process; traffic flow
       assert.doesNotMatch(b.err, /Server s\d created/, 'the servers came from the store');
     } finally {
       assert.equal(await b.stop(), 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('swnet start (npm start) runs the embedded mode with the example network: traffic crosses servers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'swnet-start-'));
+  try {
+    const r = up(['start'], { SWNET_DATA_DIR: dir, SWNET_PORT: '0', SWNET_STATUS_INTERVAL: '300' });
+    try {
+      await r.waitFor(/swnet up: API on http:\/\/127\.0\.0\.1:\d+/);
+      await r.waitFor(/servers 3\/3 active, 1 networks, 4 functions placed, [\d.]+ W, sinks received [1-9]/);
+    } finally {
+      assert.equal(await r.stop(), 0);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

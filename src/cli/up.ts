@@ -14,6 +14,8 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runStart } from './pcap.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText, formatIssue, type LoadedResource } from '../control/manifest/load.js';
 import { kindPrefix } from '../control/manifest/types.js';
@@ -62,18 +64,22 @@ export async function startEmbedded(store: Store, o: { readonly auth: Awaited<Re
   const log = o.log;
   const made = await applyText(store, embeddedServers(o.servers), '<embedded servers>');
   for (const m of made) log?.(m);
-  const cp: ControlPlane = await startControlPlane(store, { auth: o.auth, host: o.host ?? '127.0.0.1', port: o.port, ...(log ? { log } : {}) });
+  // Agents first: on a resume the controllers then find every server's heartbeat already there
+  // (otherwise they would mark the servers AgentLost and move their functions for nothing).
   const agents: ServerAgent[] = [];
+  let cp: ControlPlane | undefined;
   try {
     for (let i = 1; i <= o.servers; i++) agents.push(await ServerAgent.start({ store, server: `s${i}`, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: o.statusMs ?? 2000, ...(log ? { log } : {}) }));
+    cp = await startControlPlane(store, { auth: o.auth, host: o.host ?? '127.0.0.1', port: o.port, ...(log ? { log } : {}) });
     if (o.manifest) for (const m of await applyText(store, o.manifest.text, o.manifest.file)) log?.(m);
   } catch (e) {
-    for (const a of agents) await a.stop().catch(() => undefined);
-    await cp.stop();
+    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    await cp?.stop();
     throw e;
   }
+  const plane = cp;
   return {
-    url: cp.url,
+    url: plane.url,
     agents,
     statusLine: async () => {
       const [hb, nets, pl] = await Promise.all([store.list(HEARTBEAT_PREFIX), store.list(kindPrefix('SoftwareNetwork')), store.list(PLACEMENT_PREFIX)]);
@@ -90,9 +96,99 @@ export async function startEmbedded(store: Store, o: { readonly auth: Awaited<Re
     stop: async () => {
       // All at once: each agent is marked stopped before any lease goes, so none reports its peers as lost.
       await Promise.all(agents.map((a) => a.stop().catch((e: unknown) => log?.(`agent ${a.server}: ${String(e)}`))));
-      await cp.stop();
+      await plane.stop();
     },
   };
+}
+
+export interface UpOptions {
+  readonly empty?: boolean;
+  readonly filename?: string;
+  readonly dataDir?: string;
+  readonly port: string;
+  readonly servers: string;
+  readonly tokens?: string;
+  readonly statusInterval: string;
+  /** Take a free port if this one is in use (npm start). */
+  readonly anyPortIfBusy?: boolean;
+}
+
+/**
+ * Runs the embedded mode until SIGINT/SIGTERM; resolves false (message on stderr) if it could not start.
+ * @example await runUp({ port: '7700', servers: '3', statusInterval: '5000' });
+ */
+export async function runUp(o: UpOptions): Promise<boolean> {
+  try {
+    const servers = Number(o.servers);
+    let port = Number(o.port);
+    if (!Number.isInteger(servers) || servers < 1 || servers > 64) throw new UpError(`--servers takes 1..64 (got '${o.servers}')`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UpError(`--port takes 0..65535 (got '${o.port}')`);
+    let manifest: { text: string; file: string } | undefined;
+    if (!o.empty) {
+      const file = o.filename ?? fileURLToPath(new URL('../../../examples/embedded.yaml', import.meta.url));
+      manifest = { text: readFileSync(file, 'utf8'), file };
+    }
+    const auth = await loadAuth(o.tokens);
+    const dir = o.dataDir ?? defaultDataDir();
+    mkdirSync(dir, { recursive: true });
+    const store = await openStore({ store: `sqlite:${dir}` });
+    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    let e: Embedded;
+    for (;;) {
+      try {
+        e = await startEmbedded(store, { auth, servers, port, log, ...(manifest ? { manifest } : {}), statusMs: Math.min(2000, Number(o.statusInterval)) });
+        break;
+      } catch (err) {
+        if (o.anyPortIfBusy && port !== 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          log(`port ${port} is in use: taking a free one`);
+          port = 0;
+          continue;
+        }
+        await store.close();
+        throw err;
+      }
+    }
+    const emb = e;
+    process.stdout.write(`swnet up: API on ${emb.url} (store ${store.backend} in ${dir}), ${servers} servers; Ctrl-C stops\n`);
+    const timer = setInterval(() => {
+      emb.statusLine().then(
+        (l) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
+        (err: unknown) => log(`status: ${String(err)}`),
+      );
+    }, Math.max(200, Number(o.statusInterval)));
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(timer);
+      process.stderr.write(`${sig}: shutting down\n`);
+      void (async () => {
+        await emb.stop();
+        await store.close();
+        process.stdout.write('swnet up: stopped\n');
+        process.exit(0);
+      })();
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    return true;
+  } catch (err) {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return false;
+  }
+}
+
+/**
+ * The main job (`npm start`): `swnet up` with examples/embedded.yaml (API on SWNET_PORT or 7700, a
+ * free port if taken; data in SWNET_DATA_DIR or ~/.swnet);
+ * if the embedded mode cannot start, the bundled capture is inspected instead, so it never fails.
+ */
+export async function runMain(): Promise<void> {
+  const ok = await runUp({ port: process.env['SWNET_PORT'] ?? '7700', servers: '3', statusInterval: process.env['SWNET_STATUS_INTERVAL'] ?? '5000', anyPortIfBusy: true });
+  if (!ok) {
+    process.stderr.write('swnet: the embedded mode could not start; showing the bundled capture instead\n');
+    runStart();
+  }
 }
 
 export function register(program: Command): void {
@@ -106,54 +202,7 @@ export function register(program: Command): void {
     .option('--servers <n>', 'emulated servers', '3')
     .option('--tokens <file>', 'tokens file; without it an admin token is taken from SWNET_ADMIN_TOKEN or generated and printed')
     .option('--status-interval <ms>', 'period of the status line', '5000')
-    .action(async (o: { empty?: boolean; filename?: string; dataDir?: string; port: string; servers: string; tokens?: string; statusInterval: string }) => {
-      try {
-        const servers = Number(o.servers);
-        const port = Number(o.port);
-        if (!Number.isInteger(servers) || servers < 1 || servers > 64) throw new UpError(`--servers takes 1..64 (got '${o.servers}')`);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UpError(`--port takes 0..65535 (got '${o.port}')`);
-        let manifest: { text: string; file: string } | undefined;
-        if (!o.empty) {
-          const file = o.filename ?? new URL('../../../examples/embedded.yaml', import.meta.url).pathname;
-          manifest = { text: readFileSync(file, 'utf8'), file };
-        }
-        const auth = await loadAuth(o.tokens);
-        const dir = o.dataDir ?? defaultDataDir();
-        mkdirSync(dir, { recursive: true });
-        const store = await openStore({ store: `sqlite:${dir}` });
-        const log = (line: string): void => void process.stderr.write(`${line}\n`);
-        let e: Embedded;
-        try {
-          e = await startEmbedded(store, { auth, servers, port, log, ...(manifest ? { manifest } : {}), statusMs: Math.min(2000, Number(o.statusInterval)) });
-        } catch (err) {
-          await store.close();
-          throw err;
-        }
-        process.stdout.write(`swnet up: API on ${e.url} (store ${store.backend} in ${dir}), ${servers} servers\n`);
-        const timer = setInterval(() => {
-          e.statusLine().then(
-            (l) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
-            (err: unknown) => log(`status: ${String(err)}`),
-          );
-        }, Math.max(200, Number(o.statusInterval)));
-        let stopping = false;
-        const stop = (sig: string): void => {
-          if (stopping) return;
-          stopping = true;
-          clearInterval(timer);
-          process.stderr.write(`${sig}: shutting down\n`);
-          void (async () => {
-            await e.stop();
-            await store.close();
-            process.stdout.write('swnet up: stopped\n');
-            process.exit(0);
-          })();
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
-      } catch (err) {
-        process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 1;
-      }
+    .action(async (o: UpOptions) => {
+      if (!(await runUp(o))) process.exitCode = 1;
     });
 }
