@@ -15,6 +15,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 interface Trial {
   lost: number;
+  /** Drops the platform counted (full rings, pools) over the whole run, and from switched to done. */
+  platform: number;
+  inSwitch: number;
   duplicates: number;
   reordered: number;
   gap: number;
@@ -40,6 +43,15 @@ async function trial(servers: 1 | 2): Promise<Trial> {
     if (!to || !bed.hosts[0]) throw new Error('bed');
     // A second meter view per phase: the longest gap that ends within each phase's window.
     const byPhase: Record<string, number> = {};
+    const txFull = new Map<string, number>();
+    const counted = (): number => {
+      for (const h of bed.hosts) for (const d of h.domainList()) txFull.set(`${h.name}/${d.domain.id}`, d.domain.counters().txFull);
+      let n = bed.link?.lost ?? 0; // the source's noBuffer is no loss: it sends that sequence later
+      for (const v of txFull.values()) n += v;
+      return bed.hosts.reduce((k, h) => k + h.drops.unwired + h.drops.ringFull + h.drops.queueFull + h.drops.noBuffer, n);
+    };
+    let atSwitch = 0;
+    let atDone = 0;
     let worst = { ms: 0, flow: -1 };
     const cut = (label: string): void => {
       const l = bed.gaps.longest();
@@ -47,12 +59,16 @@ async function trial(servers: 1 | 2): Promise<Trial> {
       if (l.ms > worst.ms) worst = l;
       bed.gaps.resetMax();
     };
-    const rec = await migrateDomain({ from: bed.hosts[0], domain: bed.domain, to, ...(bed.link ? { link: bed.link } : {}), reason: 'operator', onPhase: (e) => cut(`→${e.phase}`) });
+    const rec = await migrateDomain({ from: bed.hosts[0], domain: bed.domain, to, ...(bed.link ? { link: bed.link } : {}), reason: 'operator', onPhase: (e) => {
+        cut(`→${e.phase}`);
+        if (e.phase === 'switched') atSwitch = counted();
+        if (e.phase === 'done') atDone = counted();
+      } });
     await sleep(Math.max(50, window - (performance.now() - t0)));
     cut('after');
     const { ms, flow } = worst;
     const r = await bed.finish();
-    return { lost: r.sent - r.received, duplicates: r.duplicates, reordered: r.reordered, gap: ms, baseline: base.get(flow) ?? 0, byPhase, rec };
+    return { lost: r.sent - r.received, platform: counted(), inSwitch: atDone - atSwitch, duplicates: r.duplicates, reordered: r.reordered, gap: ms, baseline: base.get(flow) ?? 0, byPhase, rec };
   } finally {
     await bed.close();
   }
@@ -65,7 +81,7 @@ export async function run(r: Reporter): Promise<void> {
     for (let k = 0; k < 3; k++) trials.push(await trial(servers));
     for (const t of trials) {
       const d = t.rec.durations;
-      r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost}, duplicates ${t.duplicates}, reordered ${t.reordered}`);
+      r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost} (${t.platform} counted by the platform as full rings/pools, ${t.inSwitch} from switched to done), duplicates ${t.duplicates}, reordered ${t.reordered}`);
       r.note(`  longest gap ending in each window: ${Object.entries(t.byPhase).map(([k, v]) => `${k} ${fmt(v)} ms`).join(', ')}`);
     }
     const lost = trials.reduce((n, t) => n + t.lost, 0);
