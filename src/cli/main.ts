@@ -18,6 +18,7 @@ import { register as registerRun } from './run.js';
 import { register as registerTwin } from './twin.js';
 import { register as registerAgent } from './agent.js';
 import { register as registerUp, runMain } from './up.js';
+import { register as registerRadio } from './radio.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerTwin(program);
   registerAgent(program);
   registerUp(program);
+  registerRadio(program);
   return program;
 }
 

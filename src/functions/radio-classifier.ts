@@ -13,7 +13,8 @@
  * - LTE (1.4 MHz at 1.92 Msps): cyclic-prefix correlation at lag 128 over 9-sample CPs at the 7
  *   symbol starts of the 960-sample slot (0, 138, 275, …, 823), accumulated per slot phase.
  * A burst starts when a technology's score crosses its threshold and lasts while it stays above
- * 60 % of it (hysteresis); frames outside bursts go to `other` (or are dropped).
+ * 60 % of it (hysteresis); the stream's previous frame is sent ahead of a burst's first frame
+ * (pre-roll, counted in `preroll`, not in `out`); frames outside bursts go to `other` (or are dropped).
  *
  * @example
  * const c = radioClassifierFactory.create({ maxStreams: 4 }) as RadioClassifier;
@@ -98,6 +99,9 @@ class ClsStream {
   lastScores = [0, 0, 0];
   /** Samples since the CP scores were refreshed. */
   pending = 0;
+  /** The previous IQ frame of this stream (sent ahead of a burst's first frame). */
+  readonly prev = new Uint8Array(2048);
+  prevLen = 0;
   constructor(readonly id: number) {}
 }
 
@@ -109,7 +113,7 @@ export class RadioClassifier implements NetworkFunction {
   private readonly tmp = new Float32Array(2 * 4096);
   private readonly tmpBytes = new Uint8Array(this.tmp.buffer);
   private readonly res: BurstResult[] = [];
-  private readonly c = { in: 0, out: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, wifi: 0, lte: 0, other: 0, bursts: 0, resultsDropped: 0 };
+  private readonly c = { in: 0, out: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, wifi: 0, lte: 0, other: 0, bursts: 0, resultsDropped: 0, preroll: 0 };
   private readonly decay: number;
 
   constructor(readonly cfg: ClassifierConfig) {
@@ -159,12 +163,30 @@ export class RadioClassifier implements NetworkFunction {
         c.gaps++;
         this.closeBurst(s);
         s.n = 0;
+        s.prevLen = 0;
       }
       readIqSamples(pool.view, h, this.tmp, 0, b, this.tmpBytes);
       this.feed(s, this.tmp, h.count);
       s.next = h.sampleIndex + h.count;
       c.samples += h.count;
       const t = this.decide(s, h.sampleIndex, h.count);
+      const off = batch.offs[i]!;
+      const len = batch.lens[i]!;
+      // Pre-roll: a burst is recognised a frame late at worst (e.g. a preamble that starts near the
+      // end of a frame), so the previous frame of the stream goes ahead of the burst's first frame.
+      if (t !== 'noise' && s.frames === 1 && s.prevLen > 0) {
+        const ps = pool.alloc();
+        if (ps >= 0) {
+          const po = pool.frameOffset(ps);
+          b.set(s.prev.subarray(0, s.prevLen), po);
+          out.send(t === 'wifi' ? CLASSIFIER_PORTS.wifi : CLASSIFIER_PORTS.lte, ps, po, s.prevLen);
+          c.preroll++;
+        }
+      }
+      if (len <= s.prev.length) {
+        s.prev.set(b.subarray(off, off + len));
+        s.prevLen = len;
+      } else s.prevLen = 0;
       if (t === 'wifi') {
         c.wifi++;
         c.out++;
