@@ -454,7 +454,9 @@ export class Firewall implements NetworkFunction {
       const k = parsePacket(b, batch.offs[i]!, batch.lens[i]!, v) === PARSE.OK ? v.kind : -1;
       if (k === L4.PORTS || k === L4.ICMP_ECHO || k === L4.OTHER) {
         use[i] = 1;
-        keys.set(v.key, i * KW);
+        const vk = v.key;
+        const o = i * KW;
+        for (let w = 0; w < KW; w++) keys[o + w] = vk[w]!;
         protos[i] = v.proto;
         flags[i] = v.tcpFlags;
       } else use[i] = 0;

@@ -421,6 +421,10 @@ export interface ConntrackInit {
 export const CONN_WORDS = 24;
 export const REPLY_AT = 14;
 const CONN_F64 = CONN_WORDS / 2;
+const CONN_BYTES = CONN_WORDS * 4;
+// Expiry (float64 index in a block) and state byte (byte offset; the status byte follows).
+const EXP_AT = 5;
+const STATE_AT = 48;
 
 /** Why `create` failed. */
 export const CREATE_FULL = -1;
@@ -444,12 +448,14 @@ export class Conntrack {
   readonly tcpLoose: boolean;
   /**
    * Connection blocks of CONN_WORDS words: ORIGINAL tuple (words 0-9), expiry time (float64 at
-   * words 10-11), state | status << 8 (float64 at 12-13), REPLY tuple (14-23). A packet's tuple
-   * and the hot fields share one or two cache lines. Tuple of ref (conn·2 + dir): `at(ref)`.
+   * words 10-11), state and status (bytes 0 and 1 of word 12; 13 spare), REPLY tuple (14-23). A
+   * packet's tuple and the hot fields share one or two cache lines. Tuple of ref (conn·2 + dir):
+   * `at(ref)`.
    */
   readonly tuples: Uint32Array;
-  // Float64 view of the connection blocks (expiry and state fields).
+  // Float64 view of the connection blocks (expiry), byte view (state, status).
   private readonly meta: Float64Array;
+  private readonly bytes: Uint8Array;
   /** A value the owner keeps per connection (the firewall's admitting rule; the NAT's port). */
   readonly mark: Int32Array;
   private readonly live: Uint8Array;
@@ -478,9 +484,10 @@ export class Conntrack {
     this.tcpLoose = init.tcpLoose ?? false;
     this.onRemove = init.onRemove;
     this.seed = (init.seed ?? Math.floor(Math.random() * 2 ** 32)) | 0;
-    const block = new ArrayBuffer(n * CONN_WORDS * 4);
+    const block = new ArrayBuffer(n * CONN_BYTES);
     this.tuples = new Uint32Array(block);
     this.meta = new Float64Array(block);
+    this.bytes = new Uint8Array(block);
     this.mark = new Int32Array(n);
     this.live = new Uint8Array(n);
     this.freeList = new Int32Array(n);
@@ -501,23 +508,26 @@ export class Conntrack {
 
   /** Raw state value of connection `c` (TCP_STATE, or 0 unreplied / 1 replied). */
   stateOf(c: number): number {
-    return this.meta[c * CONN_F64 + 6]! & 0xff;
+    return this.bytes[c * CONN_BYTES + STATE_AT]!;
   }
   private statusOf(c: number): number {
-    return (this.meta[c * CONN_F64 + 6]! >>> 8) & 0xff;
+    return this.bytes[c * CONN_BYTES + STATE_AT + 1]!;
+  }
+  private setExpiry(c: number, t: number): void {
+    this.meta[c * CONN_F64 + EXP_AT] = t;
   }
   private setState(c: number, v: number): void {
-    this.meta[c * CONN_F64 + 6] = (this.meta[c * CONN_F64 + 6]! & 0xff00) | v;
+    this.bytes[c * CONN_BYTES + STATE_AT] = v;
   }
   private setStatus(c: number, v: number): void {
-    this.meta[c * CONN_F64 + 6] = (this.meta[c * CONN_F64 + 6]! & 0xff) | (v << 8);
+    this.bytes[c * CONN_BYTES + STATE_AT + 1] = v;
   }
 
   /** Sets the clock for the next operations (once per batch); applies a pending import rebase. */
   setNow(now: number): void {
     this.now = now;
     if (this.rebase) {
-      for (let c = 0; c < this.maxFlows; c++) if (this.live[c]) this.meta[c * CONN_F64 + 5] = now + this.meta[c * CONN_F64 + 5]!;
+      for (let c = 0; c < this.maxFlows; c++) if (this.live[c]) this.setExpiry(c, now + this.meta[c * CONN_F64 + EXP_AT]!);
       this.rebase = false;
     }
   }
@@ -556,10 +566,16 @@ export class Conntrack {
     let acc = 0;
     for (let i = 0; i < n; i++) if (use[i]) hashes[i] = this.hash(keys, i * KW);
     for (let i = 0; i < n; i++) if (use[i]) acc += sl[(hashes[i]! & m) * 2]!;
+    // The tuple and the hot fields span 56 bytes (words 0-13 or 10-23 of the block), one or two
+    // cache lines depending on the block's alignment: touch both ends.
+    const t = this.tuples;
     for (let i = 0; i < n; i++) {
       if (!use[i]) continue;
       const ref = sl[(hashes[i]! & m) * 2]!;
-      if (ref >= 0) acc += this.tuples[this.at(ref) + 3]! + this.meta[(ref >>> 1) * CONN_F64 + 5]!;
+      if (ref >= 0) {
+        const o = (ref >>> 1) * CONN_WORDS;
+        acc += (ref & 1) === 0 ? t[o]! + t[o + 13]! : t[o + 10]! + t[o + 23]!;
+      }
     }
     this.sink = acc;
   }
@@ -576,7 +592,7 @@ export class Conntrack {
       if (ref < 0) return -1;
       if (this.slots[i * 2 + 1] === h && this.eq(ref, keys, ko)) {
         const c = ref >>> 1;
-        if (this.meta[c * CONN_F64 + 5]! <= this.now && !this.rebase) {
+        if (this.meta[c * CONN_F64 + EXP_AT]! <= this.now && !this.rebase) {
           this.remove(c);
           this.stats.expired++;
           return -1;
@@ -659,7 +675,7 @@ export class Conntrack {
       const next = TCP_NEXT[tcpFlagIndex(v.tcpFlags) * 10]!; // ORIGINAL, from sNO
       this.setState(c, next >= IV ? TCP_STATE.SYN_SENT : next);
     } else this.setState(c, ST_UNREPLIED);
-    this.meta[c * CONN_F64 + 5] = now + this.timeoutOf(c, proto);
+    this.setExpiry(c, now + this.timeoutOf(c, proto));
     this.insertRef(c * 2);
     this.insertRef(c * 2 + 1);
     this.stats.created++;
@@ -681,7 +697,7 @@ export class Conntrack {
         let same = true;
         for (let w = 0; w < KW; w++) if (t[p + w] !== t[o + w]) { same = false; break; }
         if (same) {
-          if (this.meta[(r >>> 1) * CONN_F64 + 5]! <= this.now && !this.rebase) {
+          if (this.meta[(r >>> 1) * CONN_F64 + EXP_AT]! <= this.now && !this.rebase) {
             this.remove(r >>> 1);
             this.stats.expired++;
             return -1;
@@ -701,8 +717,11 @@ export class Conntrack {
   }
 
   private timeoutOf(c: number, proto: number): number {
+    return this.timeoutFor(this.stateOf(c), proto);
+  }
+
+  private timeoutFor(st: number, proto: number): number {
     const t = this.timeouts;
-    const st = this.stateOf(c);
     if (proto === 6) {
       switch (st) {
         case 1: case 9: return t.tcpSynSent;
@@ -733,20 +752,30 @@ export class Conntrack {
   updateRaw(ref: number, proto: number, tcpFlags: number, now: number): number {
     const c = ref >>> 1;
     const dir = ref & 1;
+    // State and status written only when they change (a clean line needs no write-back).
+    const sb = c * CONN_BYTES + STATE_AT;
+    const bytes = this.bytes;
+    const old = bytes[sb]!;
+    const status = bytes[sb + 1]!;
+    let st = old;
     if (proto === 6) {
-      const old = this.stateOf(c);
       const next = TCP_NEXT[dir * 60 + tcpFlagIndex(tcpFlags) * 10 + old]!;
       if (next === IV) return CT.INVALID;
-      if (dir === 1) this.setStatus(c, this.statusOf(c) | STATUS_SEEN_REPLY);
+      let ns = dir === 1 ? status | STATUS_SEEN_REPLY : status;
+      if (next !== IG) {
+        if (next === TCP_STATE.SYN_SENT && dir === 0 && (old === TCP_STATE.TIME_WAIT || old === TCP_STATE.CLOSE)) ns = 0; // reopened
+        if (next === TCP_STATE.ESTABLISHED) ns |= STATUS_ASSURED;
+        if (next !== old) this.setState(c, next);
+        st = next;
+      }
+      if (ns !== status) this.setStatus(c, ns);
       if (next === IG) return CT.ESTABLISHED;
-      if (next === TCP_STATE.SYN_SENT && dir === 0 && (old === TCP_STATE.TIME_WAIT || old === TCP_STATE.CLOSE)) this.setStatus(c, 0); // reopened
-      if (next === TCP_STATE.ESTABLISHED) this.setStatus(c, this.statusOf(c) | STATUS_ASSURED);
-      this.setState(c, next);
     } else if (dir === 1) {
-      this.setStatus(c, this.statusOf(c) | STATUS_SEEN_REPLY | STATUS_ASSURED);
-      this.setState(c, ST_REPLIED);
+      if (status !== (status | STATUS_SEEN_REPLY | STATUS_ASSURED)) this.setStatus(c, status | STATUS_SEEN_REPLY | STATUS_ASSURED);
+      if (old !== ST_REPLIED) this.setState(c, ST_REPLIED);
+      st = ST_REPLIED;
     }
-    this.meta[c * CONN_F64 + 5] = now + this.timeoutOf(c, proto);
+    this.setExpiry(c, now + this.timeoutFor(st, proto));
     return CT.ESTABLISHED;
   }
 
@@ -809,7 +838,7 @@ export class Conntrack {
     this.lastSweep = now;
     let c = this.sweepAt;
     for (let k = 0; k < budget && k < n; k++) {
-      if (this.live[c] && this.meta[c * CONN_F64 + 5]! <= now) {
+      if (this.live[c] && this.meta[c * CONN_F64 + EXP_AT]! <= now) {
         this.remove(c);
         this.stats.expired++;
       }
@@ -852,7 +881,7 @@ export class Conntrack {
         state: this.stateName(c),
         seenReply: (this.statusOf(c) & STATUS_SEEN_REPLY) !== 0,
         assured: (this.statusOf(c) & STATUS_ASSURED) !== 0,
-        ttlMs: Math.ceil(Math.max(0, this.rebase ? this.meta[c * CONN_F64 + 5]! : this.meta[c * CONN_F64 + 5]! - this.now)),
+        ttlMs: Math.ceil(Math.max(0, this.rebase ? this.meta[c * CONN_F64 + EXP_AT]! : this.meta[c * CONN_F64 + EXP_AT]! - this.now)),
         mark: this.mark[c]!,
       });
     }
@@ -903,7 +932,7 @@ export class Conntrack {
       if (c < 0) throw new ConfigError(`${path}[${i}]`, 'duplicate tuple');
       this.setState(c, r.st);
       this.setStatus(c, r.status);
-      this.meta[c * CONN_F64 + 5] = r.ttl;
+      this.setExpiry(c, r.ttl);
       this.mark[c] = r.mark;
       out.push(c);
     });
