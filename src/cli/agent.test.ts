@@ -130,9 +130,13 @@ test('embedded: agents run a network across servers (VXLAN on loopback, SDN FIBs
     assert.ok(why, `a Rescheduled event (got ${evs.map((e) => e.reason).join(', ')})`);
     assert.match(why.message, new RegExp(`${victim}.*(AgentLost|not ready)`));
     // The status says what runs where.
-    const st = (await store.get(resourceKey('Server', moved.get('r2') as string)))?.value as { status?: { domains?: { network: string; functions: string[] }[]; powerWatts?: number } };
+    const st = (await store.get(resourceKey('Server', moved.get('r2') as string)))?.value as { status?: { domains?: { network: string; functions: string[] }[]; powerWatts?: number; utilization?: { cpu?: number } } };
     assert.ok(st.status?.domains?.some((d) => d.network === 'default/voip' && d.functions.includes('r2')));
     assert.ok((st.status?.powerWatts ?? 0) > 90);
+    // 500 frames/s through r2's domain on an 8-CPU (800,000 frames/s) server.
+    const u = st.status?.utilization?.cpu ?? -1;
+    assert.ok(u > 0 && u < 0.05, `utilisation ${u}`);
+    assert.ok(evs.some((e) => e.reason === 'DomainCreated' && e.message.startsWith(`${moved.get('r2') as string}: `)));
   } finally {
     for (const a of agents.values()) await a.stop();
     await ctl.stop();

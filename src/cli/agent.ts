@@ -26,6 +26,7 @@ import { getResource, readResource } from '../control/manifest/apply.js';
 import { kindPrefix, resourceKey, type Resource, type SoftwareNetworkSpec } from '../control/manifest/types.js';
 import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { computeRoutes } from '../control/routing.js';
+import { parseCpu } from '../control/manifest/quantity.js';
 import { openStore } from '../control/store/open.js';
 import type { JsonObject, Store, Watch } from '../control/store/contract.js';
 import { parseListen } from './controller.js';
@@ -58,6 +59,13 @@ export function linkVni(key: string, index: number): number {
 const NET_PREFIX = kindPrefix('SoftwareNetwork');
 
 /**
+ * Emulated forwarding capacity of one CPU of a Server's spec (packets per second): the token
+ * scheduler shares it among the networks (by their `tokens`), and the utilisation it measures
+ * drives the power model and `status.utilization.cpu`.
+ */
+export const PACKETS_PER_CPU = 100_000;
+
+/**
  * One server's agent over a store.
  * @example
  * const agent = await ServerAgent.start({ store, server: 's1', vxlan: { address: '127.0.0.1', port: 0 } });
@@ -86,13 +94,21 @@ export class ServerAgent {
   /** Opens the runtime, starts the heartbeat, watches and the first reconcile. */
   static async start(init: ServerAgentInit): Promise<ServerAgent> {
     let power: PowerModel | undefined;
+    let capacity: { capacity: number; unit: 'packets' } | undefined;
     const srv = await init.store.get(resourceKey('Server', init.server));
-    if (!srv) init.log?.(`agent ${init.server}: no Server '${init.server}' in the store yet (nothing will be placed here until it exists)`);
+    if (!srv) init.log?.(`agent ${init.server}: no Server '${init.server}' in the store yet (its power model and capacity are read at start)`);
     else {
-      const sp = (readResource(srv).spec['power'] ?? undefined) as { specpower?: number[] } | undefined;
+      const spec = readResource(srv).spec;
+      const sp = (spec['power'] ?? undefined) as { specpower?: number[] } | undefined;
       if (sp && Array.isArray(sp.specpower) && sp.specpower.length === 11) power = powerModel(`${init.server} specpower`, sp.specpower);
+      const cpu = (spec['capacity'] as { cpu?: number | string } | undefined)?.cpu;
+      try {
+        if (cpu !== undefined) capacity = { capacity: parseCpu(cpu) * PACKETS_PER_CPU, unit: 'packets' };
+      } catch {
+        // The manifest schema checked it; a bad value only loses the utilisation figure.
+      }
     }
-    const runtime = await AgentRuntime.open({ name: init.server, ...(init.vxlan ? { vxlan: init.vxlan } : {}), ...(power ? { power } : {}) });
+    const runtime = await AgentRuntime.open({ name: init.server, ...(init.vxlan ? { vxlan: init.vxlan } : {}), ...(power ? { power } : {}), ...(capacity ? { capacity } : {}) });
     const ep = runtime.endpoint;
     let hb: Heartbeat;
     try {
@@ -159,7 +175,10 @@ export class ServerAgent {
         if (!net) continue;
         const plan = await this.plan(key, net, ps);
         const r = await this.runtime.apply(plan);
-        if (r !== 'unchanged') this.init.log?.(`agent ${this.server}: ${key} ${r} (${plan.functions.map((f) => f.name).join(', ')})`);
+        if (r !== 'unchanged') {
+          this.init.log?.(`agent ${this.server}: ${key} ${r} (${plan.functions.map((f) => f.name).join(', ')})`);
+          await this.events.record({ kind: 'SoftwareNetwork', name, namespace: ns }, 'Normal', r === 'created' ? 'DomainCreated' : 'DomainReplaced', `${this.server}: ${plan.functions.map((f) => f.name).join(', ')} (${plan.wires.length} local links, ${plan.remote.length} over VXLAN)`).catch(() => undefined);
+        }
         if (this.errors.delete(key)) await this.events.record({ kind: 'SoftwareNetwork', name, namespace: ns }, 'Normal', 'AgentRunning', `${this.server}: running ${plan.functions.map((f) => f.name).join(', ')}`).catch(() => undefined);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
