@@ -103,11 +103,35 @@ test('twin: follows a Linux router live; silent without fault; reports a deleted
     children.push(ping);
     const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+    // Frames that reach the twin later than this after their capture (a capturer or this
+    // thread descheduled on a loaded machine) cannot be judged in time: a phase that saw such a
+    // lag is inconclusive and is run again (at most three times), as a false alarm or a late
+    // report then says nothing about the twin.
+    const LAG_BUDGET_MS = 40;
+    const live = follower;
+    // Returns false when three runs in a row were inconclusive (the machine too loaded to say).
+    const attempt = async (name: string, phase: () => Promise<string | null>): Promise<boolean> => {
+      for (let k = 0; k < 3; k++) {
+        live.maxLagMs = 0;
+        const failure = await phase();
+        if (failure === null) return true;
+        if (live.maxLagMs <= LAG_BUDGET_MS) assert.fail(`${name}: ${failure} (largest feed lag ${live.maxLagMs.toFixed(0)} ms)`);
+        t.diagnostic(`${name}: inconclusive, frames reached the twin up to ${live.maxLagMs.toFixed(0)} ms late (${failure})`);
+      }
+      t.skip(`${name}: three runs in a row saw frames reach the twin more than ${LAG_BUDGET_MS} ms late (machine overloaded)`);
+      return false;
+    };
+
     // No fault: silence for two seconds while frames flow and match.
-    await sleep(2000);
-    const c0 = twin.counters();
-    assert.ok((c0['matched'] as number) > 400, `matched ${String(c0['matched'])} frames`);
-    assert.deepEqual(seen.map((s) => s.d.diagnosis), [], 'no divergence without a fault');
+    const quiet = await attempt('no fault', async () => {
+      const before = seen.length;
+      const matched = twin.counters()['matched'] as number;
+      await sleep(2000);
+      const m = (twin.counters()['matched'] as number) - matched;
+      if (m < 400) return `only ${m} frames matched`;
+      const alarms = seen.slice(before).map((s) => s.d.diagnosis);
+      return alarms.length === 0 ? null : `divergences without a fault: ${alarms.join(' | ')}`;
+    });
     assert.deepEqual(follower.errors, []);
 
     const faults: { name: string; inject: string[][]; restore: string[][]; kind: DivergenceKind; port: string; traffic: RegExp; text: RegExp }[] = [
@@ -121,26 +145,28 @@ test('twin: follows a Linux router live; silent without fault; reports a deleted
       { name: 'MTU lowered', inject: [['ip', '-n', ns.r, 'link', 'set', 'r1', 'mtu', '1200']], restore: [['ip', '-n', ns.r, 'link', 'set', 'r1', 'mtu', '1500']], kind: 'mtu', port: 'r1', traffic: /^frames larger than 1200 bytes$/, text: /MTU lowered to 1200\?$/ },
       { name: 'neighbour changed', inject: [['ip', '-n', ns.r, 'neigh', 'replace', '10.0.2.2', 'lladdr', '02:00:00:00:09:09', 'dev', 'r1', 'nud', 'permanent']], restore: [['ip', '-n', ns.r, 'neigh', 'replace', '10.0.2.2', 'lladdr', mac.h2, 'dev', 'r1', 'nud', 'permanent']], kind: 'neighbour', port: 'r1', traffic: /^10\.0\.2\.2$/, text: /\(02:00:00:00:09:09 vs 02:00:00:00:02:02\): a changed neighbour entry$/ },
     ];
-    for (const f of faults) {
-      const before = seen.length;
-      const injected = Date.now();
-      for (const cmd of f.inject) sh(cmd);
-      await sleep(400);
-      for (const cmd of f.restore) sh(cmd);
-      await sleep(700);
-      const mine = seen.slice(before);
-      assert.ok(mine.length >= 1, `${f.name}: no divergence reported`);
-      const first = mine[0] as Seen;
-      assert.equal(first.d.kind, f.kind, `${f.name}: ${mine.map((s) => s.d.diagnosis).join(' | ')}`);
-      assert.equal(first.d.port, f.port);
-      assert.match(first.d.traffic, f.traffic);
-      assert.match(first.d.diagnosis, f.text);
-      const fromFrame = first.at - first.d.firstTs;
-      const fromInjection = first.at - injected;
-      t.diagnostic(`${f.name}: "${first.d.diagnosis}" reported ${fromFrame.toFixed(1)} ms after the first affected frame reached r, ${fromInjection.toFixed(1)} ms after the injection began`);
-      assert.ok(fromFrame >= 0 && fromFrame < 100, `${f.name}: reported ${fromFrame.toFixed(1)} ms after the first affected frame`);
-      // Every divergence of this fault is about the fault (no collateral false alarm).
-      for (const s of mine) assert.ok(s.d.kind === f.kind || s.d.kind === 'unexpected' && f.kind === 'mtu', `${f.name}: also reported "${s.d.diagnosis}"`);
+    for (const f of quiet ? faults : []) {
+      const ok = await attempt(f.name, async () => {
+        const before = seen.length;
+        const injected = Date.now();
+        for (const cmd of f.inject) sh(cmd);
+        await sleep(400);
+        for (const cmd of f.restore) sh(cmd);
+        await sleep(700);
+        const mine = seen.slice(before);
+        if (mine.length === 0) return 'no divergence reported';
+        const first = mine[0] as Seen;
+        const all = mine.map((s) => s.d.diagnosis).join(' | ');
+        if (first.d.kind !== f.kind || first.d.port !== f.port || !f.traffic.test(first.d.traffic) || !f.text.test(first.d.diagnosis)) return `first report is not the expected diagnosis: ${all}`;
+        const fromFrame = first.at - first.d.firstTs;
+        const fromInjection = first.at - injected;
+        t.diagnostic(`${f.name}: "${first.d.diagnosis}" reported ${fromFrame.toFixed(1)} ms after the first affected frame reached r, ${fromInjection.toFixed(1)} ms after the injection began`);
+        if (!(fromFrame >= 0 && fromFrame < 100)) return `reported ${fromFrame.toFixed(1)} ms after the first affected frame`;
+        // Every divergence of this fault is about the fault (no collateral false alarm).
+        const other = mine.filter((s) => s.d.kind !== f.kind);
+        return other.length === 0 ? null : `also reported: ${other.map((s) => s.d.diagnosis).join(' | ')}`;
+      });
+      if (!ok) break;
     }
     assert.deepEqual(follower.errors, []);
   } finally {

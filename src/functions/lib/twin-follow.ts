@@ -105,6 +105,11 @@ export class LiveFollower {
   /** Errors the feeds reported (a malformed stream, a missing file). */
   readonly errors: string[] = [];
   frames = 0;
+  /**
+   * Largest delay seen between a frame's capture and its delivery to the twin (ms); reset it
+   * freely. A twin cannot judge within its window frames that reach it later than that.
+   */
+  maxLagMs = 0;
   /** Per source: its worker's last batch drained the stream (it then waits for the capturer). */
   private idle: boolean[] = [];
   private portIdx: number[] = [];
@@ -135,7 +140,10 @@ export class LiveFollower {
         w.on('exit', () => resolve());
       }));
     }
-    this.timer = setInterval(() => this.tick(), this.tickMs);
+    // The tick runs in the check phase, after the poll phase has delivered every batch the
+    // workers posted meanwhile: after a stall of this thread (a GC, a synchronous call) the
+    // timer fires first, and an "idle" feed may have frames waiting in its message queue.
+    this.timer = setInterval(() => setImmediate(() => this.tick()), this.tickMs);
   }
 
   /**
@@ -164,6 +172,10 @@ export class LiveFollower {
       o += n;
     }
     this.frames += b.count;
+    if (count > 0) {
+      const lag = this.clock() - (ts[0] as number);
+      if (lag > this.maxLagMs) this.maxLagMs = lag;
+    }
     this.twin.observe(port, b, this.ctx(), ts);
     this.tick();
   }
