@@ -19,6 +19,7 @@ import { allowed, authorize, type Principal, type TokenAuth } from './auth.js';
 import { BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { matchRoute, type Match } from './routes.js';
+import { DEFAULT_WEB_ROOT, serveStatic } from './static.js';
 
 export interface ApiServerInit {
   readonly store: Store;
@@ -29,6 +30,8 @@ export interface ApiServerInit {
   readonly maxBody?: number;
   /** A watcher whose unsent data exceeds this is closed with 4429 (default 16 MiB). */
   readonly maxWatchBuffer?: number;
+  /** Directory of the built dashboard served at `/` (default dist/web); null serves none. */
+  readonly webRoot?: string | null;
 }
 
 /** One message of the watch stream. */
@@ -109,6 +112,8 @@ export class ApiServer {
         return;
       }
       const { match, allowed: methods } = matchRoute(method, url.pathname);
+      const web = this.init.webRoot === undefined ? DEFAULT_WEB_ROOT : this.init.webRoot;
+      if (!match && web !== null && !url.pathname.startsWith('/api/') && (await serveStatic(req, res, url.pathname, web))) return;
       if (!match) throw new RouteNotFoundError(method, url.pathname, methods);
       if (match.route.id === 'watch') throw new BadRequestError('the watch stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
       const who = match.route.auth ? this.init.auth.authenticate(req.headers.authorization) : undefined;

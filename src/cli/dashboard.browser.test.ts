@@ -1,0 +1,100 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core) against the API
+ * server of `swnet controller` over a SQLite store: it shows the servers and networks, a manifest
+ * applied from the page appears live through the watch stream, a bad one shows file:line:column.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TokenAuth } from '../control/api/auth.js';
+import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
+import { GOOD } from '../control/manifest/fixtures.js';
+import { openStore } from '../control/store/open.js';
+import { dashboardBuilt, launchChromium } from './browser.js';
+import { startControlPlane } from './controller.js';
+
+const TOKEN = 'dash-test-token-0123456789';
+
+test('dashboard: servers, networks, apply from the page, live updates, manifest errors', { timeout: 60_000 }, async () => {
+  assert.ok(dashboardBuilt(DEFAULT_WEB_ROOT), `the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
+  const dir = mkdtempSync(join(tmpdir(), 'swnet-dash-'));
+  const store = await openStore({ store: `sqlite:${dir}` });
+  const cp = await startControlPlane(store, { auth: new TokenAuth([{ name: 'admin', token: TOKEN, admin: true }]), host: '127.0.0.1', port: 0 });
+  const b = await launchChromium();
+  const api = async (method: string, path: string, body?: string): Promise<Response> =>
+    fetch(`${cp.url}${path}`, { method, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/yaml' }, ...(body !== undefined ? { body } : {}) });
+  try {
+    const r = await api('POST', '/api/v1/apply?file=good.yaml', GOOD);
+    assert.equal(r.status, 200, await r.text());
+
+    const page = await b.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${cp.url}/#token=${TOKEN}`);
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 10_000 });
+    // The token left the address bar for sessionStorage.
+    assert.equal(new URL(page.url()).hash, '');
+    assert.equal(await page.evaluate('sessionStorage.getItem("swnet.token")'), TOKEN);
+
+    // Infrastructure: the datacenter by tier, both servers.
+    await page.waitForSelector('[data-dc="edge-paris"] tr[data-server="s1"]');
+    await page.waitForSelector('[data-dc="edge-paris"] tr[data-server="s2"]');
+    assert.match((await page.textContent('.tier h2')) ?? '', /edge/);
+
+    // Networks: the fixture's network, placed by the controller (placements arrive over the watch).
+    await page.click('#tabs button[data-tab="nets"]');
+    await page.click('[data-net="tenant-a/web"]');
+    await page.waitForSelector('#net-title');
+    await page.waitForFunction(`[...document.querySelectorAll('#net-placements tr[data-fn="r1"] td')].some((td) => /^s[12]$/.test(td.textContent))`, undefined, { timeout: 10_000 });
+    assert.ok(await page.$('#topology canvas'), 'cytoscape draws the topology');
+
+    // Apply from the page: the new network appears in the list through the watch stream.
+    await page.click('#tabs button[data-tab="apply"]');
+    await page.fill('#apply-text', 'apiVersion: swnet.io/v1\nkind: SoftwareNetwork\nmetadata: { name: added-from-page }\nspec:\n  functions:\n    - name: sw\n      kind: switch\n      config: { ports: [{ name: a }, { name: b }] }\n');
+    await page.click('#apply-go');
+    await page.waitForSelector('#apply-result .ok');
+    assert.match((await page.textContent('#apply-result')) ?? '', /SoftwareNetwork default\/added-from-page created/);
+    await page.click('#tabs button[data-tab="nets"]');
+    await page.waitForSelector('[data-net="default/added-from-page"]', { timeout: 5_000 });
+
+    // A change made elsewhere (through the API) shows up without reloading.
+    const put = await api('PUT', '/api/v1/namespaces/ops/softwarenetworks/from-api', 'apiVersion: swnet.io/v1\nkind: SoftwareNetwork\nmetadata: { name: from-api, namespace: ops }\nspec:\n  functions:\n    - name: sw\n      kind: switch\n      config: { ports: [{ name: a }] }\n');
+    assert.equal(put.status, 200, await put.text());
+    await page.waitForSelector('[data-net="ops/from-api"]', { timeout: 5_000 });
+
+    // A bad manifest: 422 shown as file:line:column, nothing applied.
+    await page.click('#tabs button[data-tab="apply"]');
+    await page.fill('#apply-text', 'apiVersion: swnet.io/v1\nkind: SoftwareNetwork\nmetadata: { name: broken }\nspec:\n  tokens: many\n  functions:\n    - name: x\n      kind: switch\n');
+    await page.click('#apply-go');
+    await page.waitForSelector('#apply-result :is(.err, .ok)');
+    await page.waitForSelector('#apply-issues li', { timeout: 1000 }).catch(async () => assert.fail(`no issues listed: ${await page.textContent('#apply-result')}`));
+    const issue = (await page.textContent('#apply-issues li')) ?? '';
+    assert.match(issue, /^dashboard\.yaml:\d+:\d+: /);
+    assert.equal((await api('GET', '/api/v1/namespaces/default/softwarenetworks/broken')).status, 404);
+
+    // Operations the API lacks are disabled with the reason.
+    const drain = await page.$('#op-drain');
+    assert.ok(drain);
+    const hasDrain = JSON.stringify(await (await api('GET', '/openapi.json')).json()).includes('/drain');
+    if (!hasDrain) {
+      assert.equal(await drain.isDisabled(), true);
+      assert.match((await drain.getAttribute('title')) ?? '', /no endpoint to drain/);
+    }
+    if (process.env['SWNET_DASH_SCREENSHOT']) {
+      await page.click('#tabs button[data-tab="nets"]');
+      await page.click('[data-net="tenant-a/web"]');
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: `${process.env['SWNET_DASH_SCREENSHOT']}-nets.png` });
+      await page.click('#tabs button[data-tab="infra"]');
+      await page.screenshot({ path: `${process.env['SWNET_DASH_SCREENSHOT']}-infra.png` });
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await b.close();
+    await cp.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
