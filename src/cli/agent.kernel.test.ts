@@ -3,9 +3,11 @@
  * in the root namespace, etcd listening on the bridge's address, the controllers in this
  * process, one `swnet agent` process per namespace (`ip netns exec`). A software network of
  * three routers, one per server (anti-affinity), carries a ping (ICMP echo, traffic-source
- * `ping` flow) from s1's end to r3's address and the replies back to a sink: every hop between
- * servers is VXLAN over the veths. Then an agent is stopped with SIGTERM: its lease is revoked,
- * the server goes NotReady at once.
+ * `ping` flow) from r1's side to r3's address and the replies back to a sink: every hop between
+ * servers is VXLAN over the veths. A fourth server is spare. Then r2's agent is killed (SIGKILL):
+ * its lease expires, r2 is placed on another server (the Rescheduled event says why) and the
+ * replies flow again. Then an agent is stopped with SIGTERM: its lease is revoked, the server
+ * goes NotReady at once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { resourceKey } from '../control/manifest/types.js';
 import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
+import { listEvents } from '../control/events.js';
 import type { Store } from '../control/store/contract.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -27,7 +30,7 @@ const ok = canUseNetns() && have('etcd');
 const mac = (a: number, b: number): string => `02:0a:00:00:${a.toString(16).padStart(2, '0')}:${b.toString(16).padStart(2, '0')}`;
 
 function manifest(): string {
-  const servers = [1, 2, 3].map((i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i} }\nspec: { datacenter: lab, capacity: { cpu: 4, memory: 8Gi } }\n`);
+  const servers = [1, 2, 3, 4].map((i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i} }\nspec: { datacenter: lab, capacity: { cpu: 4, memory: 8Gi } }\n`);
   return [
     'apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: lab }\nspec: { tier: edge }\n',
     ...servers,
@@ -82,25 +85,25 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 2000
   }
 }
 
-async function received(store: Store): Promise<number> {
+async function received(store: Store, servers: readonly string[]): Promise<number> {
   let n = 0;
-  for (const s of ['s1', 's2', 's3']) {
+  for (const s of servers) {
     const v = (await store.get(resourceKey('Server', s)))?.value as { status?: { domains?: { traffic?: Record<string, { received: number }> }[] } } | undefined;
     for (const d of v?.status?.domains ?? []) n += d.traffic?.['replies']?.received ?? 0;
   }
   return n;
 }
 
-test('three namespaces, etcd, one swnet agent per namespace: a ping crosses a network spanning all three over VXLAN', { skip: ok ? false : 'needs root, ip netns and etcd' }, async () => {
+test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network spanning three servers over VXLAN; kill -9 an agent and it crosses again', { skip: ok ? false : 'needs root, ip netns and etcd' }, async () => {
   const id = `swa${process.pid % 100000}`;
   const br = `${id}b`;
   const net = `172.31.${process.pid % 250}`;
-  const ns = [1, 2, 3].map((i) => `${id}n${i}`);
+  const ns = [1, 2, 3, 4].map((i) => `${id}n${i}`);
   let etcd: EtcdProcess | undefined;
   let store: Store | undefined;
   let ctl: Awaited<ReturnType<typeof startControllers>> | undefined;
   const agents: ChildProcess[] = [];
-  const logs: string[] = ['', '', ''];
+  const logs: string[] = ['', '', '', ''];
   try {
     sh(['ip', 'link', 'add', br, 'type', 'bridge']);
     sh(['ip', 'addr', 'add', `${net}.254/24`, 'dev', br]);
@@ -133,12 +136,32 @@ test('three namespaces, etcd, one swnet agent per namespace: a ping crosses a ne
     });
     assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => placed.get(f))).size, 3, 'one router per server');
     // Echo replies from r3 back at the sink beside r1: two VXLAN crossings each way.
-    await until('echo replies at the sink', async () => ((await received(s)) >= 20 ? true : undefined), 30000).catch((e: unknown) => {
+    const all = ['s1', 's2', 's3', 's4'];
+    await until('echo replies at the sink', async () => ((await received(s, all)) >= 20 ? true : undefined), 30000).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
     });
 
+    // kill -9 r2's agent: nothing revokes its lease; it expires (TTL 3 s) and r2 moves.
+    const dead = placed.get('r2') as string;
+    const d = Number(dead.slice(1)) - 1;
+    (agents[d] as ChildProcess).kill('SIGKILL');
+    await waitExit(agents[d] as ChildProcess);
+    const alive = all.filter((x) => x !== dead);
+    const moved = await until('r2 placed again', async () => {
+      const { items } = await s.list(PLACEMENT_PREFIX);
+      const m = new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server]));
+      return m.size === 5 && [...m.values()].every((x) => x !== dead) ? m : undefined;
+    }, 20000);
+    assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => moved.get(f))).size, 3);
+    const base = moved.get('replies') === placed.get('replies') ? await received(s, alive) : 0;
+    await until('replies again', async () => ((await received(s, alive)) >= base + 20 ? true : undefined), 30000).catch((e: unknown) => {
+      throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
+    });
+    const evs = await listEvents(s, { involved: { kind: 'SoftwareNetwork', name: 'span', namespace: 'default' } });
+    assert.ok(evs.some((e) => e.reason === 'Rescheduled' && e.message.includes(`server ${dead} is not ready`)), evs.map((e) => `${e.reason}: ${e.message}`).join('\n'));
+
     // SIGTERM: a clean stop revokes the lease; the server is NotReady within a second or two.
-    const victim = placed.get('r2') as string;
+    const victim = moved.get('r2') as string;
     const k = Number(victim.slice(1)) - 1;
     (agents[k] as ChildProcess).kill('SIGTERM');
     assert.equal(await waitExit(agents[k] as ChildProcess), 0);
