@@ -137,6 +137,12 @@ test('embedded: agents run a network across servers (VXLAN on loopback, SDN FIBs
     const u = st.status?.utilization?.cpu ?? -1;
     assert.ok(u > 0 && u < 0.05, `utilisation ${u}`);
     assert.ok(evs.some((e) => e.reason === 'DomainCreated' && e.message.startsWith(`${moved.get('r2') as string}: `)));
+    // A clean stop clears what the server ran from its status.
+    const last = moved.get('r2') as string;
+    await (agents.get(last) as ServerAgent).stop();
+    const after = (await store.get(resourceKey('Server', last)))?.value as { status?: { domains?: unknown[]; powerWatts?: number } };
+    assert.deepEqual(after.status?.domains, []);
+    assert.equal(after.status?.powerWatts, undefined);
   } finally {
     for (const a of agents.values()) await a.stop();
     await ctl.stop();

@@ -76,6 +76,7 @@ export class ServerAgent {
   private readonly watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<void> | undefined;
+  private statusWrite: Promise<void> | undefined;
   private dirty = false;
   private stopped = false;
   private readonly errors = new Map<string, string>();
@@ -120,7 +121,12 @@ export class ServerAgent {
     const a = new ServerAgent(init, runtime, hb);
     const kick = (): void => a.kick();
     for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.watches.push(await init.store.watch(prefix, { onError: (e) => init.log?.(`agent ${init.server}: watch ${prefix}: ${e.message}`) }, kick));
-    a.timers.push(setInterval(kick, init.resyncMs ?? 2000), setInterval(() => void a.writeStatus(), init.statusMs ?? 5000));
+    a.timers.push(
+      setInterval(kick, init.resyncMs ?? 2000),
+      setInterval(() => {
+        if (!a.statusWrite) a.statusWrite = a.writeStatus().finally(() => (a.statusWrite = undefined));
+      }, init.statusMs ?? 5000),
+    );
     for (const t of a.timers) t.unref();
     a.kick();
     return a;
@@ -274,18 +280,25 @@ export class ServerAgent {
         ...(rep.energyJoules !== undefined ? { energyJoules: rep.energyJoules } : {}),
         domains: [...domains, ...failed] as unknown as JsonObject[],
       };
-      const key = resourceKey('Server', this.server);
-      for (let attempt = 0; attempt < 10 && !this.stopped; attempt++) {
-        const kv = await this.init.store.get(key);
-        if (!kv) return;
-        const r = readResource(kv);
-        const { resourceVersion: _rv, ...metadata } = r.metadata;
-        const next = { ...r, metadata, status: { ...(r.status ?? {}), ...patch } };
-        const res = await this.init.store.txn([{ key, modRevision: kv.modRevision }], [{ type: 'put', key, value: next as unknown as JsonObject }]);
-        if (res.succeeded) return;
-      }
+      if (!this.stopped) await this.patchStatus(patch);
     } catch (e) {
       this.init.log?.(`agent ${this.server}: status: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Merges `patch` into the Server's status (compare-and-swap; conditions untouched). */
+  private async patchStatus(patch: JsonObject, drop: readonly string[] = []): Promise<void> {
+    const key = resourceKey('Server', this.server);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const kv = await this.init.store.get(key);
+      if (!kv) return;
+      const r = readResource(kv);
+      const { resourceVersion: _rv, ...metadata } = r.metadata;
+      const status: Record<string, unknown> = { ...(r.status ?? {}), ...patch };
+      for (const k of drop) delete status[k];
+      const next = { ...r, metadata, status };
+      const res = await this.init.store.txn([{ key, modRevision: kv.modRevision }], [{ type: 'put', key, value: next as unknown as JsonObject }]);
+      if (res.succeeded) return;
     }
   }
 
@@ -296,7 +309,10 @@ export class ServerAgent {
 
   /** Clean shutdown: stops watching, destroys the domains, revokes the lease. */
   async stop(): Promise<void> {
+    const wasRunning = !this.stopped;
     await this.halt();
+    // What this server ran is gone: say so, rather than leave the last report standing.
+    if (wasRunning) await this.patchStatus({ domains: [], agent: { stoppedAt: new Date().toISOString(), pid: process.pid } }, ['utilization', 'powerWatts']).catch(() => undefined);
     await this.heartbeat?.stop();
     this.heartbeat = undefined;
   }
@@ -315,6 +331,7 @@ export class ServerAgent {
     this.timers = [];
     await Promise.all(this.watches.map((w) => w.cancel().catch(() => undefined)));
     await this.settled();
+    await this.statusWrite;
     await this.runtime.close();
   }
 }
