@@ -124,3 +124,25 @@ test('a migration that cannot start leaves the source running and says why', asy
     await bed.close();
   }
 });
+
+test('Bridge.redirect: the upstream goes to the new peer, the old one keeps a one-way wire until it is detached', async () => {
+  const { Bridge, IsolationError } = await import('./bridge.js');
+  const br = new Bridge();
+  const up = br.attach('n', { kind: 'endpoint', endpoint: 0, port: 0 });
+  const oldV = br.attach('n', { kind: 'vnic', domain: 1, vnic: 0 });
+  const newV = br.attach('n', { kind: 'vnic', domain: 2, vnic: 0 });
+  const other = br.attach('m', { kind: 'vnic', domain: 3, vnic: 0 });
+  br.wire(up, oldV);
+  br.redirect(up, newV);
+  assert.equal(br.peerOf(up), newV);
+  assert.equal(br.peerOf(newV), up);
+  assert.equal(br.peerOf(oldV), up, 'the draining source still reaches the upstream');
+  br.detach(oldV);
+  assert.equal(br.peerOf(up), newV, 'detaching the old peer leaves the new wire alone');
+  assert.equal(br.find(oldV), undefined);
+  assert.throws(() => br.redirect(up, other), (e: Error) => e instanceof IsolationError && /two networks/.test(e.message));
+  const third = br.attach('n', { kind: 'vnic', domain: 4, vnic: 0 });
+  const busy = br.attach('n', { kind: 'vnic', domain: 5, vnic: 0 });
+  br.wire(third, busy);
+  assert.throws(() => br.redirect(up, busy), (e: Error) => e.name === 'IsolationError' && /already wired/.test(e.message));
+});
