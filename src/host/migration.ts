@@ -196,7 +196,7 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   // so the queue only empties).
   const gate = from.server;
   if (gate) {
-    const end = performance.now() + 1000;
+    const end = performance.now() + 3000;
     while (rec.networks.some((n) => gate.queued(n) > 0) && performance.now() < end) await new Promise<void>((r) => setImmediate(r));
   }
   const finalState = src.domain.exportState();
