@@ -9,7 +9,7 @@
  *
  * Detection delay: captures of a router "device" (our router, 2,000 frames/s of four flows)
  * that develops a fault half-way (route deleted, one flow filtered, MTU lowered, neighbour MAC
- * changed) are followed with `followCaptures` and the default 50 ms window; the figure is the
+ * changed) are followed with `followCaptures` and the default 20 ms window; the figure is the
  * worst, over the four faults, of report time − capture time of the first affected frame.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -128,6 +128,7 @@ async function followLive(twin: Twin, list: readonly { port: string; dir: 'in' |
       feeds.push({ port: `${s.port}.${s.dir}`, path: fifo });
     }
     const follower = new LiveFollower(twin, feeds);
+    follower.since = Infinity;
     follower.start();
     for (const [i, s] of list.entries()) {
       const argv = ['tcpdump', '-n', '-U', '--immediate-mode', '-Q', s.dir, '-i', s.source, '--time-stamp-precision=nano', '-w', (feeds[i] as TwinSource).path, ...(o.filter !== undefined ? [o.filter] : [])];
@@ -139,6 +140,7 @@ async function followLive(twin: Twin, list: readonly { port: string; dir: 'in' |
         c.on('exit', (code) => reject(new ReplayUsageError(`tcpdump on ${s.source} exited (${code ?? 'signal'}): ${seen.trim()}`)));
       });
     }
+    follower.since = Date.now();
     process.stderr.write(`swnet twin: following ${list.map((s) => `${s.port}.${s.dir}=${s.source}`).join(', ')}${o.netns !== undefined ? ` in ${o.netns}` : ''}\n`);
     await new Promise<void>((resolve) => {
       const done = (): void => resolve();

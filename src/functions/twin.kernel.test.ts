@@ -87,12 +87,14 @@ test('twin: follows a Linux router live; silent without fault; reports a deleted
     const streams = [['r0', 'in'], ['r0', 'out'], ['r1', 'in'], ['r1', 'out']] as const;
     for (const [dev, q] of streams) sh(['mkfifo', join(dir, `${dev}.${q}`)]);
     follower = new LiveFollower(twin, streams.map(([dev, q]) => ({ port: `${dev}.${q}`, path: join(dir, `${dev}.${q}`) })));
+    follower.since = Infinity;
     follower.start();
     for (const [dev, q] of streams) {
       const c = spawn('ip', ['netns', 'exec', ns.r, 'tcpdump', '-n', '-U', '--immediate-mode', '-Q', q, '-i', dev, '--time-stamp-precision=nano', '-w', join(dir, `${dev}.${q}`), 'ip'], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(c);
       await waitForOutput(c, /listening on/);
     }
+    follower.since = Date.now();
     const sink = spawn('ip', ['netns', 'exec', ns.h2, process.execPath, '-e', SINK], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(sink);
     await waitForOutput(sink, /ready/);

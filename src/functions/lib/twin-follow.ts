@@ -110,6 +110,11 @@ export class LiveFollower {
    * freely. A twin cannot judge within its window frames that reach it later than that.
    */
   maxLagMs = 0;
+  /**
+   * Frames captured before this time (ms) are ignored: set it once every capturer listens, so
+   * that a stream that started earlier than the others does not look like a device that dropped.
+   */
+  since = -Infinity;
   /** Per source: its worker's last batch drained the stream (it then waits for the capturer). */
   private idle: boolean[] = [];
   private portIdx: number[] = [];
@@ -162,17 +167,18 @@ export class LiveFollower {
     let o = 0;
     for (let i = 0; i < count; i++) {
       const n = lens[i] as number;
-      const slot = this.pool.alloc();
+      const slot = (ts[i] as number) >= this.since ? this.pool.alloc() : -1;
       if (slot >= 0) {
         const off = this.pool.frameOffset(slot);
         const len = Math.min(n, this.pool.mtu);
         this.pool.bytes.set(bytes.subarray(o, o + len), off);
+        ts[b.count] = ts[i] as number;
         b.push(slot, off, len);
       }
       o += n;
     }
     this.frames += b.count;
-    if (count > 0) {
+    if (b.count > 0) {
       const lag = this.clock() - (ts[0] as number);
       if (lag > this.maxLagMs) this.maxLagMs = lag;
     }
