@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { migrateDomain, MIGRATION_PHASES, MigrationError } from './migration.js';
-import { routerBed, type RouterBed } from './migration-bed.js';
+import { ROUTER_CONFIG, routerBed, type RouterBed } from './migration-bed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -145,4 +145,30 @@ test('Bridge.redirect: the upstream goes to the new peer, the old one keeps a on
   const busy = br.attach('n', { kind: 'vnic', domain: 5, vnic: 0 });
   br.wire(third, busy);
   assert.throws(() => br.redirect(up, busy), (e: Error) => e.name === 'IsolationError' && /already wired/.test(e.message));
+});
+
+test('a warm standby domain is used as the target (no worker starts during the migration); a mismatched one is refused', async (t) => {
+  const bed = await routerBed({ kpps: 20, flows: 4, servers: 1 });
+  txFull.clear();
+  try {
+    const h = bed.hosts[0] as NonNullable<(typeof bed.hosts)[0]>;
+    const vnics = [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }];
+    const wrong = await h.addDomain({ name: 'standby-wrong', contexts: [{ network: 'mig', functions: [{ name: 'r', kind: 'router', config: { ...ROUTER_CONFIG, neighbors: [] } }], wires: [] }], vnics });
+    const bad = await migrateDomain({ from: h, domain: bed.domain, to: h, target: wrong.domain.id, reason: 'failure' }).catch((e: unknown) => e);
+    assert.ok(bad instanceof MigrationError && /does not run the source's configuration/.test(bad.message));
+    await h.removeDomain(wrong.domain.id);
+    const standby = await h.addDomain({ name: 'standby', contexts: [{ network: 'mig', functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics });
+    const rec = await migrateDomain({ from: h, domain: bed.domain, to: h, target: standby.domain.id, reason: 'failure' });
+    assert.equal(rec.to.domain, standby.domain.id);
+    assert.ok(rec.durations.prepareMs < 50, `prepare took ${rec.durations.prepareMs} ms`);
+    await sleep(100);
+    const r = await bed.finish();
+    assert.equal(r.duplicates, 0);
+    const platform = counted(bed);
+    assert.equal(r.sent - r.received, platform);
+    if (platform > 0) t.diagnostic(`overloaded machine: ${platform} packets dropped by full rings outside the migration`);
+    assert.deepEqual(h.domainList().map((d) => d.domain.id), [standby.domain.id]);
+  } finally {
+    await bed.close();
+  }
 });

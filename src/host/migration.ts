@@ -63,6 +63,12 @@ export interface MigrationInit {
   /** Required when `to` is another server: the link the target is reached by. */
   link?: ServerLink;
   reason: MigrationReason;
+  /**
+   * A domain already running idle on `to` (a warm standby built with the source's configuration,
+   * its vNICs unwired): used as the target instead of starting one, so no worker starts during
+   * the migration.
+   */
+  target?: number;
   /** Name of the target domain; default the source's name. */
   name?: string;
   /** Time to keep both running before the switch (ms); default 0. */
@@ -121,15 +127,23 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   rec.networks = [...new Set(spec.contexts.map((c) => c.network))];
 
   // 1. prepared: the target idle, with the configuration only.
+  const contexts = spec.contexts.map((c) => ({ network: c.network, wires: c.wires, functions: c.functions.map((f) => ({ name: f.name, kind: f.kind, config: f.config })) }));
   let tgt: HostDomain;
-  try {
-    tgt = await to.addDomain({
-      name: rec.to.name,
-      contexts: spec.contexts.map((c) => ({ network: c.network, wires: c.wires, functions: c.functions.map((f) => ({ name: f.name, kind: f.kind, config: f.config })) })),
-      vnics: spec.vnics,
-    });
-  } catch (e) {
-    return fail(`target on ${to.name}: ${(e as Error).message}`);
+  if (init.target !== undefined) {
+    const ready = to.domainList().find((d) => d.domain.id === init.target);
+    if (!ready || (to === from && init.target === init.domain)) return fail(`server ${to.name} has no standby domain ${init.target}`);
+    const same = JSON.stringify(ready.domain.init.contexts.map((c) => ({ network: c.network, wires: c.wires, functions: c.functions.map((f) => ({ name: f.name, kind: f.kind, config: f.config })) }))) === JSON.stringify(contexts) && JSON.stringify(ready.domain.init.vnics) === JSON.stringify(spec.vnics);
+    if (!same) return fail(`standby domain ${init.target} on ${to.name} does not run the source's configuration`);
+    if (ready.attachments.some((a) => to.bridge.peerOf(a) >= 0)) return fail(`standby domain ${init.target} on ${to.name} is already wired`);
+    if (ready.domain.state !== 'running') return fail(`standby domain ${init.target} on ${to.name} is ${ready.domain.state}`);
+    tgt = ready;
+    rec.to.name = ready.domain.init.name;
+  } else {
+    try {
+      tgt = await to.addDomain({ name: rec.to.name, contexts, vnics: spec.vnics });
+    } catch (e) {
+      return fail(`target on ${to.name}: ${(e as Error).message}`);
+    }
   }
   rec.to.domain = tgt.domain.id;
   // Per vNIC: the attachment on the source server through which the target is reached.
