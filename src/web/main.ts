@@ -5,7 +5,7 @@
  * render. Long lists (networks, events) are virtualised; only the selected network's topology
  * is laid out.
  */
-import cytoscape from 'cytoscape';
+import type cytoscape from 'cytoscape';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { Api, HttpError, initialToken, saveToken, type Issue, type Placement, type Resource, type SwEvent, type WatchMsg } from './api.js';
@@ -128,18 +128,26 @@ function flush(): void {
 // ---------- loading and watching ----------
 async function loadAll(): Promise<void> {
   const { revision } = await api.get<{ revision: number }>('/healthz');
-  const [dcs, servers, links, nets, pls, evs] = await Promise.all([
+  const evsP = api.get<{ items: SwEvent[] }>('/api/v1/events');
+  const [dcs, servers, links, nets, pls] = await Promise.all([
     api.get<{ items: Resource[] }>('/api/v1/datacenters'),
     api.get<{ items: Resource[] }>('/api/v1/servers'),
     api.get<{ items: Resource[] }>('/api/v1/links'),
     api.get<{ items: Resource[] }>('/api/v1/softwarenetworks'),
     api.get<{ items: Placement[] }>('/api/v1/placements'),
-    api.get<{ items: SwEvent[] }>('/api/v1/events'),
   ]);
   for (const m of [S.dcs, S.servers, S.links, S.nets, S.placements, S.byNet, S.events]) m.clear();
   for (const r of [...dcs.items, ...servers.items, ...links.items, ...nets.items]) putResource(r);
   for (const p of pls.items) putPlacement(p);
-  for (const e of evs.items) S.events.set(`${e.metadata.namespace}/${e.metadata.name}`, e);
+  // Events are not needed for the first view: they fill in when they come.
+  void evsP.then(
+    (evs) => {
+      for (const e of evs.items) if (!S.events.has(`${e.metadata.namespace}/${e.metadata.name}`)) S.events.set(`${e.metadata.namespace}/${e.metadata.name}`, e);
+      dirty.events = true;
+      render();
+    },
+    () => undefined,
+  );
   // Changes made while listing come again from the watch (revision > the one read first); applying them twice is harmless.
   S.revision = revision;
   netOrderStale = true;
@@ -344,6 +352,19 @@ function select(k: string): void {
 
 let cy: cytoscape.Core | undefined;
 let topoSig = '';
+// cytoscape is most of the bundle: loaded when a topology is first shown, not before the first render.
+let cyLib: typeof cytoscape | undefined;
+let cyLoading = false;
+function loadCytoscape(): void {
+  if (cyLoading) return;
+  cyLoading = true;
+  void import('cytoscape').then((m) => {
+    cyLib = m.default;
+    topoSig = '';
+    dirty.netSel = true;
+    render();
+  });
+}
 function renderSelected(): void {
   dirty.netSel = false;
   const k = selected;
@@ -368,7 +389,8 @@ function renderSelected(): void {
   // Topology: functions inside the server that hosts them; rebuilt only when its shape changes.
   const placements = [...pl.values()];
   const sig = JSON.stringify([fns.map((f) => f.name), links.map((l) => l.endpoints), placements.map((p) => [p.function, p.server]).sort()]);
-  if (sig !== topoSig) {
+  if (!cyLib) loadCytoscape();
+  else if (sig !== topoSig) {
     topoSig = sig;
     const els: cytoscape.ElementDefinition[] = [];
     const servers = new Set(placements.map((p) => p.server));
@@ -385,7 +407,7 @@ function renderSelected(): void {
       if (a && b && known.has(a) && known.has(b)) els.push({ data: { id: `l${i}`, source: `fn:${a}`, target: `fn:${b}`, label: [l.latency, l.bandwidth].filter(Boolean).join(' ') } });
     });
     if (!cy) {
-      cy = cytoscape({
+      cy = cyLib({
         container: $('topology'),
         wheelSensitivity: 0.3,
         style: [
@@ -616,18 +638,20 @@ function showLogin(why: string): void {
 
 async function start(token: string): Promise<void> {
   api = new Api(token);
+  $('login').hidden = true;
   try {
-    await api.get('/api/v1/whoami');
+    await loadAll();
   } catch (e) {
     return showLogin(e instanceof HttpError && e.status === 401 ? 'the token was refused' : `the API does not answer: ${e instanceof Error ? e.message : String(e)}`);
   }
   saveToken(token);
-  $('login').hidden = true;
-  await Promise.all([loadAll(), detectCapabilities()]);
   render();
   document.body.dataset['ready'] = '1';
   performance.mark('swnet-ready');
   connect();
+  await detectCapabilities();
+  dirty.servers = dirty.netSel = true;
+  render();
   sample();
   setInterval(sample, 2000);
 }
