@@ -28,7 +28,7 @@ import { MAX_BATCH, type Batch } from '../packet/pool.js';
 import { internetChecksum, sum16 } from '../packet/checksum.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, int, oneOf, prefix, str, strictObject, type Parse, type Prefix, type StrictObject } from './config.js';
-import { CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
+import { CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, parsePacket, parsePacketInto, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 
 export type FirewallAction = 'allow' | 'deny' | 'reject';
 export type RejectWith = 'tcp-reset' | 'port-unreachable' | 'admin-prohibited';
@@ -451,12 +451,9 @@ export class Firewall implements NetworkFunction {
     const protos = this.bProto;
     const flags = this.bFlags;
     for (let i = 0; i < n; i++) {
-      const k = parsePacket(b, batch.offs[i]!, batch.lens[i]!, v) === PARSE.OK ? v.kind : -1;
+      const k = parsePacketInto(b, batch.offs[i]!, batch.lens[i]!, v, keys, i * KW) === PARSE.OK ? v.kind : -1;
       if (k === L4.PORTS || k === L4.ICMP_ECHO || k === L4.OTHER) {
         use[i] = 1;
-        const vk = v.key;
-        const o = i * KW;
-        for (let w = 0; w < KW; w++) keys[o + w] = vk[w]!;
         protos[i] = v.proto;
         flags[i] = v.tcpFlags;
       } else use[i] = 0;
