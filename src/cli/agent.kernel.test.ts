@@ -4,14 +4,16 @@
  * process, one `swnet agent` process per namespace (`ip netns exec`). A software network of
  * three routers, one per server (anti-affinity), carries a ping (ICMP echo, traffic-source
  * `ping` flow) from r1's side to r3's address and the replies back to a sink: every hop between
- * servers is VXLAN over the veths. A fourth server is spare. Then r2's agent is killed (SIGKILL):
+ * servers is VXLAN over the veths. A kernel host in a fifth namespace pings r3's LAN address
+ * with the real `ping`: its vxlan device is joined to r1's eth3 (annotation
+ * `swnet.io/vxlan.r1.eth3`), the echo crosses r1, r2, r3 on three servers. A fourth server is spare. Then r2's agent is killed (SIGKILL):
  * its lease expires, r2 is placed on another server (the Rescheduled event says why) and the
  * replies flow again. Then an agent is stopped with SIGTERM: its lease is revoked, the server
  * goes NotReady at once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { canUseNetns, have, sh, waitExit } from '../testkit/netns.js';
 import { startEtcd, type EtcdProcess } from '../control/store/etcd-process.js';
@@ -29,14 +31,17 @@ const ok = canUseNetns() && have('etcd');
 
 const mac = (a: number, b: number): string => `02:0a:00:00:${a.toString(16).padStart(2, '0')}:${b.toString(16).padStart(2, '0')}`;
 
-function manifest(): string {
+function manifest(client: string): string {
   const servers = [1, 2, 3, 4].map((i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i} }\nspec: { datacenter: lab, capacity: { cpu: 4, memory: 8Gi } }\n`);
   return [
     'apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: lab }\nspec: { tier: edge }\n',
     ...servers,
     `apiVersion: swnet.io/v1
 kind: SoftwareNetwork
-metadata: { name: span, namespace: default }
+metadata:
+  name: span
+  namespace: default
+  annotations: { swnet.io/vxlan.r1.eth3: '1000@${client}:4789' }
 spec:
   functions:
     - name: pinger
@@ -50,6 +55,7 @@ spec:
           - { name: eth0, mac: '${mac(1, 0)}', addresses: [10.1.1.1/24] }
           - { name: eth1, mac: '${mac(1, 1)}', addresses: [10.1.0.1/30] }
           - { name: eth2, mac: '${mac(1, 2)}', addresses: [10.1.3.1/24] }
+          - { name: eth3, mac: '${mac(1, 3)}', addresses: [10.1.5.1/24] }
         neighbors: [{ interface: eth2, address: 10.1.3.10, mac: '${mac(0, 20)}' }]
     - name: r2
       kind: router
@@ -99,6 +105,7 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
   const br = `${id}b`;
   const net = `172.31.${process.pid % 250}`;
   const ns = [1, 2, 3, 4].map((i) => `${id}n${i}`);
+  const client = `${id}c`;
   let etcd: EtcdProcess | undefined;
   let store: Store | undefined;
   let ctl: Awaited<ReturnType<typeof startControllers>> | undefined;
@@ -116,11 +123,18 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
       sh(['ip', '-n', n, 'link', 'set', 'eth0', 'up']);
       sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
     });
+    // A kernel host on the bridge, its vx0 (VNI 1000) joined to r1's eth3 by the annotation.
+    sh(['ip', 'netns', 'add', client]);
+    sh(['ip', 'link', 'add', `${id}rc`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
+    sh(['ip', 'link', 'set', `${id}rc`, 'master', br, 'up']);
+    sh(['ip', '-n', client, 'addr', 'add', `${net}.10/24`, 'dev', 'eth0']);
+    sh(['ip', '-n', client, 'link', 'set', 'eth0', 'up']);
+    sh(['ip', '-n', client, 'link', 'set', 'lo', 'up']);
     etcd = await startEtcd({ host: `${net}.254` });
     const storeUrl = etcd.url.replace(/^http:\/\//, 'etcd://');
     store = await openStore({ store: storeUrl });
     ctl = await startControllers(store);
-    const { resources, issues } = parseManifestText(manifest(), 'span.yaml');
+    const { resources, issues } = parseManifestText(manifest(`${net}.10`), 'span.yaml');
     assert.deepEqual(issues, []);
     await apply(store, resources);
     ns.forEach((n, i) => {
@@ -136,6 +150,23 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
     });
     assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => placed.get(f))).size, 3, 'one router per server');
     // Echo replies from r3 back at the sink beside r1: two VXLAN crossings each way.
+    // A real ping from the kernel host to r3's LAN address: r1 (VXLAN from the kernel), r2, r3 on three servers.
+    const r1at = Number((placed.get('r1') as string).slice(1));
+    sh(['ip', '-n', client, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '1000', 'local', `${net}.10`, 'remote', `${net}.${r1at}`, 'dstport', '4789']);
+    sh(['ip', '-n', client, 'addr', 'add', '10.1.5.10/24', 'dev', 'vx0']);
+    sh(['ip', '-n', client, 'link', 'set', 'vx0', 'up']);
+    sh(['ip', '-n', client, 'route', 'add', '10.1.0.0/16', 'via', '10.1.5.1']);
+    const ping = await until('kernel ping through three servers', async () => {
+      const r = spawnSync('ip', ['netns', 'exec', client, 'ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', '10.1.2.1'], { encoding: 'utf8' });
+      // The first echoes may wait for ARP on every hop; then all three must come back.
+      return /3 packets transmitted, 3 received/.test(r.stdout) ? r.stdout : undefined;
+    }, 20000).catch((e: unknown) => {
+      throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
+    });
+    assert.match(ping, /3 packets transmitted, 3 received/);
+    const ttl = /ttl=(\d+)/.exec(ping);
+    assert.equal(Number(ttl?.[1]), 62, 'r3 answers with TTL 64, r2 and r1 decrement it');
+
     const all = ['s1', 's2', 's3', 's4'];
     await until('echo replies at the sink', async () => ((await received(s, all)) >= 20 ? true : undefined), 30000).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
@@ -178,7 +209,7 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
     await ctl?.stop();
     await store?.close();
     await etcd?.stop();
-    for (const n of ns) sh(['ip', 'netns', 'del', n], { allowFail: true });
+    for (const n of [...ns, client]) sh(['ip', 'netns', 'del', n], { allowFail: true });
     sh(['ip', 'link', 'del', br], { allowFail: true });
   }
 });

@@ -13,6 +13,9 @@
  * retried at each resync. SIGTERM/SIGINT: domains destroyed, lease revoked (the server goes
  * NotReady at once and its functions are placed elsewhere).
  *
+ * A port can also be joined to a VXLAN endpoint outside swnet (a kernel vxlan device, a switch)
+ * with the SoftwareNetwork annotation `swnet.io/vxlan.<fn>.<port>: "VNI@ADDR:PORT"`.
+ *
  * Standby copies (`fw~standby-1`) are not run: they have no links.
  */
 import type { Command } from 'commander';
@@ -250,6 +253,25 @@ export class ServerAgent {
         if (peer === undefined) throw new AgentError(`link ${ea} - ${eb}: the other end is not placed yet`);
         remote.push({ port: local.port, vni: linkVni(key, i), remote: await this.peerEndpoint(peer) });
       }
+    }
+    // External attachments: annotation `swnet.io/vxlan.<fn>.<port>: "VNI@ADDR:PORT"` joins that
+    // port to a VXLAN endpoint outside swnet (e.g. a kernel vxlan device), from whichever server runs <fn>.
+    const linked = new Set([...wires.flat(), ...remote.map((r) => r.port)]);
+    for (const [k, v] of Object.entries(net.metadata.annotations ?? {})) {
+      const m = /^swnet\.io\/vxlan\.([^.]+)\.(.+)$/.exec(k);
+      if (!m || where.get(m[1] as string) !== this.server) continue;
+      const port = `${m[1] as string}.${m[2] as string}`;
+      const e = /^(\d+)@(.+)$/.exec(v);
+      const vni = e ? Number(e[1]) : NaN;
+      if (!e || !(vni > 0 && vni <= 0xffffff)) throw new AgentError(`annotation ${k}: want VNI@ADDR:PORT with a 24-bit VNI, got '${v}'`);
+      if (linked.has(port)) throw new AgentError(`annotation ${k}: port ${port} is already linked in spec.links`);
+      let ep: { host: string; port: number };
+      try {
+        ep = parseListen(e[2] as string);
+      } catch {
+        throw new AgentError(`annotation ${k}: want VNI@ADDR:PORT, got '${v}'`);
+      }
+      remote.push({ port, vni, remote: { address: ep.host, port: ep.port } });
     }
     const tokens = spec.tokens;
     return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}) };
