@@ -7,7 +7,7 @@
  */
 import type { Reporter } from './report.js';
 import { fmt } from './report.js';
-import { routerBed } from '../src/host/migration-bed.js';
+import { ROUTER_CONFIG, routerBed } from '../src/host/migration-bed.js';
 import { migrateDomain, type MigrationRecord } from '../src/host/migration.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -27,9 +27,16 @@ interface Trial {
   rec: MigrationRecord;
 }
 
-async function trial(servers: 1 | 2): Promise<Trial> {
+async function trial(servers: 1 | 2, standby = false): Promise<Trial> {
   const bed = await routerBed({ kpps: 100, flows: 10, servers });
   try {
+    const to0 = bed.hosts[servers - 1];
+    let target: number | undefined;
+    if (standby && to0) {
+      // The recipe's warm standby: the router already running idle on the target, unwired.
+      const sb = await to0.addDomain({ name: 'standby', contexts: [{ network: 'mig', functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics: [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }] });
+      target = sb.domain.id;
+    }
     await sleep(200);
     // Baseline: the same window length without migration.
     bed.gaps.reset();
@@ -59,7 +66,7 @@ async function trial(servers: 1 | 2): Promise<Trial> {
       if (l.ms > worst.ms) worst = l;
       bed.gaps.resetMax();
     };
-    const rec = await migrateDomain({ from: bed.hosts[0], domain: bed.domain, to, ...(bed.link ? { link: bed.link } : {}), reason: 'operator', onPhase: (e) => {
+    const rec = await migrateDomain({ from: bed.hosts[0], domain: bed.domain, to, ...(bed.link ? { link: bed.link } : {}), reason: 'operator', ...(target !== undefined ? { target } : {}), onPhase: (e) => {
         cut(`→${e.phase}`);
         if (e.phase === 'switched') atSwitch = counted();
         if (e.phase === 'done') atDone = counted();
@@ -75,22 +82,25 @@ async function trial(servers: 1 | 2): Promise<Trial> {
 }
 
 export async function run(r: Reporter): Promise<void> {
-  for (const servers of [1, 2] as const) {
-    const where = servers === 1 ? 'between domains' : 'between servers';
-    const trials: Trial[] = [];
-    for (let k = 0; k < 3; k++) trials.push(await trial(servers));
-    for (const t of trials) {
-      const d = t.rec.durations;
-      r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost} (${t.platform} counted by the platform as full rings/pools, ${t.inSwitch} from switched to done), duplicates ${t.duplicates}, reordered ${t.reordered}`);
-      r.note(`  longest gap ending in each window: ${Object.entries(t.byPhase).map(([k, v]) => `${k} ${fmt(v)} ms`).join(', ')}`);
+  for (const standby of [false, true]) {
+    for (const servers of [1, 2] as const) {
+      const where = `${servers === 1 ? 'between domains' : 'between servers'}${standby ? ', warm standby target' : ''}`;
+      const trials: Trial[] = [];
+      for (let k = 0; k < 3; k++) trials.push(await trial(servers, standby));
+      for (const t of trials) {
+        const d = t.rec.durations;
+        r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost} (${t.platform} counted by the platform as full rings/pools, ${t.inSwitch} from switched to done), duplicates ${t.duplicates}, reordered ${t.reordered}`);
+        r.note(`  longest gap ending in each window: ${Object.entries(t.byPhase).map(([k, v]) => `${k} ${fmt(v)} ms`).join(', ')}`);
+      }
+      const lost = trials.reduce((n, t) => n + t.lost, 0);
+      const name = (servers === 1 ? '' : ' (across servers)') + (standby ? ' (warm standby)' : '');
+      const baseline = median(trials.map((t) => t.baseline));
+      r.record({ name: `planned migration at 100 kpps${name}: packets lost`, value: lost, unit: 'packets', target: 0, better: 'lower' });
+      r.record({ name: `planned migration${name}: longest gap`, value: median(trials.map((t) => t.gap)), unit: 'ms', target: 1, better: 'lower', baseline });
+      r.record({ name: `planned migration${name}: switch to drained (interruption)`, value: median(trials.map((t) => t.rec.durations.interruptionMs)), unit: 'ms', target: null, better: 'lower' });
+      // The gap that spans the switch closes with the first frame through the target (after 'drained'):
+      // the longest gap ending between 'switched' and 'done'.
+      r.record({ name: `planned migration${name}: longest gap across the switch`, value: median(trials.map((t) => Math.max(t.byPhase['→drained'] ?? 0, t.byPhase['→done'] ?? 0))), unit: 'ms', target: 1, better: 'lower', baseline });
     }
-    const lost = trials.reduce((n, t) => n + t.lost, 0);
-    const name = servers === 1 ? '' : ' (across servers)';
-    r.record({ name: `planned migration at 100 kpps${name}: packets lost`, value: lost, unit: 'packets', target: 0, better: 'lower' });
-    r.record({ name: `planned migration${name}: longest gap`, value: median(trials.map((t) => t.gap)), unit: 'ms', target: 1, better: 'lower', baseline: median(trials.map((t) => t.baseline)) });
-    r.record({ name: `planned migration${name}: switch to drained (interruption)`, value: median(trials.map((t) => t.rec.durations.interruptionMs)), unit: 'ms', target: null, better: 'lower' });
-    // The gap that spans the switch closes with the first frame through the target (after 'drained'):
-    // the longest gap ending between 'switched' and 'done'.
-    r.record({ name: `planned migration${name}: longest gap across the switch`, value: median(trials.map((t) => Math.max(t.byPhase['→drained'] ?? 0, t.byPhase['→done'] ?? 0))), unit: 'ms', target: 1, better: 'lower', baseline: median(trials.map((t) => t.baseline)) });
   }
 }
