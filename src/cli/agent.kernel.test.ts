@@ -1,13 +1,13 @@
 /**
  * Many machines, for real: three network namespaces (the servers) joined by veths to a bridge
- * in the root namespace, etcd listening on the bridge's address, the controllers in this
+ * in the root namespace, etcd listening on the bridge's address, `swnet controller` as a
  * process, one `swnet agent` process per namespace (`ip netns exec`). A software network of
  * three routers, one per server (anti-affinity), carries a ping (ICMP echo, traffic-source
  * `ping` flow) from r1's side to r3's address and the replies back to a sink: every hop between
  * servers is VXLAN over the veths. A kernel host in a fifth namespace pings r3's LAN address
  * with the real `ping`: its vxlan device is joined to r1's eth3 (annotation
- * `swnet.io/vxlan.r1.eth3`), the echo crosses r1, r2, r3 on three servers. A fourth server is spare. Then r2's agent is killed (SIGKILL):
- * its lease expires, r2 is placed on another server (the Rescheduled event says why) and the
+ * `swnet.io/vxlan.r1.eth3`), the echo crosses r1, r2, r3 on three servers. A fourth server is
+ * spare. Then r2's agent is killed (SIGKILL): its lease expires, r2 is placed on another server (the Rescheduled event says why) and the
  * replies flow again. Then an agent is stopped with SIGTERM: its lease is revoked, the server
  * goes NotReady at once.
  */
@@ -18,7 +18,6 @@ import { fileURLToPath } from 'node:url';
 import { canUseNetns, have, sh, waitExit } from '../testkit/netns.js';
 import { startEtcd, type EtcdProcess } from '../control/store/etcd-process.js';
 import { openStore } from '../control/store/open.js';
-import { startControllers } from '../control/controllers/start.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { resourceKey } from '../control/manifest/types.js';
@@ -108,7 +107,8 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
   const client = `${id}c`;
   let etcd: EtcdProcess | undefined;
   let store: Store | undefined;
-  let ctl: Awaited<ReturnType<typeof startControllers>> | undefined;
+  let ctl: ChildProcess | undefined;
+  let ctlLog = '';
   const agents: ChildProcess[] = [];
   const logs: string[] = ['', '', '', ''];
   try {
@@ -133,7 +133,11 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
     etcd = await startEtcd({ host: `${net}.254` });
     const storeUrl = etcd.url.replace(/^http:\/\//, 'etcd://');
     store = await openStore({ store: storeUrl });
-    ctl = await startControllers(store);
+    // The control plane as its own process too (`swnet controller` on the etcd store).
+    ctl = spawn(process.execPath, [MAIN, 'controller', '--store', storeUrl, '--listen', '127.0.0.1:0'], { env: { ...process.env, SWNET_ADMIN_TOKEN: 'agent-kernel-test-token' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    ctl.stdout?.on('data', (d: Buffer) => (ctlLog += d.toString()));
+    ctl.stderr?.on('data', (d: Buffer) => (ctlLog += d.toString()));
+    await until('swnet controller up', async () => (/API on http/.test(ctlLog) ? true : undefined), 15000);
     const { resources, issues } = parseManifestText(manifest(`${net}.10`), 'span.yaml');
     assert.deepEqual(issues, []);
     await apply(store, resources);
@@ -161,7 +165,7 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
       // The first echoes may wait for ARP on every hop; then all three must come back.
       return /3 packets transmitted, 3 received/.test(r.stdout) ? r.stdout : undefined;
     }, 20000).catch((e: unknown) => {
-      throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
+      throw new Error(`${String(e)}\n${logs.join('\n---\n')}\n--- controller\n${ctlLog}`);
     });
     assert.match(ping, /3 packets transmitted, 3 received/);
     const ttl = /ttl=(\d+)/.exec(ping);
@@ -169,7 +173,7 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
 
     const all = ['s1', 's2', 's3', 's4'];
     await until('echo replies at the sink', async () => ((await received(s, all)) >= 20 ? true : undefined), 30000).catch((e: unknown) => {
-      throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
+      throw new Error(`${String(e)}\n${logs.join('\n---\n')}\n--- controller\n${ctlLog}`);
     });
 
     // kill -9 r2's agent: nothing revokes its lease; it expires (TTL 3 s) and r2 moves.
@@ -186,7 +190,7 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
     assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => moved.get(f))).size, 3);
     const base = moved.get('replies') === placed.get('replies') ? await received(s, alive) : 0;
     await until('replies again', async () => ((await received(s, alive)) >= base + 20 ? true : undefined), 30000).catch((e: unknown) => {
-      throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
+      throw new Error(`${String(e)}\n${logs.join('\n---\n')}\n--- controller\n${ctlLog}`);
     });
     const evs = await listEvents(s, { involved: { kind: 'SoftwareNetwork', name: 'span', namespace: 'default' } });
     assert.ok(evs.some((e) => e.reason === 'Rescheduled' && e.message.includes(`server ${dead} is not ready`)), evs.map((e) => `${e.reason}: ${e.message}`).join('\n'));
@@ -206,7 +210,10 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
       c.kill('SIGTERM');
       await waitExit(c);
     }
-    await ctl?.stop();
+    if (ctl && ctl.exitCode === null && ctl.signalCode === null) {
+      ctl.kill('SIGTERM');
+      await waitExit(ctl);
+    }
     await store?.close();
     await etcd?.stop();
     for (const n of [...ns, client]) sh(['ip', 'netns', 'del', n], { allowFail: true });
