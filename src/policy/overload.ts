@@ -26,6 +26,15 @@ export type OverloadSpec =
 export type OverloadDetector = ((h: HostLoad) => boolean) & {
   /** How many of the newest history samples the detector reads (callers may fill only those). */
   readonly historyNeeded?: number;
+  /**
+   * Set by LR/LRR, whose verdict is a threshold on a LINEAR function of the history: the
+   * least-squares line through the newest `window` samples (x = 1..window, oldest first),
+   * evaluated at x = window + ahead, ahead = ⌈max VM RAM / (bw / 16) / interval⌉, is overloaded
+   * when × `safety` ≥ 1; with fewer than `window` samples (trailing zeros trimmed) it is
+   * requested / capacity > `fallback`. A caller that places many VMs can therefore keep per-host
+   * sums of the per-VM mean and slope instead of refitting (equal up to rounding).
+   */
+  readonly linear?: { readonly window: number; readonly safety: number; readonly fallback: number };
 };
 
 /** Thrown for an unusable detector parameter. */
@@ -84,7 +93,7 @@ export function overloadDetector(spec: OverloadSpec): OverloadDetector {
         const ahead = Math.ceil(migSeconds / h.schedulingInterval);
         return (a + b * (LR_WINDOW + ahead)) * s >= 1;
       };
-      return Object.assign(lr, { historyNeeded: LR_WINDOW });
+      return Object.assign(lr, { historyNeeded: LR_WINDOW, linear: { window: LR_WINDOW, safety: s, fallback: FALLBACK } });
     }
   }
 }

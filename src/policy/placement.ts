@@ -19,8 +19,6 @@ const BUCKETS = 101;
 const PER_BUCKET = 4;
 /** Classes a bucketed search visits before it gives up (keeps failed searches cheap). */
 const MAX_BUCKET_VISITS = 60;
-/** Hosts a bucketed search steps through in one class, excluded ones included. */
-const MAX_BUCKET_SCAN = 256;
 
 export interface ConsolidationOptions {
   readonly overload: OverloadDetector;
@@ -48,9 +46,10 @@ export interface ConsolidationOptions {
  * const moves = consolidate(snapshot, { overload: overloadDetector({ kind: 'lr', safety: 1.2 }), select: vmSelector('mmt') });
  */
 export function consolidate(s: DatacenterSnapshot, o: ConsolidationOptions): Migration[] {
-  const p = new Plan(s, o.overload, o.enforceCapacity ?? true);
   const H = s.hosts.length;
-  if ((o.index ?? (H > 5000 ? 'bucketed' : 'exact')) === 'bucketed') p.buildBuckets();
+  const bucketed = (o.index ?? (H > 5000 ? 'bucketed' : 'exact')) === 'bucketed';
+  const p = new Plan(s, o.overload, o.enforceCapacity ?? true, bucketed);
+  if (bucketed) p.buildBuckets();
   const out: Migration[] = [];
 
   // 1. overloaded hosts, and the VMs to take off them
@@ -129,9 +128,10 @@ export function placeNewVms(
   vms: readonly number[],
   o: { readonly mode: 'power-aware' | 'first-fit'; readonly overload: OverloadDetector; readonly checkOverload: boolean; readonly enforceCapacity?: boolean; readonly index?: 'exact' | 'bucketed' },
 ): Int32Array {
-  const p = new Plan(s, o.overload, o.enforceCapacity ?? true);
+  const bucketed = (o.index ?? (s.hosts.length > 5000 ? 'bucketed' : 'exact')) === 'bucketed';
+  const p = new Plan(s, o.overload, o.enforceCapacity ?? true, bucketed);
   p.checkOverload = o.checkOverload;
-  if ((o.index ?? (s.hosts.length > 5000 ? 'bucketed' : 'exact')) === 'bucketed') p.buildBuckets();
+  if (bucketed) p.buildBuckets();
   const none = new Uint8Array(s.hosts.length);
   const out = new Int32Array(vms.length).fill(-1);
   vms.forEach((v, i) => {
@@ -174,14 +174,23 @@ interface Scratch {
   cap: Float64Array; measured: Float64Array; actualAlloc: Float64Array; planned: Float64Array; avail: Float64Array;
   ramFree: Float64Array; bwFree: Float64Array; req: Float64Array; hist: Float64Array; histLen: Int32Array; maxRam: Float64Array;
   isNonBlank: Uint8Array;
+  mm: Float64Array; ss: Float64Array; oldCnt: Int32Array;
 }
 let scratch: Scratch | null = null;
+/** Per-VM mean and slope of the detector's window (linear fast path), reused between rounds. */
+let vmScratch: { V: number; m: Float64Array; sl: Float64Array; old: Uint8Array } | null = null;
+function vmScratchFor(V: number): { V: number; m: Float64Array; sl: Float64Array; old: Uint8Array } {
+  if (vmScratch && vmScratch.V === V) return vmScratch;
+  vmScratch = { V, m: new Float64Array(V), sl: new Float64Array(V), old: new Uint8Array(V) };
+  return vmScratch;
+}
 function scratchFor(H: number): Scratch {
   if (scratch && scratch.H === H) return scratch;
   scratch = {
     H, cap: new Float64Array(H), measured: new Float64Array(H), actualAlloc: new Float64Array(H), planned: new Float64Array(H),
     avail: new Float64Array(H), ramFree: new Float64Array(H), bwFree: new Float64Array(H), req: new Float64Array(H),
     hist: new Float64Array(H * HISTORY_LENGTH), histLen: new Int32Array(H), maxRam: new Float64Array(H), isNonBlank: new Uint8Array(H),
+    mm: new Float64Array(H), ss: new Float64Array(H), oldCnt: new Int32Array(H),
   };
   return scratch;
 }
@@ -231,17 +240,58 @@ class Plan {
   private buckets: number[][] | null = null;
   private bucketOf: Int32Array = new Int32Array(0);
   private posInBucket: Int32Array = new Int32Array(0);
+  private key: Float64Array = new Float64Array(0);
   private bucketOrder: Int32Array = new Int32Array(0);
   private shapeOf: Int32Array = new Int32Array(0);
   private shapeIds = new Map<string, number>();
   private shapeReps: HostSnapshot[] = [];
+  /**
+   * Linear fast path (bucketed index with an LR detector, see OverloadDetector.linear): per host
+   * Σ mean × MIPS and Σ slope × MIPS of its VMs' windows and the number of VMs with a full window,
+   * so that an overload check is O(1) instead of a refit; per VM its mean, slope and full-window flag.
+   */
+  private readonly lin: { readonly window: number; readonly safety: number; readonly fallback: number } | undefined;
+  private readonly mm: Float64Array;
+  private readonly ss: Float64Array;
+  private readonly oldCnt: Int32Array;
+  private readonly vmM: Float64Array;
+  private readonly vmS: Float64Array;
+  private readonly vmOld: Uint8Array;
   private readonly load: { capacityMips: number; requestedMips: number; history: Float64Array; historyLength: number; maxVmRamMb: number; bwMbps: number; schedulingInterval: number };
 
-  constructor(readonly s: DatacenterSnapshot, readonly overload: OverloadDetector, readonly enforceCapacity: boolean) {
+  constructor(readonly s: DatacenterSnapshot, readonly overload: OverloadDetector, readonly enforceCapacity: boolean, bucketed = false) {
     const H = (this.H = s.hosts.length);
     // Large per-host arrays are reused between rounds (a round is never re-entered); every entry
     // a round reads is written first, except those zeroed here.
     const sc = scratchFor(H);
+    this.lin = bucketed ? overload.linear : undefined;
+    this.mm = sc.mm;
+    this.ss = sc.ss;
+    this.oldCnt = sc.oldCnt;
+    const vs = vmScratchFor(this.lin ? s.vms.length : 0);
+    this.vmM = vs.m;
+    this.vmS = vs.sl;
+    this.vmOld = vs.old;
+    if (this.lin) {
+      // least squares through x = 1..w (y oldest first): mean, and slope = Σ (x − x̄) y / Sxx
+      const w = this.lin.window;
+      const xbar = (w + 1) / 2;
+      const sxx = (w * (w * w - 1)) / 12;
+      for (let v = 0; v < s.vms.length; v++) {
+        const hs = (s.vms[v] as VmSnapshot).history;
+        const n = Math.min(w, hs.length);
+        let sum = 0;
+        let sxy = 0;
+        for (let i = 0; i < n; i++) {
+          const y = hs[i] ?? 0;
+          sum += y;
+          sxy += (w - i - xbar) * y; // history[i] is x = w − i
+        }
+        this.vmM[v] = sum / w;
+        this.vmS[v] = sxy / sxx;
+        this.vmOld[v] = hs.length >= w && (hs[w - 1] ?? 0) !== 0 ? 1 : 0;
+      }
+    }
     this.cap = sc.cap;
     this.measured = sc.measured;
     this.actualAlloc = sc.actualAlloc;
@@ -253,7 +303,7 @@ class Plan {
     this.hist = sc.hist;
     this.histLen = sc.histLen;
     this.maxRam = sc.maxRam;
-    this.need = Math.min(HISTORY_LENGTH, overload.historyNeeded ?? HISTORY_LENGTH);
+    this.need = this.lin ? 0 : Math.min(HISTORY_LENGTH, overload.historyNeeded ?? HISTORY_LENGTH);
     this.list = new Array<number[]>(H);
     this.nonBlank = [];
     this.isNonBlank = sc.isNonBlank.fill(0);
@@ -287,6 +337,9 @@ class Plan {
         this.req[h] = 0;
         this.histLen[h] = 0;
         this.maxRam[h] = -Infinity;
+        this.mm[h] = 0;
+        this.ss[h] = 0;
+        this.oldCnt[h] = 0;
         this.hist.fill(0, h * HISTORY_LENGTH, h * HISTORY_LENGTH + this.need);
       }
       if (host.vms.length > 0 || host.allocatedMips !== 0) {
@@ -319,6 +372,7 @@ class Plan {
     this.buckets = [];
     this.bucketOf = new Int32Array(H).fill(-1);
     this.posInBucket = new Int32Array(H);
+    this.key = new Float64Array(H);
     for (const h of this.nonBlank) this.rebucket(h);
   }
 
@@ -343,14 +397,23 @@ class Plan {
   /** Takes host h out of the index for the rest of the round (it can no longer be a destination). */
   retire(h: number): void {
     this.dead[h] = 1;
-    const bs = this.buckets;
     const old = this.bucketOf[h] ?? -1;
-    if (!bs || old < 0) return;
-    const arr = bs[old] as number[];
-    const i = this.posInBucket[h] ?? 0;
-    const last = arr.pop() as number;
-    if (last !== h) { arr[i] = last; this.posInBucket[last] = i; }
+    if (!this.buckets || old < 0) return;
+    this.heapRemove(old, h);
     this.bucketOf[h] = -1;
+  }
+
+  /**
+   * LR headroom of host h in MIPS (linear fast path): a VM whose own prediction term
+   * (mean + c·slope)·MIPS is at least this makes h overloaded; +∞ without the fast path or VMs.
+   */
+  private headroom(h: number): number {
+    const lin = this.lin;
+    if (!lin || !((this.maxRam[h] ?? -Infinity) > -Infinity)) return Infinity;
+    const bw = (this.s.hosts[h] as HostSnapshot).bwMbps;
+    const ahead = Math.ceil((this.maxRam[h] ?? 0) / (bw / 16) / this.s.schedulingInterval);
+    const c = lin.window + ahead - (lin.window + 1) / 2;
+    return (this.cap[h] ?? 1) / lin.safety - ((this.mm[h] ?? 0) + c * (this.ss[h] ?? 0));
   }
 
   private rebucket(h: number): void {
@@ -360,17 +423,65 @@ class Plan {
     const c = Math.min(BUCKETS - 1, Math.max(0, Math.floor((used / (this.cap[h] ?? 1)) * (BUCKETS - 1))));
     const b = this.shapeIdOf(h) * BUCKETS + c;
     const old = this.bucketOf[h] ?? -1;
-    if (old === b) return;
-    if (old >= 0) {
-      const arr = bs[old] as number[];
+    this.key[h] = this.headroom(h);
+    if (old === b) {
       const i = this.posInBucket[h] ?? 0;
-      const last = arr.pop() as number;
-      if (last !== h) { arr[i] = last; this.posInBucket[last] = i; }
+      this.siftUp(bs[b] as number[], i);
+      this.siftDown(bs[b] as number[], this.posInBucket[h] ?? 0);
+      return;
     }
+    if (old >= 0) this.heapRemove(old, h);
     const arr = bs[b] as number[];
     this.posInBucket[h] = arr.length;
     arr.push(h);
+    this.siftUp(arr, arr.length - 1);
     this.bucketOf[h] = b;
+  }
+
+  // Each class is a binary max-heap of its hosts by LR headroom (key), so that a search sees the
+  // hosts most able to take a VM first and skips a class whose best host cannot (O(1)).
+  private heapRemove(b: number, h: number): void {
+    const arr = (this.buckets as number[][])[b] as number[];
+    const i = this.posInBucket[h] ?? 0;
+    const last = arr.pop() as number;
+    if (last === h) return;
+    arr[i] = last;
+    this.posInBucket[last] = i;
+    this.siftUp(arr, i);
+    this.siftDown(arr, this.posInBucket[last] ?? 0);
+  }
+  private siftUp(arr: number[], i: number): void {
+    const key = this.key;
+    const h = arr[i] ?? 0;
+    const k = key[h] ?? 0;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const ph = arr[p] ?? 0;
+      if ((key[ph] ?? 0) >= k) break;
+      arr[i] = ph;
+      this.posInBucket[ph] = i;
+      i = p;
+    }
+    arr[i] = h;
+    this.posInBucket[h] = i;
+  }
+  private siftDown(arr: number[], i: number): void {
+    const key = this.key;
+    const n = arr.length;
+    const h = arr[i] ?? 0;
+    const k = key[h] ?? 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && (key[arr[c + 1] ?? 0] ?? 0) > (key[arr[c] ?? 0] ?? 0)) c++;
+      const ch = arr[c] ?? 0;
+      if ((key[ch] ?? 0) <= k) break;
+      arr[i] = ch;
+      this.posInBucket[ch] = i;
+      i = c;
+    }
+    arr[i] = h;
+    this.posInBucket[h] = i;
   }
 
   /** Σ requested and the utilisation history of host h, from its current list (CloudSim's loop order). */
@@ -381,10 +492,19 @@ class Plan {
     let maxRam = -Infinity;
     const base = h * HISTORY_LENGTH;
     this.hist.fill(0, base, base + this.need);
+    let mm = 0;
+    let ss = 0;
+    let old = 0;
+    const lin = this.lin !== undefined;
     for (const v of this.list[h] ?? []) {
       const vm = this.s.vms[v] as VmSnapshot;
       req += vm.requestedMips;
       if (vm.ramMb > maxRam) maxRam = vm.ramMb;
+      if (lin) {
+        mm += (this.vmM[v] ?? 0) * vm.mips;
+        ss += (this.vmS[v] ?? 0) * vm.mips;
+        old += this.vmOld[v] ?? 0;
+      }
       const n = Math.min(this.need, vm.history.length);
       for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
       if (n > len) len = n;
@@ -392,6 +512,32 @@ class Plan {
     this.req[h] = req;
     this.histLen[h] = len;
     this.maxRam[h] = maxRam;
+    this.mm[h] = mm;
+    this.ss[h] = ss;
+    this.oldCnt[h] = old;
+  }
+
+  /** The linear fast path's verdict for host h with VM `extra` added (-1: none). */
+  private linearOverloaded(h: number, extra: number): boolean {
+    const lin = this.lin as { readonly window: number; readonly safety: number; readonly fallback: number };
+    let req = this.req[h] ?? 0;
+    let mm = this.mm[h] ?? 0;
+    let ss = this.ss[h] ?? 0;
+    let old = this.oldCnt[h] ?? 0;
+    let maxRam = this.maxRam[h] ?? -Infinity;
+    if (extra >= 0) {
+      const vm = this.s.vms[extra] as VmSnapshot;
+      req += vm.requestedMips;
+      mm += (this.vmM[extra] ?? 0) * vm.mips;
+      ss += (this.vmS[extra] ?? 0) * vm.mips;
+      old += this.vmOld[extra] ?? 0;
+      if (vm.ramMb > maxRam) maxRam = vm.ramMb;
+    }
+    const cap = this.cap[h] ?? 1;
+    if (old === 0) return req / cap > lin.fallback;
+    const bw = (this.s.hosts[h] as HostSnapshot).bwMbps;
+    const ahead = Math.ceil(maxRam / (bw / 16) / this.s.schedulingInterval);
+    return ((mm + (lin.window + ahead - (lin.window + 1) / 2) * ss) / cap) * lin.safety >= 1;
   }
 
   private fillLoad(h: number, extra: number): HostLoad {
@@ -422,6 +568,7 @@ class Plan {
   }
 
   isOverloaded(h: number): boolean {
+    if (this.lin) return this.linearOverloaded(h, -1);
     return this.overload(this.fillLoad(h, -1));
   }
 
@@ -466,6 +613,11 @@ class Plan {
     for (let i = 0; i < n; i++) this.hist[base + i] = (this.hist[base + i] ?? 0) + ((vm.history[i] ?? 0) * vm.mips) / cap;
     if (n > (this.histLen[h] ?? 0)) this.histLen[h] = n;
     if (vm.ramMb > (this.maxRam[h] ?? -Infinity)) this.maxRam[h] = vm.ramMb;
+    if (this.lin) {
+      this.mm[h] = (this.mm[h] ?? 0) + (this.vmM[v] ?? 0) * vm.mips;
+      this.ss[h] = (this.ss[h] ?? 0) + (this.vmS[v] ?? 0) * vm.mips;
+      this.oldCnt[h] = (this.oldCnt[h] ?? 0) + (this.vmOld[v] ?? 0);
+    }
     if (!this.isNonBlank[h]) { this.isNonBlank[h] = 1; this.nonBlank.push(h); }
     this.rebucket(h);
   }
@@ -494,7 +646,7 @@ class Plan {
       const d = powerAt(host.power, after) - powerAt(host.power, this.measured[h] ?? 0);
       // The overload test is the costly part: run it only for a host that would win.
       if (d > bestDiff || (d === bestDiff && h > best)) return;
-      if (this.checkOverload && used !== 0 && this.overload(this.fillLoad(h, v))) return;
+      if (this.checkOverload && used !== 0 && (this.lin ? this.linearOverloaded(h, v) : this.overload(this.fillLoad(h, v)))) return;
       bestDiff = d;
       best = h;
     };
@@ -504,6 +656,13 @@ class Plan {
       let after = -1;
       let visits = 0;
       const need = vm.requestedMips;
+      let vmPred: number | undefined;
+      const lin = this.lin;
+      if (lin && this.checkOverload && this.vmOld[v]) {
+        // the VM's own term of the prediction for a one-interval look-ahead (a migration shorter
+        // than the interval, as for every PlanetLab VM); the verdict itself is still exact below
+        vmPred = ((this.vmM[v] ?? 0) + (lin.window + 1 - (lin.window + 1) / 2) * (this.vmS[v] ?? 0)) * vm.mips;
+      }
       for (let i = 0; i < this.bucketOrder.length && after !== 0 && visits < MAX_BUCKET_VISITS; i++) {
         const b = this.bucketOrder[i] ?? 0;
         const arr = this.buckets[b] as number[];
@@ -512,14 +671,14 @@ class Plan {
         const rep = arr[0] ?? 0;
         const capR = this.cap[rep] ?? 0;
         if (((b % BUCKETS) / (BUCKETS - 1)) * capR + need > capR + 1e-9) continue;
+        // the class's best LR headroom cannot take the VM: no host in it can (fast path, full window)
+        if (vmPred !== undefined && (this.key[rep] ?? 0) <= vmPred) continue;
         const had = best;
         visits++;
-        // excluded hosts (sources, emptied hosts) stay in their class: step over them
-        for (let j = 0, seen = 0; j < arr.length && seen < PER_BUCKET && j < MAX_BUCKET_SCAN; j++) {
+        // the heap's first entries are the hosts with the most headroom
+        for (let j = 0; j < arr.length && j < PER_BUCKET; j++) {
           const h = arr[j] ?? 0;
-          if (excluded[h]) continue;
-          seen++;
-          consider(h);
+          if (!excluded[h]) consider(h);
         }
         if (after > 0) after--;
         else if (best >= 0 && had < 0) after = 2;

@@ -150,3 +150,72 @@ test('urbanizer: a function and its standby never share a server; overloaded hos
   assert.ok(load0 <= 0.88 * 3720, `host 0 left at ${load0}`);
   assert.throws(() => createUrbanizer({ ...DEFAULT_URBANIZER, low: 0.95 }), (e: Error) => e.name === 'UrbanizerConfigError');
 });
+
+test('LR is linear in the history (OverloadDetector.linear): per-VM mean and slope sums give its verdict', () => {
+  const lr = overloadDetector({ kind: 'lr', safety: 1.2 });
+  const lin = lr.linear!;
+  const rnd = seededRandom(7);
+  let agree = 0;
+  for (let trial = 0; trial < 500; trial++) {
+    const cap = 3720;
+    const n = 1 + Math.floor(rnd() * 4);
+    const hist = new Float64Array(10);
+    let mm = 0;
+    let ss = 0;
+    for (let k = 0; k < n; k++) {
+      const mips = [500, 1000, 2000, 2500][Math.floor(rnd() * 4)]!;
+      const h = Array.from({ length: 10 }, () => rnd());
+      // mean and slope of the window, oldest (x = 1) last in the newest-first history
+      let sum = 0;
+      let sxy = 0;
+      for (let i = 0; i < 10; i++) { sum += h[i]!; sxy += (10 - i - 5.5) * h[i]!; hist[i] = hist[i]! + (h[i]! * mips) / cap; }
+      mm += (sum / 10) * mips;
+      ss += (sxy / 82.5) * mips;
+    }
+    const pred = ((mm + (lin.window + 1 - (lin.window + 1) / 2) * ss) / cap) * lin.safety;
+    if (Math.abs(pred - 1) < 1e-9) continue;
+    const verdict = lr({ capacityMips: cap, requestedMips: 0, history: hist, historyLength: 10, maxVmRamMb: 1740, bwMbps: 1000, schedulingInterval: 300 });
+    assert.equal(verdict, pred >= 1, `trial ${trial}: prediction ${pred}`);
+    agree++;
+  }
+  assert.ok(agree > 450);
+  assert.deepEqual(lin, { window: 10, safety: 1.2, fallback: 0.7 });
+  assert.equal(overloadDetector({ kind: 'mad', safety: 2.5 }).linear, undefined);
+});
+
+test('bucketed consolidation with LR: every planned destination passes the detector when the VM is added', () => {
+  const rnd = seededRandom(3);
+  const vms: VmSnapshot[] = [];
+  const hosts: HostSnapshot[] = [];
+  for (let h = 0; h < 300; h++) {
+    const list: number[] = [];
+    const k = Math.floor(rnd() * 3);
+    for (let j = 0; j < k; j++) {
+      const base = rnd() * 0.9;
+      const history = Array.from({ length: 12 }, () => Math.min(1, Math.max(0.01, base + (rnd() - 0.5) * 0.2)));
+      list.push(vms.length);
+      vms.push(vm([500, 1000, 2000, 2500][vms.length % 4]!, [613, 1740, 1740, 870][vms.length % 4]!, h, history[0]!, history));
+    }
+    hosts.push(host(h % 2 ? 'g5' : 'g4', list, vms));
+  }
+  const overload = overloadDetector({ kind: 'lr', safety: 1.2 });
+  const s = dc(hosts, vms);
+  const moves = consolidate(s, { overload, select: vmSelector('mmt'), enforceCapacity: false, index: 'bucketed' });
+  assert.ok(moves.length > 20, `${moves.length} moves`);
+  // replay the plan in order and check each arrival with the detector itself (as the exact scan does)
+  const lists = hosts.map((x) => x.vms.slice());
+  for (const m of moves) {
+    assert.notEqual(m.to, m.from);
+    const on = lists[m.to]!;
+    const cap = 2 * hosts[m.to]!.peMips;
+    const hist = new Float64Array(10);
+    let req = 0;
+    for (const v of [...on, m.vm]) {
+      req += vms[v]!.requestedMips;
+      for (let i = 0; i < 10; i++) hist[i] = hist[i]! + ((vms[v]!.history[i] ?? 0) * vms[v]!.mips) / cap;
+    }
+    if (on.length > 0) assert.equal(overload({ capacityMips: cap, requestedMips: req, history: hist, historyLength: 10, maxVmRamMb: 1740, bwMbps: 1000, schedulingInterval: 300 }), false, `VM ${m.vm} onto host ${m.to}`);
+    lists[m.from]!.splice(lists[m.from]!.indexOf(m.vm), 1);
+    on.push(m.vm);
+  }
+});
