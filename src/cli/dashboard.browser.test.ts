@@ -11,17 +11,32 @@ import { join } from 'node:path';
 import { TokenAuth } from '../control/api/auth.js';
 import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
 import { GOOD } from '../control/manifest/fixtures.js';
+import { readResource } from '../control/manifest/apply.js';
+import { resourceKey } from '../control/manifest/types.js';
+import type { JsonObject, Store } from '../control/store/contract.js';
 import { openStore } from '../control/store/open.js';
 import { dashboardBuilt, launchChromium } from './browser.js';
 import { startControlPlane } from './controller.js';
 
 const TOKEN = 'dash-test-token-0123456789';
 
+/** Writes a Server's status as a server agent does (src/cli/agent.ts writeStatus). */
+async function writeStatus(store: Store, server: string, status: JsonObject): Promise<void> {
+  const key = resourceKey('Server', server);
+  const kv = await store.get(key);
+  assert.ok(kv);
+  const r = readResource(kv);
+  const { resourceVersion: _rv, ...metadata } = r.metadata;
+  const res = await store.txn([{ key, modRevision: kv.modRevision }], [{ type: 'put', key, value: { ...r, metadata, status: { ...(r.status ?? {}), ...status } } as unknown as JsonObject }]);
+  assert.ok(res.succeeded);
+}
+
 test('dashboard: servers, networks, apply from the page, live updates, manifest errors', { timeout: 60_000 }, async () => {
   assert.ok(dashboardBuilt(DEFAULT_WEB_ROOT), `the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), 'swnet-dash-'));
   const store = await openStore({ store: `sqlite:${dir}` });
-  const cp = await startControlPlane(store, { auth: new TokenAuth([{ name: 'admin', token: TOKEN, admin: true }]), host: '127.0.0.1', port: 0 });
+  const auth = new TokenAuth([{ name: 'admin', token: TOKEN, admin: true }]);
+  let cp = await startControlPlane(store, { auth, host: '127.0.0.1', port: 0 });
   const b = await launchChromium();
   const api = async (method: string, path: string, body?: string): Promise<Response> =>
     fetch(`${cp.url}${path}`, { method, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/yaml' }, ...(body !== undefined ? { body } : {}) });
@@ -42,13 +57,23 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
     await page.waitForSelector('[data-dc="edge-paris"] tr[data-server="s1"]');
     await page.waitForSelector('[data-dc="edge-paris"] tr[data-server="s2"]');
     assert.match((await page.textContent('.tier h2')) ?? '', /edge/);
+    // What an agent reports (utilisation, power, energy) shows up live, and feeds the charts.
+    await writeStatus(store, 's1', { utilization: { cpu: 0.5 }, powerWatts: 120, energyJoules: 7200 });
+    await page.waitForFunction(`/50%.*120 W.*2\\.0 Wh/.test(document.querySelector('tr[data-server="s1"]')?.textContent ?? '')`, undefined, { timeout: 5_000 });
+    await page.waitForFunction(`document.querySelector('#chart-energy')?.dataset.lastWatts === '120' && Number(document.querySelector('#chart-active')?.dataset.points) >= 2`, undefined, { timeout: 5_000 });
 
     // Networks: the fixture's network, placed by the controller (placements arrive over the watch).
     await page.click('#tabs button[data-tab="nets"]');
     await page.click('[data-net="tenant-a/web"]');
     await page.waitForSelector('#net-title');
     await page.waitForFunction(`[...document.querySelectorAll('#net-placements tr[data-fn="r1"] td')].some((td) => /^s[12]$/.test(td.textContent))`, undefined, { timeout: 10_000 });
-    assert.ok(await page.$('#topology canvas'), 'cytoscape draws the topology');
+    await page.waitForSelector('#topology canvas', { timeout: 5_000 });
+    // Traffic counted by the agent's sinks becomes the network's throughput chart.
+    for (let i = 1; i <= 8; i++) {
+      await writeStatus(store, 's1', { domains: [{ network: 'tenant-a/web', functions: ['r1'], state: 'running', restarts: 0, processed: i * 1000, traffic: { r1: { received: i * 1000, bytes: i * 1_000_000 } } }] });
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    await page.waitForFunction(`Number(document.querySelector('#net-charts')?.dataset.maxBits) > 0`, undefined, { timeout: 5_000 });
 
     // Apply from the page: the new network appears in the list through the watch stream.
     await page.click('#tabs button[data-tab="apply"]');
@@ -90,6 +115,18 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
       await page.click('#tabs button[data-tab="infra"]');
       await page.screenshot({ path: `${process.env['SWNET_DASH_SCREENSHOT']}-infra.png` });
     }
+    // The timeline shows the controller's events with their reasons.
+    await page.click('#tabs button[data-tab="events"]');
+    await page.waitForFunction(`[...document.querySelectorAll('#ev-rows .ev')].some((r) => /Scheduled/.test(r.textContent) && /tenant-a\\/web/.test(r.textContent))`, undefined, { timeout: 5_000 });
+
+    // The watch reconnects after the API restarts and resumes from the last revision it saw.
+    const port = Number(new URL(cp.url).port);
+    await cp.stop();
+    await store.put(resourceKey('SoftwareNetwork', 'while-down', 'ops'), { apiVersion: 'swnet.io/v1', kind: 'SoftwareNetwork', metadata: { name: 'while-down', namespace: 'ops' }, spec: { functions: [{ name: 'sw', kind: 'switch', config: { ports: [{ name: 'a' }] } }] } });
+    cp = await startControlPlane(store, { auth, host: '127.0.0.1', port });
+    await page.click('#tabs button[data-tab="nets"]');
+    await page.waitForSelector('[data-net="ops/while-down"]', { timeout: 10_000 });
+    await page.waitForSelector('#conn.live', { timeout: 5_000 });
     assert.deepEqual(errors, []);
   } finally {
     await b.close();

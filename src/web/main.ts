@@ -547,11 +547,14 @@ function sample(): void {
   push(infraHist.energy, energy);
   push(infraHist.active, used.size);
   push(infraHist.fns, S.placements.size);
-  if (view === 'infra') {
-    energyPlot.setData([infraHist.t, infraHist.power, infraHist.energy]);
-    activePlot.setData([infraHist.t, infraHist.active, infraHist.fns]);
-  }
+  if (view === 'infra') drawInfraCharts();
   if (selected) sampleNet(selected, t);
+}
+function drawInfraCharts(): void {
+  energyPlot.setData([infraHist.t, infraHist.power, infraHist.energy]);
+  activePlot.setData([infraHist.t, infraHist.active, infraHist.fns]);
+  $('chart-energy').dataset['lastWatts'] = String(infraHist.power.at(-1) ?? 0);
+  $('chart-active').dataset['points'] = String(infraHist.t.length);
 }
 function sampleNet(k: string, t: number): void {
   const [ns, name] = k.split('/') as [string, string];
@@ -588,6 +591,8 @@ function sampleNet(k: string, t: number): void {
     netPlotsFor = k;
   }
   netPlots.tp.setData([netHist.t, netHist.bits, netHist.frames]);
+  box.dataset['points'] = String(netHist.t.length);
+  box.dataset['maxBits'] = String(Math.max(0, ...netHist.bits));
   const hasLat = netHist.p50.some((v) => v !== null) || netHist.p99.some((v) => v !== null);
   const hasOther = netHist.loss.some((v) => v !== null) || netHist.tokens.some((v) => v !== null);
   if (hasLat && !netPlots.lat) {
@@ -630,6 +635,7 @@ function show(v: View): void {
   Object.assign(dirty, v === 'infra' ? { infra: true } : v === 'nets' ? { netList: true, netSel: true } : v === 'events' ? { events: true } : { servers: true });
   render();
   if (v === 'nets') cy?.resize();
+  if (v === 'infra') drawInfraCharts();
 }
 function showLogin(why: string): void {
   $('login').hidden = false;
@@ -653,7 +659,7 @@ async function start(token: string): Promise<void> {
   dirty.servers = dirty.netSel = true;
   render();
   sample();
-  setInterval(sample, 2000);
+  setInterval(sample, 1000);
 }
 
 for (const b of document.querySelectorAll<HTMLButtonElement>('#tabs button')) b.onclick = () => show(b.dataset['tab'] as View);
