@@ -166,6 +166,18 @@ test('agent: a network it cannot run gets an AgentError event and an error in th
       const st = (await store.get(resourceKey('Server', 's1')))?.value as { status?: { domains?: { error?: string }[] } };
       return st.status?.domains?.some((d) => typeof d.error === 'string') ? true : undefined;
     });
+    const cond = await until('DomainsReady=False', async () => {
+      const st = (await store.get(resourceKey('Server', 's1')))?.value as { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } };
+      return st.status?.conditions?.find((c) => c.type === 'DomainsReady' && c.status === 'False');
+    });
+    assert.equal(cond.reason, 'AgentError');
+    assert.match(cond.message ?? '', /default\/voip: /);
+    // The network goes away: nothing left that fails, the condition turns True.
+    await store.delete(resourceKey('SoftwareNetwork', 'voip', 'default'));
+    await until('DomainsReady=True', async () => {
+      const st = (await store.get(resourceKey('Server', 's1')))?.value as { status?: { conditions?: { type: string; status: string }[] } };
+      return st.status?.conditions?.some((c) => c.type === 'DomainsReady' && c.status === 'True') ? true : undefined;
+    });
   } finally {
     await agent.stop();
     await ctl.stop();

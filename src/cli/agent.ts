@@ -9,8 +9,9 @@
  * (src/control/routing.ts) and given to the routers with their configuration. Domains whose
  * placements are gone are destroyed. Every few seconds it writes the Server's status
  * (`agent`, `utilization`, `powerWatts`, `energyJoules`, `domains`). A network it cannot run
- * gets a Warning event (AgentError) and an `error` in the Server's status `domains`; it is
- * retried at each resync. SIGTERM/SIGINT: domains destroyed, lease revoked (the server goes
+ * gets a Warning event (AgentError), an `error` in the Server's status `domains` and the
+ * Server's condition `DomainsReady=False` (AgentError, naming the networks); it is retried at
+ * each resync. SIGTERM/SIGINT: domains destroyed, lease revoked (the server goes
  * NotReady at once and its functions are placed elsewhere).
  *
  * A port can also be joined to a VXLAN endpoint outside swnet (a kernel vxlan device, a switch)
@@ -23,7 +24,7 @@ import { createFunction } from '../functions/registry.js';
 import type { FunctionSpec } from '../host/domain.js';
 import { AgentRuntime, type NetworkPlan, type RemotePort, type RuntimeReport } from '../host/agent-runtime.js';
 import { powerModel, type PowerModel } from '../policy/power.js';
-import { EventRecorder } from '../control/events.js';
+import { EventRecorder, setCondition } from '../control/events.js';
 import { HEARTBEAT_PREFIX, heartbeatKey, startHeartbeat, type Heartbeat } from '../control/heartbeat.js';
 import { getResource, readResource } from '../control/manifest/apply.js';
 import { kindPrefix, resourceKey, type Resource, type SoftwareNetworkSpec } from '../control/manifest/types.js';
@@ -83,6 +84,7 @@ export class ServerAgent {
   private dirty = false;
   private stopped = false;
   private readonly errors = new Map<string, string>();
+  private condition: string | undefined;
   private readonly events: EventRecorder;
   /** Last reconcile's outcome per network key, for the status. */
   private lastReport: RuntimeReport | undefined;
@@ -204,6 +206,20 @@ export class ServerAgent {
       this.init.log?.(`agent ${this.server}: ${key} removed (no placement here)`);
     }
     for (const key of [...this.errors.keys()]) if (!wanted.has(key)) this.errors.delete(key);
+    await this.syncCondition();
+  }
+
+  /** The Server's `DomainsReady` condition: False (AgentError) naming every network it cannot run. */
+  private async syncCondition(): Promise<void> {
+    const msg = this.errors.size === 0 ? `running ${this.runtime.keys().length} network(s)` : [...this.errors].map(([k, m]) => `${k}: ${m}`).join('; ');
+    const want = `${this.errors.size === 0}\0${this.errors.size === 0 ? '' : msg}`;
+    if (want === this.condition || this.stopped) return;
+    try {
+      await setCondition(this.init.store, { kind: 'Server', name: this.server }, this.errors.size === 0 ? { type: 'DomainsReady', status: 'True', reason: 'Running', message: msg } : { type: 'DomainsReady', status: 'False', reason: 'AgentError', message: msg });
+      this.condition = want;
+    } catch (e) {
+      this.init.log?.(`agent ${this.server}: condition: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** The runtime plan of one network from its spec and placements. */
