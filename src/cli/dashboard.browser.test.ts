@@ -110,7 +110,7 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
     if (process.env['SWNET_DASH_SCREENSHOT']) {
       await page.click('#tabs button[data-tab="nets"]');
       await page.click('[data-net="tenant-a/web"]');
-      await page.waitForTimeout(500);
+      await page.waitForTimeout(1500);
       await page.screenshot({ path: `${process.env['SWNET_DASH_SCREENSHOT']}-nets.png` });
       await page.click('#tabs button[data-tab="infra"]');
       await page.screenshot({ path: `${process.env['SWNET_DASH_SCREENSHOT']}-infra.png` });

@@ -48,7 +48,7 @@ function parseCpu(v: unknown): number {
 function fmt(n: number, unit = ''): string {
   const a = Math.abs(n);
   const [d, s] = a >= 1e9 ? [1e9, 'G'] : a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'k'] : [1, ''];
-  return `${(n / d).toFixed(a >= 100 * d || d === 1 ? 0 : 1)}${s}${unit}`;
+  return `${(n / d).toFixed(d === 1 && a < 10 && a !== Math.round(a) ? 2 : a >= 100 * d || d === 1 ? 0 : 1)}${s}${unit}`;
 }
 
 // ---------- applying changes ----------
@@ -342,10 +342,12 @@ function renderNetList(): void {
 }
 
 function select(k: string): void {
+  if (k !== selected) {
+    netHist = { t: [], bits: [], frames: [], p50: [], p99: [], loss: [], tokens: [] };
+    lastSample = undefined;
+    topoSig = '';
+  }
   selected = k;
-  netHist = { t: [], bits: [], frames: [], p50: [], p99: [], loss: [], tokens: [] };
-  lastSample = undefined;
-  topoSig = '';
   dirty.netSel = dirty.netList = true;
   render();
 }
@@ -394,13 +396,29 @@ function renderSelected(): void {
     topoSig = sig;
     const els: cytoscape.ElementDefinition[] = [];
     const servers = new Set(placements.map((p) => p.server));
-    for (const s of servers) els.push({ data: { id: `srv:${s}`, label: s }, classes: 'server' });
+    // Deterministic layout: one column per server (sorted), its functions stacked inside, the
+    // primaries first and standby copies below; unplaced functions in a last column.
+    const cols = new Map<string, string[]>();
+    for (const s of [...servers].sort()) cols.set(s, []);
+    const unplacedCol: string[] = [];
     for (const f of fns) {
       const p = pl.get(f.name);
-      els.push({ data: { id: `fn:${f.name}`, label: `${f.name}\n${f.kind ?? ''}`, ...(p ? { parent: `srv:${p.server}` } : {}) }, classes: p ? 'fn' : 'fn unplaced' });
+      (p ? cols.get(p.server)! : unplacedCol).push(f.name);
     }
-    for (const p of placements)
-      if (p.function.includes('~')) els.push({ data: { id: `fn:${p.function}`, label: p.function, parent: `srv:${p.server}` }, classes: 'standby' });
+    for (const p of placements) if (p.function.includes('~')) cols.get(p.server)?.push(p.function);
+    let x = 0;
+    const place = (ids: string[], parent: string | undefined): void => {
+      ids.forEach((id, j) => {
+        const f = fns.find((g) => g.name === id);
+        els.push({ data: { id: `fn:${id}`, label: f ? `${id}\n${f.kind ?? ''}` : id, ...(parent ? { parent } : {}) }, position: { x, y: j * 80 }, classes: f ? (parent ? 'fn' : 'fn unplaced') : 'standby' });
+      });
+      x += 160;
+    };
+    for (const [s, ids] of cols) {
+      els.push({ data: { id: `srv:${s}`, label: s }, classes: 'server' });
+      place(ids, `srv:${s}`);
+    }
+    if (unplacedCol.length) place(unplacedCol, undefined);
     const known = new Set(fns.map((f) => f.name));
     links.forEach((l, i) => {
       const [a, b] = (l.endpoints ?? []).map((e) => e.split(':')[0] ?? e);
@@ -421,7 +439,8 @@ function renderSelected(): void {
     }
     cy.elements().remove();
     cy.add(els);
-    cy.layout({ name: fns.length > 12 ? 'grid' : 'cose', animate: false, padding: 20 } as cytoscape.LayoutOptions).run();
+    cy.layout({ name: 'preset', padding: 30, fit: true }).run();
+    cy.maxZoom(1.5);
   }
   // Placements with migrate controls.
   const servers = [...S.servers.keys()].sort();
@@ -507,9 +526,10 @@ const infraHist: { t: number[]; power: number[]; energy: number[]; active: numbe
 let netHist: { t: number[]; bits: number[]; frames: number[]; p50: (number | null)[]; p99: (number | null)[]; loss: (number | null)[]; tokens: (number | null)[] } = { t: [], bits: [], frames: [], p50: [], p99: [], loss: [], tokens: [] };
 let lastSample: { t: number; bytes: number; frames: number } | undefined;
 const axisStyle = { stroke: '#8895a3', grid: { stroke: '#26313d' }, ticks: { stroke: '#26313d' } };
+const yAxis = { ...axisStyle, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => fmt(v)) };
 function mkPlot(title: string, series: { label: string; stroke: string; scale?: string }[], el: HTMLElement, scales: string[] = []): uPlot {
   return new uPlot(
-    { title, width: 460, height: 180, series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, ...(s.scale ? { scale: s.scale } : {}) }))], axes: [axisStyle, axisStyle, ...scales.map((sc) => ({ ...axisStyle, scale: sc, side: 1 as const }))] },
+    { title, width: 460, height: 180, series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, ...(s.scale ? { scale: s.scale } : {}) }))], axes: [axisStyle, yAxis, ...scales.map((sc) => ({ ...yAxis, scale: sc, side: 1 as const }))] },
     [[], ...series.map(() => [])],
     el,
   );
