@@ -26,13 +26,14 @@ import { AgentRuntime, type NetworkPlan, type RemotePort, type RuntimeReport } f
 import { powerModel, type PowerModel } from '../policy/power.js';
 import { EventRecorder, setCondition } from '../control/events.js';
 import { HEARTBEAT_PREFIX, heartbeatKey, startHeartbeat, type Heartbeat } from '../control/heartbeat.js';
-import { getResource, readResource } from '../control/manifest/apply.js';
+import { readResource } from '../control/manifest/apply.js';
 import { kindPrefix, resourceKey, type Resource, type SoftwareNetworkSpec } from '../control/manifest/types.js';
 import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { computeRoutes } from '../control/routing.js';
 import { parseCpu } from '../control/manifest/quantity.js';
 import { openStore } from '../control/store/open.js';
-import type { JsonObject, Store, Watch } from '../control/store/contract.js';
+import type { JsonObject, Store } from '../control/store/contract.js';
+import { Reflector } from '../control/store/reflector.js';
 import { parseListen } from './controller.js';
 
 export class AgentError extends Error {
@@ -77,7 +78,8 @@ export const PACKETS_PER_CPU = 100_000;
  * await agent.stop();
  */
 export class ServerAgent {
-  private readonly watches: Watch[] = [];
+  /** Placements, SoftwareNetworks and heartbeats, cached: a reconcile reads memory, not the store. */
+  private readonly reflectors: Reflector[] = [];
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<void> | undefined;
   private statusWrite: Promise<void> | undefined;
@@ -125,7 +127,12 @@ export class ServerAgent {
     }
     const a = new ServerAgent(init, runtime, hb);
     const kick = (): void => a.kick();
-    for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.watches.push(await init.store.watch(prefix, { onError: (e) => init.log?.(`agent ${init.server}: watch ${prefix}: ${e.message}`) }, kick));
+    try {
+      for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.reflectors.push(await Reflector.start(init.store, { prefix, onChange: kick, onRelist: (e) => init.log?.(`agent ${init.server}: relist ${prefix}: ${e.message}`) }));
+    } catch (e) {
+      await a.stop();
+      throw e;
+    }
     a.timers.push(
       setInterval(kick, init.resyncMs ?? 2000),
       setInterval(() => {
@@ -164,10 +171,11 @@ export class ServerAgent {
 
   /** One pass: desired plans from the store, applied to the runtime; the rest removed. */
   async reconcile(): Promise<void> {
-    const store = this.init.store;
-    const { items } = await store.list(PLACEMENT_PREFIX);
+    const [placements, nets, beats] = this.reflectors;
+    // Still starting: start() kicks once all three caches are filled.
+    if (!placements || !nets || !beats) return;
     const byNet = new Map<string, Placement[]>();
-    for (const kv of items) {
+    for (const kv of placements.cache.values()) {
       const p = kv.value as unknown as Placement;
       if (p.function.includes('~')) continue;
       const key = `${p.namespace}/${p.network}`;
@@ -182,8 +190,9 @@ export class ServerAgent {
       wanted.add(key);
       const [ns, name] = key.split('/') as [string, string];
       try {
-        const net = await getResource(store, 'SoftwareNetwork', name, ns).catch(() => undefined);
-        if (!net) continue;
+        const kv = nets.cache.get(resourceKey('SoftwareNetwork', name, ns));
+        if (!kv) continue;
+        const net = readResource(kv);
         const plan = await this.plan(key, net, ps);
         const r = await this.runtime.apply(plan);
         if (r !== 'unchanged') {
@@ -295,7 +304,7 @@ export class ServerAgent {
 
   /** The VXLAN endpoint a peer agent published in its heartbeat. */
   private async peerEndpoint(server: string): Promise<{ address: string; port: number }> {
-    const kv = await this.init.store.get(heartbeatKey(server));
+    const kv = this.reflectors[2]?.cache.get(heartbeatKey(server));
     const v = kv ? (kv.value as { vxlan?: unknown }).vxlan : undefined;
     if (typeof v !== 'string') throw new AgentError(`server ${server} has no agent with a VXLAN endpoint (no heartbeat${kv ? ' vxlan field' : ''})`);
     const { host, port } = parseListen(v);
@@ -367,7 +376,7 @@ export class ServerAgent {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await Promise.all(this.watches.map((w) => w.cancel().catch(() => undefined)));
+    await Promise.all(this.reflectors.map((r) => r.stop().catch(() => undefined)));
     await this.settled();
     await this.statusWrite;
     await this.runtime.close();
