@@ -213,14 +213,20 @@ function render(): void {
   if (view === 'apply' && dirty.servers) renderServerControls();
 }
 
-function serverFacts(s: Resource): { fns: number; reqCpu: number; cap: number; util?: number; power?: number; energy?: number; state: string } {
-  let fns = 0;
-  let reqCpu = 0;
-  for (const p of S.placements.values())
-    if (p.server === s.metadata.name) {
-      fns++;
-      reqCpu += p.requests?.cpu ?? 0;
-    }
+/** Functions and requested CPU per server, in one pass over the placements. */
+function perServer(): Map<string, { fns: number; cpu: number }> {
+  const m = new Map<string, { fns: number; cpu: number }>();
+  for (const p of S.placements.values()) {
+    let e = m.get(p.server);
+    if (!e) m.set(p.server, (e = { fns: 0, cpu: 0 }));
+    e.fns++;
+    e.cpu += p.requests?.cpu ?? 0;
+  }
+  return m;
+}
+function serverFacts(s: Resource, use: Map<string, { fns: number; cpu: number }>): { fns: number; reqCpu: number; cap: number; util?: number; power?: number; energy?: number; state: string } {
+  const fns = use.get(s.metadata.name)?.fns ?? 0;
+  const reqCpu = use.get(s.metadata.name)?.cpu ?? 0;
   const st = s.status ?? {};
   const util = num((st['utilization'] as Record<string, unknown> | undefined)?.['cpu']);
   const power = num(st['powerWatts']);
@@ -264,13 +270,14 @@ function renderInfra(): void {
     tiers.set(t, [...(tiers.get(t) ?? []), d]);
   }
   const rank = (t: string): number => (TIER_ORDER.indexOf(t) + 1 || 99);
+  const use = perServer();
   const out = h('div');
   const dcCard = (name: string, dc: Resource | undefined): HTMLElement => {
     const servers = (byDc.get(name) ?? []).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name, undefined, { numeric: true }));
     const loc = dc?.spec?.['location'] as Record<string, unknown> | undefined;
     const table = h('table', {}, h('tr', {}, ...['server', 'state', 'functions', 'CPU requested', 'utilisation', 'power', 'energy'].map((c) => h('th', {}, c))));
     for (const s of servers) {
-      const f = serverFacts(s);
+      const f = serverFacts(s, use);
       const frac = f.cap > 0 ? Math.min(1, f.reqCpu / f.cap) : 0;
       const bar = h('span', { class: 'bar' }, h('i', { style: `width:${(frac * 100).toFixed(0)}%` }));
       table.append(
