@@ -852,7 +852,7 @@ export class Router implements NetworkFunction {
     const m2 = this.ifMacW[port * 3 + 2] as number;
     const u16 = this.u16;
     const w32 = this.u32;
-    const hdr32 = this.neighbors.hdr32;
+    let hdr32 = this.neighbors.hdr32;
     // Pass 1: validation and keys. cls: 0 slow, 4 IPv4, 6 IPv6.
     let any6 = false;
     for (let i = 0; i < n; i++) {
@@ -967,9 +967,11 @@ export class Router implements NetworkFunction {
     const tB = this.tB;
     const groupAdj = this.groupAdj;
     const nb = this.neighbors;
-    const fastUntil = nb.fastUntil;
-    const keyIf = nb.keyIf;
-    const hdr = nb.hdr;
+    // The neighbour arrays are replaced when the table grows (a new entry on the slow path).
+    let gen = nb.generation;
+    let fastUntil = nb.fastUntil;
+    let keyIf = nb.keyIf;
+    let hdr = nb.hdr;
     const ifMtu = this.ifMtu;
     let rxBytes = 0;
     let fwd = 0;
@@ -1041,6 +1043,13 @@ export class Router implements NetworkFunction {
         continue;
       }
       this.slow(port, slot, off, len, ctx);
+      if (nb.generation !== gen) {
+        gen = nb.generation;
+        fastUntil = nb.fastUntil;
+        keyIf = nb.keyIf;
+        hdr = nb.hdr;
+        hdr32 = nb.hdr32;
+      }
     }
     pc[port * 5] = (pc[port * 5] as number) + n;
     pc[port * 5 + 1] = (pc[port * 5 + 1] as number) + rxBytes;

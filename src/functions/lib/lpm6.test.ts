@@ -129,3 +129,27 @@ test('lpm6: lookupBatch equals lookupBytes', () => {
   for (let i = 0; i < 1003; i++) assert.equal(out[i], t.lookupBytes(buf, 16 * i));
   assert.ok(out.filter((x) => x >= 0).length > 300, 'most addresses are covered');
 });
+
+test('lpm6: an empty table shares one zero root and gets its own at the first insert', () => {
+  const a = new Lpm6();
+  const b = new Lpm6();
+  assert.equal(a.nodes, b.nodes);
+  const addr = new Uint8Array(16).fill(0x20, 0, 2);
+  assert.equal(a.lookup(addr), -1);
+  const out = new Int32Array(1);
+  a.lookupBatch(addr, new Int32Array([0]), out, 1);
+  assert.equal(out[0], -1);
+  assert.equal(a.delete(addr, 16), false);
+  assert.equal(a.nodes, b.nodes);
+  a.insert(addr, 16, 5);
+  assert.notEqual(a.nodes, b.nodes);
+  assert.equal(a.lookup(addr), 5);
+  assert.equal(b.lookup(addr), -1);
+  assert.ok(b.nodes.every((w) => w === 0));
+  a.clear();
+  assert.equal(a.nodes, b.nodes);
+  assert.equal(a.lookup(addr), -1);
+  a.insert(addr, 16, 6);
+  assert.equal(a.lookup(addr), 6);
+  assert.equal(b.lookup(addr), -1);
+});

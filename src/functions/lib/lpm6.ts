@@ -29,9 +29,17 @@ const MAX_RUNS = 8;
 const NH_MASK = 0x7fffff;
 const DEPTH_SHIFT = 23;
 const ROOT_SIZE = 65536;
-// Nodes below the root reserved up front (they grow by doubling): a router's few prefixes need a
-// handful, so a table starts at ~270 KiB rather than 512 KiB plus 32 KiB of records.
+// Nodes below the root reserved at the first insert (they grow by doubling): a router's few
+// prefixes need a handful, so a table takes ~270 KiB rather than 512 KiB plus 32 KiB of records.
+// An empty table (an IPv4-only router) allocates nothing of its own: until its first insert it
+// reads a zero root shared by every empty table (never written: inserts allocate first), so
+// lookups need no extra branch.
 const INITIAL_NODES = 16;
+let emptyRoot: Uint32Array | undefined;
+function sharedEmptyRoot(): Uint32Array {
+  emptyRoot ??= new Uint32Array(ROOT_SIZE);
+  return emptyRoot;
+}
 /** Largest next-hop index an entry can hold. */
 export const LPM6_MAX_NEXT_HOP = NH_MASK - 1;
 
@@ -85,13 +93,14 @@ function masked(prefix: Uint8Array, len: number, off = 0): Uint8Array {
  * t.lookup(parseIpv6('2001:db8:2::5')!);   // 1
  */
 export class Lpm6 {
-  nodes: Uint32Array = new Uint32Array(ROOT_SIZE + 256 * INITIAL_NODES);
+  /** Root then child nodes; the shared zero root until the first insert. */
+  nodes: Uint32Array = sharedEmptyRoot();
   /** Sparse records, 16 words per node (indexed like pointers): [runs, start of runs 1..7, entries of runs 0..7]. */
-  sparse: Uint32Array = new Uint32Array((256 + INITIAL_NODES) * 16);
+  sparse: Uint32Array = new Uint32Array(0);
   // Per node (indexed by pointer value): entry index of the pointer to it, level, allocated.
-  private parentEntry = new Int32Array(256 + INITIAL_NODES);
-  private level = new Uint8Array(256 + INITIAL_NODES);
-  private live = new Uint8Array(256 + INITIAL_NODES);
+  private parentEntry = new Int32Array(0);
+  private level = new Uint8Array(0);
+  private live = new Uint8Array(0);
   private touched: Set<number>[] = Array.from({ length: 16 }, () => new Set<number>());
   private nodeCount = 0;
   private freeNodes: number[] = [];
@@ -189,6 +198,7 @@ export class Lpm6 {
     const key = keyOf(p);
     if (!rules.has(key)) this.ruleCount++;
     rules.set(key, nextHop);
+    if (this.nodes === emptyRoot) this.allocRoot();
     const e = ((len << DEPTH_SHIFT) | (nextHop + 1)) >>> 0;
     // Walk down to the node whose stride contains bit `len`, creating nodes on the way.
     let base = 0;
@@ -267,11 +277,11 @@ export class Lpm6 {
   }
 
   clear(): void {
-    this.nodes = new Uint32Array(ROOT_SIZE + 256 * INITIAL_NODES);
-    this.sparse = new Uint32Array((256 + INITIAL_NODES) * 16);
-    this.parentEntry = new Int32Array(256 + INITIAL_NODES);
-    this.level = new Uint8Array(256 + INITIAL_NODES);
-    this.live = new Uint8Array(256 + INITIAL_NODES);
+    this.nodes = sharedEmptyRoot();
+    this.sparse = new Uint32Array(0);
+    this.parentEntry = new Int32Array(0);
+    this.level = new Uint8Array(0);
+    this.live = new Uint8Array(0);
     for (const t of this.touched) t.clear();
     this.nodeCount = 0;
     this.freeNodes = [];
@@ -326,13 +336,23 @@ export class Lpm6 {
     return true;
   }
 
+  private allocRoot(): void {
+    this.nodes = new Uint32Array(ROOT_SIZE + 256 * INITIAL_NODES);
+    this.sparse = new Uint32Array((256 + INITIAL_NODES) * 16);
+    this.parentEntry = new Int32Array(256 + INITIAL_NODES);
+    this.level = new Uint8Array(256 + INITIAL_NODES);
+    this.live = new Uint8Array(256 + INITIAL_NODES);
+  }
+
   private allocNode(level: number): number {
     let base = this.freeNodes.pop();
     if (base === undefined) {
       base = ROOT_SIZE + this.nodeCount * 256;
       this.nodeCount++;
       if (base + 256 > this.nodes.length) {
-        const bigger = new Uint32Array(this.nodes.length * 2);
+        // Double the nodes, not the root: a router's handful of /64 and /128 addresses needs
+        // a few dozen nodes, and doubling root and all would cost 256 KiB per step.
+        const bigger = new Uint32Array(ROOT_SIZE + 2 * (this.nodes.length - ROOT_SIZE));
         bigger.set(this.nodes);
         this.nodes = bigger;
       }

@@ -55,3 +55,43 @@ test('neighbors: prebuilt header, hold queue bounds and table full', () => {
   assert.equal(t.popHold(id), -1);
   assert.throws(() => t.ensure(0, 4, [3]), (e: Error) => e instanceof NeighborTableFullError && e.name === 'NeighborTableFullError');
 });
+
+test('neighbors: entries and hold buffers start small and double on demand, keeping every entry, header and held frame', () => {
+  const t = new NeighborTable({ capacity: 1000, holdBuffers: 100, holdBufferSize: 32 });
+  assert.equal(t.allocatedEntries, 16);
+  assert.equal(t.allocatedHoldBuffers, 4);
+  const first = t.ensure(1, 4, [0x0a000001]);
+  t.setMac(first, 0x020000000001, 0x02000000000a, 0x0800);
+  t.state[first] = NUD.PERMANENT;
+  const frame = new Uint8Array(32).map((_, i) => i + 1);
+  for (let k = 0; k < 7; k++) assert.ok(t.hold(first, frame, k, 20, k, 100));
+  assert.equal(t.allocatedHoldBuffers, 8);
+  const gen = t.generation;
+  const ids = [first];
+  for (let i = 2; i <= 1000; i++) ids.push(i % 2 === 0 ? t.ensure(i % 5, 4, [0x0a000000 + i]) : t.ensure(i % 5, 6, [0x0a000000 + i, i, 0, 9]));
+  assert.equal(t.allocatedEntries, 1000);
+  assert.ok(t.generation > gen);
+  assert.throws(() => t.ensure(9, 4, [1]), (e: Error) => e.name === 'NeighborTableFullError');
+  assert.deepEqual(ids, Array.from({ length: 1000 }, (_, i) => i));
+  for (let i = 2; i <= 1000; i++) assert.equal(t.find(i % 5, i % 2 === 0 ? 0 : 1, 0x0a000000 + i, i % 2 === 0 ? 0 : i, 0, i % 2 === 0 ? 0 : 9), i - 1);
+  assert.equal(t.find4(1, 0x0a000001), first);
+  assert.equal(t.state[first], NUD.PERMANENT);
+  assert.deepEqual([...t.hdr.subarray(first * HDR_STRIDE, first * HDR_STRIDE + 14)], [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10, 8, 0]);
+  assert.equal(t.hdr32[first * 4], new Int32Array(t.hdr.buffer)[first * 4]);
+  for (let k = 0; k < 7; k++) {
+    const buf = t.popHold(first);
+    assert.equal(t.holdLen[buf], 20);
+    assert.equal(t.holdPort[buf], k);
+    assert.deepEqual([...t.holdBytes.subarray(buf * 32, buf * 32 + 20)], [...frame.subarray(k, k + 20)]);
+    t.freeHold(buf);
+  }
+  assert.equal(t.popHold(first), -1);
+  // The arena stops at its limit: 100 frames held, the 101st refused.
+  const other = ids[1] as number;
+  for (let k = 0; k < 100; k++) assert.ok(t.hold(other, frame, 0, 10, 0, 1000));
+  assert.equal(t.allocatedHoldBuffers, 100);
+  assert.equal(t.hold(other, frame, 0, 10, 0, 1000), false);
+  // Removed ids are reused before the table would grow again.
+  t.remove(500);
+  assert.equal(t.ensure(3, 4, [77]), 500);
+});

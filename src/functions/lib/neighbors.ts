@@ -9,7 +9,9 @@
  * Each entry carries its prebuilt Ethernet header (destination MAC, source MAC, EtherType), so a
  * forwarded frame gets its MACs by copying 12 bytes. Frames waiting for resolution are copied
  * into a fixed arena of hold buffers (the pool slot goes back at once, so a batch is always fully
- * sent or dropped), chained per entry with a bounded queue length.
+ * sent or dropped), chained per entry with a bounded queue length. Entries and hold buffers start
+ * small and double on demand up to `capacity` / `holdBuffers`, so a router with a few neighbours
+ * costs a few KiB, not the ~2 MiB its limits would take up front.
  *
  * @example
  * const t = new NeighborTable({ capacity: 1024, holdBuffers: 64, holdBufferSize: 2048 });
@@ -39,84 +41,163 @@ export interface NeighborTableInit {
   holdBufferSize: number;
 }
 
+/** Entries and hold buffers a new table starts with; both double on demand up to their limits. */
+const INITIAL_ENTRIES = 16;
+const INITIAL_HOLD = 4;
+
 export class NeighborTable {
+  /** Most entries held at once (the arrays below grow by doubling up to it). */
   readonly capacity: number;
+  /** Most hold buffers (the arena grows by doubling up to it). */
+  readonly holdLimit: number;
   // Hash slots → entry id (-1 empty).
-  private readonly slotEntry: Int32Array;
-  private readonly mask: number;
+  private slotEntry: Int32Array;
+  private mask: number;
+  // The per-entry arrays are replaced when the table grows (only inside `ensure`): callers that
+  // cache one across a call that may create an entry must read it again (see `generation`).
   // Per entry: key = (iface << 1 | family6) and 4 address words (IPv4 uses word 0 only).
-  readonly keyIf: Int32Array;
-  readonly k0: Uint32Array;
-  readonly k1: Uint32Array;
-  readonly k2: Uint32Array;
-  readonly k3: Uint32Array;
-  readonly state: Uint8Array;
+  keyIf: Int32Array;
+  k0: Uint32Array;
+  k1: Uint32Array;
+  k2: Uint32Array;
+  k3: Uint32Array;
+  state: Uint8Array;
   /** Neighbour MAC as a 48-bit number (-1 unknown). */
-  readonly mac: Float64Array;
+  mac: Float64Array;
   /** dst MAC, src MAC, EtherType: 14 bytes at id × HDR_STRIDE (16, so that words are aligned). */
-  readonly hdr: Uint8Array;
+  hdr: Uint8Array;
   /** The same bytes as 32-bit words (entry id at word id × 4): the MACs are words 0..2. */
-  readonly hdr32: Int32Array;
+  hdr32: Int32Array;
   /** Until when the entry may be used without any state change (REACHABLE, PERMANENT = ∞). */
-  readonly fastUntil: Float64Array;
+  fastUntil: Float64Array;
   /** Last confirmation of reachability (ms). */
-  readonly confirmed: Float64Array;
+  confirmed: Float64Array;
   /** Last use or state change (ms), for garbage collection. */
-  readonly touched: Float64Array;
+  touched: Float64Array;
   /** When the next timer of the entry fires (probe, DELAY → PROBE), or ∞. */
-  readonly timer: Float64Array;
+  timer: Float64Array;
   /** Probes sent in the current INCOMPLETE/PROBE round. */
-  readonly probes: Uint8Array;
+  probes: Uint8Array;
   /** Routes (adjacencies) that hold the entry: it is never collected while > 0. */
-  readonly refs: Int32Array;
+  refs: Int32Array;
   // Hold queue: linked list of arena buffers per entry.
-  readonly holdHead: Int32Array;
-  readonly holdTail: Int32Array;
-  readonly holdCount: Int32Array;
-  readonly holdBytes: Uint8Array;
-  readonly holdLen: Int32Array;
+  holdHead: Int32Array;
+  holdTail: Int32Array;
+  holdCount: Int32Array;
+  /** The arena (replaced when it grows, inside `hold` only). */
+  holdBytes: Uint8Array;
+  holdLen: Int32Array;
   /** Ingress port of each held frame (for ICMP errors when resolution fails). */
-  readonly holdPort: Int32Array;
-  private readonly holdNext: Int32Array;
+  holdPort: Int32Array;
+  private holdNext: Int32Array;
   readonly holdBufferSize: number;
   private holdFree: number[] = [];
+  /** Entry ids below `allocated` that were freed; ids at or above it were never used. */
   private freeIds: number[] = [];
+  private allocated = 0;
   private used = 0;
   /** Held frames right now. */
   heldNow = 0;
+  /** Bumped each time the per-entry arrays are replaced. */
+  generation = 0;
 
   constructor(init: NeighborTableInit) {
     const cap = init.capacity;
     this.capacity = cap;
+    this.holdLimit = init.holdBuffers;
+    this.holdBufferSize = init.holdBufferSize;
+    const n = Math.min(cap, INITIAL_ENTRIES);
+    this.slotEntry = new Int32Array(0);
+    this.mask = 0;
+    this.keyIf = new Int32Array(0);
+    this.k0 = this.k1 = this.k2 = this.k3 = new Uint32Array(0);
+    this.state = this.probes = new Uint8Array(0);
+    this.mac = this.fastUntil = this.confirmed = this.touched = this.timer = new Float64Array(0);
+    this.hdr = new Uint8Array(0);
+    this.hdr32 = new Int32Array(0);
+    this.refs = this.holdHead = this.holdTail = this.holdCount = new Int32Array(0);
+    this.resize(n);
+    const h = Math.min(init.holdBuffers, INITIAL_HOLD);
+    this.holdBytes = new Uint8Array(h * init.holdBufferSize);
+    this.holdLen = new Int32Array(h);
+    this.holdPort = new Int32Array(h);
+    this.holdNext = new Int32Array(h).fill(-1);
+    for (let i = h - 1; i >= 0; i--) this.holdFree.push(i);
+  }
+
+  /** Entries the arrays have room for now (≤ capacity). */
+  get allocatedEntries(): number {
+    return this.keyIf.length;
+  }
+
+  /** Hold buffers allocated now (≤ holdLimit). */
+  get allocatedHoldBuffers(): number {
+    return this.holdLen.length;
+  }
+
+  // Moves every per-entry array to `n` entries (n ≥ the current length) and rehashes: the slot
+  // array stays ≥ 2 × entries so that probe chains stay short (load ≤ 1/2).
+  private resize(n: number): void {
+    const old = this.keyIf.length;
+    const grow = <T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(a: T, mk: (n: number) => T, fill: number): T => {
+      const b = mk(n);
+      b.set(a as never);
+      if (fill !== 0) b.fill(fill, old);
+      return b;
+    };
+    this.keyIf = grow(this.keyIf, (m) => new Int32Array(m), -1);
+    this.k0 = grow(this.k0, (m) => new Uint32Array(m), 0);
+    this.k1 = grow(this.k1, (m) => new Uint32Array(m), 0);
+    this.k2 = grow(this.k2, (m) => new Uint32Array(m), 0);
+    this.k3 = grow(this.k3, (m) => new Uint32Array(m), 0);
+    this.state = grow(this.state, (m) => new Uint8Array(m), 0);
+    this.mac = grow(this.mac, (m) => new Float64Array(m), -1);
+    const hdr = new Uint8Array(n * HDR_STRIDE);
+    hdr.set(this.hdr);
+    this.hdr = hdr;
+    this.hdr32 = new Int32Array(hdr.buffer);
+    this.fastUntil = grow(this.fastUntil, (m) => new Float64Array(m), 0);
+    this.confirmed = grow(this.confirmed, (m) => new Float64Array(m), 0);
+    this.touched = grow(this.touched, (m) => new Float64Array(m), 0);
+    this.timer = grow(this.timer, (m) => new Float64Array(m), Infinity);
+    this.probes = grow(this.probes, (m) => new Uint8Array(m), 0);
+    this.refs = grow(this.refs, (m) => new Int32Array(m), 0);
+    this.holdHead = grow(this.holdHead, (m) => new Int32Array(m), -1);
+    this.holdTail = grow(this.holdTail, (m) => new Int32Array(m), -1);
+    this.holdCount = grow(this.holdCount, (m) => new Int32Array(m), 0);
     let slots = 16;
-    while (slots < cap * 2) slots *= 2;
+    while (slots < n * 2) slots *= 2;
     this.slotEntry = new Int32Array(slots).fill(-1);
     this.mask = slots - 1;
-    this.keyIf = new Int32Array(cap).fill(-1);
-    this.k0 = new Uint32Array(cap);
-    this.k1 = new Uint32Array(cap);
-    this.k2 = new Uint32Array(cap);
-    this.k3 = new Uint32Array(cap);
-    this.state = new Uint8Array(cap);
-    this.mac = new Float64Array(cap).fill(-1);
-    this.hdr = new Uint8Array(cap * HDR_STRIDE);
-    this.hdr32 = new Int32Array(this.hdr.buffer);
-    this.fastUntil = new Float64Array(cap);
-    this.confirmed = new Float64Array(cap);
-    this.touched = new Float64Array(cap);
-    this.timer = new Float64Array(cap).fill(Infinity);
-    this.probes = new Uint8Array(cap);
-    this.refs = new Int32Array(cap);
-    this.holdHead = new Int32Array(cap).fill(-1);
-    this.holdTail = new Int32Array(cap).fill(-1);
-    this.holdCount = new Int32Array(cap);
-    this.holdBufferSize = init.holdBufferSize;
-    this.holdBytes = new Uint8Array(init.holdBuffers * init.holdBufferSize);
-    this.holdLen = new Int32Array(init.holdBuffers);
-    this.holdPort = new Int32Array(init.holdBuffers);
-    this.holdNext = new Int32Array(init.holdBuffers).fill(-1);
-    for (let i = init.holdBuffers - 1; i >= 0; i--) this.holdFree.push(i);
-    for (let i = cap - 1; i >= 0; i--) this.freeIds.push(i);
+    for (let e = 0; e < old; e++) {
+      const kif = this.keyIf[e] as number;
+      if (kif < 0) continue;
+      let i = this.hash(kif, this.k0[e] as number, this.k1[e] as number, this.k2[e] as number, this.k3[e] as number);
+      while ((this.slotEntry[i] as number) >= 0) i = (i + 1) & this.mask;
+      this.slotEntry[i] = e;
+    }
+    this.generation++;
+  }
+
+  // Doubles the hold arena (bounded by holdLimit); false when it is at its limit.
+  private growHold(): boolean {
+    const old = this.holdLen.length;
+    if (old >= this.holdLimit) return false;
+    const n = Math.min(this.holdLimit, Math.max(1, old * 2));
+    const bytes = new Uint8Array(n * this.holdBufferSize);
+    bytes.set(this.holdBytes);
+    this.holdBytes = bytes;
+    const len = new Int32Array(n);
+    len.set(this.holdLen);
+    this.holdLen = len;
+    const port = new Int32Array(n);
+    port.set(this.holdPort);
+    this.holdPort = port;
+    const next = new Int32Array(n).fill(-1);
+    next.set(this.holdNext);
+    this.holdNext = next;
+    for (let i = n - 1; i >= old; i--) this.holdFree.push(i);
+    return true;
   }
 
   /** Entries in use. */
@@ -170,8 +251,12 @@ export class NeighborTable {
     const f6 = family === 6 ? 1 : 0;
     const found = this.find(iface, f6, a0, a1, a2, a3);
     if (found >= 0) return found;
-    const id = this.freeIds.pop();
-    if (id === undefined) throw new NeighborTableFullError(`neighbour table full (${this.capacity} entries)`);
+    let id = this.freeIds.pop();
+    if (id === undefined) {
+      if (this.allocated >= this.capacity) throw new NeighborTableFullError(`neighbour table full (${this.capacity} entries)`);
+      if (this.allocated >= this.keyIf.length) this.resize(Math.min(this.capacity, this.keyIf.length * 2));
+      id = this.allocated++;
+    }
     const kif = (iface << 1) | f6;
     this.keyIf[id] = kif;
     this.k0[id] = a0;
@@ -230,7 +315,7 @@ export class NeighborTable {
 
   /** True when `id` is a live entry. */
   live(id: number): boolean {
-    return id >= 0 && id < this.capacity && (this.keyIf[id] as number) >= 0;
+    return id >= 0 && id < this.keyIf.length && (this.keyIf[id] as number) >= 0;
   }
 
   /** Records the neighbour's MAC and rebuilds the prebuilt header. */
@@ -249,7 +334,7 @@ export class NeighborTable {
   /** Every live entry id. */
   ids(): number[] {
     const r: number[] = [];
-    for (let i = 0; i < this.capacity; i++) if ((this.keyIf[i] as number) >= 0) r.push(i);
+    for (let i = 0; i < this.allocated; i++) if ((this.keyIf[i] as number) >= 0) r.push(i);
     return r;
   }
 
@@ -259,8 +344,11 @@ export class NeighborTable {
    */
   hold(id: number, b: Uint8Array, off: number, len: number, port: number, maxPerEntry: number): boolean {
     if ((this.holdCount[id] as number) >= maxPerEntry || len > this.holdBufferSize) return false;
-    const buf = this.holdFree.pop();
-    if (buf === undefined) return false;
+    let buf = this.holdFree.pop();
+    if (buf === undefined) {
+      if (!this.growHold()) return false;
+      buf = this.holdFree.pop() as number;
+    }
     this.holdBytes.set(b.subarray(off, off + len), buf * this.holdBufferSize);
     this.holdLen[buf] = len;
     this.holdPort[buf] = port;
