@@ -47,7 +47,15 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
     const page = await b.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // Without a token: the login form; a wrong token is refused there.
+    await page.goto(`${cp.url}/`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#login-token', 'wrong-token');
+    await page.click('#login-form button');
+    await page.waitForFunction(`/refused/.test(document.querySelector('#login-error').textContent) && !document.querySelector('#login').hidden`, undefined, { timeout: 5_000 });
+    assert.equal(await page.evaluate('sessionStorage.getItem("swnet.token")'), null);
     await page.goto(`${cp.url}/#token=${TOKEN}`);
+    await page.reload();
     await page.waitForSelector('body[data-ready="1"]', { timeout: 10_000 });
     // The token left the address bar for sessionStorage.
     assert.equal(new URL(page.url()).hash, '');

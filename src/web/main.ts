@@ -129,6 +129,7 @@ function flush(): void {
 async function loadAll(): Promise<void> {
   const { revision } = await api.get<{ revision: number }>('/healthz');
   const evsP = api.get<{ items: SwEvent[] }>('/api/v1/events');
+  evsP.catch(() => undefined); // handled below once the lists are in; a refused token is reported by them
   const [dcs, servers, links, nets, pls] = await Promise.all([
     api.get<{ items: Resource[] }>('/api/v1/datacenters'),
     api.get<{ items: Resource[] }>('/api/v1/servers'),
