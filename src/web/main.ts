@@ -253,7 +253,7 @@ function renderKpis(): void {
     h('b', { id: 'kpi-nets' }, `${S.nets.size} networks`),
     h('b', {}, `${S.placements.size} functions placed`),
     h('b', {}, `${fmt(power, 'W')}`),
-    h('span', {}, `rev ${S.revision}`),
+    h('span', { id: 'kpi-rev', 'data-rev': String(S.revision) }, `rev ${S.revision}`),
   );
 }
 
