@@ -534,7 +534,7 @@ const infraHist: { t: number[]; power: number[]; energy: number[]; active: numbe
 let netHist: { t: number[]; bits: number[]; frames: number[]; p50: (number | null)[]; p99: (number | null)[]; loss: (number | null)[]; tokens: (number | null)[] } = { t: [], bits: [], frames: [], p50: [], p99: [], loss: [], tokens: [] };
 let lastSample: { t: number; bytes: number; frames: number } | undefined;
 const axisStyle = { stroke: '#8895a3', grid: { stroke: '#26313d' }, ticks: { stroke: '#26313d' } };
-const yAxis = { ...axisStyle, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => fmt(v)) };
+const yAxis = { ...axisStyle, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => (Math.abs(v) >= 1000 ? fmt(v) : String(Number(v.toPrecision(4))))) };
 function mkPlot(title: string, series: { label: string; stroke: string; scale?: string }[], el: HTMLElement, scales: string[] = []): uPlot {
   return new uPlot(
     { title, width: 460, height: 180, series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, ...(s.scale ? { scale: s.scale } : {}) }))], axes: [axisStyle, yAxis, ...scales.map((sc) => ({ ...yAxis, scale: sc, side: 1 as const }))] },
@@ -588,16 +588,23 @@ function sampleNet(k: string, t: number): void {
   const [ns, name] = k.split('/') as [string, string];
   let bytes = 0;
   let frames = 0;
+  // Counters move only when an agent reports (every few seconds): rates are taken between
+  // report times, and a point is added only when a report is newer than the last one.
+  let reported = 0;
   for (const s of S.servers.values()) {
     const doms = s.status?.['domains'];
     if (!Array.isArray(doms)) continue;
+    const at = Date.parse(String((s.status?.['agent'] as Record<string, unknown> | undefined)?.['reportedAt'] ?? ''));
     for (const d of doms as Record<string, unknown>[]) {
       if (d['network'] !== k && d['network'] !== name && d['network'] !== `${ns}.${name}`) continue;
+      reported = Math.max(reported, Number.isFinite(at) ? at / 1000 : t);
       frames += num(d['processed']) ?? 0;
       for (const v of Object.values((d['traffic'] as Record<string, Record<string, unknown>> | undefined) ?? {})) bytes += num(v['bytes']) ?? 0;
     }
   }
   const st = S.nets.get(k)?.status;
+  if (reported > 0) t = reported;
+  if (lastSample && t <= lastSample.t) return;
   if (lastSample) {
     const dt = Math.max(1e-3, t - lastSample.t);
     push(netHist.t, t);
