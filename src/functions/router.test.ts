@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Router, routerFactory, parseRouterConfig } from './router.js';
+import { Router, routerFactory, parseRouterConfig, parseRoutes } from './router.js';
 import { ConfigError, type Counters } from './contract.js';
 import { Harness, hex, mutate, rng, counter } from './testing.js';
 import { checksumUpdate16 } from '../packet/checksum.js';
@@ -10,7 +10,7 @@ import { buildIpv6 } from '../packet/ipv6.js';
 import { buildIcmp6 } from '../packet/icmp6.js';
 import { buildEthernet } from '../packet/ethernet.js';
 import { pseudoSum } from '../packet/checksum.js';
-import { parseIpv6 } from './config.js';
+import { formatIpv6, parseIpv6 } from './config.js';
 
 const R0 = 0x02000000aa00;
 const R1 = 0x02000000aa01;
@@ -441,4 +441,55 @@ test('router: 100,000 mutated and truncated frames: no exception, counters consi
   assert.equal(counter(c, 'in'), fed);
   assert.ok(fed >= 100_000);
   assert.ok(counter(c, 'forwarded') > 1000 && counter(c, 'dropped') > 1000 && counter(c, 'local') > 1000);
+});
+
+test('router: the pushed-FIB fast path parses IPv4 and IPv6 routes exactly as the full parser does', () => {
+  const ifs = parseRouterConfig({ interfaces: [
+    { name: 'a', mac: '02:00:00:00:00:01', addresses: ['10.0.0.1/24', '2001:db8:a::1/64'] },
+    { name: 'b', mac: '02:00:00:00:00:02', addresses: ['10.0.1.1/24', '2001:db8:b::1/48'] },
+  ] }).interfaces;
+  const r = rng(11);
+  const specs: { prefix: string; via: string }[] = [];
+  const seen = new Set<string>();
+  for (let k = 0; k < 3000; k++) {
+    const v6 = r() % 2 === 0;
+    let prefix: string;
+    let via: string;
+    let id: string;
+    if (v6) {
+      const a = new Uint8Array(16).map(() => (r() % 4 === 0 ? 0 : r() & 0xff));
+      const len = r() % 129;
+      for (let bit = len; bit < 128; bit++) a[bit >>> 3] = (a[bit >>> 3] as number) & ~(1 << (7 - (bit & 7)));
+      // Canonical text, upper case, or every group written out: all three forms.
+      const canon = formatIpv6(a);
+      const full = Array.from({ length: 8 }, (_, g) => ((a[2 * g] as number) * 256 + (a[2 * g + 1] as number)).toString(16)).join(':');
+      prefix = `${[canon, canon.toUpperCase(), full][r() % 3]}/${len}`;
+      id = `${canon}/${len}`;
+      via = r() % 2 === 0 ? `2001:db8:a::${(r() % 0xffff).toString(16)}` : `2001:db8:b:0:${(r() % 0xffff).toString(16)}::2`;
+    } else {
+      const len = r() % 33;
+      const a = len === 0 ? 0 : ((r() >>> 0) & ((0xffffffff << (32 - len)) >>> 0)) >>> 0;
+      prefix = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${len}`;
+      via = `10.0.${r() % 2}.${1 + (r() % 250)}`;
+      id = prefix;
+    }
+    if (seen.has(id)) continue;
+    seen.add(id);
+    specs.push({ prefix, via });
+  }
+  const fast = parseRoutes(specs, ifs);
+  // An explicit type keeps a route off the fast path.
+  const slow = parseRoutes(specs.map((x) => ({ ...x, type: 'unicast' })), ifs);
+  assert.equal(fast.length, slow.length);
+  fast.forEach((f, i) => {
+    const s = slow[i];
+    assert.ok(s);
+    assert.deepEqual([f.key, f.family, f.addr4, [...f.addr6], f.len, f.type, f.sig, f.hops.map((h) => [h.iface, h.via4, h.via6 ? [...h.via6] : null])],
+      [s.key, s.family, s.addr4, [...s.addr6], s.len, s.type, s.sig, s.hops.map((h) => [h.iface, h.via4, h.via6 ? [...h.via6] : null])], JSON.stringify(specs[i]));
+  });
+  // Text the fast path refuses goes to the full parser and gives its errors.
+  for (const bad of [{ prefix: '2001:db8::1/64', via: '2001:db8:a::2' }, { prefix: '2001:db8:::/64', via: '2001:db8:a::2' }, { prefix: '2001:db8::/129', via: '2001:db8:a::2' }, { prefix: '2001:db8::/64', via: 'fe80::1' }, { prefix: '2001:db8::/64', via: '2001:db9::1' }]) {
+    assert.throws(() => parseRoutes([bad], ifs), (e: Error) => e.name === 'ConfigError', JSON.stringify(bad));
+  }
+  assert.deepEqual([...(parseRoutes([{ prefix: '::ffff:10.0.0.0/120', via: '2001:db8:a::2' }], ifs)[0]?.addr6 ?? [])], [...(parseIpv6('::ffff:10.0.0.0') ?? [])]);
 });

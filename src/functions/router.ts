@@ -237,6 +237,73 @@ function lenOf(s: string, from: number): number {
   return n <= 32 ? n : -1;
 }
 
+// Hex text of each byte, for IPv6 route keys built without Buffer or toString per byte.
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function hexOf(a: Uint8Array): string {
+  let h = '';
+  for (let i = 0; i < 16; i++) h += HEX2[a[i] as number] as string;
+  return h;
+}
+
+const G6 = new Int32Array(8);
+/**
+ * IPv6 text in s[from..to) → 16 bytes in `out`, without regular expressions or substrings (the
+ * pushed-FIB fast path). Returns false for anything it does not take — including the embedded
+ * IPv4 form — and the caller then uses the full parser, which gives the error.
+ */
+function parse6(s: string, from: number, to: number, out: Uint8Array): boolean {
+  if (to - from < 2 || to - from > 39) return false;
+  let n = 0;
+  let dbl = -1;
+  let i = from;
+  if (s.charCodeAt(i) === 58) {
+    if (s.charCodeAt(i + 1) !== 58) return false;
+    dbl = 0;
+    i += 2;
+  }
+  while (i < to) {
+    let v = 0;
+    let d = 0;
+    for (; i < to; i++) {
+      const c = s.charCodeAt(i);
+      const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (h < 0) break;
+      v = v * 16 + h;
+      if (++d > 4) return false;
+    }
+    if (d === 0 || n === 8) return false;
+    G6[n++] = v;
+    if (i === to) break;
+    if (s.charCodeAt(i) !== 58) return false;
+    i++;
+    if (i < to && s.charCodeAt(i) === 58) {
+      if (dbl >= 0) return false;
+      dbl = n;
+      i++;
+    } else if (i === to) return false;
+  }
+  if (dbl < 0 ? n !== 8 : n > 7) return false;
+  out.fill(0);
+  const tail = dbl < 0 ? n : dbl;
+  for (let k = 0; k < n; k++) {
+    const pos = k < tail ? k : 8 - (n - k);
+    out[pos * 2] = (G6[k] as number) >>> 8;
+    out[pos * 2 + 1] = (G6[k] as number) & 0xff;
+  }
+  return true;
+}
+
+function len6(s: string, from: number): number {
+  if (from <= 0 || from >= s.length || s.length - from > 3) return -1;
+  let n = 0;
+  for (let i = from; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 48 || ch > 57 || (i > from && n === 0)) return -1;
+    n = n * 10 + (ch - 48);
+  }
+  return n <= 128 ? n : -1;
+}
+
 function mask4(len: number): number {
   return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
 }
@@ -290,7 +357,9 @@ export function parseRoutes(v: unknown, ifs: readonly RouterInterfaceConfig[], p
     const pt = o['prefix'];
     const vt = o['via'];
     if (keys !== 2 || typeof pt !== 'string' || typeof vt !== 'string') return null;
-    const pa = quad(pt, 0, pt.indexOf('/'));
+    const slash = pt.indexOf('/');
+    if (slash > 0 && pt.charCodeAt(slash - 1) !== 46 && pt.includes(':')) return fast6(pt, vt, slash);
+    const pa = quad(pt, 0, slash);
     const len = pa < 0 ? -1 : lenOf(pt, pt.indexOf('/') + 1);
     if (pa < 0 || len < 0 || (pa & ~mask4(len)) !== 0) return null;
     let hop = gwHops.get(vt);
@@ -303,6 +372,25 @@ export function parseRoutes(v: unknown, ifs: readonly RouterInterfaceConfig[], p
       gwHops.set(vt, hop);
     }
     return { key: pa * 64 + len, family: 4, addr4: pa, addr6: ZERO16, len, type: 'unicast', hops: [hop], spec: { prefix: pt, via: vt }, sig: `u/${hop.iface}/${hop.via4}` };
+  };
+  // The same for IPv6 ({ prefix: '2001:db8::/48', via: '2001:db8:1::2' }): one 16-byte array per
+  // route (its prefix), gateways and their signatures parsed once per push.
+  const gw6 = new Map<string, { hop: Hop; sig: string }>();
+  const fast6 = (pt: string, vt: string, slash: number): ParsedRoute | null => {
+    const len = len6(pt, slash + 1);
+    const a = new Uint8Array(16);
+    if (len < 0 || !parse6(pt, 0, slash, a)) return null;
+    for (let bit = len; bit < 128; bit++) if ((((a[bit >>> 3] as number) >>> (7 - (bit & 7))) & 1) !== 0) return null;
+    let g = gw6.get(vt);
+    if (!g) {
+      const va = new Uint8Array(16);
+      if (!parse6(vt, 0, vt.length, va) || va[0] === 0xff || isLinkLocal6(va)) return null;
+      const i = onLinkInterface(ifs, 6, 0, va);
+      if (i < 0) return null;
+      g = { hop: { iface: i, via4: 0, via6: va }, sig: `u/${i}/${hexOf(va)}` };
+      gw6.set(vt, g);
+    }
+    return { key: `6/${hexOf(a)}/${len}`, family: 6, addr4: 0, addr6: a, len, type: 'unicast', hops: [g.hop], spec: { prefix: pt, via: vt }, sig: g.sig };
   };
   const routes = arrayOf((rv, p): ParsedRoute => {
     const quick = fast(rv);
@@ -717,6 +805,11 @@ export class Router implements NetworkFunction {
   }
 
   private applyRoutes(list: readonly ParsedRoute[]): void {
+    // lpm6's sparse records are re-encoded once for the whole push, not once per route.
+    this.lpm6.update(() => this.applyRoutesNow(list));
+  }
+
+  private applyRoutesNow(list: readonly ParsedRoute[]): void {
     const want = new Map(list.map((r) => [r.key, r]));
     for (const [key, cur] of [...this.routes]) {
       const w = want.get(key);

@@ -153,3 +153,38 @@ test('lpm6: an empty table shares one zero root and gets its own at the first in
   assert.equal(a.lookup(addr), 6);
   assert.equal(b.lookup(addr), -1);
 });
+
+test('lpm6: inserts and deletes inside update() leave the same lookups as one by one', () => {
+  const r = rng(77);
+  const a = new Lpm6();
+  const b = new Lpm6();
+  const ops: [Uint8Array, number, number, boolean][] = [];
+  for (let k = 0; k < 3000; k++) {
+    const p = new Uint8Array(16);
+    p[0] = 0x20;
+    p[1] = 0x01;
+    for (let i = 2; i < 16; i++) p[i] = r() % 3 === 0 ? r() & 0xff : 0;
+    ops.push([p, 16 + (r() % 113), r() % 1000, k > 1000 && r() % 3 === 0]);
+  }
+  const apply = (t: Lpm6, from: number, to: number): void => {
+    for (let k = from; k < to; k++) {
+      const [p, len, nh, del] = ops[k] as [Uint8Array, number, number, boolean];
+      const old = ops[k - 1000];
+      if (del && old) t.delete(old[0], old[1]);
+      else t.insert(p, len, nh);
+    }
+  };
+  for (let from = 0; from < ops.length; from += 500) {
+    apply(a, from, from + 500);
+    b.update(() => apply(b, from, from + 500));
+    assert.equal(a.size, b.size);
+    assert.equal(a.sparseNodes, b.sparseNodes);
+    for (let q = 0; q < 2000; q++) {
+      const base = ops[r() % ops.length] as [Uint8Array, number, number, boolean];
+      const x = base[0].slice();
+      x[r() % 16] = r() & 0xff;
+      assert.equal(b.lookup(x), a.lookup(x));
+      assert.equal(b.lookup(base[0]), a.lookup(base[0]));
+    }
+  }
+});

@@ -106,6 +106,7 @@ export class Lpm6 {
   private freeNodes: number[] = [];
   private readonly rules: Map<string, number>[] = Array.from({ length: 129 }, () => new Map<string, number>());
   private ruleCount = 0;
+  private deferred = 0;
 
   get size(): number {
     return this.ruleCount;
@@ -223,7 +224,7 @@ export class Lpm6 {
     }
     const count = 1 << (end - len);
     for (let j = base + idx; j < base + idx + count; j++) this.overwrite(j, e, len);
-    this.reencode();
+    if (this.deferred === 0) this.reencode();
   }
 
   /** Removes `prefix/len`; returns false when it was not in the table. */
@@ -249,7 +250,7 @@ export class Lpm6 {
     while (len > end) {
       const cur = this.nodes[base + idx] as number;
       if (!(cur & EXT)) {
-        this.reencode();
+        if (this.deferred === 0) this.reencode();
         return true; // unreachable when tables are consistent: nothing to restore
       }
       path.push(base + idx);
@@ -261,7 +262,7 @@ export class Lpm6 {
     for (let j = base + idx; j < base + idx + count; j++) this.restore(j, parent, len, end);
     // Fold nodes that became uniform, deepest first. The node under path[k] covers bits from 16 + 8k.
     for (let k = path.length - 1; k >= 0; k--) if (!this.maybeFold(path[k] as number, 16 + 8 * k)) break;
-    this.reencode();
+    if (this.deferred === 0) this.reencode();
     return true;
   }
 
@@ -287,6 +288,23 @@ export class Lpm6 {
     this.freeNodes = [];
     for (const m of this.rules) m.clear();
     this.ruleCount = 0;
+  }
+
+  /**
+   * Runs `fn` (inserts and deletes) with the sparse records re-encoded once at the end instead of
+   * after each change: a push of many routes re-encodes each touched node once, not once per
+   * route under it. Lookups inside `fn` may read stale records; the dense nodes stay exact.
+   *
+   * @example
+   * t.update(() => { for (const [p, len, nh] of routes) t.insert(p, len, nh); });
+   */
+  update<T>(fn: () => T): T {
+    this.deferred++;
+    try {
+      return fn();
+    } finally {
+      if (--this.deferred === 0) this.reencode();
+    }
   }
 
   private check(prefix: Uint8Array, len: number): void {
@@ -390,7 +408,8 @@ export class Lpm6 {
     for (let lv = this.touched.length - 1; lv >= 1; lv--) {
       const set = this.touched[lv] as Set<number>;
       for (const k of set) {
-        if (this.live[k] !== 1) continue;
+        // Freed (and maybe reused at another level) since it was touched: its level's set has it.
+        if (this.live[k] !== 1 || this.level[k] !== lv) continue;
         const sparse = this.encode(k);
         const pe = this.parentEntry[k] as number;
         const ptr = (EXT | (sparse ? SPARSE : 0) | k) >>> 0;
