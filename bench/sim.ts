@@ -44,7 +44,12 @@ export async function run(r: Reporter): Promise<void> {
     r.record({ name: '1k VMs on 800 hosts wall time', value: s1.wallMs / 1000, unit: 's', target: null, better: 'lower' });
     r.record({ name: '10k VMs on 8k hosts wall time', value: s10.wallMs / 1000, unit: 's', target: null, better: 'lower' });
     r.record({ name: '100k VMs on 80k hosts wall time', value: s100.wallMs / 1000, unit: 's', target: 60, better: 'lower' });
-    r.record({ name: 'scale cost growth 1x to 100x (time ratio / size ratio)', value: s100.wallMs / s1.wallMs / 100, unit: 'x', target: null, better: 'lower' });
+    // the machine is shared, so CPU seconds are the honest measure of cost; same workload
+    r.record({ name: '1k VMs on 800 hosts CPU time', value: s1.cpuMs / 1000, unit: 's', target: null, better: 'lower' });
+    r.record({ name: '10k VMs on 8k hosts CPU time', value: s10.cpuMs / 1000, unit: 's', target: null, better: 'lower' });
+    r.record({ name: '100k VMs on 80k hosts CPU time', value: s100.cpuMs / 1000, unit: 's', target: 60, better: 'lower' });
+    r.record({ name: 'scale CPU growth 10x to 100x (time ratio / size ratio)', value: s100.cpuMs / s10.cpuMs / 10, unit: 'x', target: null, better: 'lower' });
+    r.record({ name: 'scale CPU growth 1x to 100x (time ratio / size ratio)', value: s100.cpuMs / s1.cpuMs / 100, unit: 'x', target: null, better: 'lower' });
   }
 
   for (const d of Object.keys(REFERENCE)) {

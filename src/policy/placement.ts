@@ -16,7 +16,10 @@ import { powerAt } from './power.js';
 
 export const HISTORY_LENGTH = 30;
 const BUCKETS = 101;
+/** Hosts a bucketed search looks at per class: the first of its heap, i.e. the most LR headroom. */
 const PER_BUCKET = 4;
+/** Classes a bucketed search still visits after the first feasible one. */
+const MORE_CLASSES = 8;
 /** Classes a bucketed search visits before it gives up (keeps failed searches cheap). */
 const MAX_BUCKET_VISITS = 60;
 
@@ -651,8 +654,10 @@ class Plan {
       best = h;
     };
     if (this.buckets) {
-      // Visit the cheapest classes first; a few hosts per class, and stop two classes after the
-      // first feasible one (the exact power increase decides among those seen).
+      // Visit the cheapest classes first, the PER_BUCKET hosts with most LR headroom of each, and
+      // stop MORE_CLASSES classes after the first feasible one (the exact power increase decides
+      // among those seen). Both bounds keep a search's cost independent of the datacenter's size
+      // (more hosts per class would buy energy with time: see docs/simulation.md).
       let after = -1;
       let visits = 0;
       const need = vm.requestedMips;
@@ -681,7 +686,7 @@ class Plan {
           if (!excluded[h]) consider(h);
         }
         if (after > 0) after--;
-        else if (best >= 0 && had < 0) after = 2;
+        else if (best >= 0 && had < 0) after = MORE_CLASSES;
       }
     } else {
       for (const h of this.nonBlank) consider(h);
