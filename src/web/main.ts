@@ -418,7 +418,8 @@ function renderSelected(): void {
     const place = (ids: string[], parent: string | undefined): void => {
       ids.forEach((id, j) => {
         const f = fns.find((g) => g.name === id);
-        els.push({ data: { id: `fn:${id}`, label: f ? `${id}\n${f.kind ?? ''}` : id, ...(parent ? { parent } : {}) }, position: { x, y: j * 80 }, classes: f ? (parent ? 'fn' : 'fn unplaced') : 'standby' });
+        const label = f ? `${id}\n${f.kind ?? ''}` : id;
+        els.push({ data: { id: `fn:${id}`, label, base: label, ...(parent ? { parent } : {}) }, position: { x, y: j * 80 }, classes: f ? (parent ? 'fn' : 'fn unplaced') : 'standby' });
       });
       x += 160;
     };
@@ -532,7 +533,7 @@ function renderEvents(): void {
 const HIST = 300;
 const infraHist: { t: number[]; power: number[]; energy: number[]; active: number[]; fns: number[] } = { t: [], power: [], energy: [], active: [], fns: [] };
 let netHist: { t: number[]; bits: number[]; frames: number[]; p50: (number | null)[]; p99: (number | null)[]; loss: (number | null)[]; tokens: (number | null)[] } = { t: [], bits: [], frames: [], p50: [], p99: [], loss: [], tokens: [] };
-let lastSample: { t: number; bytes: number; frames: number } | undefined;
+let lastSample: { t: number; bytes: number; frames: number; fnBytes: Map<string, number> } | undefined;
 const axisStyle = { stroke: '#8895a3', grid: { stroke: '#26313d' }, ticks: { stroke: '#26313d' } };
 const yAxis = { ...axisStyle, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => (Math.abs(v) >= 1000 ? fmt(v) : String(Number(v.toPrecision(4))))) };
 function mkPlot(title: string, series: { label: string; stroke: string; scale?: string }[], el: HTMLElement, scales: string[] = []): uPlot {
@@ -591,6 +592,7 @@ function sampleNet(k: string, t: number): void {
   // Counters move only when an agent reports (every few seconds): rates are taken between
   // report times, and a point is added only when a report is newer than the last one.
   let reported = 0;
+  const fnBytes = new Map<string, number>();
   for (const s of S.servers.values()) {
     const doms = s.status?.['domains'];
     if (!Array.isArray(doms)) continue;
@@ -599,9 +601,13 @@ function sampleNet(k: string, t: number): void {
       if (d['network'] !== k && d['network'] !== name && d['network'] !== `${ns}.${name}`) continue;
       reported = Math.max(reported, Number.isFinite(at) ? at / 1000 : t);
       frames += num(d['processed']) ?? 0;
-      for (const v of Object.values((d['traffic'] as Record<string, Record<string, unknown>> | undefined) ?? {})) bytes += num(v['bytes']) ?? 0;
+      for (const [fn, v] of Object.entries((d['traffic'] as Record<string, Record<string, unknown>> | undefined) ?? {})) fnBytes.set(fn, (fnBytes.get(fn) ?? 0) + (num(v['bytes']) ?? 0));
     }
   }
+  // Throughput is what the sinks received; sources count what they sent (the same bytes again).
+  const kinds = new Map(((S.nets.get(k)?.spec?.['functions'] as { name: string; kind?: string }[] | undefined) ?? []).map((f) => [f.name, f.kind ?? '']));
+  const sinks = [...fnBytes.keys()].filter((fn) => /sink/.test(kinds.get(fn) ?? ''));
+  for (const fn of sinks.length ? sinks : fnBytes.keys()) bytes += fnBytes.get(fn) ?? 0;
   const st = S.nets.get(k)?.status;
   if (reported > 0) t = reported;
   if (lastSample && t <= lastSample.t) return;
@@ -610,19 +616,25 @@ function sampleNet(k: string, t: number): void {
     push(netHist.t, t);
     push(netHist.bits, Math.max(0, ((bytes - lastSample.bytes) * 8) / dt));
     push(netHist.frames, Math.max(0, (frames - lastSample.frames) / dt));
+    // Each traffic sink's received rate on its node in the topology (no relayout).
+    for (const [fn, b] of fnBytes) {
+      const node = cy?.getElementById(`fn:${fn}`);
+      const prev = lastSample.fnBytes.get(fn);
+      if (node && node.nonempty() && prev !== undefined) node.data('label', `${String(node.data('base') ?? fn)}\n${fmt(Math.max(0, ((b - prev) * 8) / dt), 'bit/s')}`);
+    }
     push(netHist.p50, pick(st, ['latency.p50', 'latencyP50', 'traffic.latency.p50', 'metrics.latency.p50']) ?? null);
     push(netHist.p99, pick(st, ['latency.p99', 'latencyP99', 'traffic.latency.p99', 'metrics.latency.p99']) ?? null);
     push(netHist.loss, pick(st, ['loss', 'lossRatio', 'traffic.loss', 'metrics.loss']) ?? null);
     push(netHist.tokens, pick(st, ['tokens.balance', 'tokenBalance', 'tokens', 'metrics.tokens']) ?? null);
   }
-  lastSample = { t, bytes, frames };
+  lastSample = { t, bytes, frames, fnBytes };
   if (view !== 'nets') return;
   const box = $('net-charts');
   if (netPlotsFor !== k || !netPlots) {
     box.replaceChildren();
     const a = h('div', { class: 'chart' });
     box.append(a);
-    netPlots = { tp: mkPlot(`${k}: throughput (agents' sinks)`, [{ label: 'bit/s', stroke: '#4aa3ff' }, { label: 'frames/s', stroke: '#3ecf8e', scale: 'fps' }], a, ['fps']) };
+    netPlots = { tp: mkPlot(`${k}: throughput received by the sinks`, [{ label: 'bit/s', stroke: '#4aa3ff' }, { label: 'frames/s', stroke: '#3ecf8e', scale: 'fps' }], a, ['fps']) };
     netPlotsFor = k;
   }
   netPlots.tp.setData([netHist.t, netHist.bits, netHist.frames]);
