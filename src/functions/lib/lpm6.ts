@@ -65,9 +65,13 @@ function depthOf(e: number): number {
   return (e >>> DEPTH_SHIFT) & 0xff;
 }
 
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+// Rule key: the 32 hex digits of the prefix (a table look-up per byte: keys are built on every
+// insert and delete, and number formatting per byte dominated a route push).
 function keyOf(p: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < 16; i++) s += (p[i] as number).toString(16).padStart(2, '0');
+  for (let i = 0; i < 16; i++) s += HEX2[p[i] as number] as string;
   return s;
 }
 
