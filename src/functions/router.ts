@@ -124,7 +124,8 @@ export interface RouterConfig {
 }
 
 const ZERO16 = new Uint8Array(16);
-const hex16 = (a: Uint8Array): string => Buffer.from(a.subarray(0, 16)).toString('hex');
+// Buffer-free: built for every IPv6 route's target key on a push.
+const hex16 = (a: Uint8Array): string => hexOf(a);
 
 function eui64LinkLocal(mac: number): Uint8Array {
   const a = new Uint8Array(16);
