@@ -93,19 +93,15 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     cap[h] = s.pes * s.peMips;
     pe[h] = s.peMips;
   }
-  // Trace arrays with the last sample repeated (CloudSim keeps 289 points for 288 samples).
-  const data: Float64Array[] = sc.vms.map((v) => {
-    const a = new Float64Array(v.samples.length + 1);
-    a.set(v.samples);
-    a[v.samples.length] = v.samples[v.samples.length - 1] ?? 0;
-    return a;
-  });
+  // The traces themselves, not copies: CloudSim keeps 289 points for 288 samples, the last one
+  // repeated, which is what reading past the end as the last sample gives (no 2nd copy in memory).
+  const data: readonly Float64Array[] = sc.vms.map((v) => v.samples);
   const util = (v: number, t: number): number => {
     const a = data[v]!;
-    if (t % I === 0) return a[t / I] ?? 0;
+    if (t % I === 0) return a[t / I] ?? a[a.length - 1] ?? 0;
     const k1 = Math.floor(t / I);
     const k2 = Math.ceil(t / I);
-    const u1 = a[k1] ?? 0;
+    const u1 = a[k1] ?? a[a.length - 1] ?? 0;
     const u2 = a[k2] ?? u1;
     return u1 + ((u2 - u1) / ((k2 - k1) * I)) * (t - k1 * I);
   };
@@ -193,7 +189,11 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
     // util(v, t) for every VM, with the per-time terms hoisted (same arithmetic, same bits)
     if (t % I === 0) {
       const k = t / I;
-      for (let v = 0; v < V; v++) if (alive[v]) req[v] = (data[v]![k] ?? 0) * vmMips[v]!;
+      for (let v = 0; v < V; v++) {
+        if (!alive[v]) continue;
+        const a = data[v]!;
+        req[v] = (a[k] ?? a[a.length - 1] ?? 0) * vmMips[v]!;
+      }
     } else {
       const k1 = Math.floor(t / I);
       const k2 = Math.ceil(t / I);
@@ -202,7 +202,7 @@ export function simulate(sc: Scenario, d: SimDecider, opts: SimOptions = {}): Si
       for (let v = 0; v < V; v++) {
         if (!alive[v]) continue;
         const a = data[v]!;
-        const u1 = a[k1] ?? 0;
+        const u1 = a[k1] ?? a[a.length - 1] ?? 0;
         const u2 = a[k2] ?? u1;
         req[v] = (u1 + ((u2 - u1) / denom) * off) * vmMips[v]!;
       }
