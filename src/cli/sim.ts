@@ -206,6 +206,7 @@ export async function runSim(o: SimOpts): Promise<number> {
       if (infra.assumedPower.length > 0) process.stderr.write(`warning: no spec.power.specpower on ${infra.assumedPower.join(', ')}: simulated with the HP ML110 G5's curve\n`);
       const base = planetLabScenario(trace, 0);
       sc = { ...base, name: `${base.name} on ${o.infra.join(', ')}${replicate > 1 ? ` ×${replicate}` : ''}`, hosts: infra.hosts, groups: infra.groups, hostGroup: infra.hostGroup };
+      day = `${day} on ${o.infra.join(', ')}`; // not CloudSim's datacenter: no reference figures
     } else if (o.scale !== undefined) {
       const m = /^(\d+):(\d+)$/.exec(o.scale);
       if (!m) throw new Error('--scale wants VMS:HOSTS, e.g. 100000:80000');
