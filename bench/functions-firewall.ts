@@ -15,17 +15,7 @@ import type { Emit, NetworkFunction, ProcessContext } from '../src/functions/con
 import { firewallFactory } from '../src/functions/firewall.js';
 import { natFactory } from '../src/functions/nat.js';
 import { rate, type Reporter } from './report.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { rng } from '../src/functions/testing.js';
 
 class CountingEmit implements Emit {
   sent = 0;

@@ -15,17 +15,7 @@ import { Lpm6 } from '../src/functions/lib/lpm6.js';
 import { rate, type Reporter } from './report.js';
 import { run as benchRouter } from './functions-router.js';
 import { runFirewall } from './functions-firewall.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { rng } from '../src/functions/testing.js';
 
 /** Counts what a function emits; slots stay where they are so the same frames are reused. */
 class CountingEmit implements Emit {

@@ -1,17 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lpm6 } from './lpm6.js';
+import { rng } from '../testing.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0);
-  };
-}
 function hex(s: string): Uint8Array {
   const b = new Uint8Array(16);
   for (let i = 0; i < 16; i++) b[i] = parseInt(s.slice(2 * i, 2 * i + 2) || '0', 16);
