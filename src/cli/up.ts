@@ -15,6 +15,8 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { TokenAuth } from '../control/api/auth.js';
 import { runStart } from './pcap.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText, formatIssue, type LoadedResource } from '../control/manifest/load.js';
@@ -128,7 +130,9 @@ export async function runUp(o: UpOptions): Promise<boolean> {
       const file = o.filename ?? fileURLToPath(new URL('../../../examples/embedded.yaml', import.meta.url));
       manifest = { text: readFileSync(file, 'utf8'), file };
     }
-    const auth = await loadAuth(o.tokens);
+    // Without a tokens file, the admin token is chosen here so that the dashboard link can carry it.
+    const adminToken = o.tokens === undefined ? process.env['SWNET_ADMIN_TOKEN'] || randomBytes(24).toString('base64url') : undefined;
+    const auth = adminToken === undefined ? await loadAuth(o.tokens) : new TokenAuth([{ name: 'admin', token: adminToken, admin: true }]);
     const dir = o.dataDir ?? defaultDataDir();
     mkdirSync(dir, { recursive: true });
     const store = await openStore({ store: `sqlite:${dir}` });
@@ -150,6 +154,7 @@ export async function runUp(o: UpOptions): Promise<boolean> {
     }
     const emb = e;
     process.stdout.write(`swnet up: API on ${emb.url} (store ${store.backend} in ${dir}), ${servers} servers; Ctrl-C stops\n`);
+    process.stdout.write(`swnet up: dashboard at ${emb.url}/${adminToken === undefined ? ' (sign in with a token from your tokens file)' : `#token=${adminToken}`}\n`);
     const timer = setInterval(() => {
       emb.statusLine().then(
         (l) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
