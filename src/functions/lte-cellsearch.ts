@@ -21,22 +21,17 @@
  * cs.process(0, batch, ctx);
  * cs.results(); // [{ stream: 1, cellId: 301, nId1: 100, nId2: 1, subframe: 0, frameStart: 1234, ... }]
  */
-import type { Batch } from '../packet/pool.js';
-import type { Counters, FunctionFactory, NetworkFunction, Plain, PortDecl, ProcessContext } from './contract.js';
+import type { FunctionFactory, NetworkFunction, Plain } from './contract.js';
 import { arrayOf, bool, int, num, oneOf, strictObject } from './config.js';
 import { Fft } from './radio/fft.js';
-import { IQ_FOREIGN, IQ_OK, IqHeader, emitResult, parseIqHeader } from './radio/iq.js';
 import { CP_LEN, LTE_HALF_FRAME, LTE_N, LTE_RATE, PSS_BODY, SYMBOL_START, pssSequence, pssTime, sssSequence, syncBin } from './radio/lte.js';
-import { StreamBuffer, StreamTable } from './radio/stream.js';
+import { IqStreamReceiver, receiverPorts, type ReceiverConfig } from './radio/receiver.js';
+import type { StreamBuffer } from './radio/stream.js';
 
-export interface CellSearchConfig {
-  readonly maxStreams: number;
+export interface CellSearchConfig extends ReceiverConfig {
   readonly threshold: number;
   readonly trackWindow: number;
   readonly sampleRate: number;
-  readonly maxResults: number;
-  /** Also emit each result as a frame (EtherType 0x88B6, JSON) on a second port, `results`. */
-  readonly resultsPort: boolean;
 }
 
 /**
@@ -94,13 +89,8 @@ interface CsState {
   pending: CellResult | null;
 }
 
-export class LteCellSearch implements NetworkFunction {
+export class LteCellSearch extends IqStreamReceiver<CsState, CellResult> implements NetworkFunction {
   readonly kind = 'lte-cellsearch';
-  readonly ports: readonly PortDecl[];
-  private readonly outbox: object[] = [];
-  private readonly table: StreamTable;
-  private readonly st = new Map<number, CsState>();
-  private readonly h = new IqHeader();
   private readonly fft = new Fft(NFFT);
   private readonly fft128 = new Fft(LTE_N);
   /** conj(FFT(pss_u zero-padded to 1024)) per N_ID2. */
@@ -116,13 +106,10 @@ export class LteCellSearch implements NetworkFunction {
   private readonly a = new Float32Array(2 * LTE_N);
   private readonly b = new Float32Array(2 * LTE_N);
   private readonly z = new Float32Array(62);
-  private readonly dirty: StreamBuffer[] = [];
-  private readonly res: CellResult[] = [];
-  private readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, searched: 0, tracked: 0, detections: 0, falseAlarms: 0, lost: 0, resultsDropped: 0, resultFrames: 0, resultFramesLost: 0 };
+  protected readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, searched: 0, tracked: 0, detections: 0, falseAlarms: 0, lost: 0, resultsDropped: 0, resultFrames: 0, resultFramesLost: 0 };
 
   constructor(readonly cfg: CellSearchConfig) {
-    this.ports = cfg.resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }];
-    this.table = new StreamTable(cfg.maxStreams, CAPACITY);
+    super(cfg, CAPACITY, CAPACITY / 8);
     this.pssT = [0, 1, 2].map((u) => pssTime(u));
     this.pssF = [0, 1, 2].map((u) => pssSequence(u));
     let e = 0;
@@ -146,54 +133,15 @@ export class LteCellSearch implements NetworkFunction {
     });
   }
 
-  process(port: number, batch: Batch, ctx: ProcessContext): void {
-    void port;
-    const { pool, out } = ctx;
-    const c = this.c;
-    const h = this.h;
-    c.in += batch.count;
-    for (let i = 0; i < batch.count; i++) {
-      const pr = parseIqHeader(pool.bytes, batch.offs[i]!, batch.lens[i]!, h);
-      out.drop(batch.slots[i]!);
-      if (pr !== IQ_OK) {
-        if (pr === IQ_FOREIGN) c.foreign++;
-        else c.malformed++;
-        c.dropped++;
-        continue;
-      }
-      const s = this.table.get(h.streamId);
-      if (!s || h.count > CAPACITY / 8) {
-        if (!s) c.streamsFull++;
-        else c.malformed++;
-        c.dropped++;
-        continue;
-      }
-      let st = this.st.get(h.streamId);
-      if (!st) {
-        st = fresh();
-        this.st.set(h.streamId, st);
-      }
-      if (s.len + h.count > CAPACITY) this.scan(s, st);
-      if (s.append(h, pool.view, pool.bytes)) {
-        c.gaps++;
-        Object.assign(st, fresh());
-      }
-      c.consumed++;
-      c.samples += h.count;
-      if (!this.dirty.includes(s)) this.dirty.push(s);
-    }
-    for (const s of this.dirty) this.scan(s, this.st.get(s.id)!);
-    this.dirty.length = 0;
-    if (this.outbox.length) {
-      for (const r of this.outbox) {
-        if (emitResult(ctx, 1, r)) c.resultFrames++;
-        else c.resultFramesLost++;
-      }
-      this.outbox.length = 0;
-    }
+  protected fresh(): CsState {
+    return fresh();
   }
 
-  private scan(s: StreamBuffer, st: CsState): void {
+  protected restart(st: CsState): void {
+    Object.assign(st, fresh());
+  }
+
+  protected scan(s: StreamBuffer, st: CsState): void {
     const thr = this.cfg.threshold;
     const win = this.cfg.trackWindow;
     for (;;) {
@@ -337,12 +285,7 @@ export class LteCellSearch implements NetworkFunction {
 
   private push(r: CellResult): void {
     this.c.detections++;
-    if (this.res.length >= this.cfg.maxResults) {
-      this.res.shift();
-      this.c.resultsDropped++;
-    }
-    this.res.push(r);
-    if (this.cfg.resultsPort) this.outbox.push(r);
+    this.keep(r);
   }
 
   /** SSS detection for a PSS body at buffer position t; null when the SSS symbol is not in the buffer. */
@@ -440,25 +383,11 @@ export class LteCellSearch implements NetworkFunction {
     };
   }
 
-  /**
-   * Detected half frames, oldest first.
-   *
-   * @example
-   * cs.results().filter((r) => r.stream === 0).map((r) => r.cellId);
-   */
-  results(): CellResult[] {
-    return this.res.slice();
-  }
-
   /** The latest result of each stream (its current cell and frame timing). */
   cells(): CellResult[] {
     const m = new Map<number, CellResult>();
     for (const r of this.res) m.set(r.stream, r);
     return [...m.values()].sort((a, b) => a.stream - b.stream);
-  }
-
-  counters(): Counters {
-    return { ...this.c, streams: this.table.size };
   }
 
   /** Results and the tracked cell of each stream; buffers restart on import (tracking reacquires). */
@@ -505,5 +434,5 @@ export const lteCellSearchFactory: FunctionFactory = {
   kind: 'lte-cellsearch',
   summary: 'LTE cell search: PSS (N_ID2, timing, CFO) and SSS (N_ID1, subframe 0/5) → physical cell id and frame timing',
   create: (config: unknown) => new LteCellSearch(parseCellSearchConfig(config)),
-  ports: (config: unknown) => (parseCellSearchConfig(config).resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }]),
+  ports: (config: unknown) => receiverPorts(parseCellSearchConfig(config).resultsPort),
 };

@@ -17,24 +17,19 @@
  * rx.process(0, batch, ctx);
  * rx.results(); // [{ stream: 1, sampleIndex: 1000, rateMbps: 24, length: 100, parityOk: true, valid: true, ... }]
  */
-import type { Batch } from '../packet/pool.js';
-import type { Counters, FunctionFactory, NetworkFunction, Plain, PortDecl, ProcessContext } from './contract.js';
+import type { FunctionFactory, NetworkFunction, Plain } from './contract.js';
 import { arrayOf, bool, int, num, strictObject } from './config.js';
 import { Fft } from './radio/fft.js';
-import { IQ_FOREIGN, IQ_OK, IqHeader, emitResult, parseIqHeader } from './radio/iq.js';
-import { StreamBuffer, StreamTable } from './radio/stream.js';
+import { IqStreamReceiver, receiverPorts, type ReceiverConfig } from './radio/receiver.js';
+import type { StreamBuffer } from './radio/stream.js';
 import { DATA_SC, LTF_FREQ, LTF_TIME, PILOT_POLARITY, PILOT_SC, Viterbi, WIFI_RATE, bin, dataSymbols, interleaverTable, rateFromBits } from './radio/wifi.js';
 
-export interface WifiRxConfig {
-  readonly maxStreams: number;
+export interface WifiRxConfig extends ReceiverConfig {
   /** Schmidl–Cox threshold on M(n) (0..1). */
   readonly threshold: number;
   /** Consecutive samples above the threshold that make a detection. */
   readonly plateau: number;
   readonly sampleRate: number;
-  readonly maxResults: number;
-  /** Also emit each result as a frame (EtherType 0x88B6, JSON) on a second port, `results`. */
-  readonly resultsPort: boolean;
   /** Keep results whose SIGNAL failed its checks (parity, rate code, tail) too. */
   readonly keepInvalid: boolean;
 }
@@ -91,13 +86,8 @@ interface RxState {
   sumsAt: number;
 }
 
-export class WifiRx implements NetworkFunction {
+export class WifiRx extends IqStreamReceiver<RxState, WifiSignalResult> implements NetworkFunction {
   readonly kind = 'wifi-rx';
-  readonly ports: readonly PortDecl[];
-  private readonly outbox: object[] = [];
-  private readonly table: StreamTable;
-  private readonly st = new Map<number, RxState>();
-  private readonly h = new IqHeader();
   private readonly fft = new Fft(64);
   private readonly vit = new Viterbi(24);
   private readonly il = interleaverTable(48, 1);
@@ -109,67 +99,25 @@ export class WifiRx implements NetworkFunction {
   private readonly soft = new Float32Array(48);
   private readonly soft2 = new Float32Array(48);
   private readonly bits = new Uint8Array(24);
-  private readonly dirty: StreamBuffer[] = [];
-  private readonly res: WifiSignalResult[] = [];
-  private readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, detections: 0, decoded: 0, invalid: 0, resultsDropped: 0, resultFrames: 0, resultFramesLost: 0 };
+  protected readonly c = { in: 0, consumed: 0, dropped: 0, malformed: 0, foreign: 0, streamsFull: 0, gaps: 0, samples: 0, detections: 0, decoded: 0, invalid: 0, resultsDropped: 0, resultFrames: 0, resultFramesLost: 0 };
 
   constructor(readonly cfg: WifiRxConfig) {
-    this.ports = cfg.resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }];
-    this.table = new StreamTable(cfg.maxStreams, CAPACITY);
+    super(cfg, CAPACITY, CAPACITY / 4);
   }
 
-  process(port: number, batch: Batch, ctx: ProcessContext): void {
-    void port;
-    const { pool, out } = ctx;
-    const c = this.c;
-    const h = this.h;
-    c.in += batch.count;
-    for (let i = 0; i < batch.count; i++) {
-      const pr = parseIqHeader(pool.bytes, batch.offs[i]!, batch.lens[i]!, h);
-      out.drop(batch.slots[i]!);
-      if (pr !== IQ_OK) {
-        if (pr === IQ_FOREIGN) c.foreign++;
-        else c.malformed++;
-        c.dropped++;
-        continue;
-      }
-      const s = this.table.get(h.streamId);
-      if (!s || h.count > CAPACITY / 4) {
-        if (!s) c.streamsFull++;
-        else c.malformed++;
-        c.dropped++;
-        continue;
-      }
-      let st = this.st.get(h.streamId);
-      if (!st) {
-        st = { pos: 0, cand: -1, plateau: 0, pr: 0, pi: 0, r: 0, sumsAt: -1 };
-        this.st.set(h.streamId, st);
-      }
-      if (s.len + h.count > CAPACITY) this.scan(s, st);
-      if (s.append(h, pool.view, pool.bytes)) {
-        c.gaps++;
-        st.pos = 0;
-        st.cand = -1;
-        st.plateau = 0;
-        st.sumsAt = -1;
-      }
-      c.consumed++;
-      c.samples += h.count;
-      if (!this.dirty.includes(s)) this.dirty.push(s);
-    }
-    for (const s of this.dirty) this.scan(s, this.st.get(s.id)!);
-    this.dirty.length = 0;
-    if (this.outbox.length) {
-      for (const r of this.outbox) {
-        if (emitResult(ctx, 1, r)) c.resultFrames++;
-        else c.resultFramesLost++;
-      }
-      this.outbox.length = 0;
-    }
+  protected fresh(): RxState {
+    return { pos: 0, cand: -1, plateau: 0, pr: 0, pi: 0, r: 0, sumsAt: -1 };
+  }
+
+  protected restart(st: RxState): void {
+    st.pos = 0;
+    st.cand = -1;
+    st.plateau = 0;
+    st.sumsAt = -1;
   }
 
   /** Scans a stream's buffer for packets, decodes what it can, and discards what it no longer needs. */
-  private scan(s: StreamBuffer, st: RxState): void {
+  protected scan(s: StreamBuffer, st: RxState): void {
     const x = s.buf;
     const thr = this.cfg.threshold;
     const need = this.cfg.plateau;
@@ -378,10 +326,6 @@ export class WifiRx implements NetworkFunction {
     if (!valid) this.c.invalid++;
     const stf = from + bt - 192;
     if (valid || this.cfg.keepInvalid) {
-      if (this.res.length >= this.cfg.maxResults) {
-        this.res.shift();
-        this.c.resultsDropped++;
-      }
       const rec: WifiSignalResult = {
         stream: s.id,
         sampleIndex: s.base + stf,
@@ -392,25 +336,10 @@ export class WifiRx implements NetworkFunction {
         cfoHz: ((w0 + w1) / (2 * Math.PI)) * this.cfg.sampleRate,
         snrDb: Math.round(snrDb * 10) / 10,
       };
-      this.res.push(rec);
-      if (this.cfg.resultsPort) this.outbox.push(rec);
+      this.keep(rec);
     }
     if (!valid) return Math.max(1, stf - cand + 320);
     return stf - cand + 400 + 80 * dataSymbols(rate, length);
-  }
-
-  /**
-   * Decoded SIGNAL fields, oldest first (all streams; filter by `stream`).
-   *
-   * @example
-   * rx.results().filter((r) => r.stream === 2 && r.valid);
-   */
-  results(): WifiSignalResult[] {
-    return this.res.slice();
-  }
-
-  counters(): Counters {
-    return { ...this.c, streams: this.table.size };
   }
 
   /** Results and each stream's position; sample buffers restart on import (the next frame opens them). */
@@ -447,5 +376,5 @@ export const wifiRxFactory: FunctionFactory = {
   kind: 'wifi-rx',
   summary: '802.11a/g receiver: Schmidl–Cox detection, CFO and LTF timing, LTF channel estimate, SIGNAL decoding (rate, length, parity)',
   create: (config: unknown) => new WifiRx(parseWifiRxConfig(config)),
-  ports: (config: unknown) => (parseWifiRxConfig(config).resultsPort ? [{ name: 'in' }, { name: 'results' }] : [{ name: 'in' }]),
+  ports: (config: unknown) => receiverPorts(parseWifiRxConfig(config).resultsPort),
 };
