@@ -28,6 +28,7 @@ import { MAX_BATCH, type Batch } from '../packet/pool.js';
 import { internetChecksum, sum16 } from '../packet/checksum.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, int, oneOf, prefix, str, strictObject, type Parse, type Prefix, type StrictObject } from './config.js';
+import { countDrop, countTx, dropBatch, portRange, portRows } from './lib/port-counters.js';
 import { CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, parsePacket, parsePacketInto, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 
 export type FirewallAction = 'allow' | 'deny' | 'reject';
@@ -71,19 +72,6 @@ export interface FirewallConfig {
 }
 
 const PROTOS: Readonly<Record<string, number>> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132, gre: 47, esp: 50, ah: 51 };
-
-const portRange: Parse<readonly [number, number]> = (v, path) => {
-  if (typeof v === 'number') {
-    const p = int(0, 65535)(v, path);
-    return [p, p];
-  }
-  const m = typeof v === 'string' ? /^(\d{1,5})-(\d{1,5})$/.exec(v) : null;
-  if (!m) throw new ConfigError(path, `expected a port or a range like "1024-65535", got ${JSON.stringify(v)}`);
-  const a = int(0, 65535)(Number(m[1]), path);
-  const b = int(0, 65535)(Number(m[2]), path);
-  if (b < a) throw new ConfigError(path, `empty range ${String(v)}`);
-  return [a, b];
-};
 
 const protoParse: Parse<number> = (v, path) => {
   if (typeof v === 'number') return int(0, 255)(v, path);
@@ -425,7 +413,7 @@ export class Firewall implements NetworkFunction {
     ct.setNow(now);
     c.in += n;
     if (port < 0 || port >= this.ports.length) {
-      for (let i = 0; i < n; i++) out.drop(batch.slots[i]!);
+      dropBatch(out, batch);
       c.dropped += n;
       c.malformed += n;
       return;
@@ -553,15 +541,13 @@ export class Firewall implements NetworkFunction {
   }
 
   private send(out: ProcessContext['out'], slot: number, off: number, len: number, port: number): void {
-    const pc = this.pc;
-    pc[port * 5 + 2] = pc[port * 5 + 2]! + 1;
-    pc[port * 5 + 3] = pc[port * 5 + 3]! + len;
+    countTx(this.pc, port, len);
     this.c.out++;
     out.send(port, slot, off, len);
   }
 
   private drop(out: ProcessContext['out'], slot: number, port: number): void {
-    this.pc[port * 5 + 4] = this.pc[port * 5 + 4]! + 1;
+    countDrop(this.pc, port);
     this.c.dropped++;
     out.drop(slot);
   }
@@ -682,13 +668,7 @@ export class Firewall implements NetworkFunction {
       conntrack: { ...this.ct.stats },
       rules: this.cfg.rules.map((r, i) => ({ name: r.name, packets: this.rPackets[i]!, bytes: this.rBytes[i]! }) as unknown as Counters),
       defaultPolicy: { packets: this.defPackets, bytes: this.defBytes },
-      ports: this.ports.map((_, i) => ({
-        rxPackets: this.pc[i * 5]!,
-        rxBytes: this.pc[i * 5 + 1]!,
-        txPackets: this.pc[i * 5 + 2]!,
-        txBytes: this.pc[i * 5 + 3]!,
-        drops: this.pc[i * 5 + 4]!,
-      })),
+      ports: portRows(this.pc, this.ports.length),
     };
   }
 

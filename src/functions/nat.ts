@@ -28,6 +28,7 @@ import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction,
 import { arrayOf, bool, formatIpv4, int, ipv4, oneOf, parseIpv4, parsePrefix, str, strictObject, type Parse } from './config.js';
 import { CT, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, invertTuple, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 import { flowHash4, fmix32 } from './lib/flowhash.js';
+import { countDrop, countTx, dropBatch, portRange, portRows } from './lib/port-counters.js';
 
 export interface NatForward {
   readonly proto: 6 | 17;
@@ -54,19 +55,6 @@ export interface NatConfig {
   readonly tcpLoose: boolean;
   readonly timeouts: ConntrackTimeouts;
 }
-
-const range: Parse<readonly [number, number]> = (v, path) => {
-  if (typeof v === 'number') {
-    const p = int(0, 65535)(v, path);
-    return [p, p];
-  }
-  const m = typeof v === 'string' ? /^(\d{1,5})-(\d{1,5})$/.exec(v) : null;
-  if (!m) throw new ConfigError(path, `expected a port or a range like "1024-65535", got ${JSON.stringify(v)}`);
-  const a = int(0, 65535)(Number(m[1]), path);
-  const b = int(0, 65535)(Number(m[2]), path);
-  if (b < a) throw new ConfigError(path, `empty range ${String(v)}`);
-  return [a, b];
-};
 
 // "203.0.113.1" or "203.0.113.0/30" (every address of the prefix) → addresses.
 const addressList: Parse<number[]> = (v, path) => {
@@ -112,8 +100,8 @@ export function parseNatConfig(config: unknown): NatConfig {
     return {
       addresses: so.req('addresses', addressList),
       sources,
-      ports: so.opt('ports', range, [1024, 65535] as const),
-      icmpIds: so.opt('icmpIds', range, [0, 65535] as const),
+      ports: so.opt('ports', portRange, [1024, 65535] as const),
+      icmpIds: so.opt('icmpIds', portRange, [0, 65535] as const),
     };
   }, null);
   const addresses = snat?.addresses ?? [];
@@ -122,7 +110,7 @@ export function parseNatConfig(config: unknown): NatConfig {
     const proto = fo.req('proto', oneOf(['tcp', 'udp'] as const)) === 'tcp' ? 6 : 17;
     const address = fo.opt('address', ipv4(), 0);
     if (address === 0 && addresses.length === 0) throw new ConfigError(`${p}.address`, 'is required when there is no snat pool');
-    const ports = fo.req('port', range);
+    const ports = fo.req('port', portRange);
     const toPort = fo.opt('toPort', int(1, 65535), ports[0]);
     if (toPort + (ports[1] - ports[0]) > 65535) throw new ConfigError(`${p}.toPort`, 'the range would end beyond 65535');
     return { proto, address, ports, to: fo.req('to', ipv4()), toPort };
@@ -267,7 +255,7 @@ export class Nat implements NetworkFunction {
     ct.setNow(now);
     c.in += n;
     if (port !== INSIDE && port !== OUTSIDE) {
-      for (let i = 0; i < n; i++) out.drop(batch.slots[i]!);
+      dropBatch(out, batch);
       c.dropped += n;
       c.malformed += n;
       return;
@@ -578,15 +566,13 @@ export class Nat implements NetworkFunction {
   }
 
   private send(out: ProcessContext['out'], slot: number, off: number, len: number, port: number): void {
-    const pc = this.pc;
-    pc[port * 5 + 2] = pc[port * 5 + 2]! + 1;
-    pc[port * 5 + 3] = pc[port * 5 + 3]! + len;
+    countTx(this.pc, port, len);
     this.c.out++;
     out.send(port, slot, off, len);
   }
 
   private drop(out: ProcessContext['out'], slot: number, port: number): void {
-    this.pc[port * 5 + 4] = this.pc[port * 5 + 4]! + 1;
+    countDrop(this.pc, port);
     this.c.dropped++;
     out.drop(slot);
   }
@@ -603,13 +589,7 @@ export class Nat implements NetworkFunction {
       mappings: this.ct.count,
       conntrack: { ...this.ct.stats },
       addresses: Array.from({ length: n }, (_, e) => ({ tcpPorts: this.usedCount[e * 3]!, udpPorts: this.usedCount[e * 3 + 1]!, icmpIds: this.usedCount[e * 3 + 2]! })),
-      ports: this.ports.map((_, i) => ({
-        rxPackets: this.pc[i * 5]!,
-        rxBytes: this.pc[i * 5 + 1]!,
-        txPackets: this.pc[i * 5 + 2]!,
-        txBytes: this.pc[i * 5 + 3]!,
-        drops: this.pc[i * 5 + 4]!,
-      })),
+      ports: portRows(this.pc, this.ports.length),
     };
   }
 
