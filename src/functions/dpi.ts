@@ -508,7 +508,7 @@ export class Dpi implements NetworkFunction {
   }
 
   private doRebase(now: number): void {
-    for (let i = 0; i < this.flows.capacity; i++) if (this.flows.used[i] === 1) this.flows.lastSeen[i] = now + (this.flows.lastSeen[i] as number);
+    this.flows.rebase(now);
     this.rebase = false;
   }
 
@@ -523,8 +523,7 @@ export class Dpi implements NetworkFunction {
 
   /** Stream states (with idle times), blocked flows and recent alerts. */
   exportState(): Plain {
-    let now = 0;
-    for (let i = 0; i < this.flows.capacity; i++) if (this.flows.used[i] === 1) now = Math.max(now, this.flows.lastSeen[i] as number);
+    const now = this.flows.latest();
     const flows: Plain[] = [];
     const k = this.flows.keys;
     for (let i = 0; i < this.flows.capacity; i++) {

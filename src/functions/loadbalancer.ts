@@ -466,7 +466,7 @@ export class LoadBalancer implements NetworkFunction {
   }
 
   private doRebase(now: number): void {
-    for (let i = 0; i < this.conns.capacity; i++) if (this.conns.used[i] === 1) this.conns.lastSeen[i] = now + (this.conns.lastSeen[i] as number);
+    this.conns.rebase(now);
     this.rebase = false;
   }
 
@@ -480,8 +480,7 @@ export class LoadBalancer implements NetworkFunction {
 
   /** Connection table (client, ports, backend by name, idle time) and backend up/down states. */
   exportState(): Plain {
-    let now = 0;
-    for (let i = 0; i < this.conns.capacity; i++) if (this.conns.used[i] === 1) now = Math.max(now, this.conns.lastSeen[i] as number);
+    const now = this.conns.latest();
     const conns: Plain[] = [];
     const k = this.conns.keys;
     for (let i = 0; i < this.conns.capacity; i++) {

@@ -149,6 +149,31 @@ export class FlowTable {
     return removed;
   }
 
+  /**
+   * The newest `lastSeen` of the entries (0 when empty): the clock of an exporter, against which
+   * idle times are taken.
+   *
+   * @example
+   * const now = t.latest(); // idleMs of entry i: now - t.lastSeen[i]
+   */
+  latest(): number {
+    let now = 0;
+    for (let i = 0; i < this.capacity; i++) if (this.used[i] === 1) now = Math.max(now, this.lastSeen[i] as number);
+    return now;
+  }
+
+  /**
+   * Moves every entry onto the clock `now`: imported entries are inserted with lastSeen = −idle
+   * (the importer's clock is known only at its next batch), so lastSeen becomes now − idle.
+   *
+   * @example
+   * t.insert(key, -idleMs); // importState
+   * t.rebase(ctx.now);      // next process/tick
+   */
+  rebase(now: number): void {
+    for (let i = 0; i < this.capacity; i++) if (this.used[i] === 1) this.lastSeen[i] = now + (this.lastSeen[i] as number);
+  }
+
   /** Removes everything. */
   clear(): void {
     this.used.fill(0);
