@@ -24,6 +24,7 @@ import { resourceKey } from '../control/manifest/types.js';
 import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { listEvents } from '../control/events.js';
 import type { Store } from '../control/store/contract.js';
+import { trafficReceived, until as untilShared } from './agent-testing.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const ok = canUseNetns() && have('etcd');
@@ -80,24 +81,9 @@ spec:
   ].join('---\n');
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function received(store: Store, servers: readonly string[]): Promise<number> {
-  let n = 0;
-  for (const s of servers) {
-    const v = (await store.get(resourceKey('Server', s)))?.value as { status?: { domains?: { traffic?: Record<string, { received: number }> }[] } } | undefined;
-    for (const d of v?.status?.domains ?? []) n += d.traffic?.['replies']?.received ?? 0;
-  }
-  return n;
-}
+// Processes and namespaces start slower than the embedded test's agents: longer default, slower poll.
+const until = <T>(what: string, f: () => Promise<T | undefined>, ms = 20000): Promise<T> => untilShared(what, f, ms, 200);
+const received = (store: Store, servers: readonly string[]): Promise<number> => trafficReceived(store, servers, 'replies');
 
 test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network spanning three servers over VXLAN; kill -9 an agent and it crosses again', { skip: ok ? false : 'needs root, ip netns and etcd' }, async () => {
   const id = `swa${process.pid % 100000}`;

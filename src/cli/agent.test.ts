@@ -9,6 +9,7 @@ import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { resourceKey } from '../control/manifest/types.js';
 import type { Store } from '../control/store/contract.js';
 import { ServerAgent, linkVni } from './agent.js';
+import { trafficReceived, until } from './agent-testing.js';
 
 /** Three servers and a network src → r1 → r2 → sink with r1 and r2 kept apart (anti-affinity). */
 export const AGENT_MANIFEST = `apiVersion: swnet.io/v1
@@ -60,31 +61,13 @@ spec:
     antiAffinity: [[r1, r2]]
 `;
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function placements(store: Store): Promise<Map<string, string>> {
   const { items } = await store.list(PLACEMENT_PREFIX);
   return new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server]));
 }
 
 /** Frames the sink received, read from the Server status the agents write. */
-async function sinkReceived(store: Store, servers: readonly string[]): Promise<number> {
-  let n = 0;
-  for (const s of servers) {
-    const kv = await store.get(resourceKey('Server', s));
-    const doms = ((kv?.value as { status?: { domains?: { traffic?: Record<string, { received: number }> }[] } } | undefined)?.status?.domains ?? []);
-    for (const d of doms) n += d.traffic?.['sink']?.received ?? 0;
-  }
-  return n;
-}
+const sinkReceived = (store: Store, servers: readonly string[]): Promise<number> => trafficReceived(store, servers, 'sink');
 
 test('linkVni: 24 bits, never 0, both ends agree, links of a network differ', () => {
   const a = linkVni('default/voip', 1);

@@ -35,6 +35,7 @@ import { openStore } from '../control/store/open.js';
 import type { JsonObject, Store } from '../control/store/contract.js';
 import { Reflector } from '../control/store/reflector.js';
 import { parseListen } from './controller.js';
+import { stopOnSignals } from './shutdown.js';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';
@@ -407,20 +408,10 @@ export function register(program: Command): void {
         }
         const ep = agent.runtime.endpoint;
         process.stdout.write(`swnet agent: server ${o.server} (store ${store.backend})${ep ? `, VXLAN on ${ep.address}:${ep.port}` : ''}\n`);
-        let stopping = false;
-        const stop = (sig: string): void => {
-          if (stopping) return;
-          stopping = true;
-          process.stderr.write(`${sig}: shutting down\n`);
-          void (async () => {
-            await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
-            await store.close();
-            process.stdout.write('swnet agent: stopped\n');
-            process.exit(0);
-          })();
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
+        stopOnSignals('agent', async () => {
+          await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
+          await store.close();
+        });
       } catch (e) {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         process.exitCode = 1;

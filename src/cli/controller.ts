@@ -11,6 +11,7 @@ import { ApiServer } from '../control/api/server.js';
 import { openStore } from '../control/store/open.js';
 import type { Store } from '../control/store/contract.js';
 import { startControllers } from '../control/controllers/start.js';
+import { stopOnSignals } from './shutdown.js';
 
 /** Parses `ADDR:PORT`, `[v6]:PORT` or `PORT`. */
 export function parseListen(s: string): { host: string; port: number } {
@@ -92,20 +93,10 @@ export function register(program: Command): void {
           throw e;
         }
         process.stdout.write(`swnet controller: API on ${cp.url} (store ${store.backend})${cp.controllers.length > 0 ? `, controllers: ${cp.controllers.join(', ')}` : ''}\n`);
-        let stopping = false;
-        const stop = (sig: string): void => {
-          if (stopping) return;
-          stopping = true;
-          process.stderr.write(`${sig}: shutting down\n`);
-          void (async () => {
-            await cp.stop();
-            await store.close();
-            process.stdout.write('swnet controller: stopped\n');
-            process.exit(0);
-          })();
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
+        stopOnSignals('controller', async () => {
+          await cp.stop();
+          await store.close();
+        });
       } catch (e) {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         process.exitCode = 1;

@@ -1,0 +1,22 @@
+/**
+ * Graceful shutdown of a long-running `swnet` command: the first SIGINT or SIGTERM runs `stop`
+ * once (later signals are ignored while it runs), then prints "swnet <name>: stopped" and exits 0.
+ *
+ * @example
+ * stopOnSignals('controller', async () => { await cp.stop(); await store.close(); });
+ */
+export function stopOnSignals(name: string, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${sig}: shutting down\n`);
+    void (async () => {
+      await stop();
+      process.stdout.write(`swnet ${name}: stopped\n`);
+      process.exit(0);
+    })();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+}
