@@ -10,7 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Reporter } from './report.js';
+import { cpuTimed, type Reporter } from './report.js';
 import { RadioClassifier } from '../src/functions/radio-classifier.js';
 import { WifiRx } from '../src/functions/wifi-rx.js';
 import { LteCellSearch } from '../src/functions/lte-cellsearch.js';
@@ -44,17 +44,11 @@ function speed(fn: NetworkFunction, frames: Uint8Array[], n: number, ms: number)
     rep++;
   };
   once();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let samples = 0;
-  while (performance.now() - t0 < ms) {
+  const m = cpuTimed(() => {
     once();
-    samples += n;
-  }
-  const wallS = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  const cpuS = (c.user + c.system) / 1e6;
-  return { wall: samples / wallS / 1e6, cpu: samples / cpuS / 1e6, share: cpuS / wallS };
+    return n;
+  }, ms);
+  return { wall: m.ops / m.wall / 1e6, cpu: m.ops / m.cpu / 1e6, share: m.cpu / m.wall };
 }
 
 function report(r: Reporter, name: string, s: Speed, target: number): void {

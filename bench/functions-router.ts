@@ -20,7 +20,7 @@ import { Batch, PacketPool } from '../src/packet/pool.js';
 import type { Emit, ProcessContext } from '../src/functions/contract.js';
 import { Router, routerFactory, type RouteSpec } from '../src/functions/router.js';
 import { formatIpv4, formatIpv6 } from '../src/functions/config.js';
-import { rate, type Reporter } from './report.js';
+import { cpuTimed, rate, type Reporter } from './report.js';
 import { rng } from '../src/functions/testing.js';
 
 class CountingEmit implements Emit {
@@ -199,14 +199,8 @@ function bare(x: Rig): () => number {
  */
 function cpuRate(fn: () => number, ms: number): [number, number] {
   rate(fn, Math.min(300, ms / 4)); // warm-up (tier-up) outside the measurement
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let ops = 0;
-  while (performance.now() - t0 < ms) ops += fn();
-  const wall = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  const cpu = (c.user + c.system) / 1e6;
-  return [ops / Math.max(cpu, 1e-9), ops / wall];
+  const m = cpuTimed(fn, ms);
+  return [m.ops / Math.max(m.cpu, 1e-9), m.ops / m.wall];
 }
 
 function measure(rep: Reporter, name: string, router: Router, x: Rig, target: number | null): void {

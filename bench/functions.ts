@@ -12,7 +12,7 @@ import { dpiFactory } from '../src/functions/dpi.js';
 import { loadBalancerFactory } from '../src/functions/loadbalancer.js';
 import { Lpm4 } from '../src/functions/lib/lpm4.js';
 import { Lpm6 } from '../src/functions/lib/lpm6.js';
-import { rate, type Reporter } from './report.js';
+import { cpuTimed, rate, type Reporter } from './report.js';
 import { run as benchRouter } from './functions-router.js';
 import { runFirewall } from './functions-firewall.js';
 import { rng } from '../src/functions/testing.js';
@@ -96,14 +96,9 @@ function steady(fn: () => number, ms: number): number {
   const until = performance.now() + 600;
   while (performance.now() < until) fn();
   rate(fn, 100);
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let ops = 0;
-  while (performance.now() - t0 < ms) ops += fn();
-  const wall = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  lastWall = ops / wall;
-  return ops / Math.max((c.user + c.system) / 1e6, 1e-9);
+  const m = cpuTimed(fn, ms);
+  lastWall = m.ops / m.wall;
+  return m.ops / Math.max(m.cpu, 1e-9);
 }
 
 function wallNote(r: Reporter, name: string, baseWall: number, wall: number, scale = 1e-6, unit = 'Mpps'): void {

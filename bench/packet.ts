@@ -8,7 +8,7 @@ import * as ethernet from '../src/packet/ethernet.js';
 import * as ipv4 from '../src/packet/ipv4.js';
 import * as udp from '../src/packet/udp.js';
 import { udpFrame } from '../src/packet/frames.js';
-import type { Reporter } from './report.js';
+import { cpuTimed, type Reporter } from './report.js';
 
 const FRAME = 64;
 const BATCHES = 16; // 4096 frames: 8 MiB of slots, beyond L2 as a real pool would be
@@ -115,12 +115,8 @@ function bareBatch(b: Uint8Array, batch: Batch, out: Int32Array): number {
 function ratePerCpuSecond(fn: () => number, ms: number): number {
   const warm = performance.now() + Math.min(200, ms / 4);
   while (performance.now() < warm) fn();
-  let ops = 0;
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) for (let i = 0; i < 16; i++) ops += fn();
-  const c = process.cpuUsage(c0);
-  return (ops * 1e6) / (c.user + c.system);
+  const m = cpuTimed(fn, ms, 16);
+  return m.ops / m.cpu;
 }
 
 /** A stricter baseline, printed for information: the same 28 bytes as fourteen 16-bit DataView reads. */

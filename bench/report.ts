@@ -51,3 +51,31 @@ export function rate(fn: () => number, ms = 1000): number {
   }
   return (ops * 1000) / (t - t0);
 }
+
+/** What {@link cpuTimed} measured: summed ops, CPU seconds of this process, wall seconds. */
+export interface CpuTimed {
+  ops: number;
+  cpu: number;
+  wall: number;
+}
+
+/**
+ * Runs `fn` (which returns how many ops it did) for about `ms` milliseconds, no warm-up, and
+ * returns the ops with the CPU time of this process (user + system, all its threads, so GC and
+ * compiler threads count) and the wall time: on a shared machine a wall-clock rate mostly
+ * measures how often this process was scheduled, CPU time measures the code. `inner` calls run
+ * between clock reads (for very short `fn`).
+ *
+ * @example
+ * const m = cpuTimed(() => { work(); return 256; }, 1000);
+ * const perCpuSecond = m.ops / m.cpu;
+ */
+export function cpuTimed(fn: () => number, ms: number, inner = 1): CpuTimed {
+  let ops = 0;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) for (let i = 0; i < inner; i++) ops += fn();
+  const wall = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { ops, cpu: (c.user + c.system) / 1e6, wall };
+}
