@@ -7,17 +7,14 @@
  */
 import { checksumUpdate16, foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
+import { dstPort, dstPortView, setDstPort, setSrcPort, srcPort, srcPortView } from './l4ports.js';
+
+export { dstPort, dstPortView, setDstPort, setSrcPort, srcPort, srcPortView };
 
 export const TCP_MIN_HLEN = 20;
 export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80, AE: 0x100 } as const;
 export const TCP_OPT = { EOL: 0, NOP: 1, MSS: 2, WSCALE: 3, SACK_PERM: 4, SACK: 5, TIMESTAMP: 8 } as const;
 
-export function srcPort(b: Uint8Array, off: number): number {
-  return (b[off]! << 8) | b[off + 1]!;
-}
-export function dstPort(b: Uint8Array, off: number): number {
-  return (b[off + 2]! << 8) | b[off + 3]!;
-}
 export function seq(b: Uint8Array, off: number): number {
   return ((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0;
 }
@@ -41,14 +38,6 @@ export function checksum(b: Uint8Array, off: number): number {
 export function urgentPointer(b: Uint8Array, off: number): number {
   return (b[off + 18]! << 8) | b[off + 19]!;
 }
-export function setSrcPort(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 8;
-  b[off + 1] = v;
-}
-export function setDstPort(b: Uint8Array, off: number, v: number): void {
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
-}
 export function setChecksum(b: Uint8Array, off: number, v: number): void {
   b[off + 16] = v >>> 8;
   b[off + 17] = v;
@@ -63,12 +52,6 @@ export function setFlags(b: Uint8Array, off: number, f: number): void {
 }
 
 // DataView flavour (`pool.view`), see ipv4.ts.
-export function srcPortView(v: DataView, off: number): number {
-  return v.getUint16(off);
-}
-export function dstPortView(v: DataView, off: number): number {
-  return v.getUint16(off + 2);
-}
 export function flagsView(v: DataView, off: number): number {
   return v.getUint16(off + 12) & 0x0fff;
 }

@@ -6,28 +6,17 @@
  */
 import { foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
+import { dstPort, dstPortView, setDstPort, setSrcPort, srcPort, srcPortView } from './l4ports.js';
+
+export { dstPort, dstPortView, setDstPort, setSrcPort, srcPort, srcPortView };
 
 export const UDP_HLEN = 8;
 
-export function srcPort(b: Uint8Array, off: number): number {
-  return (b[off]! << 8) | b[off + 1]!;
-}
-export function dstPort(b: Uint8Array, off: number): number {
-  return (b[off + 2]! << 8) | b[off + 3]!;
-}
 export function length(b: Uint8Array, off: number): number {
   return (b[off + 4]! << 8) | b[off + 5]!;
 }
 export function checksum(b: Uint8Array, off: number): number {
   return (b[off + 6]! << 8) | b[off + 7]!;
-}
-export function setSrcPort(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 8;
-  b[off + 1] = v;
-}
-export function setDstPort(b: Uint8Array, off: number, v: number): void {
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
 }
 export function setLength(b: Uint8Array, off: number, v: number): void {
   b[off + 4] = v >>> 8;
@@ -39,12 +28,6 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
 }
 
 // DataView flavour (`pool.view`), see ipv4.ts.
-export function srcPortView(v: DataView, off: number): number {
-  return v.getUint16(off);
-}
-export function dstPortView(v: DataView, off: number): number {
-  return v.getUint16(off + 2);
-}
 export function lengthView(v: DataView, off: number): number {
   return v.getUint16(off + 4);
 }
