@@ -16,17 +16,7 @@ import { firewallFactory } from '../src/functions/firewall.js';
 import { natFactory } from '../src/functions/nat.js';
 import { rate, type Reporter } from './report.js';
 import { rng } from '../src/functions/testing.js';
-
-class CountingEmit implements Emit {
-  sent = 0;
-  dropped = 0;
-  send(_port: number, _slot: number, _off: number, _len: number): void {
-    this.sent++;
-  }
-  drop(_slot: number): void {
-    this.dropped++;
-  }
-}
+import { CountingEmit } from './emit.js';
 
 const FLOWS = 100_000;
 const BATCHES = 64;

@@ -17,22 +17,12 @@
  * copy (in the bare loop too), which costs well under 1% of a pass.
  */
 import { Batch, PacketPool } from '../src/packet/pool.js';
-import type { Emit, ProcessContext } from '../src/functions/contract.js';
+import type { ProcessContext } from '../src/functions/contract.js';
 import { Router, routerFactory, type RouteSpec } from '../src/functions/router.js';
 import { formatIpv4, formatIpv6 } from '../src/functions/config.js';
 import { cpuTimed, rate, type Reporter } from './report.js';
 import { rng } from '../src/functions/testing.js';
-
-class CountingEmit implements Emit {
-  sent = 0;
-  dropped = 0;
-  send(_port: number, _slot: number, _off: number, _len: number): void {
-    this.sent++;
-  }
-  drop(_slot: number): void {
-    this.dropped++;
-  }
-}
+import { CountingEmit } from './emit.js';
 
 const IN_MAC = '02:00:00:00:aa:00';
 const GATEWAYS = 16;

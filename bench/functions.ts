@@ -5,7 +5,7 @@
  * 8 Mpps IPv6 in total, so the lookup must be well above that).
  */
 import { Batch, PacketPool } from '../src/packet/pool.js';
-import type { Emit, NetworkFunction, ProcessContext } from '../src/functions/contract.js';
+import type { NetworkFunction, ProcessContext } from '../src/functions/contract.js';
 import { switchFactory } from '../src/functions/switch.js';
 import { mplsFactory } from '../src/functions/mpls.js';
 import { dpiFactory } from '../src/functions/dpi.js';
@@ -16,18 +16,7 @@ import { cpuTimed, rate, type Reporter } from './report.js';
 import { run as benchRouter } from './functions-router.js';
 import { runFirewall } from './functions-firewall.js';
 import { rng } from '../src/functions/testing.js';
-
-/** Counts what a function emits; slots stay where they are so the same frames are reused. */
-class CountingEmit implements Emit {
-  sent = 0;
-  dropped = 0;
-  send(_port: number, _slot: number, _off: number, _len: number): void {
-    this.sent++;
-  }
-  drop(_slot: number): void {
-    this.dropped++;
-  }
-}
+import { CountingEmit } from './emit.js';
 
 interface Rig {
   pool: PacketPool;
