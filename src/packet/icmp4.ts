@@ -5,8 +5,11 @@
  * @example
  * if (icmp4.type(b, l4) === ICMP4.ECHO_REQUEST) { icmp4.setType(b, l4, 0); icmp4.fixChecksumAfterType(b, l4, 8, 0); }
  */
-import { checksumUpdate16, foldSum, sum16 } from './checksum.js';
+import { foldSum, sum16 } from './checksum.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
+import { checksum, code, echoReply, fillIcmpChecksum, setChecksum, type } from './icmp-header.js';
+
+export { checksum, code, setChecksum, type };
 
 export const ICMP4_HLEN = 8;
 export const ICMP4 = {
@@ -23,15 +26,6 @@ export const ICMP4 = {
 /** Destination-unreachable codes (RFC 792, RFC 1812). */
 export const UNREACH = { NET: 0, HOST: 1, PROTOCOL: 2, PORT: 3, FRAG_NEEDED: 4, SRC_ROUTE_FAILED: 5, ADMIN_PROHIBITED: 13 } as const;
 
-export function type(b: Uint8Array, off: number): number {
-  return b[off]!;
-}
-export function code(b: Uint8Array, off: number): number {
-  return b[off + 1]!;
-}
-export function checksum(b: Uint8Array, off: number): number {
-  return (b[off + 2]! << 8) | b[off + 3]!;
-}
 export function identifier(b: Uint8Array, off: number): number {
   return (b[off + 4]! << 8) | b[off + 5]!;
 }
@@ -41,10 +35,6 @@ export function sequence(b: Uint8Array, off: number): number {
 export function setType(b: Uint8Array, off: number, v: number): void {
   b[off] = v;
 }
-export function setChecksum(b: Uint8Array, off: number, v: number): void {
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
-}
 /**
  * Echo request → reply in place: type 8 → 0 and the checksum updated by RFC 1624 (no re-sum of the payload).
  *
@@ -52,9 +42,7 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
  * icmp4.echoToReply(b, l4); // then swap the IPv4 addresses (ipv4.rewriteSrc/Dst) and the MACs
  */
 export function echoToReply(b: Uint8Array, off: number): void {
-  const w = (b[off]! << 8) | b[off + 1]!;
-  b[off] = ICMP4.ECHO_REPLY;
-  setChecksum(b, off, checksumUpdate16(checksum(b, off), w, b[off + 1]!));
+  echoReply(b, off, ICMP4.ECHO_REPLY);
 }
 /**
  * Computes and stores the checksum over the `len`-byte message.
@@ -63,10 +51,7 @@ export function echoToReply(b: Uint8Array, off: number): void {
  * icmp4.fillChecksum(b, l4, ipPayloadLength);
  */
 export function fillChecksum(b: Uint8Array, off: number, len: number): number {
-  setChecksum(b, off, 0);
-  const c = ~foldSum(sum16(b, off, len)) & 0xffff;
-  setChecksum(b, off, c);
-  return c;
+  return fillIcmpChecksum(b, off, len, 0);
 }
 
 /** True for the types that quote the invoking datagram after the 8-byte header. */

@@ -7,10 +7,13 @@
  * @example
  * if (icmp6.type(b, l4) === ICMP6.NEIGHBOR_SOLICIT) answer(ipv6ToString(b, l4 + 8));
  */
-import { checksumUpdate16, foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
+import { foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
 import { macToString, writeMac, type Mac } from './ethernet.js';
 import { ipv6Addr, ipv6ToString, type Ipv6Addr } from './ipv6.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
+import { checksum, code, echoReply, fillIcmpChecksum, setChecksum, type } from './icmp-header.js';
+
+export { checksum, code, setChecksum, type };
 
 export const ICMP6_HLEN = 8;
 export const ICMP6 = {
@@ -32,19 +35,6 @@ export const NA_FLAG = { ROUTER: 0x80, SOLICITED: 0x40, OVERRIDE: 0x20 } as cons
 /** RA flags byte (RFC 4861 §4.2): Managed, Other. */
 export const RA_FLAG = { MANAGED: 0x80, OTHER: 0x40 } as const;
 
-export function type(b: Uint8Array, off: number): number {
-  return b[off]!;
-}
-export function code(b: Uint8Array, off: number): number {
-  return b[off + 1]!;
-}
-export function checksum(b: Uint8Array, off: number): number {
-  return (b[off + 2]! << 8) | b[off + 3]!;
-}
-export function setChecksum(b: Uint8Array, off: number, v: number): void {
-  b[off + 2] = v >>> 8;
-  b[off + 3] = v;
-}
 /**
  * Computes and stores the checksum of the `len`-byte message given the unfolded pseudo-header sum.
  *
@@ -52,10 +42,7 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
  * icmp6.fillChecksum(b, l4, len, pseudoSum6At(b, ip6Off, 58, len));
  */
 export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
-  setChecksum(b, off, 0);
-  const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;
-  setChecksum(b, off, c);
-  return c;
+  return fillIcmpChecksum(b, off, len, pseudo);
 }
 
 /**
@@ -66,9 +53,7 @@ export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: nu
  * icmp6.echoToReply(b, l4); // then swap the IPv6 addresses and the MACs
  */
 export function echoToReply(b: Uint8Array, off: number): void {
-  const w = (b[off]! << 8) | b[off + 1]!;
-  b[off] = ICMP6.ECHO_REPLY;
-  setChecksum(b, off, checksumUpdate16(checksum(b, off), w, (ICMP6.ECHO_REPLY << 8) | b[off + 1]!));
+  echoReply(b, off, ICMP6.ECHO_REPLY);
 }
 
 /** Fixed bytes (header included) before the options of an NDP message, or 0 for non-NDP types. */
