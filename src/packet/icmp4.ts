@@ -7,7 +7,7 @@
  */
 import { foldSum, sum16 } from './checksum.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
-import { checksum, code, echoReply, fillIcmpChecksum, setChecksum, type } from './icmp-header.js';
+import { checksum, code, echoReply, fillIcmpChecksum, setChecksum, type, writeIcmp } from './icmp-header.js';
 
 export { checksum, code, setChecksum, type };
 
@@ -155,16 +155,6 @@ export interface Icmp4Init {
  * buildIcmp4(b, 34, { type: 3, code: UNREACH.FRAG_NEEDED, nextHopMtu: 1400, payload: quoted });
  */
 export function buildIcmp4(b: Uint8Array, off: number, init: Icmp4Init): number {
-  const pl = init.payload?.length ?? init.payloadLength ?? 0;
-  if (init.payload) b.set(init.payload, off + 8);
-  b[off] = init.type;
-  b[off + 1] = init.code ?? 0;
   const rest = init.rest ?? (init.nextHopMtu !== undefined ? init.nextHopMtu & 0xffff : (((init.identifier ?? 0) & 0xffff) * 0x10000 + ((init.sequence ?? 0) & 0xffff)));
-  b[off + 4] = rest >>> 24;
-  b[off + 5] = rest >>> 16;
-  b[off + 6] = rest >>> 8;
-  b[off + 7] = rest;
-  if (init.checksum !== undefined) setChecksum(b, off, init.checksum);
-  else fillChecksum(b, off, 8 + pl);
-  return 8 + pl;
+  return writeIcmp(b, off, init, rest, null);
 }

@@ -7,11 +7,11 @@
  * @example
  * if (icmp6.type(b, l4) === ICMP6.NEIGHBOR_SOLICIT) answer(ipv6ToString(b, l4 + 8));
  */
-import { foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
+import { foldSum, sum16, type PseudoHeader } from './checksum.js';
 import { macToString, writeMac, type Mac } from './ethernet.js';
 import { ipv6Addr, ipv6ToString, type Ipv6Addr } from './ipv6.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
-import { checksum, code, echoReply, fillIcmpChecksum, setChecksum, type } from './icmp-header.js';
+import { checksum, code, echoReply, fillIcmpChecksum, setChecksum, type, writeIcmp } from './icmp-header.js';
 
 export { checksum, code, setChecksum, type };
 
@@ -260,19 +260,8 @@ export interface Icmp6Init {
  * buildIcmp6(b, 54, { type: ICMP6.ECHO_REQUEST, identifier: 7, sequence: 1, payload: data, pseudo: { v: 6, src, dst } });
  */
 export function buildIcmp6(b: Uint8Array, off: number, init: Icmp6Init): number {
-  const pl = init.payload?.length ?? init.payloadLength ?? 0;
-  if (init.payload) b.set(init.payload, off + 8);
-  b[off] = init.type;
-  b[off + 1] = init.code ?? 0;
   const rest = init.rest ?? ((init.identifier ?? 0) & 0xffff) * 0x10000 + ((init.sequence ?? 0) & 0xffff);
-  b[off + 4] = rest >>> 24;
-  b[off + 5] = rest >>> 16;
-  b[off + 6] = rest >>> 8;
-  b[off + 7] = rest;
-  const n = 8 + pl;
-  if (init.checksum !== undefined) setChecksum(b, off, init.checksum);
-  else fillChecksum(b, off, n, pseudoSum(init.pseudo, 58, n));
-  return n;
+  return writeIcmp(b, off, init, rest, init.pseudo);
 }
 
 /**
