@@ -72,6 +72,23 @@ export function checksumUpdate32(hc: number, m: number, m2: number): number {
   return checksumUpdate16(checksumUpdate16(hc, m >>> 16, m2 >>> 16), m & 0xffff, m2 & 0xffff);
 }
 
+/**
+ * Computes the Internet checksum of the `len` bytes at `off` over the unfolded pseudo-header sum
+ * `pseudo` (0 for none) with the checksum field at `at` zeroed, and stores it there; returns it.
+ * TCP and ICMP fill theirs this way (UDP maps a computed 0 to 0xffff instead, RFC 768).
+ *
+ * @example
+ * storeChecksum(b, l4, len, pseudoSum4At(b, ipOff, 6, len), l4 + 16); // TCP
+ */
+export function storeChecksum(b: Uint8Array, off: number, len: number, pseudo: number, at: number): number {
+  b[at] = 0;
+  b[at + 1] = 0;
+  const c = internetChecksum(b, off, len, pseudo);
+  b[at] = c >>> 8;
+  b[at + 1] = c;
+  return c;
+}
+
 /** The addresses a transport checksum covers: an IPv4 pair (uint32) or an IPv6 pair (16 bytes each). */
 export type PseudoHeader = { readonly v: 4; readonly src: number; readonly dst: number } | { readonly v: 6; readonly src: Uint8Array; readonly dst: Uint8Array };
 

@@ -6,7 +6,7 @@
  * @example
  * if (type(b, l4) === 8) echoReply(b, l4, 0);
  */
-import { checksumUpdate16, foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
+import { checksumUpdate16, pseudoSum, storeChecksum, type PseudoHeader } from './checksum.js';
 
 export function type(b: Uint8Array, off: number): number {
   return b[off]!;
@@ -30,10 +30,7 @@ export function setChecksum(b: Uint8Array, off: number, v: number): void {
  * fillIcmpChecksum(b, l4, len, pseudoSum6At(b, ip6Off, 58, len));
  */
 export function fillIcmpChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
-  setChecksum(b, off, 0);
-  const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;
-  setChecksum(b, off, c);
-  return c;
+  return storeChecksum(b, off, len, pseudo, off + 2);
 }
 
 /**

@@ -5,7 +5,7 @@
  * @example
  * if ((tcp.flags(b, l4) & TCP_FLAG.SYN) !== 0) clampMss(b, l4);
  */
-import { checksumUpdate16, foldSum, pseudoSum, sum16, type PseudoHeader } from './checksum.js';
+import { checksumUpdate16, foldSum, pseudoSum, storeChecksum, sum16, type PseudoHeader } from './checksum.js';
 import { fail, usable, type ChecksumStatus, type ParseResult } from './result.js';
 import { dstPort, dstPortView, setDstPort, setSrcPort, srcPort, srcPortView } from './l4ports.js';
 
@@ -63,10 +63,7 @@ export function flagsView(v: DataView, off: number): number {
  * tcp.fillChecksum(b, l4, len, pseudoSum4At(b, ipOff, 6, len));
  */
 export function fillChecksum(b: Uint8Array, off: number, len: number, pseudo: number): number {
-  setChecksum(b, off, 0);
-  const c = ~foldSum(sum16(b, off, len, pseudo)) & 0xffff;
-  setChecksum(b, off, c);
-  return c;
+  return storeChecksum(b, off, len, pseudo, off + 16);
 }
 
 /**
