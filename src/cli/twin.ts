@@ -4,13 +4,15 @@
  * device receives on a port, `--out` what it sends. When every source is a capture file, the
  * twin replays them in capture-time order and exits; otherwise each interface is followed live
  * (tcpdump -Q in/out writing pcap into a FIFO that our streaming reader follows; inside a
- * network namespace with --netns) until SIGINT/SIGTERM or --duration. Divergences are printed
+ * network namespace with --netns) until SIGINT/SIGTERM or --duration. A source
+ * `vxlan:[[ADDR:]UDPPORT/]VNI` is a VXLAN mirror: one socket per address:port, VNI → stream. Divergences are printed
  * as they happen (text, or JSON lines with --json), and recorded as Warning events
  * (reason TwinDivergence) on a SoftwareNetwork when --network is given.
  *
  * @example
  * swnet twin --function router --config r.yaml --in eth0=eth0 --out eth0=eth0 --in eth1=eth1 --out eth1=eth1 --netns r
  * swnet twin --function router --config r.yaml --in eth0=in0.pcap --out eth1=out1.pcap --json
+ * swnet twin --function router --config r.yaml --in eth0=vxlan:4789/101 --out eth0=vxlan:4789/201 --out eth1=vxlan:4789/202
  */
 import type { Command } from 'commander';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -22,6 +24,7 @@ import { CaptureError } from '../packet/capture.js';
 import { ConfigError } from '../functions/contract.js';
 import { createTwin, type DivergencePhase, type Twin, type TwinDivergence } from '../functions/twin.js';
 import { LiveFollower, TwinSourceError, followCaptures, type TwinSource } from '../functions/lib/twin-follow.js';
+import { VxlanMirror, VxlanMirrorError, parseVxlanSpec, type VxlanMirrorSource } from '../functions/lib/twin-vxlan.js';
 import { EventRecorder } from '../control/events.js';
 import { openStore } from '../control/store/open.js';
 import type { Store } from '../control/store/contract.js';
@@ -52,7 +55,7 @@ function sources(o: TwinCliOpts): { port: string; dir: 'in' | 'out'; source: str
   for (const [flag, dir] of [['in', 'in'], ['out', 'out']] as const) {
     for (const v of o[flag]) {
       const eq = v.indexOf('=');
-      if (eq <= 0 || eq === v.length - 1) throw new ReplayUsageError(`--${flag} ${v}: expected PORT=INTERFACE or PORT=CAPTURE`);
+      if (eq <= 0 || eq === v.length - 1) throw new ReplayUsageError(`--${flag} ${v}: expected PORT=INTERFACE, PORT=CAPTURE or PORT=vxlan:[[ADDR:]UDPPORT/]VNI`);
       list.push({ port: v.slice(0, eq), dir, source: v.slice(eq + 1) });
     }
   }
@@ -99,9 +102,17 @@ async function run(o: TwinCliOpts): Promise<void> {
     ...(o.tolerate !== undefined ? { tolerate: o.tolerate === '' ? [] : o.tolerate.split(',') } : {}),
   }, { onDivergence: report });
   for (const s of list) if (twin.portIndex(`${s.port}.${s.dir}`) < 0) throw new ReplayUsageError(`--${s.dir} ${s.port}=…: the ${o.function} has no port '${s.port}' (ports: ${twin.ports.filter((_, i) => i % 2 === 0).map((p) => p.name.slice(0, -3)).join(', ')})`);
+  const mirrors: VxlanMirrorSource[] = [];
+  for (const s of list) {
+    const v = parseVxlanSpec(s.source);
+    if (v !== null) mirrors.push({ port: `${s.port}.${s.dir}`, ...v });
+  }
   const files = list.filter((s) => existsSync(s.source) && statSync(s.source).isFile());
   try {
-    if (files.length === list.length) {
+    if (mirrors.length > 0) {
+      if (mirrors.length !== list.length) throw new ReplayUsageError('give either VXLAN mirrors, capture files or interfaces, not a mix');
+      await followVxlan(twin, mirrors, o);
+    } else if (files.length === list.length) {
       const r = followCaptures(twin, list.map((s) => ({ port: `${s.port}.${s.dir}`, path: s.source })));
       process.stderr.write(`swnet twin: ${r.frames} frames followed; ${twin.divergences().length} divergences\n`);
     } else {
@@ -114,6 +125,20 @@ async function run(o: TwinCliOpts): Promise<void> {
   }
   const c = twin.counters();
   process.stderr.write(`swnet twin: matched ${String(c['matched'])}, device dropped ${String(c['missing'])}, device sent unexpected ${String(c['unexpected'])}\n`);
+}
+
+async function followVxlan(twin: Twin, mirrors: readonly VxlanMirrorSource[], o: TwinCliOpts): Promise<void> {
+  const m = await VxlanMirror.open(twin, mirrors);
+  process.stderr.write(`swnet twin: following VXLAN mirrors ${mirrors.map((s) => `${s.port}=${s.address}:${s.udpPort}/${s.vni}`).join(', ')}\n`);
+  await new Promise<void>((resolve) => {
+    const done = (): void => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (o.duration !== undefined) setTimeout(done, Number(o.duration) * 1000).unref();
+  });
+  await m.close();
+  const c = m.counters();
+  process.stderr.write(`swnet twin: ${c.frames} mirrored frames; ${c.malformed} malformed, ${c.unknownVni} of unknown VNIs, ${c.noBuffer} without buffer\n`);
 }
 
 async function followLive(twin: Twin, list: readonly { port: string; dir: 'in' | 'out'; source: string }[], o: TwinCliOpts): Promise<void> {
@@ -164,8 +189,8 @@ export function register(program: Command): void {
     .description('digital twin of a device: run the model on what the device receives and report how the device diverges')
     .requiredOption('--function <kind>', 'model kind (router, switch, firewall, ...)')
     .requiredOption('--config <file>', "the device's configuration in the model's format (YAML or JSON)")
-    .option('--in <port=iface|capture>', 'what the device receives on a port (repeatable)', collect, [])
-    .option('--out <port=iface|capture>', 'what the device sends on a port (repeatable)', collect, [])
+    .option('--in <port=iface|capture|vxlan:[[addr:]udpport/]vni>', 'what the device receives on a port (repeatable); vxlan: a VXLAN mirror (RFC 7348, UDP 4789 on 0.0.0.0 by default)', collect, [])
+    .option('--out <port=iface|capture|vxlan:[[addr:]udpport/]vni>', 'what the device sends on a port (repeatable)', collect, [])
     .option('--netns <name>', 'network namespace of the interfaces')
     .option('--window <ms>', 'how long a frame waits for its match', '50')
     .option('--aggregate <ms>', 'aggregation period of a divergence group', '1000')
@@ -181,7 +206,7 @@ export function register(program: Command): void {
       try {
         await run(o);
       } catch (e) {
-        if (e instanceof ReplayConfigError || e instanceof ReplayUsageError || e instanceof CaptureError || e instanceof ConfigError || e instanceof TwinSourceError) {
+        if (e instanceof ReplayConfigError || e instanceof ReplayUsageError || e instanceof CaptureError || e instanceof ConfigError || e instanceof TwinSourceError || e instanceof VxlanMirrorError) {
           process.stderr.write(`swnet twin: ${e.message}\n`);
           process.exitCode = 2;
           return;
