@@ -12,6 +12,8 @@ import { PcapWriter } from '../packet/pcap.js';
 import { LINKTYPE_ETHERNET } from '../packet/capture.js';
 import { Harness } from '../functions/testing.js';
 import { createFunction } from '../functions/registry.js';
+import { openStore } from '../control/store/open.js';
+import { listEvents } from '../control/events.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const MAC = { h1: '02:00:00:00:01:02', r0: '02:00:00:00:01:01', r1: '02:00:00:00:02:01', h2: '02:00:00:00:02:02' };
@@ -21,7 +23,7 @@ const config = (routes: boolean): unknown => ({
   neighbors: [{ interface: 'r0', address: '10.0.1.2', mac: MAC.h1 }, { interface: 'r1', address: '10.0.2.2', mac: MAC.h2 }],
 });
 
-test('swnet twin: follows captures and prints the divergence of a device that lost a route', () => {
+test('swnet twin: follows captures and prints the divergence of a device that lost a route', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'swtwc-'));
   try {
     writeFileSync(join(dir, 'r.yaml'), JSON.stringify(config(true)));
@@ -48,6 +50,20 @@ test('swnet twin: follows captures and prints the divergence of a device that lo
     assert.equal(lines[1]!.frames, 100);
     assert.match(lines[1]!.diagnosis, /^device dropped 100 frames to 10\.2\.0\.0\/16 .*a missing or wrong route$/);
     assert.match(r.stderr, /matched 100, device dropped 100, device sent unexpected 0/);
+    // The same run with --network records the divergence as a Warning event on that network.
+    const ev = spawnSync(process.execPath, [MAIN, 'twin', '--function', 'router', '--config', join(dir, 'r.yaml'), '--in', `r0=${join(dir, 'in0.pcap')}`, '--out', `r0=${join(dir, 'out0.pcap')}`, '--out', `r1=${join(dir, 'out1.pcap')}`, '--json', '--window', '20', '--network', 'edge', '--namespace', 'lab', '--store', `sqlite:${join(dir, 'store')}`], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(ev.status, 0, ev.stderr);
+    const store = await openStore({ store: `sqlite:${join(dir, 'store')}` });
+    try {
+      const events = await listEvents(store, { namespace: 'lab' });
+      const twinEvents = events.filter((e) => e.reason === 'TwinDivergence');
+      assert.ok(twinEvents.length >= 1, JSON.stringify(events));
+      assert.equal(twinEvents[0]!.type, 'Warning');
+      assert.deepEqual([twinEvents[0]!.involvedObject.kind, twinEvents[0]!.involvedObject.name], ['SoftwareNetwork', 'edge']);
+      assert.match(twinEvents[0]!.message, /10\.2\.0\.0\/16/);
+    } finally {
+      await store.close();
+    }
     const bad2 = spawnSync(process.execPath, [MAIN, 'twin', '--function', 'router', '--config', join(dir, 'r.yaml'), '--in', `eth9=${join(dir, 'in0.pcap')}`, '--out', `r1=${join(dir, 'out1.pcap')}`], { encoding: 'utf8' });
     assert.equal(bad2.status, 2);
     assert.match(bad2.stderr, /no port 'eth9'/);
