@@ -37,6 +37,7 @@ const SCHEMAS: Record<string, Schema> = {
   TopReport: obj({ servers: { type: 'array', items: { type: 'object', additionalProperties: true } }, networks: { type: 'array', items: { type: 'object', additionalProperties: true } } }, ['servers', 'networks']),
   WatchEvent: obj({ type: { type: 'string', enum: ['ADDED', 'MODIFIED', 'DELETED', 'ERROR'] }, revision: int, key: str, object: { type: 'object', additionalProperties: true } }, ['type', 'object']),
   OpenApiDocument: { type: 'object', additionalProperties: true },
+  MetricsText: { type: 'string', description: 'Prometheus text exposition format 0.0.4' },
 };
 
 function operation(r: Route): Schema {
@@ -46,7 +47,7 @@ function operation(r: Route): Schema {
   const responses: Record<string, Schema> =
     r.id === 'watch'
       ? { '101': { description: 'Switching to the WebSocket protocol; messages are WatchEvent JSON', content: { 'application/json': { schema: ref('WatchEvent') } } } }
-      : { '200': { description: 'OK', content: { 'application/json': { schema: ref(r.returns) } } } };
+      : { '200': { description: 'OK', content: { [r.id === 'metrics' ? 'text/plain; version=0.0.4' : 'application/json']: { schema: ref(r.returns) } } } };
   if (r.auth) Object.assign(responses, { '401': err('No or unknown bearer token'), '403': err('The token may not touch this object') });
   if (r.body) Object.assign(responses, { '400': err('Malformed body'), '422': err('Invalid manifest: every problem at file:line:column; nothing was changed') });
   if (r.id === 'get' || r.id === 'delete') responses['404'] = err('No such object');

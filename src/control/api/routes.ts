@@ -11,6 +11,7 @@ export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 export type RouteId =
   | 'healthz'
   | 'openapi'
+  | 'metrics'
   | 'whoami'
   | 'list'
   | 'listNamespaced'
@@ -66,6 +67,7 @@ function kindRoutes(kind: Kind): Route[] {
 export const ROUTES: readonly Route[] = [
   { id: 'healthz', method: 'GET', path: '/healthz', summary: 'Liveness and store reachability', auth: false, returns: 'Health' },
   { id: 'openapi', method: 'GET', path: '/openapi.json', summary: 'This OpenAPI document', auth: false, returns: 'OpenApiDocument' },
+  { id: 'metrics', method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format 0.0.4) per server and per software network; unauthenticated like /healthz (serve the API on an admin or loopback address)', auth: false, returns: 'MetricsText' },
   { id: 'whoami', method: 'GET', path: '/api/v1/whoami', summary: 'The principal of the bearer token', auth: true, returns: 'Principal' },
   ...KIND_NAMES.flatMap(kindRoutes),
   {

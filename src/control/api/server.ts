@@ -1,6 +1,6 @@
 /**
  * The control plane's HTTP API on node:http: REST routes for every resource kind, manifest
- * apply/delete, events, placements, utilisation, a WebSocket watch stream, /openapi.json and
+ * apply/delete, events, placements, utilisation, a WebSocket watch stream, /openapi.json, /metrics (Prometheus) and
  * /healthz. Every handler works through the same functions as the CLI's local mode
  * (manifest/apply.ts, events.ts), so the API adds authentication and transport, nothing else.
  */
@@ -17,6 +17,7 @@ import { NotFoundError, type Store, type Watch, type WatchEvent } from '../store
 import { computeTop } from '../top.js';
 import { allowed, authorize, type Principal, type TokenAuth } from './auth.js';
 import { BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
+import { PlatformMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { matchRoute, type Match } from './routes.js';
 import { DEFAULT_WEB_ROOT, serveStatic } from './static.js';
@@ -62,8 +63,10 @@ export class ApiServer {
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly watches = new Set<{ ws: WebSocket; watch?: Watch }>();
   private closed = false;
+  private readonly metrics: PlatformMetrics;
 
   constructor(private readonly init: ApiServerInit) {
+    this.metrics = new PlatformMetrics(init.store);
     this.http = createServer((req, res) => void this.handle(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head));
   }
@@ -117,6 +120,12 @@ export class ApiServer {
       if (!match) throw new RouteNotFoundError(method, url.pathname, methods);
       if (match.route.id === 'watch') throw new BadRequestError('the watch stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
       const who = match.route.auth ? this.init.auth.authenticate(req.headers.authorization) : undefined;
+      if (match.route.id === 'metrics') {
+        const m = await this.metrics.render();
+        res.writeHead(200, { 'Content-Type': m.contentType, 'Content-Length': Buffer.byteLength(m.text) });
+        res.end(m.text);
+        return;
+      }
       const body = await this.route({ req, url, match, who });
       send(res, 200, body);
     } catch (e) {
@@ -195,6 +204,8 @@ export class ApiServer {
         return computeTop(store, who.admin ? {} : { namespaces: who.namespaces, servers: false });
       case 'watch':
         throw new BadRequestError('the watch stream needs a WebSocket upgrade');
+      case 'metrics':
+        return (await this.metrics.render()).text;
     }
   }
 
