@@ -50,9 +50,9 @@ export function register(program: Command): void {
         return;
       }
       const l = kindArg?.toLowerCase();
-      const special = l === 'event' || l === 'events' ? '/swnet/event/' : l === 'placement' || l === 'placements' ? '/swnet/placement/' : undefined;
+      const special = l === 'event' || l === 'events' ? '/swnet/event/' : l === 'placement' || l === 'placements' ? '/swnet/placement/' : l === 'migration' || l === 'migrations' ? '/swnet/migration/' : undefined;
       const kind = kindArg !== undefined && !special ? resolveKind(kindArg) : undefined;
-      if (kindArg !== undefined && !special && !kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')}, event, placement)`);
+      if (kindArg !== undefined && !special && !kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')}, event, placement, migration)`);
       const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
       await new Promise<void>((resolve, reject) => {
         // Store backends poll on unref'd timers; this keeps the command alive until interrupted.
@@ -67,7 +67,7 @@ export function register(program: Command): void {
           for (const e of evs) {
             const ref = parseKey(e.key);
             if (!ref || (o.namespace !== undefined && ref.namespace !== o.namespace)) continue;
-            const object = e.kv ? (ref.type === 'resource' ? readResource(e.kv) : e.kv.value) : { kind: ref.type === 'resource' ? ref.kind : ref.type === 'event' ? 'Event' : 'Placement', metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } };
+            const object = e.kv ? (ref.type === 'resource' ? readResource(e.kv) : e.kv.value) : { kind: ref.type === 'resource' ? ref.kind : ref.type === 'event' ? 'Event' : ref.type === 'migration' ? 'Migration' : 'Placement', metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } };
             print({ type: e.type === 'delete' ? 'DELETED' : e.kv?.version === 1 ? 'ADDED' : 'MODIFIED', revision: e.revision, key: e.key, object: object as unknown as Record<string, unknown> });
           }
         });

@@ -29,7 +29,9 @@ export function placementKey(namespace: string, network: string, fn?: string): s
 export type KeyRef =
   | { readonly type: 'resource'; readonly kind: Kind; readonly namespace: string; readonly name: string }
   | { readonly type: 'event'; readonly namespace: string; readonly name: string }
-  | { readonly type: 'placement'; readonly namespace: string; readonly network: string; readonly name: string };
+  | { readonly type: 'placement'; readonly namespace: string; readonly network: string; readonly name: string }
+  /** A migration object (src/control/migrations.ts); `name` is the migration's id. */
+  | { readonly type: 'migration'; readonly namespace: string; readonly network: string; readonly name: string };
 
 /**
  * Parses a key written by the control plane; undefined for keys of other kinds.
@@ -42,6 +44,7 @@ export function parseKey(key: string): KeyRef | undefined {
   const rest = parts.slice(3);
   if (seg === 'event' && rest.length === 2) return { type: 'event', namespace: rest[0]!, name: rest[1]! };
   if (seg === 'placement' && rest.length === 3) return { type: 'placement', namespace: rest[0]!, network: rest[1]!, name: rest[2]! };
+  if (seg === 'migration' && rest.length === 3) return { type: 'migration', namespace: rest[0]!, network: rest[1]!, name: rest[2]! };
   const kind = KIND_NAMES.find((k) => k.toLowerCase() === seg);
   if (!kind) return undefined;
   if (KINDS[kind].namespaced) return rest.length === 2 ? { type: 'resource', kind, namespace: rest[0]!, name: rest[1]! } : undefined;

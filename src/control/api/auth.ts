@@ -13,7 +13,7 @@
  * ```
  *
  * A tenant sees and changes only namespaced objects (SoftwareNetwork, UserNetworkTemplate,
- * their events and placements) in its namespaces — by default the one named like the tenant.
+ * their events, placements and migrations) in its namespaces — by default the one named like the tenant.
  * Infrastructure kinds (Datacenter, Server, Link) are the admin's.
  */
 import { createHash } from 'node:crypto';
@@ -100,15 +100,15 @@ export class TokenAuth {
 }
 
 /** Whether `p` may see or change objects of `kind` in `namespace` ('' for cluster-wide). */
-export function allowed(p: Principal, kind: Kind | 'Event' | 'Placement', namespace: string): boolean {
+export function allowed(p: Principal, kind: Kind | 'Event' | 'Placement' | 'Migration', namespace: string): boolean {
   if (p.admin) return true;
-  if (kind !== 'Event' && kind !== 'Placement' && !KINDS[kind].namespaced) return false;
+  if (kind !== 'Event' && kind !== 'Placement' && kind !== 'Migration' && !KINDS[kind].namespaced) return false;
   return p.namespaces.includes(namespace);
 }
 
 /** Throws ForbiddenError unless {@link allowed}. */
-export function authorize(p: Principal, kind: Kind | 'Event' | 'Placement', namespace: string, verb: string): void {
+export function authorize(p: Principal, kind: Kind | 'Event' | 'Placement' | 'Migration', namespace: string, verb: string): void {
   if (allowed(p, kind, namespace)) return;
-  if (kind !== 'Event' && kind !== 'Placement' && !KINDS[kind].namespaced) throw new ForbiddenError(`${p.name} may not ${verb} ${kind} objects: infrastructure needs an admin token`);
+  if (kind !== 'Event' && kind !== 'Placement' && kind !== 'Migration' && !KINDS[kind].namespaced) throw new ForbiddenError(`${p.name} may not ${verb} ${kind} objects: infrastructure needs an admin token`);
   throw new ForbiddenError(`${p.name} may not ${verb} ${kind} objects in namespace '${namespace}' (its namespaces: ${p.namespaces.join(', ') || 'none'})`);
 }

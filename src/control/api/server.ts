@@ -250,13 +250,14 @@ export class ApiServer {
         from = Number(rv) + 1;
       }
       const kindArg = url.searchParams.get('kind');
-      const kind = kindArg === null ? undefined : kindArg.toLowerCase() === 'event' || kindArg.toLowerCase() === 'events' ? 'Event' : kindArg.toLowerCase() === 'placement' || kindArg.toLowerCase() === 'placements' ? 'Placement' : resolveKind(kindArg);
+      const kl = kindArg?.toLowerCase();
+      const kind = kindArg === null ? undefined : kl === 'event' || kl === 'events' ? 'Event' : kl === 'placement' || kl === 'placements' ? 'Placement' : kl === 'migration' || kl === 'migrations' ? 'Migration' : resolveKind(kindArg);
       if (kindArg !== null && !kind) throw new BadRequestError(`unknown kind '${kindArg}'`);
       const ns = url.searchParams.get('namespace');
-      if (kind !== undefined && kind !== 'Event' && kind !== 'Placement' && !KINDS[kind].namespaced) authorize(who, kind, '', 'watch');
+      if (kind !== undefined && kind !== 'Event' && kind !== 'Placement' && kind !== 'Migration' && !KINDS[kind].namespaced) authorize(who, kind, '', 'watch');
       if (ns !== null) authorize(who, 'Event', ns, 'watch');
       filter = (ref) => {
-        const k = ref.type === 'resource' ? ref.kind : ref.type === 'event' ? 'Event' : 'Placement';
+        const k = ref.type === 'resource' ? ref.kind : ref.type === 'event' ? 'Event' : ref.type === 'migration' ? 'Migration' : 'Placement';
         return (kind === undefined || k === kind) && (ns === null || ref.namespace === ns) && allowed(who, k, ref.namespace);
       };
     } catch (e) {
@@ -314,7 +315,9 @@ function toMessage(e: WatchEvent, ref: KeyRef): WatchMessage {
         ? { apiVersion: 'swnet.io/v1', kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}), resourceVersion: String(e.revision) } }
         : ref.type === 'event'
           ? { kind: 'Event', metadata: { name: ref.name, namespace: ref.namespace } }
-          : { kind: 'Placement', namespace: ref.namespace, network: ref.network, function: ref.name };
+          : ref.type === 'migration'
+            ? { kind: 'Migration', namespace: ref.namespace, network: ref.network, id: ref.name }
+            : { kind: 'Placement', namespace: ref.namespace, network: ref.network, function: ref.name };
     return { type: 'DELETED', revision: e.revision, key: e.key, object };
   }
   const kv = e.kv!;
