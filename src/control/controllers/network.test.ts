@@ -7,6 +7,8 @@ import type { Resource } from '../manifest/types.js';
 import { PLACEMENT_PREFIX, type Placement } from '../placement.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/contract.js';
+import { setCondition } from '../events.js';
+import { GangScheduler } from './gang.js';
 import { NetworkController, type NetworkScheduler, type PlaceContext, type PlacementDecision } from './network.js';
 
 const server = (name: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${name} }\nspec: { datacenter: dc1, capacity: { cpu: 4, memory: 8Gi } }\n---\n`;
@@ -133,6 +135,60 @@ describe('network controller', () => {
       // The server it runs on disappears: the function is placed again elsewhere.
       await remove(store, parseManifestText(server('s1').replace('---\n', ''), 's.yaml').resources);
       await until('moved to s2', async () => ((await placements(store, 'n'))[0]?.server === 's2' ? true : undefined));
+    } finally {
+      await c.stop();
+      await store.close();
+    }
+  });
+
+  it('status-only writes to a Server (agents every few seconds) cause no reconcile pass and no scheduler reset; Ready=False does', async () => {
+    const store = new MemoryStore();
+    await applyText(store, INFRA + net('web', ['r1', 'fw']));
+    const inner = roundRobin();
+    let resets = 0;
+    const sched: NetworkScheduler = { place: (n, ctx) => inner.place(n, ctx), reset: () => void resets++ };
+    const c = await NetworkController.start(store, { scheduler: sched });
+    try {
+      await until('Scheduled=True', async () => ((await scheduled(store, 'web'))?.conditions?.find((x) => x.type === 'Scheduled')?.status === 'True' ? true : undefined));
+      await new Promise((r) => setTimeout(r, 50));
+      const [passes, r0, calls] = [c.reconciles, resets, inner.calls];
+      // What an agent writes: Ready=True (s1 had no Ready condition: schedulable before and after) and status reports.
+      await setCondition(store, { kind: 'Server', name: 's1' }, { type: 'Ready', status: 'True', reason: 'AgentHeartbeat', message: 'the server agent renews its lease' });
+      for (let i = 0; i < 5; i++) {
+        const kv = (await store.get('/swnet/server/s1'))!;
+        const r = kv.value as unknown as Resource;
+        await store.put(kv.key, { ...r, status: { ...r.status, domains: [{ network: 'web', processed: i }] } } as unknown as Parameters<Store['put']>[1], { expect: kv.modRevision });
+      }
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(c.reconciles, passes, 'no reconcile pass after status-only writes');
+      assert.equal(resets, r0, 'no scheduler reset after status-only writes');
+      assert.equal(inner.calls, calls);
+      // Schedulability changes: s2 loses its agent → every network is looked at again, fw leaves s2.
+      await setCondition(store, { kind: 'Server', name: 's2' }, { type: 'Ready', status: 'False', reason: 'AgentLost', message: 'gone' });
+      await until('fw moved off s2', async () => ((await placements(store, 'web')).every((p) => p.server === 's1') ? true : undefined));
+      assert.ok(c.reconciles > passes);
+      assert.ok(resets > r0);
+    } finally {
+      await c.stop();
+      await store.close();
+    }
+  });
+
+  it('reconciles many networks concurrently without over-committing a server', async () => {
+    const store = new MemoryStore();
+    // 2 servers x 4 CPUs, 30 networks of one 1-CPU function: exactly 8 fit.
+    await applyText(store, INFRA + Array.from({ length: 30 }, (_, i) => net(`n${i}`, ['f'])).join('---\n'));
+    const c = await NetworkController.start(store, { scheduler: new GangScheduler(), concurrency: 8, minBackoffMs: 5000 });
+    try {
+      const all = async (): Promise<Placement[]> => (await store.list(`${PLACEMENT_PREFIX}t1/`)).items.map((kv) => kv.value as unknown as Placement);
+      await until('30 networks decided', async () => {
+        let decided = 0;
+        for (let i = 0; i < 30; i++) if ((await scheduled(store, `n${i}`))?.conditions?.some((x) => x.type === 'Scheduled' && x.status !== 'Unknown')) decided++;
+        return decided === 30 ? true : undefined;
+      });
+      const ps = await all();
+      assert.equal(ps.length, 8);
+      for (const s of ['s1', 's2']) assert.equal(ps.filter((p) => p.server === s).length, 4, `${s} holds exactly its 4 CPUs`);
     } finally {
       await c.stop();
       await store.close();

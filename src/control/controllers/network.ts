@@ -56,6 +56,12 @@ export interface NetworkControllerInit {
   readonly minBackoffMs?: number;
   /** Longest retry delay (ms, default 30 000). */
   readonly maxBackoffMs?: number;
+  /**
+   * Networks reconciled at once (default 16). Passes over different networks overlap their
+   * store round trips, so the SQLite store's group commit acknowledges them with one fsync;
+   * scheduling decisions stay sequential (place() is synchronous).
+   */
+  readonly concurrency?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -78,10 +84,18 @@ export class NetworkController {
   private serverNames: Set<string> | undefined;
   private unavailable = new Map<string, string>();
   private readonly events: EventRecorder;
-  private readonly due = new Map<string, number>();
+  /** Networks due now, in arrival order (a Set: queuing twice is once). */
+  private readonly ready = new Set<string>();
+  /** Networks due later (backoff), with the time they are due. */
+  private readonly delayed = new Map<string, number>();
+  /** Networks being reconciled: never two passes over one network at once. */
+  private readonly active = new Set<string>();
+  /** Decisions written but not yet seen by the placement reflector, for other passes' `others()`. */
+  private readonly inflight = new Map<string, Placement[]>();
   private readonly attempts = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private timerAt = Infinity;
+  private readonly workers = new Set<Promise<void>>();
   private stopped = false;
   /** Reconciles done (for tests and metrics). */
   reconciles = 0;
@@ -119,7 +133,10 @@ export class NetworkController {
       c.infra.push(
         await Reflector.start(store, {
           prefix,
-          onChange: () => {
+          onChange: (ch) => {
+            // Agents write Server status every few seconds: only a change of spec or of
+            // schedulability changes what the scheduler may decide.
+            if (!ch.some((x) => !x.prev || !x.kv || schedulingView(x.prev) !== schedulingView(x.kv))) return;
             c.infrastructure = undefined;
             init.scheduler.reset?.();
             c.enqueueAll(true);
@@ -142,39 +159,68 @@ export class NetworkController {
   private enqueue(key: string | undefined, reset = false, delay = 0): void {
     if (key === undefined || this.stopped) return;
     if (reset) this.attempts.delete(key);
-    const at = Date.now() + delay;
-    const cur = this.due.get(key);
-    if (cur === undefined || at < cur) this.due.set(key, at);
+    if (delay <= 0) {
+      this.delayed.delete(key);
+      this.ready.add(key);
+    } else if (!this.ready.has(key)) {
+      const at = Date.now() + delay;
+      const cur = this.delayed.get(key);
+      if (cur === undefined || at < cur) this.delayed.set(key, at);
+      if (at < this.timerAt) this.arm(at);
+    }
     this.kick();
   }
 
-  private kick(): void {
-    if (this.running || this.stopped) return;
+  /** One timer for the earliest delayed network; on firing, every due one becomes ready. */
+  private arm(at: number): void {
     clearTimeout(this.timer);
-    let next = Infinity;
-    for (const t of this.due.values()) next = Math.min(next, t);
-    if (next === Infinity) return;
+    this.timerAt = at;
     this.timer = setTimeout(() => {
-      this.running = this.drain().finally(() => {
-        this.running = undefined;
-        this.kick();
-      });
-    }, Math.max(0, next - Date.now()));
+      this.timerAt = Infinity;
+      const now = Date.now();
+      let next = Infinity;
+      for (const [k, t] of this.delayed) {
+        if (t <= now) {
+          this.delayed.delete(k);
+          this.ready.add(k);
+        } else next = Math.min(next, t);
+      }
+      if (next !== Infinity) this.arm(next);
+      this.kick();
+    }, Math.max(0, at - Date.now()));
   }
 
-  private async drain(): Promise<void> {
-    for (;;) {
-      if (this.stopped) return;
-      const now = Date.now();
-      const ready = [...this.due].filter(([, t]) => t <= now).map(([k]) => k);
-      if (ready.length === 0) return;
-      for (const key of ready) {
-        if (this.stopped) return;
-        this.due.delete(key);
+  private kick(): void {
+    if (this.stopped) return;
+    const max = Math.max(1, this.init.concurrency ?? 16);
+    while (this.workers.size < max && this.workers.size < this.ready.size) {
+      const w: Promise<void> = this.work().finally(() => this.workers.delete(w));
+      this.workers.add(w);
+    }
+  }
+
+  /** A ready network nobody is reconciling, taken off the queue. */
+  private take(): string | undefined {
+    for (const k of this.ready) {
+      if (this.active.has(k)) continue;
+      this.ready.delete(k);
+      return k;
+    }
+    return undefined;
+  }
+
+  private async work(): Promise<void> {
+    // Start after the caller's turn, so that a burst of enqueues is one batch of work.
+    await new Promise((r) => setImmediate(r));
+    for (let key = this.take(); key !== undefined && !this.stopped; key = this.take()) {
+      this.active.add(key);
+      try {
         await this.reconcileSafely(key);
-        // Let I/O and timers run between passes, even when the store answers in microtasks.
-        await new Promise((r) => setImmediate(r));
+      } finally {
+        this.active.delete(key);
       }
+      // Let I/O and timers run between passes, even when the store answers in microtasks.
+      await new Promise((r) => setImmediate(r));
     }
   }
 
@@ -241,7 +287,12 @@ export class NetworkController {
       await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(mine) }, false);
       return false;
     }
-    const others = (): Placement[] => [...this.byNetwork].filter(([k]) => k !== key).flatMap(([, m]) => [...m.values()]);
+    const others = (): Placement[] => {
+      const out: Placement[] = [];
+      for (const [k, m] of this.byNetwork) if (k !== key && !this.inflight.has(k)) for (const p of m.values()) out.push(p);
+      for (const [k, ps] of this.inflight) if (k !== key) out.push(...ps);
+      return out;
+    };
     const d = this.init.scheduler.place(net, { infrastructure: this.infrastructure, mine, others });
     if (!d.ok) {
       await this.events.record(ref, 'Warning', 'Unschedulable', d.reason);
@@ -254,17 +305,20 @@ export class NetworkController {
     for (const p of next) ops.push({ type: 'put', key: placementKey(ref.namespace, ref.name, p.function), value: p as unknown as JsonObject });
     // Guarded by the network's revision: a network changed meanwhile is reconciled again instead.
     let res;
+    this.inflight.set(key, next);
     try {
       res = await this.store.txn([{ key, modRevision: kv.modRevision }], ops);
+      if (res.succeeded) await this.placements.waitFor(res.revision);
     } catch (e) {
       this.init.scheduler.reset?.();
       throw e;
+    } finally {
+      this.inflight.delete(key);
     }
     if (!res.succeeded) {
       this.init.scheduler.reset?.();
       return false;
     }
-    await this.placements.waitFor(res.revision);
     // Functions that had to leave their server say why (a lost agent, a deleted server).
     const to = new Map(next.map((p) => [p.function, p.server]));
     const moved = mine.filter((p) => !servers.has(p.server) && to.has(p.function)).map((p) => `${p.function} ${p.server}→${to.get(p.function)} (${this.unavailable.get(p.server) ?? `server ${p.server} no longer exists`})`);
@@ -293,9 +347,22 @@ export class NetworkController {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    await Promise.all(this.workers);
     await Promise.all([this.nets?.stop(), this.placements?.stop(), ...this.infra.map((r) => r.stop())]);
   }
+}
+
+/**
+ * What the scheduler sees of an infrastructure object: its generation (every spec change,
+ * `spec.unschedulable` included) and, for a Server, whether it is schedulable and why not.
+ */
+function schedulingView(kv: KeyValue): string {
+  const r = kv.value as unknown as Resource;
+  const gen = r.metadata?.generation ?? 0;
+  if (r.kind !== 'Server') return String(gen);
+  const ready = r.status?.conditions?.find((c) => c.type === 'Ready');
+  const spec = r.spec as { unschedulable?: unknown } | undefined;
+  return serverSchedulable(r.status) ? `${gen}|ok|${String(spec?.unschedulable === true)}` : `${gen}|no|${ready?.reason ?? ''}|${ready?.message ?? ''}|${String(spec?.unschedulable === true)}`;
 }
 
 function refOf(key: string): { kind: 'SoftwareNetwork'; namespace: string; name: string } | undefined {
