@@ -57,6 +57,44 @@ export class GangScheduler implements NetworkScheduler {
     };
   }
 
+  /**
+   * Places only `functions` of the network (missing ones, or ones that must leave their
+   * server), keeping the others where they are: a lost server or a failover moves what it must,
+   * never the whole network (every move of a running function is a cold start).
+   */
+  placeSome(network: Resource, ctx: PlaceContext, functions: ReadonlySet<string>): PlacementDecision {
+    const prefix = functionId(network.metadata.namespace ?? DEFAULT_NAMESPACE, network.metadata.name, '');
+    if (!this.state || this.state.infra !== ctx.infrastructure) {
+      const cluster = clusterFromResources(ctx.infrastructure);
+      for (const p of ctx.others()) this.assume(cluster, p);
+      this.state = { cluster, scheduler: new Scheduler(cluster), infra: ctx.infrastructure };
+    }
+    const { cluster, scheduler } = this.state;
+    // The staying functions with their full requests: anti-affinity and latency are checked against them.
+    const full = new Map(networkRequests(network).map((r) => [r.id, r]));
+    for (const p of ctx.mine) {
+      if (functions.has(p.function)) continue;
+      const s = cluster.index.get(p.server);
+      const req = full.get(idOf(p));
+      cluster.forget(idOf(p));
+      if (s !== undefined) cluster.assume(req ?? { id: idOf(p), ...p.requests }, s);
+    }
+    const saved: { req: FunctionRequest; server: number }[] = [];
+    for (const p of ctx.mine) {
+      const cur = functions.has(p.function) ? cluster.placed.get(idOf(p)) : undefined;
+      if (!cur) continue;
+      saved.push({ req: cur.req, server: cur.server });
+      cluster.forget(idOf(p));
+    }
+    const reqs = [...full.values()].filter((r) => functions.has(r.id.slice(prefix.length)));
+    const g = scheduler.scheduleGang(reqs);
+    if (!g.ok) {
+      for (const s of saved) cluster.assume(s.req, s.server);
+      return { ok: false, reason: g.unschedulable.message };
+    }
+    return { ok: true, assignments: reqs.map((r) => ({ function: r.id.slice(prefix.length), server: g.placements.get(r.id) ?? '', requests: { cpu: r.cpu, memory: r.memory, bandwidth: r.bandwidth } })) };
+  }
+
   observe(type: 'put' | 'delete', p: Placement): void {
     const c = this.state?.cluster;
     if (!c) return;

@@ -104,6 +104,7 @@ const definitions = {
         },
       },
       labels: { type: 'object', additionalProperties: { type: 'string' } },
+      unschedulable: { type: 'boolean', description: 'cordoned (swnet drain): the scheduler places nothing new here; existing placements stay' },
     },
   },
   LinkSpec: {

@@ -22,6 +22,8 @@ export interface ServerInput {
   readonly bandwidth?: number;
   /** SPECpower model; servers without one are scored with HP ProLiant ML110 G5. */
   readonly power?: PowerModel;
+  /** Cordoned (Server `spec.unschedulable`): refused by the cordon filter, its placements stay. */
+  readonly unschedulable?: boolean;
 }
 
 /** A physical link between two servers or datacenters (by name), with its one-way latency. */
@@ -69,6 +71,8 @@ export class Cluster {
   /** capacity[s * 3 + r], used[s * 3 + r] (r in RESOURCES order). */
   readonly capacity: Float64Array;
   readonly used: Float64Array;
+  /** 1 for a cordoned server (nothing new is placed there). */
+  readonly unschedulable: Uint8Array;
   /** Functions per server (for "already on": a server with none counts as off). */
   readonly count: Int32Array;
   /** Draw now (W): at the current load if any function runs there, 0 for a server counted as off. */
@@ -93,6 +97,7 @@ export class Cluster {
     this.capacity = new Float64Array(n * R);
     this.used = new Float64Array(n * R);
     this.count = new Int32Array(n);
+    this.unschedulable = Uint8Array.from(servers, (s) => (s.unschedulable ? 1 : 0));
     this.wattsNow = new Float64Array(n);
     let peak = 0;
     servers.forEach((s, i) => {

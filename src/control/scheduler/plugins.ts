@@ -41,6 +41,13 @@ function union(index: Map<string, number[]>, keys: ReadonlySet<string>): number[
 
 const list = (xs: ReadonlySet<string>): string => `[${[...xs].join(', ')}]`;
 
+/** A cordoned server (`spec.unschedulable`, swnet drain) takes nothing new (kubectl cordon). */
+export const cordonFilter: FilterPlugin = {
+  name: 'cordon',
+  filter: (_req, s, c) => c.unschedulable[s] !== 1,
+  reason: (_req, s, c) => `${c.names[s]} is cordoned (unschedulable)`,
+};
+
 /** The datacenter tier must be one of the network's `placement.tier`. */
 export const tierFilter: FilterPlugin = {
   name: 'tier',
@@ -139,7 +146,7 @@ export const latencyFilter: FilterPlugin = {
 };
 
 /** Default filters, cheapest first (a server's first refusing filter is the one reported). */
-export const DEFAULT_FILTERS: readonly FilterPlugin[] = [tierFilter, datacenterFilter, capacityFilter, antiAffinityFilter, latencyFilter];
+export const DEFAULT_FILTERS: readonly FilterPlugin[] = [cordonFilter, tierFilter, datacenterFilter, capacityFilter, antiAffinityFilter, latencyFilter];
 
 /**
  * Energy: the smallest power increase under the server's SPECpower model wins; a server with no

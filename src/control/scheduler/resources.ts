@@ -12,6 +12,7 @@ interface ServerSpecShape {
   datacenter: string;
   capacity: { cpu: number | string; memory: number | string; bandwidth?: number | string };
   power?: { specpower: number[] };
+  unschedulable?: boolean;
 }
 
 /**
@@ -36,6 +37,7 @@ export function clusterFromResources(resources: readonly Resource[], o: ClusterO
         memory: parseBytes(s.capacity.memory),
         ...(bw !== undefined ? { bandwidth: parseRate(bw) } : {}),
         ...(s.power ? { power: powerModel(r.metadata.name, s.power.specpower) } : {}),
+        ...(s.unschedulable === true ? { unschedulable: true } : {}),
       });
     } else if (r.kind === 'Link') {
       const l = r.spec as unknown as { endpoints: [string, string]; latency?: number | string };
