@@ -107,3 +107,60 @@ test('traffic-source: fuzz 100,000 frames arriving on its port: all dropped and 
   fuzz(src, [udpFrame({ ...L2, src: '10.0.0.1', dst: '10.0.1.1', srcPort: 1, dstPort: 2 })], 100_000, 9, { in: 'in', out: 'forwarded', dropped: 'dropped' });
   assert.ok(counter(src.counters(), 'out') > 0, 'ticks during the fuzz sent frames');
 });
+
+test('traffic-source: day profile: the rate follows min at midnight, max at noon; the packets sent are the integral of the rate', () => {
+  const periodMs = 10_000;
+  // ctx.now 0 is midnight of the compressed day (the profile reads the wall clock timeOrigin + now).
+  const originMs = performance.timeOrigin;
+  const profile = { shape: 'day', periodMs, min: 0.1, max: 1, originMs };
+  const src = trafficSourceFactory.create({ profile, flows: [{ id: 1, kind: 'udp', ...L2, src: '10.0.0.1', dst: '10.0.1.1', intervalMs: 1 }] });
+  const pool = new PacketPool({ slots: 8192 });
+  const sentIn = (from: number, to: number): number => {
+    let n = 0;
+    for (let t = from; t <= to; t += 10) n += tickFrames(src, pool, t).length;
+    return n;
+  };
+  // Packet 0 at once, then the integral of m over [0, t] at 1 packet/ms: ∫ = 0.1t + 0.9(t/2 − P/(4π) sin 2πt/P).
+  const integral = (t: number): number => 0.1 * t + 0.9 * (t / 2 - (periodMs / (4 * Math.PI)) * Math.sin((2 * Math.PI * t) / periodMs));
+  const night = sentIn(0, 1000);
+  assert.ok(Math.abs(night - (1 + Math.floor(integral(1000)))) <= 1, `night hour: ${night} vs ${integral(1000)}`);
+  const rest = sentIn(1010, 4000);
+  const noon = sentIn(4010, 6000);
+  assert.ok(Math.abs(night + rest + noon - (1 + Math.floor(integral(6000)))) <= 1, 'cumulative = integral');
+  // Around noon the rate is ~10x the midnight one: ~0.97 packets/ms against ~0.11.
+  assert.ok(noon / 2000 > 0.9 && night / 1000 < 0.2, `noon ${noon / 2000}/ms, night ${night / 1000}/ms`);
+  const day = sentIn(6010, periodMs * 2);
+  assert.ok(Math.abs(night + rest + noon + day - (1 + Math.floor(integral(periodMs * 2)))) <= 1, 'two days: (min + max)/2 on average');
+  assert.equal(pool.available, 8192);
+});
+
+test('traffic-source: day profile: a source started (or resumed) at noon sends at the noon rate at once', () => {
+  const profile = { shape: 'day', periodMs: 10_000, min: 0, max: 1, originMs: performance.timeOrigin - 5000 };
+  const src = trafficSourceFactory.create({ profile, flows: [{ id: 1, kind: 'udp', ...L2, src: '10.0.0.1', dst: '10.0.1.1', intervalMs: 1 }] }) as TrafficSource;
+  const pool = new PacketPool({ slots: 4096 });
+  assert.equal(tickFrames(src, pool, 0).length, 1);
+  const n = tickFrames(src, pool, 100).length;
+  assert.ok(n >= 98 && n <= 101, `noon: ~1 packet/ms, got ${n} in 100 ms`);
+  // After an import the schedule restarts from the sequence it resumes at, at the rate of that hour.
+  const state = src.exportState();
+  const dst = trafficSourceFactory.create({ profile, flows: [{ id: 1, kind: 'udp', ...L2, src: '10.0.0.1', dst: '10.0.1.1', intervalMs: 1 }] }) as TrafficSource;
+  dst.importState(state);
+  assert.equal(tickFrames(dst, pool, 5000).length, 1, 'midnight: the resumed packet at once');
+  assert.equal(tickFrames(dst, pool, 5100).length, 0, 'min 0 at midnight: nothing more for a while');
+  const c = dst.counters() as { flows: { packets: number }[] };
+  assert.equal(c.flows[0]?.packets, n + 2);
+});
+
+test('traffic-source: day profile configuration errors', () => {
+  const flows = [{ kind: 'voip', ...L2, src: '10.0.0.1', dst: '10.0.1.1' }];
+  const bad = (profile: unknown, re: RegExp): void => {
+    assert.throws(() => trafficSourceFactory.create({ flows, profile }), (e: Error) => e.name === 'ConfigError' && re.test(e.message));
+  };
+  bad({ shape: 'week', periodMs: 1000 }, /profile\.shape/);
+  bad({ shape: 'day' }, /profile\.periodMs: is required/);
+  bad({ shape: 'day', periodMs: 10 }, /profile\.periodMs/);
+  bad({ shape: 'day', periodMs: 1000, min: 2, max: 1 }, /profile\.min: must not exceed max/);
+  bad({ shape: 'day', periodMs: 1000, max: 0, min: 0 }, /profile\.max: must be positive/);
+  bad({ shape: 'day', periodMs: 1000, peak: 12 }, /profile\.peak: unknown key/);
+  assert.ok(trafficSourceFactory.create({ flows, profile: { shape: 'day', periodMs: 600_000 } }));
+});

@@ -16,6 +16,14 @@
  *
  * A flow sends packet k at startMs + k × interval. A late tick sends what is due at once (up to
  * the pool), stamped with the actual send time.
+ *
+ * With `profile: { shape: 'day', periodMs, min, max, originMs }` every flow's rate is multiplied
+ * by m(φ) = min + (max − min)·(1 − cos 2πφ)/2, where φ ∈ [0, 1) is the time of a compressed day
+ * of `periodMs` on the wall clock (epoch ms `originMs` is a midnight): `min` at midnight, `max` at
+ * noon. The packets due are the integral of the rate, in closed form
+ * (∫ (1 − cos 2πt/P)/2 dt = t/2 − P/(4π)·sin 2πt/P), so the schedule costs one sine per flow and
+ * tick, and a source started (or migrated) at any time of day sends what that hour asks for.
+ * The wall clock is `performance.timeOrigin + ctx.now`: the one clock all domains share.
  */
 import type { Batch } from '../packet/pool.js';
 import { buildEthernet, ethernetLength } from '../packet/ethernet.js';
@@ -54,9 +62,47 @@ export interface SourceFlow {
   readonly ttl: number;
 }
 
+/** A rate profile over a compressed day (see the module comment). */
+export interface DayProfile {
+  readonly shape: 'day';
+  /** Length of the compressed day (ms). */
+  readonly periodMs: number;
+  /** Rate multipliers at midnight and at noon. */
+  readonly min: number;
+  readonly max: number;
+  /** Epoch ms of a midnight of the compressed day. */
+  readonly originMs: number;
+}
+
 export interface SourceConfig {
   readonly port: string;
   readonly flows: readonly SourceFlow[];
+  readonly profile?: DayProfile;
+}
+
+/**
+ * The rate multiplier of a day profile at epoch ms `t`: `min` at midnight, `max` at noon.
+ * @example dayMultiplier({ shape: 'day', periodMs: 1000, min: 0.1, max: 1, originMs: 0 }, 500) // 1
+ */
+export function dayMultiplier(p: DayProfile, t: number): number {
+  return p.min + ((p.max - p.min) * (1 - Math.cos(2 * Math.PI * dayPhase(p, t)))) / 2;
+}
+
+/**
+ * Time of the compressed day at epoch ms `t`, as a fraction in [0, 1) (0 = midnight).
+ * @example dayPhase({ shape: 'day', periodMs: 1000, min: 0, max: 1, originMs: 0 }, 2250) // 0.25
+ */
+export function dayPhase(p: Pick<DayProfile, 'periodMs' | 'originMs'>, t: number): number {
+  const x = (t - p.originMs) % p.periodMs;
+  return (x < 0 ? x + p.periodMs : x) / p.periodMs;
+}
+
+/** ∫ m(t) dt from epoch ms t0 to t1 (ms at multiplier 1): each flow's packets due are this / interval. */
+function dayIntegral(p: DayProfile, t0: number, t1: number): number {
+  const k = p.periodMs / (4 * Math.PI);
+  const dt = t1 - t0;
+  // Sine arguments reduced to one period, so that epoch-sized times keep their precision.
+  return p.min * dt + (p.max - p.min) * (dt / 2 - k * (Math.sin(2 * Math.PI * dayPhase(p, t1)) - Math.sin(2 * Math.PI * dayPhase(p, t0))));
 }
 
 const PRESETS: Readonly<Record<FlowKind, { payload: number; intervalMs?: number; rateKbps?: number; tos: number }>> = {
@@ -73,7 +119,7 @@ const PRESETS: Readonly<Record<FlowKind, { payload: number; intervalMs?: number;
  * parseSourceConfig({ flows: [{ kind: 'voip', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', src: '10.0.0.1', dst: '10.0.1.1', dstPort: 5004 }] });
  */
 export function parseSourceConfig(config: unknown): SourceConfig {
-  const o = strictObject(config, '', ['port', 'flows']);
+  const o = strictObject(config, '', ['port', 'flows', 'profile']);
   const flows = o.req('flows', arrayOf((v, p): SourceFlow => {
     const f = strictObject(v, p, ['id', 'kind', 'srcMac', 'dstMac', 'vlan', 'src', 'dst', 'srcPort', 'dstPort', 'identifier', 'payloadBytes', 'intervalMs', 'rateKbps', 'startMs', 'count', 'tos', 'ttl']);
     const kind = f.req('kind', oneOf(['voip', 'iptv', 'ping', 'udp'] as const));
@@ -117,7 +163,17 @@ export function parseSourceConfig(config: unknown): SourceConfig {
     if (seen.has(fl.id)) throw new ConfigError(`flows[${i}].id`, `duplicate flow id ${fl.id}`);
     seen.add(fl.id);
   });
-  return { port: o.opt('port', str(), 'out'), flows: flowsWithIds };
+  const profile = o.maybe('profile', (v, p): DayProfile => {
+    const q = strictObject(v, p, ['shape', 'periodMs', 'min', 'max', 'originMs']);
+    const shape = q.req('shape', oneOf(['day'] as const));
+    const periodMs = q.req('periodMs', num(100, 2 ** 40));
+    const min = q.opt('min', num(0, 1000), 0.1);
+    const max = q.opt('max', num(0, 1000), 1);
+    if (!(max > 0)) throw new ConfigError(`${p}.max`, 'must be positive');
+    if (min > max) throw new ConfigError(`${p}.min`, `must not exceed max (${max})`);
+    return { shape, periodMs, min, max, originMs: q.opt('originMs', num(0, 2 ** 52), 0) };
+  });
+  return { port: o.opt('port', str(), 'out'), flows: flowsWithIds, ...(profile ? { profile } : {}) };
 }
 
 /**
@@ -142,6 +198,9 @@ export class TrafficSource implements NetworkFunction {
   private started = false;
   // When packet 0 of each flow is (or would have been) due.
   private readonly origin: Float64Array;
+  /** Day profile: per flow the sequence at the (re)start; the wall clock at the (re)start. */
+  private readonly seq0: Float64Array;
+  private wall0 = 0;
   private readonly c = { in: 0, out: 0, dropped: 0, forwarded: 0, noBuffer: 0 };
 
   constructor(cfg: SourceConfig) {
@@ -155,6 +214,7 @@ export class TrafficSource implements NetworkFunction {
     this.nextSeq = new Float64Array(n);
     this.sentBytes = new Float64Array(n);
     this.origin = new Float64Array(n);
+    this.seq0 = new Float64Array(n);
     this.templates = cfg.flows.map((f, i) => this.buildTemplate(f, i));
   }
 
@@ -212,11 +272,15 @@ export class TrafficSource implements NetworkFunction {
   /** Sends every packet due by ctx.now. */
   tick(ctx: ProcessContext): void {
     const { pool, out, now } = ctx;
+    const profile = this.cfg.profile;
+    const wall = performance.timeOrigin + now;
     if (!this.started) {
       this.started = true;
+      this.wall0 = wall;
       this.cfg.flows.forEach((f, i) => {
         const k = this.nextSeq[i]!;
         this.origin[i] = k === 0 ? now + f.startMs : now - k * f.intervalMs;
+        this.seq0[i] = k;
       });
     }
     const b = pool.bytes;
@@ -226,10 +290,16 @@ export class TrafficSource implements NetworkFunction {
       const f = flows[i]!;
       const tpl = this.templates[i]!;
       const len = tpl.length;
+      // Under a profile: sequences up to seq0 + ∫m/interval are due (one sine per flow and tick).
+      let dueSeq = Infinity;
+      if (profile) {
+        const from = this.wall0 + (this.seq0[i] === 0 ? f.startMs : 0);
+        dueSeq = wall < from ? -1 : this.seq0[i]! + dayIntegral(profile, from, wall) / f.intervalMs;
+      }
       for (;;) {
         const seq = this.nextSeq[i]!;
         if (f.count !== 0 && seq >= f.count) break;
-        if (this.origin[i]! + seq * f.intervalMs > now) break;
+        if (profile ? seq > dueSeq : this.origin[i]! + seq * f.intervalMs > now) break;
         const slot = pool.alloc();
         if (slot < 0) {
           this.c.noBuffer++;
@@ -297,7 +367,7 @@ export class TrafficSource implements NetworkFunction {
 
 export const trafficSourceFactory: FunctionFactory = {
   kind: 'traffic-source',
-  summary: 'constant-rate test flows (VoIP, IPTV, ping, UDP) with flow id, sequence and timestamp in the payload',
+  summary: 'test flows (VoIP, IPTV, ping, UDP) at a constant rate or over a compressed day, with flow id, sequence and timestamp in the payload',
   create: (config: unknown) => new TrafficSource(parseSourceConfig(config)),
   ports: (config: unknown) => [{ name: parseSourceConfig(config).port }],
 };
