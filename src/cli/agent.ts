@@ -36,6 +36,7 @@ import type { JsonObject, Store } from '../control/store/contract.js';
 import { Reflector } from '../control/store/reflector.js';
 import { parseListen } from './controller.js';
 import { stopOnSignals } from './shutdown.js';
+import { startAgentAutoscaler } from './agent-autoscale.js';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';
@@ -140,6 +141,8 @@ export class ServerAgent {
         if (!a.statusWrite) a.statusWrite = a.writeStatus().finally(() => (a.statusWrite = undefined));
       }, init.statusMs ?? 5000),
     );
+    // Vertical elasticity: token allocations follow each network's load within its spec.autoscale limits.
+    a.timers.push(startAgentAutoscaler({ store: init.store, server: init.server, host: runtime.host, ...(init.log ? { log: init.log } : {}) }));
     for (const t of a.timers) t.unref();
     a.kick();
     return a;

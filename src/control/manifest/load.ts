@@ -272,6 +272,8 @@ function checkNetwork(spec: SoftwareNetworkSpec, base: Path, here: (path: Path, 
   );
   (spec.placement?.maxLatency ?? []).forEach((m, i) => m.between.forEach((n, j) => fn(n, [...base, 'placement', 'maxLatency', i, 'between', j])));
   (spec.placement?.antiAffinity ?? []).forEach((g, i) => g.forEach((n, j) => fn(n, [...base, 'placement', 'antiAffinity', i, j])));
+  const as = spec.autoscale;
+  if (as && as.maxTokens < as.minTokens) here([...base, 'autoscale', 'maxTokens'], `maxTokens (${as.maxTokens}) is below minTokens (${as.minTokens})`);
 }
 
 /** `Kind namespace/name` identity of a resource. */

@@ -160,6 +160,17 @@ const definitions = {
       protocols: { type: 'array', items: { enum: [...PROTOCOLS] }, uniqueItems: true },
       tokens: { type: 'integer', minimum: 1, description: 'base token allocation per scheduling round' },
       priority: { type: 'integer', minimum: 0, maximum: 7 },
+      autoscale: {
+        type: 'object',
+        required: ['minTokens', 'maxTokens'],
+        additionalProperties: false,
+        description: 'vertical elasticity: the server agents grow and shrink the token allocation with the load, within these limits',
+        properties: {
+          minTokens: { type: 'integer', minimum: 1 },
+          maxTokens: { type: 'integer', minimum: 1 },
+          targetUtilization: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'utilisation of the guaranteed share to aim at; default 0.7' },
+        },
+      },
       isolation: { enum: ['domain', 'context'] },
       placement: {
         type: 'object',

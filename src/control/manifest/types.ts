@@ -57,6 +57,8 @@ export interface SoftwareNetworkSpec {
   protocols?: ('ethernet' | 'ipv4' | 'ipv6' | 'mpls')[];
   tokens?: number;
   priority?: number;
+  /** Vertical elasticity (src/policy/autoscale.ts): token allocation bounds; targetUtilization default 0.7. */
+  autoscale?: { minTokens: number; maxTokens: number; targetUtilization?: number };
   isolation?: 'domain' | 'context';
   placement?: {
     tier?: string[];
