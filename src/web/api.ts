@@ -9,6 +9,24 @@ export interface Resource { apiVersion?: string; kind: string; metadata: Meta; s
 export interface Placement { namespace: string; network: string; function: string; server: string; generation?: number; requests?: { cpu: number; memory: number; bandwidth: number } }
 export interface SwEvent { kind: 'Event'; metadata: { name: string; namespace: string }; involvedObject: { kind: string; name: string; namespace?: string }; type: string; reason: string; message: string; count: number; firstTimestamp: string; lastTimestamp: string; source?: string }
 export interface Issue { file: string; line: number; column: number; message: string }
+export type MigrationPhase = 'pending' | 'prepared' | 'state-copied' | 'both-running' | 'switched' | 'drained' | 'done' | 'failed';
+/** A function's move between servers (contract §1): its phases arrive over the watch stream as CAS writes. */
+export interface Migration {
+  kind: 'Migration';
+  id: string;
+  namespace: string;
+  network: string;
+  function: string;
+  from: string;
+  to: string;
+  reason: 'operator' | 'overload' | 'failure' | 'idle' | string;
+  detail?: string;
+  phase: MigrationPhase;
+  timeline: { phase: string; at: number; sinceStartMs: number; by: string; detail?: string }[];
+  createdAt: number;
+  error?: string;
+  standby?: boolean;
+}
 export interface WatchMsg { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'ERROR'; revision?: number; key?: string; object: Record<string, unknown> }
 
 const TOKEN_KEY = 'swnet.token';
@@ -57,6 +75,11 @@ export class Api {
 
   get<T>(path: string): Promise<T> {
     return this.req<T>('GET', path);
+  }
+
+  /** POST with a JSON body (the operation routes). */
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.req<T>('POST', path, JSON.stringify(body), 'application/json');
   }
 
   /** Opens the watch stream from `revision` (exclusive). */
