@@ -1,0 +1,168 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { listEvents } from '../events.js';
+import { apply, getResource } from '../manifest/apply.js';
+import { parseManifestText } from '../manifest/load.js';
+import { advance, getMigration, keyOf, listMigrations, migrationStateKey, type MigrationObject } from '../migrations.js';
+import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js';
+import { drainServer, inFlight, MigrationRefusedError, requestMigration, uncordonServer } from '../server-ops.js';
+import { MemoryStore } from '../store/memory.js';
+import type { JsonObject, Store } from '../store/contract.js';
+import { MigrationController } from './migration.js';
+
+const server = (name: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${name} }\nspec: { datacenter: dc1, capacity: { cpu: 8, memory: 8Gi } }\n---\n`;
+const INFRA = `apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: dc1 }\nspec: { tier: edge }\n---\n${server('s1')}${server('s2')}${server('s3')}`;
+const net = (name: string, fns: string[], cpu = 1): string => `apiVersion: swnet.io/v1
+kind: SoftwareNetwork
+metadata: { name: ${name}, namespace: t1 }
+spec:
+  functions:
+${fns.map((f) => `    - { name: ${f}, kind: switch, config: { ports: [{ name: a }, { name: b }] }, resources: { cpu: ${cpu} } }`).join('\n')}
+---
+`;
+
+async function setup(fns: string[], on: (f: string, i: number) => string, cpu = 1): Promise<Store> {
+  const s = new MemoryStore();
+  const { resources, issues } = parseManifestText(INFRA + net('web', fns, cpu), 't.yaml');
+  assert.deepEqual(issues, []);
+  await apply(s, resources);
+  for (const [i, f] of fns.entries()) {
+    const p: Placement = { kind: 'Placement', namespace: 't1', network: 'web', function: f, server: on(f, i), generation: 1, requests: { cpu, memory: 0, bandwidth: 0 } };
+    await s.put(placementKey('t1', 'web', f), p as unknown as JsonObject);
+  }
+  return s;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const placement = async (s: Store, f: string): Promise<Placement> => (await s.get(placementKey('t1', 'web', f)))!.value as unknown as Placement;
+
+/** The agents' side, by hand: target warm, source state, target import; after the switch, drain and done. */
+async function agentSteps(s: Store, m: MigrationObject): Promise<void> {
+  const k = keyOf(m);
+  await advance(s, k, ['pending'], 'prepared', `agent/${m.to}`);
+  await s.put(migrationStateKey(m.namespace, m.network, m.id), { pre: { macs: 3 } });
+  await advance(s, k, ['prepared'], 'state-copied', `agent/${m.from}`);
+  await advance(s, k, ['state-copied'], 'both-running', `agent/${m.to}`);
+}
+async function afterSwitch(s: Store, m: MigrationObject): Promise<void> {
+  await advance(s, keyOf(m), ['switched'], 'drained', `agent/${m.from}`);
+  await advance(s, keyOf(m), ['drained'], 'done', `agent/${m.to}`);
+}
+
+describe('migration controller', () => {
+  it('switches in one transaction, records every phase as an event, cleans up finished migrations', async () => {
+    const s = await setup(['fw', 'nat'], () => 's1');
+    const c = await MigrationController.start(s, { cleanupMs: 300, resyncMs: 20 });
+    try {
+      await assert.rejects(requestMigration(s, { namespace: 't1', network: 'web', function: 'fw', to: 's1' }), (e: unknown) => e instanceof MigrationRefusedError);
+      await assert.rejects(requestMigration(s, { namespace: 't1', network: 'web', function: 'zz', to: 's2' }), (e: unknown) => e instanceof Error && e.name === 'NotFoundError');
+      await assert.rejects(requestMigration(s, { namespace: 't1', network: 'web', function: 'fw', to: 'nope' }), (e: unknown) => e instanceof Error && e.name === 'NotFoundError');
+      const m = await requestMigration(s, { namespace: 't1', network: 'web', function: 'fw', to: 's2' });
+      assert.deepEqual([m.from, m.to, m.reason, m.phase], ['s1', 's2', 'operator', 'pending']);
+      await assert.rejects(requestMigration(s, { namespace: 't1', network: 'web', function: 'fw', to: 's3' }), /already migrating/);
+      assert.equal((await placement(s, 'fw')).server, 's1', 'nothing moves before both run');
+      await agentSteps(s, m);
+      const sw = await until('switched', async () => ((await getMigration(s, keyOf(m)))?.m.phase === 'switched' ? (await getMigration(s, keyOf(m)))! : undefined));
+      const p = await placement(s, 'fw');
+      assert.deepEqual([p.server, p.generation], ['s2', 1]);
+      assert.equal((await s.get(placementKey('t1', 'web', 'fw')))!.modRevision, sw.modRevision, 'placement and phase in one transaction');
+      assert.equal((await placement(s, 'nat')).server, 's1');
+      await afterSwitch(s, m);
+      const evs = await until('done event', async () => {
+        const e = await listEvents(s, { involved: { kind: 'SoftwareNetwork', name: 'web', namespace: 't1' } });
+        return e.some((x) => x.reason === 'MigrationDone') ? e : undefined;
+      });
+      // Timestamps have millisecond resolution: compare as a set.
+      assert.deepEqual(evs.map((e) => e.reason).sort(), ['MigrationStarted', 'MigrationPrepared', 'MigrationStateCopied', 'MigrationBothRunning', 'MigrationSwitched', 'MigrationDrained', 'MigrationDone'].sort());
+      const done = evs.find((e) => e.reason === 'MigrationDone')!;
+      assert.match(done.message, /^fw s1→s2 \[fw-[0-9a-z]+-[0-9a-f]{4}\] \(operator\) done: prepared \+\d+ms, state-copied \+\d+ms, both-running \+\d+ms, switched \+\d+ms, drained \+\d+ms, done \+\d+ms, total \d+ms$/);
+      // Finished + cleanupMs: object and state gone.
+      await until('cleanup', async () => ((await s.get(keyOf(m))) === undefined ? true : undefined));
+      assert.equal(await s.get(migrationStateKey('t1', 'web', m.id)), undefined);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('fails a migration stuck before the switch, or whose placement moved meanwhile (Warning event)', async () => {
+    const s = await setup(['fw', 'nat'], () => 's1');
+    const c = await MigrationController.start(s, { stuckMs: 150, resyncMs: 20 });
+    try {
+      const m = await requestMigration(s, { namespace: 't1', network: 'web', function: 'fw', to: 's2' });
+      await advance(s, keyOf(m), ['pending'], 'prepared', 'agent/s2');
+      const f = await until('stuck → failed', async () => ((await getMigration(s, keyOf(m)))?.m.phase === 'failed' ? (await getMigration(s, keyOf(m)))!.m : undefined));
+      assert.match(f.error ?? '', /stuck in phase prepared for 0\.\d s \(nothing was switched: traffic still flows through s1\)/);
+      assert.equal((await placement(s, 'fw')).server, 's1');
+      // The network controller (or anyone) moved nat while its migration ran: no switch over it.
+      const n = await requestMigration(s, { namespace: 't1', network: 'web', function: 'nat', to: 's2' });
+      await s.put(placementKey('t1', 'web', 'nat'), { ...(await placement(s, 'nat')), server: 's3' } as unknown as JsonObject);
+      await agentSteps(s, n);
+      const g = await until('moved → failed', async () => ((await getMigration(s, keyOf(n)))?.m.phase === 'failed' ? (await getMigration(s, keyOf(n)))!.m : undefined));
+      assert.match(g.error ?? '', /moved to s3 meanwhile/);
+      assert.equal((await placement(s, 'nat')).server, 's3');
+      const warn = await until('warning', async () => {
+        const e = (await listEvents(s, { involved: { kind: 'SoftwareNetwork', name: 'web', namespace: 't1' } })).filter((x) => x.type === 'Warning');
+        return e.length === 2 ? e : undefined;
+      });
+      assert.ok(warn.every((e) => e.reason === 'MigrationFailed'));
+      assert.match(warn.map((e) => e.message).join('\n'), /fw s1→s2 .* failed after \d+ms in phase prepared by controller: stuck/);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('drains a server a bounded number at a time onto scheduler-chosen servers, then marks it standby; uncordon clears', async () => {
+    const fns = Array.from({ length: 7 }, (_, i) => `f${i}`);
+    // 2 CPUs each: s2 (8 CPUs, f6 on it) takes three more, s3 the rest (the energy score packs).
+    const s = await setup(fns, (_f, i) => (i < 6 ? 's1' : 's2'), 2);
+    const c = await MigrationController.start(s, { resyncMs: 20, drainConcurrency: 2 });
+    let maxFlying = 0;
+    const agents = setInterval(() => {
+      void (async () => {
+        const ms = await listMigrations(s, 't1', 'web');
+        maxFlying = Math.max(maxFlying, ms.filter((m) => inFlight(m) && m.from === 's1').length);
+        for (const m of ms) {
+          if (m.phase === 'pending') await agentSteps(s, m);
+          else if (m.phase === 'switched') await afterSwitch(s, m);
+        }
+      })();
+    }, 15);
+    try {
+      await drainServer(s, 's1');
+      const srv = await getResource(s, 'Server', 's1');
+      assert.equal(srv.spec['unschedulable'], true);
+      const standby = await until('standby', async () => ((await getResource(s, 'Server', 's1')).status?.['standby'] === true ? true : undefined), 8000);
+      assert.equal(standby, true);
+      const ps = (await s.list(PLACEMENT_PREFIX)).items.map((kv) => kv.value as unknown as Placement);
+      assert.equal(ps.filter((p) => p.server === 's1').length, 0);
+      assert.ok(ps.every((p) => p.generation === 1));
+      assert.ok(maxFlying <= 2 && maxFlying >= 1, `at most 2 at a time (saw ${maxFlying})`);
+      const ms = await listMigrations(s, 't1', 'web');
+      assert.equal(ms.length, 6);
+      assert.ok(ms.every((m) => m.reason === 'operator' && m.detail === 'drain s1' && m.phase === 'done'));
+      // The scheduler's filters (capacity) and scores chose: s2 filled first, then s3.
+      assert.equal(ms.filter((m) => m.to === 's2').length, 3);
+      assert.deepEqual([...new Set(ms.map((m) => m.to))].sort(), ['s2', 's3'], ms.map((m) => m.to).join());
+      const evs = await listEvents(s, { involved: { kind: 'Server', name: 's1' } });
+      assert.match(evs.find((e) => e.reason === 'Drained')?.message ?? '', /server s1 drained in \d+\.\d s: nothing placed on it, now in standby/);
+      await uncordonServer(s, 's1');
+      const after = await getResource(s, 'Server', 's1');
+      assert.deepEqual([after.spec['unschedulable'], after.metadata.annotations, after.status?.['standby']], [undefined, undefined, false]);
+      // Requesting a migration to a cordoned server is refused.
+      await drainServer(s, 's3');
+      await assert.rejects(requestMigration(s, { namespace: 't1', network: 'web', function: 'f6', to: 's3' }), /cordoned/);
+    } finally {
+      clearInterval(agents);
+      await c.stop();
+    }
+  });
+});

@@ -1,0 +1,258 @@
+/**
+ * The migration controller: the control-plane actor of the migration protocol (session
+ * contract §1) and of server drains (§3). Level-triggered: every pass looks at every migration
+ * object and every draining server, on each change and on a periodic resync.
+ *
+ * - `both-running → switched`: ONE transaction moves the function's placement to the target
+ *   (same generation, so the network controller sees it up to date) and advances the phase,
+ *   guarded by the placement's revision (a placement changed meanwhile fails the migration).
+ * - A migration stuck more than `stuckMs` in a phase before `switched` fails (nothing changed
+ *   for traffic yet); finished ones are deleted with their state `cleanupMs` after.
+ * - Every phase change is an event on the SoftwareNetwork (MigrationStarted … MigrationDone
+ *   with the timeline's durations; Warning MigrationFailed).
+ * - Drain: a cordoned server with the `swnet.io/drain` annotation gets one migration per
+ *   function on it (targets from the scheduler's filters and scores, {@link MovePlanner}), at
+ *   most `drainConcurrency` at a time; once nothing is placed on it, `status.standby = true`.
+ */
+import { EventRecorder } from '../events.js';
+import { readResource } from '../manifest/apply.js';
+import type { Resource } from '../manifest/types.js';
+import { advance, failMigration, formatTimeline, keyOf, MIGRATION_PREFIX, newMigration, stateKeyOf, type MigrationObject, type MigrationTimelineEntry } from '../migrations.js';
+import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js';
+import { MovePlanner, type PlacedFunction } from '../scheduler/move.js';
+import { DRAIN_ANNOTATION, inFlight, setServerStandby } from '../server-ops.js';
+import type { JsonObject, KeyValue, Store } from '../store/contract.js';
+import { Reflector } from '../store/reflector.js';
+import { serverSchedulable } from './servers.js';
+
+export interface MigrationControllerInit {
+  /** A migration in one phase before `switched` longer than this fails (ms, default 10 000). */
+  readonly stuckMs?: number;
+  /** Finished migrations are deleted this long after their last phase (ms, default 60 000). */
+  readonly cleanupMs?: number;
+  /** Periodic pass even without changes (ms, default 500). */
+  readonly resyncMs?: number;
+  /** Drain migrations in flight per server (default 8). */
+  readonly drainConcurrency?: number;
+  /** A function whose drain migration failed is retried after this (ms, default 2000). */
+  readonly drainRetryMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+const NET_PREFIX = '/swnet/softwarenetwork/';
+const INFRA_PREFIXES = ['/swnet/datacenter/', '/swnet/server/', '/swnet/link/'];
+const SERVER_PREFIX = '/swnet/server/';
+
+const EVENT_REASON: Record<string, string> = {
+  pending: 'MigrationStarted',
+  prepared: 'MigrationPrepared',
+  'state-copied': 'MigrationStateCopied',
+  'both-running': 'MigrationBothRunning',
+  switched: 'MigrationSwitched',
+  drained: 'MigrationDrained',
+  done: 'MigrationDone',
+  failed: 'MigrationFailed',
+};
+
+/** `fw s1→s2 [fw-lq3x-1a2b] (operator: drain s1)` */
+function describe(m: MigrationObject): string {
+  return `${m.function} ${m.from}→${m.to} [${m.id}] (${m.reason}${m.detail !== undefined ? `: ${m.detail}` : ''})`;
+}
+
+/** The event of one timeline entry: reason, type and message. */
+export function migrationEvent(m: MigrationObject, i: number): { reason: string; type: 'Normal' | 'Warning'; message: string } {
+  const e = m.timeline[i] as MigrationTimelineEntry;
+  const prev = i > 0 ? m.timeline[i - 1] : undefined;
+  const step = prev ? ` +${Math.round(e.at - prev.at)}ms` : '';
+  const by = ` by ${e.by}`;
+  if (e.phase === 'failed') return { reason: 'MigrationFailed', type: 'Warning', message: `${describe(m)} failed after ${Math.round(e.sinceStartMs)}ms${prev ? ` in phase ${prev.phase}` : ''}${by}: ${e.detail ?? m.error ?? 'unknown error'}` };
+  if (e.phase === 'done') return { reason: 'MigrationDone', type: 'Normal', message: `${describe(m)} done: ${formatTimeline({ ...m, timeline: m.timeline.slice(0, i + 1) })}` };
+  if (i === 0 && m.standby) return { reason: 'MigrationSwitched', type: 'Normal', message: `${describe(m)} warm standby promoted${by}` };
+  return { reason: EVENT_REASON[e.phase] ?? 'Migration', type: 'Normal', message: `${describe(m)} ${e.phase}${step}${by}${e.detail !== undefined && e.phase !== 'pending' ? `: ${e.detail}` : ''}` };
+}
+
+/**
+ * @example
+ * const c = await MigrationController.start(store);
+ * // ... migrations switch, drains proceed ...
+ * await c.stop();
+ */
+export class MigrationController {
+  private migrations!: Reflector;
+  private placements!: Reflector;
+  private nets!: Reflector;
+  private infra: Reflector[] = [];
+  private readonly events: EventRecorder;
+  /** Timeline entries already turned into events, per migration key. */
+  private readonly recorded = new Map<string, number>();
+  private chain: Promise<void> = Promise.resolve();
+  private queued = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Passes done (for tests). */
+  passes = 0;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly init: MigrationControllerInit,
+  ) {
+    this.events = new EventRecorder(store, { component: 'migration-controller' });
+  }
+
+  static async start(store: Store, init: MigrationControllerInit = {}): Promise<MigrationController> {
+    const c = new MigrationController(store, init);
+    const kick = (): void => c.queue();
+    c.placements = await Reflector.start(store, { prefix: PLACEMENT_PREFIX, onChange: kick });
+    c.nets = await Reflector.start(store, { prefix: NET_PREFIX });
+    for (const prefix of INFRA_PREFIXES) c.infra.push(await Reflector.start(store, { prefix, ...(prefix === SERVER_PREFIX ? { onChange: kick } : {}) }));
+    c.migrations = await Reflector.start(store, { prefix: MIGRATION_PREFIX, onChange: kick });
+    c.timer = setInterval(kick, init.resyncMs ?? 500);
+    c.timer.unref();
+    c.queue();
+    return c;
+  }
+
+  /** Serialised passes; a burst of changes during a pass is one more pass. */
+  private queue(): void {
+    if (this.stopped || this.queued) return;
+    this.queued = true;
+    this.chain = this.chain
+      .then(() => {
+        this.queued = false;
+        return this.pass();
+      })
+      .catch((e: unknown) => {
+        this.init.log?.(`migration-controller: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      });
+  }
+
+  /** Resolves after the passes queued so far (for tests). */
+  async settle(): Promise<void> {
+    this.queue();
+    await this.chain;
+  }
+
+  private async pass(): Promise<void> {
+    if (this.stopped || !this.migrations) return;
+    this.passes++;
+    const now = Date.now();
+    const all = [...this.migrations.cache.values()].filter((kv) => !(kv.value instanceof Uint8Array) && kv.value['kind'] === 'Migration');
+    for (const kv of all) {
+      if (this.stopped) return;
+      try {
+        await this.step(kv.key, kv.value as unknown as MigrationObject, now);
+      } catch (e) {
+        this.init.log?.(`migration-controller: ${kv.key}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      }
+    }
+    for (const key of this.recorded.keys()) if (!this.migrations.cache.has(key)) this.recorded.delete(key);
+    await this.drains(all.map((kv) => kv.value as unknown as MigrationObject), now);
+  }
+
+  private async step(key: string, m: MigrationObject, now: number): Promise<void> {
+    await this.recordEvents(key, m);
+    const last = m.timeline.at(-1);
+    const since = now - (last?.at ?? m.createdAt);
+    if (m.phase === 'both-running') {
+      const r = await this.switchOver(key, m);
+      if (r) return this.recordEvents(key, r);
+    }
+    if (['pending', 'prepared', 'state-copied', 'both-running'].includes(m.phase) && since > (this.init.stuckMs ?? 10_000)) {
+      const f = await failMigration(this.store, key, 'controller', `stuck in phase ${m.phase} for ${(since / 1000).toFixed(1)} s (nothing was switched: traffic still flows through ${m.from})`);
+      if (f) return this.recordEvents(key, f);
+    }
+    if (!inFlight(m) && since > (this.init.cleanupMs ?? 60_000)) {
+      await this.store.txn([], [{ type: 'delete', key }, { type: 'delete', key: stateKeyOf(key) }]);
+    }
+  }
+
+  /** The switch: placement → target and phase `switched`, in one transaction. */
+  private async switchOver(key: string, m: MigrationObject): Promise<MigrationObject | undefined> {
+    const pk = placementKey(m.namespace, m.network, m.function);
+    const pkv = await this.store.get(pk);
+    const p = pkv?.value as unknown as Placement | undefined;
+    if (!pkv || !p) return failMigration(this.store, key, 'controller', `the placement of ${m.function} was deleted meanwhile (network changed or deleted)`);
+    if (p.server !== m.from && p.server !== m.to) return failMigration(this.store, key, 'controller', `the placement of ${m.function} moved to ${p.server} meanwhile`);
+    const next: Placement = { ...p, server: m.to };
+    return advance(this.store, key, ['both-running'], 'switched', 'controller', `placement → ${m.to}`, p.server === m.to ? [] : [{ type: 'put', key: pk, value: next as unknown as JsonObject }], [{ key: pk, modRevision: pkv.modRevision }]);
+  }
+
+  private async recordEvents(key: string, m: MigrationObject): Promise<void> {
+    const done = this.recorded.get(key) ?? 0;
+    const ref = { kind: 'SoftwareNetwork' as const, name: m.network, namespace: m.namespace };
+    for (let i = done; i < m.timeline.length; i++) {
+      const ev = migrationEvent(m, i);
+      await this.events.record(ref, ev.type, ev.reason, ev.message);
+      this.recorded.set(key, i + 1);
+    }
+  }
+
+  private infrastructure(): Resource[] {
+    return this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
+  }
+
+  /** Drains: bounded batches of migrations off each draining server; standby once empty. */
+  private async drains(migrations: readonly MigrationObject[], now: number): Promise<void> {
+    const infra = this.infrastructure();
+    const draining = infra.filter((r) => r.kind === 'Server' && r.spec['unschedulable'] === true && r.metadata.annotations?.[DRAIN_ANNOTATION] !== undefined);
+    if (draining.length === 0) return;
+    const placements = [...this.placements.cache.values()].map((kv: KeyValue) => kv.value as unknown as Placement);
+    const flying = migrations.filter(inFlight);
+    let planner: MovePlanner | undefined;
+    const plannerOf = (): MovePlanner => {
+      if (planner) return planner;
+      // Servers whose agent is lost are no targets; a migration's target holds the function's
+      // resources until the migration ends (both copies run).
+      const usable = infra.filter((r) => r.kind !== 'Server' || serverSchedulable(r.status));
+      const reserved: PlacedFunction[] = flying.filter((m) => !['switched', 'drained'].includes(m.phase)).flatMap((m) => {
+        const p = this.placements.cache.get(placementKey(m.namespace, m.network, m.function))?.value as unknown as Placement | undefined;
+        return p ? [{ ...p, server: m.to }] : [];
+      });
+      planner = new MovePlanner(usable, placements, reserved);
+      return planner;
+    };
+    for (const srv of draining) {
+      if (this.stopped) return;
+      const name = srv.metadata.name;
+      const on = placements.filter((p) => p.server === name);
+      const leaving = flying.filter((m) => m.from === name);
+      if (on.length === 0 && leaving.length === 0) {
+        if (srv.status?.['standby'] !== true) {
+          const since = Number(srv.metadata.annotations?.[DRAIN_ANNOTATION]);
+          await setServerStandby(this.store, name, true);
+          await this.events.record({ kind: 'Server', name }, 'Normal', 'Drained', `server ${name} drained${Number.isFinite(since) ? ` in ${((now - since) / 1000).toFixed(1)} s` : ''}: nothing placed on it, now in standby`);
+        }
+        continue;
+      }
+      let budget = (this.init.drainConcurrency ?? 8) - leaving.length;
+      if (budget <= 0) continue;
+      const busy = new Set(flying.map((m) => `${m.namespace}/${m.network}/${m.function}`));
+      const retryMs = this.init.drainRetryMs ?? 2000;
+      const recentFail = new Set(migrations.filter((m) => m.phase === 'failed' && m.from === name && now - (m.timeline.at(-1)?.at ?? 0) < retryMs).map((m) => `${m.namespace}/${m.network}/${m.function}`));
+      // Standby copies are the network controller's (it re-places those on cordoned servers).
+      const todo = on.filter((p) => !p.function.includes('~standby-') && !busy.has(`${p.namespace}/${p.network}/${p.function}`) && !recentFail.has(`${p.namespace}/${p.network}/${p.function}`));
+      for (const p of todo) {
+        if (budget <= 0 || this.stopped) break;
+        const net = this.nets.cache.get(`${NET_PREFIX}${p.namespace}/${p.network}`);
+        if (!net) continue;
+        const plan = plannerOf().plan(readResource(net), [p.function], new Set([name]));
+        if (!plan.ok) {
+          await this.events.record({ kind: 'Server', name }, 'Warning', 'DrainBlocked', `${p.namespace}/${p.network}/${p.function} has nowhere to go: ${plan.reason}`);
+          continue;
+        }
+        const m = newMigration({ namespace: p.namespace, network: p.network, function: p.function, from: name, to: plan.targets.get(p.function) ?? '', reason: 'operator', detail: `drain ${name}` });
+        const pk = placementKey(p.namespace, p.network, p.function);
+        const pkv = this.placements.cache.get(pk);
+        const res = await this.store.txn([{ key: keyOf(m), modRevision: 0 }, { key: pk, modRevision: pkv?.modRevision ?? 0 }], [{ type: 'put', key: keyOf(m), value: m as unknown as JsonObject }]);
+        if (res.succeeded) budget--;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.chain;
+    await Promise.all([this.migrations?.stop(), this.placements?.stop(), this.nets?.stop(), ...this.infra.map((r) => r.stop())]);
+  }
+}
