@@ -134,21 +134,32 @@ export async function setCondition(store: Store, ref: ObjectRef, cond: Omit<Cond
   const key = resourceKey(ref.kind, ref.name, ref.namespace);
   for (let attempt = 0; attempt < 20; attempt++) {
     const r = await getResource(store, ref.kind, ref.name, ref.namespace);
-    const gen = observedGeneration ?? r.metadata.generation ?? 0;
-    const conditions = [...(r.status?.conditions ?? [])];
-    const i = conditions.findIndex((c) => c.type === cond.type);
-    const old = i >= 0 ? conditions[i] : undefined;
-    const next: Condition = {
-      ...cond,
-      observedGeneration: gen,
-      lastTransitionTime: old && old.status === cond.status && old.lastTransitionTime ? old.lastTransitionTime : now().toISOString(),
-    };
-    if (i >= 0) conditions[i] = next;
-    else conditions.push(next);
     const { resourceVersion, ...metadata } = r.metadata;
-    const updated: Resource = { ...r, metadata, status: { ...(r.status ?? {}), observedGeneration: gen, conditions } };
+    const updated = withCondition({ ...r, metadata }, cond, observedGeneration, now);
     const res = await store.txn([{ key, modRevision: Number(resourceVersion) }], [{ type: 'put', key, value: updated as unknown as JsonObject }]);
     if (res.succeeded) return { ...updated, metadata: { ...metadata, resourceVersion: String(res.revision) } };
   }
   throw new Error(`could not set condition ${cond.type} on ${ref.kind} ${ref.name}: too much contention`);
+}
+
+/**
+ * The object with one status condition set (as {@link setCondition} writes it, without the
+ * write): for a controller that puts the status in a transaction of its own.
+ *
+ * @example
+ * const next = withCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled' }, 2);
+ */
+export function withCondition(r: Resource, cond: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>, observedGeneration?: number, now: () => Date = () => new Date()): Resource {
+  const gen = observedGeneration ?? r.metadata.generation ?? 0;
+  const conditions = [...(r.status?.conditions ?? [])];
+  const i = conditions.findIndex((c) => c.type === cond.type);
+  const old = i >= 0 ? conditions[i] : undefined;
+  const next: Condition = {
+    ...cond,
+    observedGeneration: gen,
+    lastTransitionTime: old && old.status === cond.status && old.lastTransitionTime ? old.lastTransitionTime : now().toISOString(),
+  };
+  if (i >= 0) conditions[i] = next;
+  else conditions.push(next);
+  return { ...r, status: { ...(r.status ?? {}), observedGeneration: gen, conditions } };
 }

@@ -10,7 +10,7 @@
  * networks are retried with exponential backoff (and at once when the infrastructure changes).
  * The scheduling decision itself is behind the {@link NetworkScheduler} seam.
  */
-import { EventRecorder, setCondition } from '../events.js';
+import { EventRecorder, setCondition, withCondition } from '../events.js';
 import { readResource } from '../manifest/apply.js';
 import { DEFAULT_NAMESPACE, type Condition, type Resource, type SoftwareNetworkSpec } from '../manifest/types.js';
 import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js';
@@ -57,7 +57,7 @@ export interface NetworkControllerInit {
   /** Longest retry delay (ms, default 30 000). */
   readonly maxBackoffMs?: number;
   /**
-   * Networks reconciled at once (default 16). Passes over different networks overlap their
+   * Networks reconciled at once (default 64). Passes over different networks overlap their
    * store round trips, so the SQLite store's group commit acknowledges them with one fsync;
    * scheduling decisions stay sequential (place() is synchronous).
    */
@@ -192,7 +192,7 @@ export class NetworkController {
 
   private kick(): void {
     if (this.stopped) return;
-    const max = Math.max(1, this.init.concurrency ?? 16);
+    const max = Math.max(1, this.init.concurrency ?? 64);
     while (this.workers.size < max && this.workers.size < this.ready.size) {
       const w: Promise<void> = this.work().finally(() => this.workers.delete(w));
       this.workers.add(w);
@@ -303,12 +303,15 @@ export class NetworkController {
     const keep = new Set(next.map((p) => p.function));
     const ops: Op[] = mine.filter((p) => !keep.has(p.function)).map((p) => ({ type: 'delete', key: placementKey(ref.namespace, ref.name, p.function) }));
     for (const p of next) ops.push({ type: 'put', key: placementKey(ref.namespace, ref.name, p.function), value: p as unknown as JsonObject });
+    // The Scheduled condition goes in the same transaction (one commit per pass, not two).
+    const { resourceVersion: _rv, ...meta } = net.metadata;
+    ops.push({ type: 'put', key, value: withCondition({ ...net, metadata: meta }, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(next) }, gen) as unknown as JsonObject });
     // Guarded by the network's revision: a network changed meanwhile is reconciled again instead.
     let res;
     this.inflight.set(key, next);
     try {
       res = await this.store.txn([{ key, modRevision: kv.modRevision }], ops);
-      if (res.succeeded) await this.placements.waitFor(res.revision);
+      if (res.succeeded) await Promise.all([this.placements.waitFor(res.revision), this.nets.waitFor(res.revision)]);
     } catch (e) {
       this.init.scheduler.reset?.();
       throw e;
@@ -323,7 +326,7 @@ export class NetworkController {
     const to = new Map(next.map((p) => [p.function, p.server]));
     const moved = mine.filter((p) => !servers.has(p.server) && to.has(p.function)).map((p) => `${p.function} ${p.server}→${to.get(p.function)} (${this.unavailable.get(p.server) ?? `server ${p.server} no longer exists`})`);
     if (moved.length > 0) await this.events.record(ref, 'Warning', 'Rescheduled', moved.slice(0, 8).join('; ') + (moved.length > 8 ? `; and ${moved.length - 8} more` : ''));
-    await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(next) }, true);
+    await this.events.record(ref, 'Normal', 'Scheduled', summary(next));
     return false;
   }
 
