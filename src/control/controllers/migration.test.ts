@@ -9,6 +9,8 @@ import { drainServer, inFlight, MigrationRefusedError, requestMigration, uncordo
 import { MemoryStore } from '../store/memory.js';
 import type { JsonObject, Store } from '../store/contract.js';
 import { MigrationController } from './migration.js';
+import { GangScheduler } from './gang.js';
+import { NetworkController } from './network.js';
 
 const server = (name: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${name} }\nspec: { datacenter: dc1, capacity: { cpu: 8, memory: 8Gi } }\n---\n`;
 const INFRA = `apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: dc1 }\nspec: { tier: edge }\n---\n${server('s1')}${server('s2')}${server('s3')}`;
@@ -163,6 +165,52 @@ describe('migration controller', () => {
     } finally {
       clearInterval(agents);
       await c.stop();
+    }
+  });
+
+  it('the network controller keeps migrated placements, moves standby copies off a drained server, and re-places a missing standby alone', async () => {
+    const s = new MemoryStore();
+    const text = INFRA + server('s4') + net('web', ['a', 'b']).replace('spec:\n', 'spec:\n  resilience: { standby: 1 }\n');
+    const { resources, issues } = parseManifestText(text, 't.yaml');
+    assert.deepEqual(issues, []);
+    await apply(s, resources);
+    const nc = await NetworkController.start(s, { scheduler: new GangScheduler() });
+    const mc = await MigrationController.start(s, { resyncMs: 20 });
+    const all = async (): Promise<Map<string, Placement>> => new Map((await s.list(PLACEMENT_PREFIX)).items.map((kv) => [(kv.value as unknown as Placement).function, kv.value as unknown as Placement]));
+    try {
+      const first = await until('placed', async () => ((await all()).size === 4 ? all() : undefined));
+      const a = first.get('a')!;
+      const free = ['s1', 's2', 's3', 's4'].find((x) => ![...first.values()].some((p) => p.server === x))!;
+      // An operator migration: the network controller leaves the migrated placement alone.
+      const m = await requestMigration(s, { namespace: 't1', network: 'web', function: 'a', to: free });
+      await agentSteps(s, m);
+      await until('switched', async () => ((await placement(s, 'a')).server === free ? true : undefined));
+      await afterSwitch(s, m);
+      const reconciles = nc.reconciles;
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await all();
+      assert.equal(after.get('a')!.server, free);
+      assert.deepEqual([...after].filter(([f]) => f !== 'a').map(([f, p]) => [f, p.server]), [...first].filter(([f]) => f !== 'a').map(([f, p]) => [f, p.server]));
+      assert.ok(nc.reconciles - reconciles <= 2, 'no fight: at most a no-op pass');
+      // Drain the server of a~standby-1: the standby moves (network controller), alone.
+      const sb = after.get('a~standby-1')!;
+      await drainServer(s, sb.server);
+      const moved = await until('standby moved', async () => {
+        const x = await all();
+        return x.get('a~standby-1')!.server !== sb.server && ![...x.values()].some((p) => p.server === sb.server) ? x : undefined;
+      });
+      assert.notEqual(moved.get('a~standby-1')!.server, moved.get('a')!.server, 'anti-affinity with its primary');
+      for (const f of ['a', 'b', 'b~standby-1']) if (after.get(f)!.server !== sb.server) assert.equal(moved.get(f)!.server, after.get(f)!.server, `${f} stayed`);
+      await until('drained server in standby', async () => ((await getResource(s, 'Server', sb.server)).status?.['standby'] === true ? true : undefined));
+      // A failover deletes the standby placement: only it is placed again.
+      await s.delete(placementKey('t1', 'web', 'b~standby-1'));
+      const again = await until('standby re-placed', async () => ((await all()).size === 4 ? all() : undefined));
+      for (const f of ['a', 'b', 'a~standby-1']) assert.equal(again.get(f)!.server, moved.get(f)!.server, `${f} stayed`);
+      assert.notEqual(again.get('b~standby-1')!.server, again.get('b')!.server);
+      assert.notEqual(again.get('b~standby-1')!.server, sb.server, 'not on the cordoned server');
+    } finally {
+      await mc.stop();
+      await nc.stop();
     }
   });
 });

@@ -44,6 +44,8 @@ export interface PlaceContext {
 export interface NetworkScheduler {
   /** Places every function of `network` (all or none), or says why not. */
   place(network: Resource, ctx: PlaceContext): PlacementDecision;
+  /** Places only `functions` (all or none), the network's other placements staying where they are. */
+  placeSome?(network: Resource, ctx: PlaceContext, functions: ReadonlySet<string>): PlacementDecision;
   /** A placement was written or deleted (by anyone, this controller included). */
   observe?(type: 'put' | 'delete', placement: Placement): void;
   /** The infrastructure changed, or a decision was not written: rebuild state on the next place. */
@@ -83,6 +85,8 @@ export class NetworkController {
   private infrastructure: Resource[] | undefined;
   private serverNames: Set<string> | undefined;
   private unavailable = new Map<string, string>();
+  /** Cordoned servers (spec.unschedulable): placements stay, except standby copies, which move. */
+  private cordoned = new Set<string>();
   private readonly events: EventRecorder;
   /** Networks due now, in arrival order (a Set: queuing twice is once). */
   private readonly ready = new Set<string>();
@@ -272,6 +276,7 @@ export class NetworkController {
       // Servers whose agent was lost (Ready=False) are not offered to the scheduler.
       const all = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
       this.unavailable = new Map();
+      this.cordoned = new Set(all.filter((r) => r.kind === 'Server' && r.spec['unschedulable'] === true).map((r) => r.metadata.name));
       for (const r of all) {
         const ready = r.status?.conditions?.find((c) => c.type === 'Ready');
         if (r.kind === 'Server' && !serverSchedulable(r.status)) this.unavailable.set(r.metadata.name, `server ${r.metadata.name} is not ready (${ready?.reason ?? 'NotReady'}${ready?.message ? `: ${ready.message}` : ''})`);
@@ -280,9 +285,15 @@ export class NetworkController {
       this.serverNames = new Set(this.infrastructure.filter((r) => r.kind === 'Server').map((r) => r.metadata.name));
     }
     const servers = this.serverNames ?? new Set<string>();
-    const fns = ((net.spec as unknown as SoftwareNetworkSpec).functions ?? []).map((f) => f.name);
+    const spec = net.spec as unknown as SoftwareNetworkSpec;
+    const standbys = spec.resilience?.standby ?? 0;
+    // Every placement the network needs: its functions and their standby copies.
+    const fns = (spec.functions ?? []).flatMap((f) => [f.name, ...Array.from({ length: standbys }, (_, k) => `${f.name}~standby-${k + 1}`)]);
     const placed = new Set(mine.map((p) => p.function));
-    const upToDate = mine.length > 0 && mine.every((p) => p.generation === gen && servers.has(p.server)) && fns.every((f) => placed.has(f));
+    // A migrated placement keeps its generation: it is up to date wherever it now runs. A standby
+    // copy on a cordoned (draining) server is not: it moves, since a drain leaves nothing behind.
+    const misplaced = (p: Placement): boolean => !servers.has(p.server) || (p.function.includes('~standby-') && this.cordoned.has(p.server));
+    const upToDate = mine.length > 0 && mine.every((p) => p.generation === gen && !misplaced(p)) && fns.every((f) => placed.has(f));
     if (upToDate) {
       await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(mine) }, false);
       return false;
@@ -293,7 +304,15 @@ export class NetworkController {
       for (const [k, ps] of this.inflight) if (k !== key) out.push(...ps);
       return out;
     };
-    const d = this.init.scheduler.place(net, { infrastructure: this.infrastructure, mine, others });
+    const ctx: PlaceContext = { infrastructure: this.infrastructure, mine, others };
+    // Same generation: only the missing and misplaced functions move, the rest stay (a move is a
+    // cold start); if they fit nowhere that way, the whole network is placed again.
+    const wanted = new Set(fns);
+    const some = new Set([...fns.filter((f) => !placed.has(f)), ...mine.filter(misplaced).map((p) => p.function)]);
+    const partial = this.init.scheduler.placeSome !== undefined && mine.length > 0 && some.size > 0 && mine.every((p) => p.generation === gen && wanted.has(p.function));
+    let d = partial ? this.init.scheduler.placeSome!(net, ctx, some) : this.init.scheduler.place(net, ctx);
+    if (partial && d.ok) d = { ok: true, assignments: [...mine.filter((p) => !some.has(p.function)).map((p) => ({ function: p.function, server: p.server, requests: p.requests })), ...d.assignments] };
+    else if (partial) d = this.init.scheduler.place(net, ctx);
     if (!d.ok) {
       await this.events.record(ref, 'Warning', 'Unschedulable', d.reason);
       await this.ensureCondition(net, { type: 'Scheduled', status: 'False', reason: 'Unschedulable', message: d.reason }, false);
