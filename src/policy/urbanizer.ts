@@ -79,6 +79,25 @@ export function createUrbanizer(c: UrbanizerConfig): Urbanizer {
   };
 }
 
+/**
+ * A VM's forecast demand (MIPS) as the urbanizer sees it: max(now, mean + z·σ) of its newest
+ * `window` samples, capped at its nominal MIPS (a live controller classifies decisions with it).
+ * @example forecastMips({ mips: 100, requestedMips: 10, history: [0.1, 0.3] } as VmSnapshot, DEFAULT_URBANIZER) // 30
+ */
+export function forecastMips(vm: Pick<VmSnapshot, 'mips' | 'requestedMips' | 'history'>, c: Pick<UrbanizerConfig, 'window' | 'z'>): number {
+  const h = vm.history;
+  const n = Math.min(c.window, h.length);
+  const now = vm.requestedMips / vm.mips;
+  if (n === 0) return vm.requestedMips;
+  let m = 0;
+  for (let i = 0; i < n; i++) m += h[i] ?? 0;
+  m /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += ((h[i] ?? 0) - m) ** 2;
+  const q = m + c.z * Math.sqrt(v / n);
+  return Math.min(1, Math.max(now, q)) * vm.mips;
+}
+
 /** Watts per MIPS at full load: lower is a more efficient server. */
 function efficiency(h: HostSnapshot): number {
   return maxPower(h.power) / hostCapacity(h);
@@ -126,17 +145,7 @@ class Round {
   }
 
   forecast(vm: VmSnapshot): number {
-    const h = vm.history;
-    const n = Math.min(this.c.window, h.length);
-    const now = vm.requestedMips / vm.mips;
-    if (n === 0) return vm.requestedMips;
-    let m = 0;
-    for (let i = 0; i < n; i++) m += h[i] ?? 0;
-    m /= n;
-    let v = 0;
-    for (let i = 0; i < n; i++) v += ((h[i] ?? 0) - m) ** 2;
-    const q = m + this.c.z * Math.sqrt(v / n);
-    return Math.min(1, Math.max(now, q)) * vm.mips;
+    return forecastMips(vm, this.c);
   }
 
   /** May VM v go to host h with forecast limit `limit` × capacity? */
