@@ -42,6 +42,16 @@ export interface NetworkFunction {
   counters(): Counters;
   exportState(): Plain;
   importState(state: Plain): void;
+  /**
+   * Optional, for functions with per-flow state that can be partitioned across instances
+   * (horizontal scaling, src/host/partition.ts): exports the flows whose flow key
+   * (lib/flowkey.ts `flowKeyOfTuple`, the symmetric 5-tuple hash) satisfies `owns`, and forgets
+   * them here (their resources, e.g. NAT ports, are freed). The result is for `importFlows` of
+   * another instance of the same configuration.
+   */
+  exportFlows?(owns: (key: number) => boolean): Plain;
+  /** Optional: adds flows exported by `exportFlows` to this instance's state (merging, never replacing). */
+  importFlows?(flows: Plain): void;
 }
 
 /** A configuration error with the path of the offending key (e.g. `interfaces[1].mtu`). */

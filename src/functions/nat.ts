@@ -26,8 +26,9 @@ import { checksumUpdate16, checksumUpdate32, foldSum, sum16 } from '../packet/ch
 import { rewriteDst, rewriteSrc } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, formatIpv4, int, ipv4, oneOf, parseIpv4, parsePrefix, str, strictObject, type Parse } from './config.js';
-import { CT, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, invertTuple, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
+import { CONN_WORDS, CT, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, invertTuple, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 import { flowHash4, fmix32 } from './lib/flowhash.js';
+import { flowBucket, flowKeyOfTuple, symmetricKey } from './lib/flowkey.js';
 import { countDrop, countTx, dropBatch, portRange, portRows } from './lib/port-counters.js';
 
 export interface NatForward {
@@ -54,6 +55,13 @@ export interface NatConfig {
   readonly maxFlows: number;
   readonly tcpLoose: boolean;
   readonly timeouts: ConntrackTimeouts;
+  /**
+   * Runs as one of several instances behind a flow-key spreader (src/host/partition.ts): source
+   * NAT picks the external port (ICMP: identifier) so that the translated flow's key
+   * (lib/flowkey.ts) falls in the bucket of the original's, so replies reach the instance that
+   * holds the binding. Port forwards and protocols without ports are not partition-safe.
+   */
+  readonly partitioned: boolean;
 }
 
 // "203.0.113.1" or "203.0.113.0/30" (every address of the prefix) → addresses.
@@ -83,7 +91,7 @@ const addressList: Parse<number[]> = (v, path) => {
  * });
  */
 export function parseNatConfig(config: unknown): NatConfig {
-  const o = strictObject(config, '', ['interfaces', 'snat', 'forwards', 'hairpin', 'maxFlows', 'tcpLoose', 'timeouts']);
+  const o = strictObject(config, '', ['interfaces', 'snat', 'forwards', 'hairpin', 'maxFlows', 'tcpLoose', 'timeouts', 'partitioned']);
   const ifs = o.opt('interfaces', (v, p) => {
     const io = strictObject(v, p, ['inside', 'outside']);
     return { inside: io.opt('inside', str(), 'inside'), outside: io.opt('outside', str(), 'outside') };
@@ -133,6 +141,7 @@ export function parseNatConfig(config: unknown): NatConfig {
     maxFlows: o.opt('maxFlows', int(1, 1 << 22), 65_536),
     tcpLoose: o.opt('tcpLoose', bool(), false),
     timeouts: o.opt('timeouts', parseTimeouts, DEFAULT_TIMEOUTS),
+    partitioned: o.opt('partitioned', bool(), false),
   };
 }
 
@@ -168,9 +177,15 @@ export class Nat implements NetworkFunction {
   private readonly used: Uint32Array;
   private readonly usedCount: Int32Array;
   private readonly pc: Float64Array;
+  /**
+   * Ports owned by more than one mapping, (address · 3 + class) · 65536 + port → extra owners:
+   * flows imported from another instance (partitioning) may hold a port this instance also
+   * handed out, to another remote endpoint (their reply tuples differ, so both translate).
+   */
+  private readonly shared = new Map<number, number>();
   private readonly c = {
     in: 0, out: 0, dropped: 0, snat: 0, dnat: 0, hairpin: 0, translated: 0, passed: 0, malformed: 0, fragments: 0,
-    noMapping: 0, portExhausted: 0, invalid: 0, icmpErrors: 0, clash: 0, tableFull: 0,
+    noMapping: 0, portExhausted: 0, invalid: 0, icmpErrors: 0, clash: 0, tableFull: 0, bucketMiss: 0,
   };
 
   constructor(cfg: NatConfig) {
@@ -217,6 +232,33 @@ export class Nat implements NetworkFunction {
       if (this.take(e, cls, lo + p)) return lo + p;
     }
     return -1;
+  }
+
+  /**
+   * Partitioned: a free port (identifier) of class `cls` on external address `e` that keeps the
+   * flow's bucket — the original tuple's key and the translated one's fall in one bucket. About
+   * FLOW_BUCKETS candidates are hashed per new flow; when no free port keeps the bucket, any
+   * free port (counted as bucketMiss: the replies will reach another instance).
+   */
+  private allocPortInBucket(e: number, cls: number, v: PacketView, hash: number): number {
+    const [lo, hi] = cls === 2 ? this.cfg.icmpIdRange : this.cfg.portRange;
+    const size = hi - lo + 1;
+    if (this.usedCount[e * 3 + cls]! >= size) return -1;
+    const want = flowBucket(flowKeyOfTuple(v.key, 0));
+    const a = this.ext[e]!;
+    const dst = v.key[7]!;
+    const dport = v.key[8]! & 0xffff;
+    const proto = v.proto;
+    const start = v.sport >= lo && v.sport <= hi ? v.sport - lo : hash % size;
+    for (let k = 0; k < size; k++) {
+      let p = start + k;
+      if (p >= size) p -= size;
+      p += lo;
+      if (flowBucket(symmetricKey(a, p, dst, cls === 2 ? p : dport, proto)) !== want) continue;
+      if (this.take(e, cls, p)) return p;
+    }
+    this.c.bucketMiss++;
+    return this.allocPort(e, cls, v.sport, hash);
   }
 
   private extIndex(a: number): number {
@@ -384,7 +426,7 @@ export class Nat implements NetworkFunction {
       else {
         for (let k = 0; k < n && p < 0; k++) {
           const e = (e0 + k) % n;
-          p = this.allocPort(e, cls, v.sport, fmix32(h ^ v.key[8]!));
+          p = this.cfg.partitioned ? this.allocPortInBucket(e, cls, v, fmix32(h ^ v.key[8]!)) : this.allocPort(e, cls, v.sport, fmix32(h ^ v.key[8]!));
           if (p >= 0) e0 = e;
         }
         if (p < 0) {
@@ -416,6 +458,13 @@ export class Nat implements NetworkFunction {
     const port = m & 0xffff;
     const cls = (m >>> 16) & 3;
     const e = (m >>> 18) & 0xff;
+    const sk = (e * 3 + cls) * 65536 + port;
+    const n = this.shared.get(sk);
+    if (n !== undefined) {
+      if (n > 1) this.shared.set(sk, n - 1);
+      else this.shared.delete(sk);
+      return;
+    }
     const w = (e * 3 + cls) * 2048 + (port >>> 5);
     const bit = 1 << (port & 31);
     if (this.used[w]! & bit) {
@@ -603,6 +652,7 @@ export class Nat implements NetworkFunction {
 
   /** Replaces the mappings (the pool must list the same addresses in the same order). */
   importState(state: Plain): void {
+    this.shared.clear();
     const o = strictObject(state, 'state', ['addresses', 'connections']);
     const addrs = o.req('addresses', arrayOf((x, p) => {
       const a = typeof x === 'string' ? parseIpv4(x) : -1;
@@ -628,6 +678,39 @@ export class Nat implements NetworkFunction {
       if (e >= this.ext.length || cls > 2 || this.ct.tuples[rt + 7] !== this.ext[e]) throw new ConfigError(`state.connections[${i}].mark`, 'does not match the reply tuple and the pool');
       if (!this.take(e, cls, m & 0xffff)) throw new ConfigError(`state.connections[${i}].mark`, 'port owned twice');
     });
+  }
+
+  /** Partitioning: the mappings whose flow key (of the original tuple) `owns` accepts, removed here (ports freed). */
+  exportFlows(owns: (key: number) => boolean): Plain {
+    const ct = this.ct;
+    const moving = ct.connections().filter((c) => owns(flowKeyOfTuple(ct.tuples, c * CONN_WORDS)));
+    const set = new Set(moving);
+    const rows = ct.exportRows((c) => set.has(c));
+    for (const c of moving) ct.remove(c);
+    return { addresses: this.cfg.addresses.map(formatIpv4), connections: rows };
+  }
+
+  /** Partitioning: adds mappings another instance exported (same pool); a port both hold is shared. */
+  importFlows(flows: Plain): void {
+    const o = strictObject(flows, 'flows', ['addresses', 'connections']);
+    const addrs = o.req('addresses', arrayOf((x, p) => {
+      const a = typeof x === 'string' ? parseIpv4(x) : -1;
+      if (a < 0) throw new ConfigError(p, 'expected an IPv4 address');
+      return a;
+    }));
+    if (addrs.length !== this.ext.length || addrs.some((a, i) => a !== this.ext[i])) throw new ConfigError('flows.addresses', 'the external addresses differ from this NAT\'s pool');
+    const conns = this.ct.importRows(o.req('connections', (x) => x), 'flows.connections', true);
+    for (const conn of conns) {
+      const m = this.ct.mark[conn]!;
+      if ((m & M_ALLOC) === 0) continue;
+      const e = (m >>> 18) & 0xff;
+      const cls = (m >>> 16) & 3;
+      if (e >= this.ext.length || cls > 2) continue;
+      if (!this.take(e, cls, m & 0xffff)) {
+        const sk = (e * 3 + cls) * 65536 + (m & 0xffff);
+        this.shared.set(sk, (this.shared.get(sk) ?? 0) + 1);
+      }
+    }
   }
 }
 

@@ -887,9 +887,10 @@ export class Conntrack {
    * @example
    * ct.exportRows(); // [{ orig: { src: '10.0.0.1', dst: ..., sport, dport, proto: 6 }, reply: {...}, state: 'ESTABLISHED', ttlMs: 431999000, assured: true, mark: 3 }]
    */
-  exportRows(): Plain[] {
+  exportRows(where?: (conn: number) => boolean): Plain[] {
     const rows: Plain[] = [];
     for (const c of this.connections()) {
+      if (where && !where(c)) continue;
       rows.push({
         orig: tupleToPlain(this.tuples, c * CONN_WORDS),
         reply: tupleToPlain(this.tuples, c * CONN_WORDS + REPLY_AT),
@@ -905,9 +906,12 @@ export class Conntrack {
 
   /**
    * Replaces the table with `rows` (from exportRows); lifetimes restart from the next setNow().
-   * Returns the connection index of each row. Throws ConfigError (with the row's path) on bad data.
+   * With `merge` the rows are added to the table instead (a row whose tuple is already tracked
+   * replaces that connection; lifetimes run from the table's clock): the flows another instance
+   * handed over (partitioning). Returns the connection index of each row. Throws ConfigError
+   * (with the row's path) on bad data, having parsed every row before it changes anything.
    */
-  importRows(rows: unknown, path: string): number[] {
+  importRows(rows: unknown, path: string, merge = false): number[] {
     if (!Array.isArray(rows)) throw new ConfigError(path, 'expected an array');
     const parsed = rows.map((r: unknown, i) => {
       const p = `${path}[${i}]`;
@@ -938,9 +942,29 @@ export class Conntrack {
       };
     });
     if (parsed.length > this.maxFlows) throw new ConfigError(path, `${parsed.length} connections exceed maxFlows ${this.maxFlows}`);
-    this.flush();
     const dummy = new PacketView();
     const out: number[] = [];
+    if (merge) {
+      for (const r of parsed) {
+        for (const k of [r.orig, r.reply]) {
+          const ref = this.lookup(k);
+          if (ref >= 0) this.remove(ref >>> 1);
+        }
+      }
+      if (this.count + parsed.length > this.maxFlows) throw new ConfigError(path, `${this.count} + ${parsed.length} connections exceed maxFlows ${this.maxFlows}`);
+      parsed.forEach((r, i) => {
+        const c = this.create(r.orig, r.reply, dummy, 0);
+        if (c < 0) throw new ConfigError(`${path}[${i}]`, 'duplicate tuple');
+        this.setState(c, r.st);
+        this.setStatus(c, r.status);
+        // While a replaced table still holds remaining times (rebase pending), so does this row.
+        this.setExpiry(c, this.rebase ? r.ttl : this.now + r.ttl);
+        this.mark[c] = r.mark;
+        out.push(c);
+      });
+      return out;
+    }
+    this.flush();
     this.rebase = false;
     parsed.forEach((r, i) => {
       const c = this.create(r.orig, r.reply, dummy, 0);
