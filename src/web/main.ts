@@ -586,7 +586,7 @@ function renderSelected(): void {
       h('span', { class: cond?.status === 'True' ? 'ok' : 'err' }, cond ? `${cond.reason ?? cond.type}: ${cond.message ?? ''}` : 'not scheduled yet')),
   );
   if (!selCard) {
-    selCard = new NetCard(k, { width: 330, height: 150, title: true });
+    selCard = new NetCard(k, { width: 240, height: 140, title: true });
     $('net-charts').replaceChildren(selCard.el);
     addCard(selCard);
     selCard.update(series.nets.get(k));
