@@ -322,7 +322,13 @@ export class ServerAgent {
       const rep = await this.runtime.report();
       this.lastReport = rep;
       const ep = this.runtime.endpoint;
-      const domains = rep.domains.map((d) => ({ network: d.network, functions: [...d.functions], state: d.state, restarts: d.restarts, processed: d.processed, traffic: d.traffic as unknown as JsonObject }));
+      const domains = rep.domains.map((d) => ({
+        network: d.network, functions: [...d.functions], state: d.state, restarts: d.restarts, processed: d.processed, traffic: d.traffic as unknown as JsonObject,
+        drops: d.drops, latency: { ...d.latency, buckets: [...d.latency.buckets] }, ...(d.tokens ? { tokens: { ...d.tokens } } : {}),
+      }));
+      // status.cordoned mirrors spec.unschedulable (contract s11 §2), so status readers need not read the spec.
+      const srv = await this.init.store.get(resourceKey('Server', this.server));
+      const cordoned = srv ? readResource(srv).spec['unschedulable'] === true : false;
       const failed = [...this.errors].map(([network, error]) => ({ network, error }));
       const patch: JsonObject = {
         agent: { ...(ep ? { vxlan: `${ep.address}:${ep.port}` } : {}), reportedAt: new Date().toISOString(), pid: process.pid },
@@ -330,6 +336,7 @@ export class ServerAgent {
         ...(rep.powerWatts !== undefined ? { powerWatts: rep.powerWatts } : {}),
         ...(rep.energyJoules !== undefined ? { energyJoules: rep.energyJoules } : {}),
         domains: [...domains, ...failed] as unknown as JsonObject[],
+        cordoned,
       };
       if (!this.stopped) await this.patchStatus(patch);
     } catch (e) {

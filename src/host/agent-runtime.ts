@@ -16,6 +16,7 @@
  * await rt.close();
  */
 import type { Plain } from '../functions/contract.js';
+import { LatencyMerge, type LatencySummary } from '../functions/latency.js';
 import type { PowerModel } from '../policy/power.js';
 import type { ContextSpec, FunctionSpec } from './domain.js';
 import { HostServer, type HostDomain } from './hostserver.js';
@@ -57,6 +58,17 @@ export interface DomainReport {
   readonly processed: number;
   /** Per traffic sink (a function whose state has `flows[].received`): frames and bytes received. */
   readonly traffic: Readonly<Record<string, { readonly received: number; readonly bytes: number }>>;
+  /**
+   * Frames of this network dropped by the host since the agent started (domain 0: no peer, rx ring
+   * full, queue full at the emulated server, no slot for a copy), by its VXLAN uplink bindings (no
+   * slot: the pool is exhausted) and by its current domain (tx ring full, in flight during a crash).
+   * Functions' own drops (a firewall's deny, a sink consuming) are not counted.
+   */
+  readonly drops: number;
+  /** Latency of every frame the network's traffic sinks measured (their histograms merged). */
+  readonly latency: LatencySummary;
+  /** The network's token share at the emulated server and its balance now; absent without a capacity. */
+  readonly tokens?: { readonly allocation: number; readonly balance: number; readonly priority: number; readonly backlog: number };
 }
 
 export interface RuntimeReport {
@@ -166,18 +178,26 @@ export class AgentRuntime {
     }
     const e = this.host.energy();
     const domains: DomainReport[] = [];
+    const shares = new Map((this.host.server?.scheduler.balances().networks ?? []).map((n) => [n.net, n]));
     for (const [key, r] of this.nets) {
       const c = r.hd.domain.counters();
       const traffic: Record<string, { received: number; bytes: number }> = {};
+      const latency = new LatencyMerge();
       if (c.state === 'running') {
         const state = await r.hd.domain.exportState(1000).catch(() => [] as Plain[][]);
         const fns = state[0] ?? [];
         r.plan.functions.forEach((f, i) => {
           const t = sinkTotals(fns[i]);
           if (t) traffic[f.name] = t;
+          latency.addState(fns[i]);
         });
       }
-      domains.push({ network: key, functions: r.plan.functions.map((f) => f.name), state: c.state, restarts: c.restarts, processed: c.processed, traffic });
+      const hd = this.host.dropsOf(key);
+      let drops = hd.unwired + hd.ringFull + hd.queueFull + hd.noBuffer + c.txFull + c.lostInCrash;
+      for (const v of r.vnis) drops += this.uplink?.droppedOf(v) ?? 0;
+      const sh = shares.get(key);
+      const tokens = sh ? { tokens: { allocation: sh.allocation, balance: sh.balance, priority: sh.priority, backlog: sh.backlog } } : {};
+      domains.push({ network: key, functions: r.plan.functions.map((f) => f.name), state: c.state, restarts: c.restarts, processed: c.processed, traffic, drops, latency: latency.summary(), ...tokens });
     }
     return { utilisation, powerWatts: e?.watts, energyJoules: e?.joules, domains, drops: { ...this.host.drops } };
   }

@@ -59,6 +59,14 @@ export interface HostDomain {
 
 type Sink = (batch: Batch) => boolean;
 
+/** Frames domain 0 dropped: no peer, a full rx ring, a full queue at the emulated server, no slot for a grant copy. */
+export interface HostDrops {
+  unwired: number;
+  ringFull: number;
+  queueFull: number;
+  noBuffer: number;
+}
+
 interface Endpoint extends Emit {
   fn: NetworkFunction;
   ctx: { pool: PacketPool; out: Emit; now: number };
@@ -92,7 +100,9 @@ export class HostServer {
   /** Endpoint timers run (traffic sources send); cleared to stop the traffic at the end of a run. */
   endpointsTicking = true;
   /** Frames dropped in domain 0: no peer, a full ring, a full queue, no slot for a grant copy. */
-  readonly drops = { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 };
+  readonly drops: HostDrops = { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 };
+  /** The same drops per software network (the network of the attachment the frames came from or went to). */
+  private readonly netDrops = new Map<string, HostDrops>();
 
   constructor(readonly init: HostServerInit) {
     this.pool = new PacketPool({ slots: init.slots ?? 16384, slotSize: init.slotSize ?? 2048 });
@@ -110,7 +120,7 @@ export class HostServer {
   /** Registers a software network with the token scheduler (allocation, priority). */
   addNetwork(network: string, share: { allocation: number; priority?: number }): void {
     if (!this.server || this.gated.has(network)) return;
-    this.server.addNetwork(network, { ...share, handler: (b) => this.deliverGated(b) });
+    this.server.addNetwork(network, { ...share, handler: (b) => this.deliverGated(network, b) });
     this.gated.add(network);
   }
 
@@ -210,6 +220,7 @@ export class HostServer {
     const to = this.bridge.peerOf(from);
     if (to < 0) {
       this.drops.unwired += batch.count;
+      this.dropped(this.bridge.find(from)?.network ?? '', 'unwired', batch.count);
       if (from < this.bridge.unwired.length) this.bridge.unwired[from] = (this.bridge.unwired[from] as number) + batch.count;
       return this.releaseAll(batch);
     }
@@ -220,20 +231,24 @@ export class HostServer {
         for (let k = 0; k < batch.count; k++) cap.writer.write(cap.iface, ts, this.pool.bytes.subarray(batch.offs[k] as number, (batch.offs[k] as number) + (batch.lens[k] as number)));
       }
     }
-    if (this.bridge.copies(from)) batch = this.grantCopy(batch);
+    if (this.bridge.copies(from)) batch = this.grantCopy(batch, this.bridge.find(from)?.network ?? '');
     const att = this.bridge.get(to);
     const t = att.target;
     if (t.kind === 'vnic') {
-      if (this.server && this.gated.has(att.network)) {
+      // A frame is charged once, when it enters its network's domains on this server: a hop
+      // between two domains of one network (functions each in their own domain) is a wire
+      // inside the network, as a call inside one domain is.
+      if (this.server && this.gated.has(att.network) && this.bridge.find(from)?.target.kind !== 'vnic') {
         for (let k = 0; k < batch.count; k++) this.dest[batch.slots[k] as number] = to;
         const dropped = this.spare;
         dropped.clear();
         const n = this.server.submit(att.network, batch, performance.now() / 1000, dropped);
         this.drops.queueFull += batch.count - n;
+        if (n < batch.count) this.dropped(att.network, 'queueFull', batch.count - n);
         this.releaseAll(dropped);
         return;
       }
-      return this.toDomain(t.domain, t.vnic, batch, 0);
+      return this.toDomain(att.network, t.domain, t.vnic, batch, 0);
     }
     if (t.kind === 'endpoint') {
       const ep = this.endpoints[t.endpoint] as Endpoint;
@@ -251,7 +266,7 @@ export class HostServer {
   }
 
   /** Grant copy across a peering: each frame into a fresh slot, the original released. */
-  private grantCopy(src: Batch): Batch {
+  private grantCopy(src: Batch, network: string): Batch {
     const out = this.copyBatch;
     out.clear();
     const pool = this.pool;
@@ -267,22 +282,24 @@ export class HostServer {
       } else this.drops.noBuffer++;
       pool.release(s);
     }
+    if (out.count < src.count) this.dropped(network, 'noBuffer', src.count - out.count);
     src.clear();
     return out;
   }
   private readonly copyBatch = new Batch(MAX_BATCH);
 
-  private toDomain(domain: number, vnic: number, b: Batch, from: number): void {
+  private toDomain(network: string, domain: number, vnic: number, b: Batch, from: number): void {
     const hd = this.domains.get(domain);
     const n = hd ? hd.domain.send(vnic, b, from) : 0;
     if (from + n < b.count) {
       this.drops.ringFull += b.count - from - n;
+      this.dropped(network, 'ringFull', b.count - from - n);
       for (let k = from + n; k < b.count; k++) this.pool.release(b.slots[k] as number);
     }
   }
 
   /** The emulated server's handler: frames of one network, possibly for several virtual NICs. */
-  private deliverGated(b: Batch): void {
+  private deliverGated(network: string, b: Batch): void {
     // Runs of one destination, each pushed with one ring push.
     const sub = this.spare;
     let k = 0;
@@ -295,9 +312,10 @@ export class HostServer {
       }
       // The attachment may have left while its frames waited (its domain was destroyed).
       const peer = this.bridge.find(d);
-      if (peer?.target.kind === 'vnic') this.toDomain(peer.target.domain, peer.target.vnic, sub, 0);
+      if (peer?.target.kind === 'vnic') this.toDomain(network, peer.target.domain, peer.target.vnic, sub, 0);
       else {
         this.drops.unwired += sub.count;
+        this.dropped(network, 'unwired', sub.count);
         this.releaseAll(sub);
       }
     }
@@ -323,6 +341,18 @@ export class HostServer {
   private readonly spares: Batch[] = [];
   private endpointSpare(_b: Batch): Batch {
     return this.spares.pop() ?? new Batch(MAX_BATCH);
+  }
+
+  /** Counts `n` frames of `network` dropped for `cause` (once per batch). */
+  private dropped(network: string, cause: keyof HostDrops, n: number): void {
+    let d = this.netDrops.get(network);
+    if (!d) this.netDrops.set(network, (d = { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 }));
+    d[cause] += n;
+  }
+
+  /** Frames of `network` dropped in domain 0 since start, by cause (zeros for a network that lost none). */
+  dropsOf(network: string): HostDrops {
+    return { ...(this.netDrops.get(network) ?? { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 }) };
   }
 
   private releaseAll(b: Batch): void {

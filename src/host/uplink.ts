@@ -52,6 +52,8 @@ interface VniBinding {
   attachment: number;
   remotes: UplinkRemote[];
   pending: Batch;
+  /** Frames of this VNI refused for want of a slot (its share of rxNoBuffer). */
+  noBuffer: number;
 }
 
 export class VxlanUplink {
@@ -89,7 +91,12 @@ export class VxlanUplink {
   bindVni(vni: number, attachment: number, remotes: UplinkRemote[]): void {
     if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) throw new UplinkError(`VNI must be a 24-bit integer, got ${vni}`);
     if (this.vnis.has(vni)) throw new UplinkError(`VNI ${vni} is already bound on ${this.address}:${this.port}`);
-    this.vnis.set(vni, { attachment, remotes: [...remotes], pending: new Batch(MAX_BATCH) });
+    this.vnis.set(vni, { attachment, remotes: [...remotes], pending: new Batch(MAX_BATCH), noBuffer: 0 });
+  }
+
+  /** Frames received for a bound VNI but dropped for want of a slot (0 when unbound). */
+  droppedOf(vni: number): number {
+    return this.vnis.get(vni)?.noBuffer ?? 0;
   }
 
   unbindVni(vni: number): void {
@@ -116,11 +123,13 @@ export class VxlanUplink {
     }
     if (b.pending.full) {
       this.c.rxNoBuffer++;
+      b.noBuffer++;
       return;
     }
     const slot = this.pool.alloc();
     if (slot < 0) {
       this.c.rxNoBuffer++;
+      b.noBuffer++;
       return;
     }
     const off = this.pool.frameOffset(slot);
