@@ -15,6 +15,7 @@ import { KINDS, DEFAULT_NAMESPACE, type Kind, type Resource } from './manifest/t
 import type { Placement } from './placement.js';
 import { CompactedError, NotFoundError } from './store/contract.js';
 import type { TopReport } from './top.js';
+import type { ConnectResult } from './users.js';
 
 export type { WatchMessage } from './api/server.js';
 
@@ -173,6 +174,16 @@ export class ApiClient {
 
   top(): Promise<TopReport> {
     return this.request('GET', '/api/v1/top');
+  }
+
+  /** Connects a user: its network from a template (admin, or the tenant owning the namespace). */
+  connectUser(id: string, template: string, namespace?: string): Promise<ConnectResult> {
+    return this.request('POST', `/api/v1/users/${encodeURIComponent(id)}/connect`, { type: 'application/json', text: JSON.stringify({ template, ...(namespace !== undefined ? { namespace } : {}) }) });
+  }
+
+  /** Disconnects a user (`disconnected` false when it was not connected). */
+  disconnectUser(id: string, namespace?: string): Promise<{ name: string; namespace: string; disconnected: boolean }> {
+    return this.request('POST', `/api/v1/users/${encodeURIComponent(id)}/disconnect`, { type: 'application/json', text: JSON.stringify(namespace !== undefined ? { namespace } : {}) });
   }
 
   /**

@@ -6,6 +6,7 @@
 import { ApplyConflictError } from '../manifest/apply.js';
 import { ManifestError, type ManifestIssue } from '../manifest/load.js';
 import { MigrationRefusedError } from '../server-ops.js';
+import { UserConflictError } from '../users.js';
 import { CasFailedError, CompactedError, FutureRevisionError, InvalidTxnError, LeaseNotFoundError, NotFoundError } from '../store/contract.js';
 
 /** Base of the errors raised by the API layer itself. */
@@ -86,7 +87,7 @@ export function httpStatusOf(e: unknown): StatusBody {
   if (e instanceof ManifestError) return { ...base(422, e), issues: e.issues };
   if (e instanceof NotFoundError) return { ...base(404, e), key: e.key };
   if (e instanceof CasFailedError) return { ...base(409, e), key: e.key };
-  if (e instanceof ApplyConflictError || e instanceof MigrationRefusedError) return base(409, e);
+  if (e instanceof ApplyConflictError || e instanceof MigrationRefusedError || e instanceof UserConflictError) return base(409, e);
   if (e instanceof CompactedError) return { ...base(410, e), oldest: e.oldest };
   if (e instanceof FutureRevisionError || e instanceof InvalidTxnError) return base(400, e);
   if (e instanceof LeaseNotFoundError) return base(404, e);

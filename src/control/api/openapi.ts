@@ -36,6 +36,10 @@ const SCHEMAS: Record<string, Schema> = {
   PlacementList: obj({ items: { type: 'array', items: ref('Placement') } }, ['items']),
   TopReport: obj({ servers: { type: 'array', items: { type: 'object', additionalProperties: true } }, networks: { type: 'array', items: { type: 'object', additionalProperties: true } } }, ['servers', 'networks']),
   WatchEvent: obj({ type: { type: 'string', enum: ['ADDED', 'MODIFIED', 'DELETED', 'ERROR'] }, revision: int, key: str, object: { type: 'object', additionalProperties: true } }, ['type', 'object']),
+  UserConnectRequest: obj({ template: str, namespace: str }, ['template']),
+  UserDisconnectRequest: obj({ namespace: str }),
+  UserConnectResult: obj({ name: str, namespace: str, action: { type: 'string', enum: ['created', 'unchanged'] }, revision: int }, ['name', 'namespace', 'action', 'revision']),
+  UserDisconnectResult: obj({ name: str, namespace: str, disconnected: { type: 'boolean' } }, ['name', 'namespace', 'disconnected']),
   OpenApiDocument: { type: 'object', additionalProperties: true },
   MetricsText: { type: 'string', description: 'Prometheus text exposition format 0.0.4' },
 };
@@ -49,15 +53,17 @@ function operation(r: Route): Schema {
       ? { '101': { description: 'Switching to the WebSocket protocol; messages are WatchEvent JSON', content: { 'application/json': { schema: ref('WatchEvent') } } } }
       : { '200': { description: 'OK', content: { [r.id === 'metrics' ? 'text/plain; version=0.0.4' : 'application/json']: { schema: ref(r.returns) } } } };
   if (r.auth) Object.assign(responses, { '401': err('No or unknown bearer token'), '403': err('The token may not touch this object') });
-  if (r.body) Object.assign(responses, { '400': err('Malformed body'), '422': err('Invalid manifest: every problem at file:line:column; nothing was changed') });
+  if (r.body) Object.assign(responses, { '400': err('Malformed body'), ...(r.bodySchema === undefined ? { '422': err('Invalid manifest: every problem at file:line:column; nothing was changed') } : {}) });
   if (r.id === 'get' || r.id === 'delete') responses['404'] = err('No such object');
+  if (r.id === 'userConnect') Object.assign(responses, { '404': err('No such UserNetworkTemplate'), '409': err('The user is connected with another template, or the name belongs to another user') });
+  if (r.id === 'userDisconnect') responses['409'] = err('The network of that name belongs to another user');
   if (r.id === 'watch') responses['410'] = err('resourceVersion was compacted (sent as an ERROR message, then close code 4410)');
   return {
     operationId: `${r.id}${r.kind ?? ''}`,
     summary: r.summary,
     ...(r.kind ? { tags: [r.kind] } : {}),
     ...(params.length > 0 ? { parameters: params } : {}),
-    ...(r.body ? { requestBody: { required: true, content: Object.fromEntries(r.body.map((t) => [t, { schema: t === 'application/json' && (r.id === 'apply' || r.id === 'deleteManifest') ? obj({ manifests: { type: 'array', items: obj({ file: str, text: str }, ['text']) } }, ['manifests']) : ref('Resource') }])) } } : {}),
+    ...(r.body ? { requestBody: { required: true, content: Object.fromEntries(r.body.map((t) => [t, { schema: r.bodySchema !== undefined ? ref(r.bodySchema) : t === 'application/json' && (r.id === 'apply' || r.id === 'deleteManifest') ? obj({ manifests: { type: 'array', items: obj({ file: str, text: str }, ['text']) } }, ['manifests']) : ref('Resource') }])) } } : {}),
     ...(r.auth ? {} : { security: [] }),
     responses,
   };

@@ -23,7 +23,9 @@ export type RouteId =
   | 'events'
   | 'placements'
   | 'top'
-  | 'watch';
+  | 'watch'
+  | 'userConnect'
+  | 'userDisconnect';
 
 export interface QueryParam {
   readonly name: string;
@@ -42,6 +44,8 @@ export interface Route {
   readonly query?: readonly QueryParam[];
   /** Media types of the request body. */
   readonly body?: readonly string[];
+  /** Schema name (components.schemas) of a JSON request body (default: a Resource). */
+  readonly bodySchema?: string;
   /** Schema name (components.schemas) of the 200 response. */
   readonly returns: string;
 }
@@ -119,6 +123,27 @@ export const ROUTES: readonly Route[] = [
       { name: 'token', description: 'bearer token, for clients that cannot set headers', type: 'string' },
     ],
     returns: 'WatchEvent',
+  },
+  {
+    id: 'userConnect',
+    method: 'POST',
+    path: '/api/v1/users/{id}/connect',
+    summary:
+      "Connect a user: create the user's own SoftwareNetwork (user-<id>) from a UserNetworkTemplate of the namespace (idempotent: 'unchanged' when connected already). Admin, or a tenant owning the namespace (default: 'default' for an admin, the tenant's first namespace otherwise). 404 unknown template, 409 connected with another template",
+    auth: true,
+    body: ['application/json'],
+    bodySchema: 'UserConnectRequest',
+    returns: 'UserConnectResult',
+  },
+  {
+    id: 'userDisconnect',
+    method: 'POST',
+    path: '/api/v1/users/{id}/disconnect',
+    summary: "Disconnect a user: delete the user's network (disconnected: false when it was not connected). Same rights as connect; 409 when the network of that name belongs to another user",
+    auth: true,
+    body: ['application/json'],
+    bodySchema: 'UserDisconnectRequest',
+    returns: 'UserDisconnectResult',
   },
 ];
 

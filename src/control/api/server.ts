@@ -15,6 +15,7 @@ import { DEFAULT_NAMESPACE, KINDS, describeRef, resolveKind, resourceKey, type K
 import { PLACEMENT_PREFIX, parseKey, type KeyRef, type Placement } from '../placement.js';
 import { NotFoundError, type Store, type Watch, type WatchEvent } from '../store/contract.js';
 import { computeTop } from '../top.js';
+import { connectUser, disconnectUser, userNetworkName } from '../users.js';
 import { allowed, authorize, type Principal, type TokenAuth } from './auth.js';
 import { BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
 import { PlatformMetrics } from './metrics.js';
@@ -202,11 +203,48 @@ export class ApiServer {
       }
       case 'top':
         return computeTop(store, who.admin ? {} : { namespaces: who.namespaces, servers: false });
+      case 'userConnect':
+      case 'userDisconnect':
+        return this.userOp(ctx, who);
       case 'watch':
         throw new BadRequestError('the watch stream needs a WebSocket upgrade');
       case 'metrics':
         return (await this.metrics.render()).text;
     }
+  }
+
+  /**
+   * Connect or disconnect a user (users.ts). Allowed to an admin and to a tenant owning the
+   * namespace of the template and of the user's network: a tenant's users are the tenant's.
+   */
+  private async userOp(ctx: Ctx, who: Principal): Promise<unknown> {
+    const text = await readBody(ctx.req, 64 << 10);
+    let body: Record<string, unknown> = {};
+    if (text.trim() !== '') {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch (e) {
+        throw new BadRequestError(`body is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BadRequestError('the body must be a JSON object');
+      body = doc as Record<string, unknown>;
+    }
+    const connect = ctx.match.route.id === 'userConnect';
+    const known = connect ? ['template', 'namespace'] : ['namespace'];
+    const extra = Object.keys(body).filter((k) => !known.includes(k));
+    if (extra.length > 0) throw new BadRequestError(`unknown field(s) ${extra.join(', ')} (expected ${known.join(', ')})`);
+    const nsArg = body['namespace'] ?? ctx.url.searchParams.get('namespace') ?? undefined;
+    if (nsArg !== undefined && (typeof nsArg !== 'string' || nsArg === '')) throw new BadRequestError('namespace must be a non-empty string');
+    const ns = nsArg ?? (who.admin ? DEFAULT_NAMESPACE : (who.namespaces[0] ?? DEFAULT_NAMESPACE));
+    authorize(who, 'SoftwareNetwork', ns, connect ? 'connect users in' : 'disconnect users in');
+    const user = ctx.match.params['id']!;
+    if (connect) {
+      const template = body['template'];
+      if (typeof template !== 'string' || template === '') throw new BadRequestError('connect needs {"template": "<UserNetworkTemplate name>"}');
+      return connectUser(this.init.store, { user, namespace: ns }, template);
+    }
+    return { name: userNetworkName(user), namespace: ns, disconnected: await disconnectUser(this.init.store, { user, namespace: ns }) };
   }
 
   /** PUT of one object: YAML or JSON body, which must name the object of the path. */
