@@ -13,6 +13,7 @@ import { KIND_NAMES } from '../control/manifest/schema.js';
 import { CLUSTER_EVENTS, type SwnetEvent } from '../control/events.js';
 import { NotFoundError } from '../control/store/contract.js';
 import { remoteOptions, withBackend, type RemoteOpts } from './remote.js';
+import { renderMigrations, renderMigrationSection, withMigrationBackend } from './migrate.js';
 
 interface StoreOpts extends RemoteOpts {
   dataDir?: string;
@@ -206,8 +207,17 @@ export function register(program: Command): void {
       .option('-o, --output <format>', 'table, yaml or json', 'table'),
   ).action(async (kindArg: string, name: string | undefined, o: StoreOpts & { namespace: string; allNamespaces?: boolean; output: string }) => {
     try {
+      if (['migration', 'migrations', 'mig'].includes(kindArg.toLowerCase())) {
+        // Migration objects (src/control/migrations.ts): one namespace, or all with -A; NAME is an id.
+        const all = (await withMigrationBackend(o, (b) => b.migrations(o.allNamespaces === true ? undefined : o.namespace))).filter((m) => name === undefined || m.id === name);
+        if (o.output === 'json') process.stdout.write(`${JSON.stringify({ items: all }, null, 2)}\n`);
+        else if (o.output === 'yaml') process.stdout.write(all.map((m) => stringify(m)).join('---\n'));
+        else if (all.length === 0) process.stderr.write(`no migrations found${o.allNamespaces === true ? '' : ` in namespace ${o.namespace}`}\n`);
+        else process.stdout.write(renderMigrations(all));
+        return;
+      }
       const kind = resolveKind(kindArg);
-      if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')})`);
+      if (!kind) throw new Error(`unknown kind '${kindArg}' (kinds: ${KIND_NAMES.join(', ')}, migration)`);
       if (!['table', 'yaml', 'json'].includes(o.output)) throw new Error(`unknown output format '${o.output}' (table, yaml, json)`);
       const all = o.allNamespaces === true && name === undefined;
       const items = await withBackend(o, async (b) => {
@@ -249,7 +259,9 @@ export function register(program: Command): void {
         }
         return renderDescribe(r, await b.events({ involved: { kind, name, namespace: o.namespace } }));
       });
-      process.stdout.write(text);
+      // A software network's migrations, with reason and timeline.
+      const migrations = kind === 'SoftwareNetwork' ? renderMigrationSection((await withMigrationBackend(o, (b) => b.migrations(o.namespace))).filter((m) => m.network === name)) : '';
+      process.stdout.write(text + migrations);
     } catch (e) {
       fail(e, 'changed');
     }

@@ -19,6 +19,7 @@ import { register as registerTwin } from './twin.js';
 import { register as registerAgent } from './agent.js';
 import { register as registerUp, runMain } from './up.js';
 import { register as registerRadio } from './radio.js';
+import { register as registerMigrate } from './migrate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerUp(program);
   registerRadio(program);
+  registerMigrate(program);
   return program;
 }
 

@@ -13,6 +13,8 @@ import type { ApplyResult, Change } from './manifest/apply.js';
 import { ManifestError } from './manifest/load.js';
 import { KINDS, DEFAULT_NAMESPACE, type Kind, type Resource } from './manifest/types.js';
 import type { Placement } from './placement.js';
+import type { MigrationObject } from './migrations.js';
+import { MigrationRefusedError } from './server-ops.js';
 import { CompactedError, NotFoundError } from './store/contract.js';
 import type { TopReport } from './top.js';
 import type { ConnectResult } from './users.js';
@@ -68,6 +70,8 @@ function errorOf(s: StatusBody): Error {
       return new ForbiddenError(s.message);
     case 'BadRequestError':
       return new BadRequestError(s.message);
+    case 'MigrationRefusedError':
+      return new MigrationRefusedError(s.message);
     default: {
       const e = new ApiError(s.code, s.message);
       return e;
@@ -184,6 +188,22 @@ export class ApiClient {
   /** Disconnects a user (`disconnected` false when it was not connected). */
   disconnectUser(id: string, namespace?: string): Promise<{ name: string; namespace: string; disconnected: boolean }> {
     return this.request('POST', `/api/v1/users/${encodeURIComponent(id)}/disconnect`, { type: 'application/json', text: JSON.stringify(namespace !== undefined ? { namespace } : {}) });
+  }
+
+  /** Starts a planned migration of one function (admin); the new Migration object (phase pending). */
+  migrate(namespace: string, network: string, fn: string, to: string): Promise<MigrationObject> {
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/softwarenetworks/${encodeURIComponent(network)}/functions/${encodeURIComponent(fn)}/migrate`;
+    return this.request('POST', path, { type: 'application/json', text: JSON.stringify({ to }) });
+  }
+
+  /** Migrations, all or of one namespace the token may see. */
+  async migrations(namespace?: string): Promise<MigrationObject[]> {
+    return (await this.request<{ items: MigrationObject[] }>('GET', `/api/v1/migrations${namespace !== undefined ? `?namespace=${encodeURIComponent(namespace)}` : ''}`)).items;
+  }
+
+  /** Server operations (admin): drain (cordon + move everything off), uncordon, fail (as after kill -9 of its agent). */
+  serverOp(server: string, op: 'drain' | 'uncordon' | 'fail'): Promise<{ server: string; message: string }> {
+    return this.request('POST', `/api/v1/servers/${encodeURIComponent(server)}/${op}`, { type: 'application/json', text: '{}' });
   }
 
   /**
