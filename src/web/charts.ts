@@ -16,7 +16,7 @@ export function fmt(n: number, unit = ''): string {
 }
 
 const axisStyle = { stroke: '#8895a3', grid: { stroke: '#26313d' }, ticks: { stroke: '#26313d' } };
-const yAxis = { ...axisStyle, size: 52, values: (_u: uPlot, splits: number[]) => splits.map((v) => (Math.abs(v) >= 1000 ? fmt(v) : String(Number(v.toPrecision(4))))) };
+const yAxis = { ...axisStyle, size: 52, values: (_u: uPlot, splits: number[]) => splits.map((v) => (Math.abs(v) >= 1000 ? fmt(v) : String(Number(v.toPrecision(6))))) };
 
 export interface SeriesDef {
   label: string;
@@ -84,7 +84,7 @@ export class NetCard {
     this.plots = {
       tp: mkPlot('throughput', [{ label: 'bit/s', stroke: '#4aa3ff' }, { label: 'frames/s', stroke: '#3ecf8e', scale: 'fps' }], slot('tp'), size),
       loss: mkPlot('loss', [{ label: 'drops/s', stroke: '#ff5c5c' }, { label: 'loss %', stroke: '#f5a524', scale: 'pct' }], slot('loss'), size),
-      lat: mkPlot('latency (ms)', [{ label: 'p50', stroke: '#3ecf8e' }, { label: 'p99', stroke: '#ff5c5c' }], slot('lat'), size),
+      lat: mkPlot('latency (ms)', [{ label: 'p50', stroke: '#3ecf8e' }, { label: 'p99', stroke: '#ff5c5c' }, { label: 'mean', stroke: '#4aa3ff' }], slot('lat'), size),
       tok: mkPlot('tokens', [{ label: 'allocation', stroke: '#c678dd' }, { label: 'balance', stroke: '#f5a524' }], slot('tok'), size),
     };
   }
@@ -95,7 +95,7 @@ export class NetCard {
     const pct = s ? s.drops.map((d, i) => (d === null ? null : d + (s.fps[i] ?? 0) > 0 ? (100 * d) / (d + (s.fps[i] ?? 0)) : 0)) : e;
     this.plots.tp.setData([t, s?.bits ?? e, s?.fps ?? e]);
     this.plots.loss.setData([t, s?.drops ?? e, pct]);
-    this.plots.lat.setData([t, s?.p50 ?? e, s?.p99 ?? e]);
+    this.plots.lat.setData([t, s?.p50 ?? e, s?.p99 ?? e, s?.mean ?? e]);
     this.plots.tok.setData([t, s?.alloc ?? e, s?.bal ?? e]);
     this.el.dataset['points'] = String(this.plots.tp.data[0].length);
     let max = 0;

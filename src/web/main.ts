@@ -768,7 +768,7 @@ function renderEvents(): void {
     for (const e of S.events.values()) {
       if (warn && e.type !== 'Warning') continue;
       if (f && !`${e.reason} ${e.involvedObject.kind} ${e.involvedObject.namespace ?? ''}/${e.involvedObject.name} ${e.message}`.toLowerCase().includes(f)) continue;
-      items.push({ e, at: Date.parse(e.lastTimestamp) });
+      items.push({ e, at: Date.parse(e.lastTimestamp) || 0 });
     }
   }
   let nm = 0;

@@ -23,9 +23,15 @@ export interface NetSeries {
   fps: (number | null)[];
   /** Frames per second dropped by its domains and queues (null: before a second report). */
   drops: (number | null)[];
-  /** Latency percentiles of its sinks (ms), null where no agent reports them. */
+  /**
+   * Latency of its sinks (ms) over each report interval (from the difference of the cumulative
+   * histograms the agents report; their since-start percentiles where no histogram comes), null
+   * where no agent reports latency.
+   */
   p50: (number | null)[];
   p99: (number | null)[];
+  /** Mean latency over the interval (exact: Δsum / Δcount). */
+  mean: (number | null)[];
   /** Token scheduler allocation and current bucket balance, summed over its servers. */
   alloc: (number | null)[];
   bal: (number | null)[];
@@ -43,6 +49,10 @@ interface Last {
   p50?: number;
   p99?: number;
   count?: number;
+  sum?: number;
+  buckets?: number[];
+  /** This server's histogram of its last interval: per-bucket counts (not cumulative), frames, summed ms. */
+  win?: { counts: number[]; n: number; sumMs: number };
   alloc?: number;
   bal?: number;
 }
@@ -53,6 +63,28 @@ const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v 
 /** `ns/name` for a domain's network as agents write it (`default/voip`; a bare name is in `default`). */
 export function domainNetKey(network: string): string {
   return network.includes('/') ? network : `default/${network}`;
+}
+
+/**
+ * Upper bounds (ms) of the agents' latency buckets: LATENCY_LE_MS of src/functions/latency.ts
+ * (4^m µs, m = 0…11); the dashboard reads the API only, so the bounds are restated here.
+ */
+const LE_MS = Array.from({ length: 12 }, (_, m) => 4 ** m / 1000);
+
+/** The q-quantile of per-bucket counts (last slot: above every bound), linear inside its bucket. */
+export function quantile(counts: readonly number[], n: number, q: number): number {
+  const target = q * n;
+  let below = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const c = counts[i] ?? 0;
+    if (c > 0 && below + c >= target) {
+      const lo = i === 0 ? 0 : (LE_MS[i - 1] ?? 0);
+      const hi = LE_MS[i] ?? lo * 4;
+      return lo + ((hi - lo) * (target - below)) / c;
+    }
+    below += c;
+  }
+  return LE_MS.at(-1) ?? 0;
 }
 
 function push<T>(a: T[], v: T): void {
@@ -108,6 +140,16 @@ export class SeriesStore {
       const p50 = num(lat?.['p50Ms']);
       const p99 = num(lat?.['p99Ms']);
       const count = num(lat?.['count']);
+      const sum = num(lat?.['sumMs']);
+      const buckets = Array.isArray(lat?.['buckets']) && (lat['buckets'] as unknown[]).every((b) => num(b) !== undefined) ? (lat['buckets'] as number[]) : undefined;
+      if (sum !== undefined) next.sum = sum;
+      if (buckets) next.buckets = buckets;
+      if (prev?.buckets && buckets && prev.buckets.length === buckets.length && count !== undefined && prev.count !== undefined && count >= prev.count) {
+        // Cumulative "≤ LE" counts → this interval's count per bucket; the last slot is +Inf.
+        const cum = [...buckets, count].map((b, i) => b - ([...(prev.buckets ?? []), prev.count ?? 0][i] ?? 0));
+        const counts = cum.map((c, i) => Math.max(0, c - (i > 0 ? (cum[i - 1] ?? 0) : 0)));
+        next.win = { counts, n: count - prev.count, sumMs: Math.max(0, (sum ?? 0) - (prev.sum ?? 0)) };
+      }
       const alloc = num(tok?.['allocation']);
       const bal = num(tok?.['balance']);
       if (p50 !== undefined) next.p50 = p50;
@@ -144,6 +186,9 @@ export class SeriesStore {
     let p50: number | null = null;
     let p99: number | null = null;
     let best = -1;
+    let win: number[] | undefined;
+    let winN = 0;
+    let winSum = 0;
     let alloc: number | null = null;
     let bal: number | null = null;
     for (const l of per?.values() ?? []) {
@@ -160,23 +205,36 @@ export class SeriesStore {
         p50 = l.p50;
       }
       if (l.p99 !== undefined && (l.count ?? 1) > 0) p99 = Math.max(p99 ?? 0, l.p99);
+      if (l.win) {
+        win = win ? win.map((c, i) => c + (l.win?.counts[i] ?? 0)) : [...l.win.counts];
+        winN += l.win.n;
+        winSum += l.win.sumMs;
+      }
       if (l.alloc !== undefined) alloc = (alloc ?? 0) + l.alloc;
       if (l.bal !== undefined) bal = (bal ?? 0) + l.bal;
     }
-    if (!rated && p50 === null && p99 === null && alloc === null && bal === null) return;
+    let mean: number | null = null;
+    if (win) {
+      // The interval's own figures replace the since-start ones; an interval without frames has none.
+      p50 = winN > 0 ? quantile(win, winN, 0.5) : null;
+      p99 = winN > 0 ? quantile(win, winN, 0.99) : null;
+      mean = winN > 0 ? winSum / winN : null;
+    }
+    if (!rated && p50 === null && p99 === null && alloc === null && bal === null && !win) return;
     let s = this.nets.get(k);
-    if (!s) this.nets.set(k, (s = { t: [], bits: [], fps: [], drops: [], p50: [], p99: [], alloc: [], bal: [] }));
+    if (!s) this.nets.set(k, (s = { t: [], bits: [], fps: [], drops: [], p50: [], p99: [], mean: [], alloc: [], bal: [] }));
     // x must grow: a report stamped at or before the last point (same millisecond, or a server's
     // clock behind) replaces that point with the new sums.
     const lastT = s.t.at(-1);
     const t = lastT !== undefined && lastT >= at / 1000 ? lastT : at / 1000;
-    if (t === lastT) for (const a of [s.t, s.bits, s.fps, s.drops, s.p50, s.p99, s.alloc, s.bal]) a.pop();
+    if (t === lastT) for (const a of [s.t, s.bits, s.fps, s.drops, s.p50, s.p99, s.mean, s.alloc, s.bal]) a.pop();
     push(s.t, t);
     push(s.bits, rated ? bits : null);
     push(s.fps, rated ? fps : null);
     push(s.drops, rated ? dps : null);
     push(s.p50, p50);
     push(s.p99, p99);
+    push(s.mean, mean);
     push(s.alloc, alloc);
     push(s.bal, bal);
   }
