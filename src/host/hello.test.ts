@@ -139,3 +139,20 @@ test('hello: one datagram per peer and interval however many functions; untruste
     await close();
   }
 });
+
+test('hello: probe() finds a closed port gone (ICMP port unreachable) and a live endpoint, however busy, not', async () => {
+  const { a, b, close } = await pair(20);
+  try {
+    const gone = await HelloEndpoint.open({ server: 's3', address: '127.0.0.1', port: 0, intervalMs: 20 });
+    const port = gone.port;
+    await gone.close();
+    assert.equal(await a.probe(`127.0.0.1:${port}`), 'gone');
+    assert.equal(await a.probe(`127.0.0.1:${b.port}`), 'unknown');
+    const r0 = b.counters.received;
+    assert.equal(b.counters.malformed, 0, 'a probe is no malformed datagram');
+    assert.equal(b.counters.received, r0);
+    await assert.rejects(a.probe('no-port'), { name: 'HelloError' });
+  } finally {
+    await close();
+  }
+});

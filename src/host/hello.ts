@@ -11,7 +11,7 @@
  *
  * Wire format (big-endian), 20 + 4n bytes:
  * ```
- *  0 u32 magic 'SWHL'   4 u8 version (1)   5 u8 flags (0)   6 u16 n
+ *  0 u32 magic 'SWHL'   4 u8 version (1)   5 u8 flags (bit 0: probe)   6 u16 n
  *  8 u32 sender id      12 u32 sequence    16 u32 interval (ms)
  * 20 n × u32 group id   (ids: FNV-1a of the server name / of `ns/net/function`)
  * ```
@@ -21,8 +21,8 @@
  * however late it fires (a stalled monitor could not have read anything), and a verdict is
  * taken in a setImmediate after the tick, i.e. after the event loop's poll phase has read the
  * datagrams that queued up while it was stalled. A watch is *suspect* after `missed` intervals,
- * and *down* when the owner confirms it (e.g. the primary's lease is gone) or after `confirmMs`
- * more of silence.
+ * and *down* when the owner confirms it (the primary's lease is gone, or {@link HelloEndpoint.probe}
+ * finds its process gone) or after `confirmMs` more of silence.
  *
  * @example
  * const a = await HelloEndpoint.open({ server: 's1', address: '127.0.0.1', port: 0, intervalMs: 20 });
@@ -41,6 +41,16 @@ const VERSION = 1;
 const HEADER = 20;
 /** Ids per datagram: (1500 − 20 IPv4 − 8 UDP − 20 header) / 4 keeps a datagram in one Ethernet frame. */
 const MAX_IDS = 363;
+/** Flag of a probe datagram (no ids; receivers ignore it). */
+const FLAG_PROBE = 1;
+
+/** `addr:port` or `[v6]:port` → parts; HelloError if malformed. */
+function parseEndpoint(endpoint: string): { address: string; port: number } {
+  const i = endpoint.lastIndexOf(':');
+  const port = Number(endpoint.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || !(port > 0 && port < 65536)) throw new HelloError(`hello endpoint '${endpoint}': want ADDR:PORT`);
+  return { address: endpoint.slice(0, i).replace(/^\[|\]$/g, ''), port };
+}
 
 /**
  * 32-bit FNV-1a of a string (its UTF-16 code units): the id of a server or a function on the wire.
@@ -181,10 +191,7 @@ export class HelloEndpoint {
       return;
     }
     if (cur && cur.ids.length === ids.length && cur.ids.every((x, i) => x === ids[i])) return;
-    const i = endpoint.lastIndexOf(':');
-    const port = Number(endpoint.slice(i + 1));
-    if (i <= 0 || !(port > 0 && port < 65536)) throw new HelloError(`hello endpoint '${endpoint}': want ADDR:PORT`);
-    const address = endpoint.slice(0, i).replace(/^\[|\]$/g, '');
+    const { address, port } = parseEndpoint(endpoint);
     const bufs: Buffer[] = [];
     for (let k = 0; k < ids.length; k += MAX_IDS) {
       const part = ids.slice(k, k + MAX_IDS);
@@ -236,6 +243,47 @@ export class HelloEndpoint {
     return true;
   }
 
+  /**
+   * Is the process behind `endpoint` gone? A few probe datagrams from a connected socket: a
+   * closed port answers with ICMP port unreachable (RFC 1122 §4.1.3.1), which Linux reports on
+   * the next send as ECONNREFUSED: 'gone'. A live process, however slow, or a host that is down
+   * or filters ICMP gives no answer: 'unknown' (then silence alone decides).
+   */
+  async probe(endpoint: string, timeoutMs = 50): Promise<'gone' | 'unknown'> {
+    const { address, port } = parseEndpoint(endpoint);
+    const s = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4' });
+    // The socket's pending error reaches either the next send or the receive path (an 'error' event).
+    let refused = false;
+    const isRefused = (e: unknown): boolean => (e as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED';
+    s.on('error', (e) => void (refused ||= isRefused(e)));
+    const msg = Buffer.alloc(HEADER);
+    msg.writeUInt32BE(MAGIC, 0);
+    msg.writeUInt8(VERSION, 4);
+    msg.writeUInt8(FLAG_PROBE, 5);
+    msg.writeUInt32BE(this.selfId, 8);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', resolve);
+        try {
+          s.connect(port, address);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+      const t0 = performance.now();
+      for (let k = 0; k < 8 && performance.now() - t0 < timeoutMs; k++) {
+        if (await new Promise<boolean>((r) => s.send(msg, (e) => r(isRefused(e))))) refused = true;
+        if (!refused) await new Promise((r) => setTimeout(r, k < 2 ? 0 : 2));
+        if (refused) return 'gone';
+      }
+      return 'unknown';
+    } catch {
+      return 'unknown';
+    } finally {
+      s.close();
+    }
+  }
+
   /** Stops sending (receiving goes on): what a stalled or dying agent looks like to its peers (tests, `fail`). */
   pause(paused = true): void {
     this.paused = paused;
@@ -265,6 +313,7 @@ export class HelloEndpoint {
       return;
     }
     const n = m.readUInt16BE(6);
+    if ((m.readUInt8(5) & FLAG_PROBE) !== 0) return;
     if (m.length < HEADER + 4 * n) {
       this.c.malformed++;
       return;
