@@ -115,6 +115,53 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
       assert.equal(await drain.isDisabled(), true);
       assert.match((await drain.getAttribute('title')) ?? '', /no endpoint to drain/);
     }
+
+    // Operations from the page, each with its outcome in the Operations panel.
+    const newest = '#ops .op:first-child';
+    const outcome = async (re: RegExp, state: 'ok' | 'error'): Promise<void> => {
+      await page.waitForFunction(`document.querySelector(${JSON.stringify(`${newest} [data-outcome]`)})?.dataset.outcome !== 'running'`, undefined, { timeout: 5_000 });
+      const text = (await page.textContent(newest)) ?? '';
+      assert.equal(await page.getAttribute(`${newest} [data-outcome]`, 'data-outcome'), state, text);
+      assert.match(text, re);
+    };
+    // A user connected from a template picked in the page, then disconnected.
+    const tpl = await api('PUT', '/api/v1/namespaces/default/usernetworktemplates/home', 'apiVersion: swnet.io/v1\nkind: UserNetworkTemplate\nmetadata: { name: home }\nspec:\n  template:\n    spec:\n      functions:\n        - { name: sw, kind: switch, config: { ports: [{ name: a }] } }\n');
+    assert.equal(tpl.status, 200, await tpl.text());
+    await page.click('#tabs button[data-tab="apply"]');
+    await page.waitForSelector('#user-template option[value="default/home"]', { state: 'attached', timeout: 5_000 });
+    await page.fill('#user-id', 'alice');
+    await page.selectOption('#user-template', 'default/home');
+    await page.click('#user-connect');
+    await outcome(/connect user alice.*default\/user-alice created/, 'ok');
+    await page.waitForFunction(`/default\\/user-alice: 1\\/1 functions placed/.test(document.querySelector(${JSON.stringify(`${newest} .live`)})?.textContent ?? '')`, undefined, { timeout: 10_000 });
+    await page.click('#user-disconnect');
+    await outcome(/disconnect user alice/, 'ok');
+    assert.equal((await api('GET', '/api/v1/namespaces/default/softwarenetworks/user-alice')).status, 404);
+    // A refused operation shows the API's message: migrating r1 to the server it runs on.
+    const pls = (await (await api('GET', '/api/v1/placements')).json()) as { items: { network: string; function: string; server: string }[] };
+    const r1 = pls.items.find((p) => p.network === 'web' && p.function === 'r1')?.server ?? '';
+    await page.fill('#mig-net', 'tenant-a/web');
+    await page.selectOption('#mig-fn', 'r1');
+    await page.selectOption('#mig-to', r1);
+    await page.click('#mig-go');
+    await outcome(new RegExp(`409: .*already runs on ${r1}`), 'error');
+    // Migrating from the network's page: the Migration object comes over the watch into the panel.
+    await page.click('#tabs button[data-tab="nets"]');
+    await page.click('[data-net="tenant-a/web"]');
+    const other = r1 === 's1' ? 's2' : 's1';
+    await page.selectOption('#net-placements tr[data-fn="r1"] select', other);
+    await page.click('#net-placements tr[data-fn="r1"] button[data-op="migrate"]');
+    await outcome(new RegExp(`migrate tenant-a/web/r1 → ${other}`), 'ok');
+    await page.waitForSelector(`${newest} .mig[data-phase] >> text=${r1} → ${other}`, { timeout: 5_000 });
+    // Drain and uncordon from the infrastructure view: the row says cordoned, then not.
+    await page.click('#tabs button[data-tab="infra"]');
+    await page.click(`tr[data-server="${other}"] button[data-op="drain"]`);
+    await outcome(new RegExp(`drain ${other}`), 'ok');
+    await page.waitForFunction(`/cordoned/.test(document.querySelector('tr[data-server="${other}"]')?.children[1].textContent ?? '')`, undefined, { timeout: 5_000 });
+    await page.click(`tr[data-server="${other}"] button[data-op="uncordon"]`);
+    await outcome(new RegExp(`uncordon ${other}`), 'ok');
+    await page.waitForFunction(`!/cordoned/.test(document.querySelector('tr[data-server="${other}"]')?.children[1].textContent ?? 'cordoned')`, undefined, { timeout: 5_000 });
+
     if (process.env['SWNET_DASH_SCREENSHOT']) {
       await page.click('#tabs button[data-tab="nets"]');
       await page.click('[data-net="tenant-a/web"]');
