@@ -9,7 +9,7 @@ import { ApiClient } from '../control/client.js';
 import { getResource } from '../control/manifest/apply.js';
 import { DEFAULT_NAMESPACE, type Resource } from '../control/manifest/types.js';
 import { listMigrations, type MigrationObject } from '../control/migrations.js';
-import { drainServer, failServer, requestMigration, uncordonServer } from '../control/server-ops.js';
+import { requestMigration, serverOperation } from '../control/server-ops.js';
 import type { Store } from '../control/store/contract.js';
 import { openStore } from '../control/store/open.js';
 import { remoteClient, remoteOptions, type RemoteOpts } from './remote.js';
@@ -26,7 +26,7 @@ function storeBackend(s: Store): MigrationBackend {
   return {
     migrate: (namespace, network, fn, to) => requestMigration(s, { namespace, network, function: fn, to }),
     migrations: (ns) => listMigrations(s, ns),
-    serverOp: async (server, op) => ({ server, message: await serverOpLocal(s, server, op) }),
+    serverOp: (server, op) => serverOperation(s, server, op),
     server: (name) => getResource(s, 'Server', name),
   };
 }
@@ -38,23 +38,6 @@ function apiBackend(api: ApiClient): MigrationBackend {
     serverOp: (server, op) => api.serverOp(server, op),
     server: (name) => api.get('Server', name),
   };
-}
-
-/**
- * The server operations with the message the API answers too.
- * @example await serverOpLocal(store, 's3', 'drain') // 'server s3 cordoned; draining'
- */
-export async function serverOpLocal(s: Store, server: string, op: 'drain' | 'uncordon' | 'fail'): Promise<string> {
-  if (op === 'drain') {
-    await drainServer(s, server);
-    return `server ${server} cordoned; its functions are being migrated off it`;
-  }
-  if (op === 'uncordon') {
-    await uncordonServer(s, server);
-    return `server ${server} uncordoned: schedulable again`;
-  }
-  await failServer(s, server);
-  return `server ${server}: its agent was told to fail (as after kill -9)`;
 }
 
 async function withMigrationBackend<T>(o: RemoteOpts, fn: (b: MigrationBackend) => Promise<T>): Promise<T> {

@@ -150,6 +150,23 @@ export async function failServer(store: Store, name: string, now = Date.now()): 
   return { key, action: 'fail', at: now };
 }
 
+/**
+ * One server operation with the message the API and the CLI print.
+ * @example (await serverOperation(store, 's3', 'drain')).message // 'server s3 cordoned; ...'
+ */
+export async function serverOperation(store: Store, server: string, op: 'drain' | 'uncordon' | 'fail'): Promise<{ server: string; message: string }> {
+  if (op === 'drain') {
+    await drainServer(store, server);
+    return { server, message: `server ${server} cordoned; its functions are being migrated off it` };
+  }
+  if (op === 'uncordon') {
+    await uncordonServer(store, server);
+    return { server, message: `server ${server} uncordoned: schedulable again` };
+  }
+  await failServer(store, server);
+  return { server, message: `server ${server}: its agent was told to fail (as after kill -9)` };
+}
+
 /** Whether a migration already moved traffic (its placement points to the target). */
 export function switched(m: MigrationObject): boolean {
   return SWITCHED_OR_LATER.includes(m.phase);

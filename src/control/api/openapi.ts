@@ -40,6 +40,28 @@ const SCHEMAS: Record<string, Schema> = {
   UserDisconnectRequest: obj({ namespace: str }),
   UserConnectResult: obj({ name: str, namespace: str, action: { type: 'string', enum: ['created', 'unchanged'] }, revision: int }, ['name', 'namespace', 'action', 'revision']),
   UserDisconnectResult: obj({ name: str, namespace: str, disconnected: { type: 'boolean' } }, ['name', 'namespace', 'disconnected']),
+  MigrateRequest: obj({ to: str }, ['to']),
+  Migration: obj(
+    {
+      kind: { type: 'string', enum: ['Migration'] },
+      id: str,
+      namespace: str,
+      network: str,
+      function: str,
+      from: str,
+      to: str,
+      reason: { type: 'string', enum: ['operator', 'overload', 'failure', 'idle'] },
+      detail: str,
+      phase: { type: 'string', enum: ['pending', 'prepared', 'state-copied', 'both-running', 'switched', 'drained', 'done', 'failed'] },
+      timeline: { type: 'array', items: obj({ phase: str, at: { type: 'number' }, sinceStartMs: { type: 'number' }, by: str, detail: str }, ['phase', 'at', 'sinceStartMs', 'by']) },
+      createdAt: { type: 'number' },
+      error: str,
+      standby: { type: 'boolean' },
+    },
+    ['kind', 'id', 'namespace', 'network', 'function', 'from', 'to', 'reason', 'phase', 'timeline', 'createdAt'],
+  ),
+  MigrationList: obj({ items: { type: 'array', items: ref('Migration') } }, ['items']),
+  ServerOpResult: obj({ server: str, message: str }, ['server', 'message']),
   OpenApiDocument: { type: 'object', additionalProperties: true },
   MetricsText: { type: 'string', description: 'Prometheus text exposition format 0.0.4' },
 };
@@ -57,6 +79,8 @@ function operation(r: Route): Schema {
   if (r.id === 'get' || r.id === 'delete') responses['404'] = err('No such object');
   if (r.id === 'userConnect') Object.assign(responses, { '404': err('No such UserNetworkTemplate'), '409': err('The user is connected with another template, or the name belongs to another user') });
   if (r.id === 'userDisconnect') responses['409'] = err('The network of that name belongs to another user');
+  if (r.id === 'migrate') Object.assign(responses, { '404': err('No such network, function or server'), '409': err('Refused: same server, cordoned or lost target, a migration of it in flight, or not placed yet') });
+  if (r.id === 'drain' || r.id === 'uncordon' || r.id === 'fail') responses['404'] = err('No such server');
   if (r.id === 'watch') responses['410'] = err('resourceVersion was compacted (sent as an ERROR message, then close code 4410)');
   return {
     operationId: `${r.id}${r.kind ?? ''}`,

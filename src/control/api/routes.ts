@@ -25,7 +25,12 @@ export type RouteId =
   | 'top'
   | 'watch'
   | 'userConnect'
-  | 'userDisconnect';
+  | 'userDisconnect'
+  | 'migrate'
+  | 'migrations'
+  | 'drain'
+  | 'uncordon'
+  | 'fail';
 
 export interface QueryParam {
   readonly name: string;
@@ -144,6 +149,43 @@ export const ROUTES: readonly Route[] = [
     body: ['application/json'],
     bodySchema: 'UserDisconnectRequest',
     returns: 'UserDisconnectResult',
+  },
+  {
+    id: 'migrate',
+    method: 'POST',
+    path: '/api/v1/namespaces/{namespace}/softwarenetworks/{name}/functions/{function}/migrate',
+    summary:
+      'Live-migrate one function to server `to` (admin): creates a Migration (reason operator, phase pending) that the target and source agents and the migration controller carry through prepared, state-copied, both-running, switched, drained, done. 404 unknown network, function or server; 409 same server, cordoned or lost target, a migration of it in flight, not placed yet',
+    auth: true,
+    body: ['application/json'],
+    bodySchema: 'MigrateRequest',
+    returns: 'Migration',
+  },
+  {
+    id: 'migrations',
+    method: 'GET',
+    path: '/api/v1/migrations',
+    summary: 'Migrations (finished ones are kept 60 s), of every namespace the caller may see',
+    auth: true,
+    query: [{ name: 'namespace', description: 'one namespace', type: 'string' }],
+    returns: 'MigrationList',
+  },
+  {
+    id: 'drain',
+    method: 'POST',
+    path: '/api/v1/servers/{name}/drain',
+    summary: 'Cordon a server (spec.unschedulable) and migrate every function off it, a bounded number at a time, to servers the scheduler chooses (reason operator, detail "drain <server>"); once empty it is marked status.standby (admin)',
+    auth: true,
+    returns: 'ServerOpResult',
+  },
+  { id: 'uncordon', method: 'POST', path: '/api/v1/servers/{name}/uncordon', summary: 'Make a cordoned or drained server schedulable again and clear its standby mark (admin)', auth: true, returns: 'ServerOpResult' },
+  {
+    id: 'fail',
+    method: 'POST',
+    path: '/api/v1/servers/{name}/fail',
+    summary: "Make the server's agent fail as after kill -9: no more heartbeat renewals or hellos (its lease expires, warm standbys take over), its domains torn down (admin; to watch a failover)",
+    auth: true,
+    returns: 'ServerOpResult',
   },
 ];
 

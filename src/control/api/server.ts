@@ -15,6 +15,8 @@ import { DEFAULT_NAMESPACE, KINDS, describeRef, resolveKind, resourceKey, type K
 import { PLACEMENT_PREFIX, parseKey, type KeyRef, type Placement } from '../placement.js';
 import { NotFoundError, type Store, type Watch, type WatchEvent } from '../store/contract.js';
 import { computeTop } from '../top.js';
+import { listMigrations } from '../migrations.js';
+import { requestMigration, serverOperation } from '../server-ops.js';
 import { connectUser, disconnectUser, userNetworkName } from '../users.js';
 import { allowed, authorize, type Principal, type TokenAuth } from './auth.js';
 import { BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
@@ -206,6 +208,19 @@ export class ApiServer {
       case 'userConnect':
       case 'userDisconnect':
         return this.userOp(ctx, who);
+      case 'migrate':
+        return this.migrate(ctx, who);
+      case 'migrations': {
+        const ns = q('namespace');
+        if (ns !== undefined) authorize(who, 'Migration', ns, 'read');
+        return { items: (await listMigrations(store, ns)).filter((m) => allowed(who, 'Migration', m.namespace)) };
+      }
+      case 'drain':
+      case 'uncordon':
+      case 'fail': {
+        authorize(who, 'Server', '', route.id);
+        return serverOperation(store, params['name']!, route.id);
+      }
       case 'watch':
         throw new BadRequestError('the watch stream needs a WebSocket upgrade');
       case 'metrics':
@@ -245,6 +260,25 @@ export class ApiServer {
       return connectUser(this.init.store, { user, namespace: ns }, template);
     }
     return { name: userNetworkName(user), namespace: ns, disconnected: await disconnectUser(this.init.store, { user, namespace: ns }) };
+  }
+
+  /** A planned migration of one function (admin: it moves infrastructure load). Body `{to}`. */
+  private async migrate(ctx: Ctx, who: Principal): Promise<unknown> {
+    if (!who.admin) throw new ForbiddenError(`${who.name} may not migrate functions: moving load between servers needs an admin token`);
+    const text = await readBody(ctx.req, 64 << 10);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      throw new BadRequestError(`body is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BadRequestError('migrate needs {"to": "<server>"}');
+    const extra = Object.keys(doc).filter((k) => k !== 'to');
+    if (extra.length > 0) throw new BadRequestError(`unknown field(s) ${extra.join(', ')} (expected to)`);
+    const to = (doc as { to?: unknown }).to;
+    if (typeof to !== 'string' || to === '') throw new BadRequestError('migrate needs {"to": "<server>"}');
+    const p = ctx.match.params;
+    return requestMigration(this.init.store, { namespace: p['namespace']!, network: p['name']!, function: p['function']!, to });
   }
 
   /** PUT of one object: YAML or JSON body, which must name the object of the path. */
