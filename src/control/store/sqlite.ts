@@ -113,6 +113,8 @@ export class SqliteStore extends BaseStore {
     leaseKeys: Database.Statement<[string], { key: string }>;
     detach: Database.Statement<[string]>;
     attach: Database.Statement<[string, string]>;
+    compactSuperseded: Database.Statement<[{ p: number; c: number }]>;
+    compactTombstones: Database.Statement<[{ p: number; c: number }]>;
   };
 
   constructor(init: SqliteStoreInit) {
@@ -142,6 +144,10 @@ export class SqliteStore extends BaseStore {
       leaseKeys: this.db.prepare('SELECT key FROM lease_key WHERE lease = ? ORDER BY key'),
       detach: this.db.prepare('DELETE FROM lease_key WHERE key = ?'),
       attach: this.db.prepare('INSERT INTO lease_key (key, lease) VALUES (?, ?)'),
+      compactSuperseded: this.db.prepare(
+        'DELETE FROM kv WHERE (key, rev) IN (SELECT o.key, o.rev FROM kv AS n JOIN kv AS o ON o.key = n.key AND o.rev < n.rev WHERE n.rev > @p AND n.rev <= @c)',
+      ),
+      compactTombstones: this.db.prepare('DELETE FROM kv WHERE rev >= @p AND rev < @c AND value IS NULL'),
     };
     this.retain = init.retainRevisions ?? 100_000;
     this.applyOne = this.db.transaction((c: readonly Compare[], o: readonly Op[]) => this.txnBody(c, o));
@@ -332,14 +338,15 @@ export class SqliteStore extends BaseStore {
       .transaction(() => {
         const cur = this.meta('rev');
         if (revision > cur) throw new FutureRevisionError(revision, cur);
-        if (revision <= this.meta('compacted')) return;
+        const prev = this.meta('compacted');
+        if (revision <= prev) return;
         // Rows at or after the compaction point are the watch log and stay. Before it, only the
-        // newest live version of each key survives (a read at `revision` sees it).
-        this.db
-          .prepare(
-            `DELETE FROM kv WHERE rev < @c AND (value IS NULL OR EXISTS (SELECT 1 FROM kv AS n WHERE n.key = kv.key AND n.rev > kv.rev AND n.rev <= @c))`,
-          )
-          .run({ c: revision });
+        // newest live version of each key survives (a read at `revision` sees it). The previous
+        // compaction left exactly that below `prev`, so only the rows written since can make
+        // older ones obsolete: the work is proportional to the revisions compacted, not to the
+        // size of the store (a full scan every 1,000 revisions made 100k user networks quadratic).
+        this.q.compactSuperseded.run({ p: prev, c: revision });
+        this.q.compactTombstones.run({ p: prev, c: revision });
         this.q.setMeta.run(revision, 'compacted');
       })
       .immediate();
