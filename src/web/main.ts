@@ -747,7 +747,7 @@ const evList = new VList<Item>($('ev-scroll'), $('ev-spacer'), $('ev-rows'), 28,
       h('span', { class: 'when' }, new Date(m.createdAt).toLocaleTimeString()),
       h('span', { class: `reason why-${m.reason}` }, `⇄ ${m.reason}${m.standby ? ' (standby)' : ''}`),
       h('span', { class: 'obj' }, `${m.namespace}/${m.network}/${m.function}`),
-      h('span', { class: 'grow' }, `${m.from} → ${m.to} · ${m.phase}${end ? ` in ${migTotal(m).toFixed(0)} ms` : ''} · ${phaseDurations(m)}${m.detail ? ` · ${m.detail}` : ''}${m.error ? ` · ${m.error}` : ''}`));
+      h('span', { class: 'grow' }, `${m.from} → ${m.to} · ${m.phase}${end ? ` after ${migTotal(m).toFixed(0)} ms` : ''} · ${phaseDurations(m)}${m.detail ? ` · ${m.detail}` : ''}${m.error ? ` · ${m.error}` : ''}`));
   }
   const e = it.e;
   const o = e.involvedObject;
@@ -818,7 +818,9 @@ function renderOps(): void {
     return h('div', { class: `op op-${op.state}`, 'data-op': String(op.n) },
       h('div', {}, h('b', {}, op.title), ' ', h('span', { class: op.state === 'error' ? 'err' : op.state === 'ok' ? 'ok' : 'muted', 'data-outcome': op.state }, op.message), h('span', { class: 'muted' }, sum)),
       ...(op.live ? [h('div', { class: 'muted live' }, op.live())] : []),
-      ...migs.map(migrationBlock));
+      // The moving ones first; a long drain shows a dozen and counts the rest.
+      ...[...migs.filter((m) => m.phase !== 'done' && m.phase !== 'failed'), ...migs.filter((m) => m.phase === 'done' || m.phase === 'failed')].slice(0, 12).map(migrationBlock),
+      ...(migs.length > 12 ? [h('div', { class: 'muted' }, `… and ${migs.length - 12} more (Timeline tab)`)] : []));
   });
   $('ops-list').replaceChildren(...list);
 }
