@@ -917,7 +917,7 @@ function renderForms(): void {
   dirty.servers = dirty.forms = false;
   const servers = [...S.servers.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const templates = [...S.templates.keys()].sort();
-  const sig = JSON.stringify([servers, templates, S.nets.size, caps]);
+  const sig = JSON.stringify([servers, templates, caps]);
   if (sig === formSig) return;
   formSig = sig;
   const keep = (id: string): string => ($(id) as HTMLInputElement | null)?.value ?? '';
@@ -940,7 +940,9 @@ function renderForms(): void {
   $('server-controls').replaceChildren(srv, drain, unc, fail);
   // Migrate a function: network (typed, with suggestions), its function, a target server.
   const netIn = h('input', { id: 'mig-net', type: 'search', list: 'mig-nets', placeholder: 'network (namespace/name)', 'aria-label': 'network', value: keep('mig-net') });
-  const dl = h('datalist', { id: 'mig-nets' }, ...sortedNets().slice(0, 2000).map((k) => h('option', { value: k })));
+  // Suggestions are filled when the field is used, not on every network change (user networks come and go).
+  const dl = h('datalist', { id: 'mig-nets' });
+  netIn.onfocus = () => dl.replaceChildren(...sortedNets().slice(0, 2000).map((k) => h('option', { value: k })));
   const fnSel = h('select', { id: 'mig-fn', 'aria-label': 'function' });
   const toSel = h('select', { id: 'mig-to', 'aria-label': 'target server' }, ...opts(servers, keep('mig-to')));
   const fillFns = (): void => {
