@@ -299,12 +299,15 @@ export class HelloEndpoint {
     if (this.closed || this.paused) return;
     for (const b of p.bufs) {
       b.writeUInt32BE(this.seq, 12);
-      this.sock.send(b, p.port, p.address, (e) => {
-        if (e) this.c.sendErrors++;
-        else this.c.sent++;
-      });
+      this.sock.send(b, p.port, p.address, this.onSent);
     }
   }
+
+  /** One callback for every send (no closure per datagram). */
+  private readonly onSent = (e: Error | null): void => {
+    if (e) this.c.sendErrors++;
+    else this.c.sent++;
+  };
 
   private onMessage(m: Buffer, _r: RemoteInfo): void {
     // Untrusted bytes: checked, counted, never thrown.
