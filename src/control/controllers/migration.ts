@@ -85,6 +85,8 @@ export class MigrationController {
   private readonly events: EventRecorder;
   /** Timeline entries already turned into events, per migration key. */
   private readonly recorded = new Map<string, number>();
+  /** Event writes in progress, per migration key (kept in order). */
+  private readonly eventChains = new Map<string, Promise<void>>();
   private chain: Promise<void> = Promise.resolve();
   private queued = false;
   private timer: NodeJS.Timeout | undefined;
@@ -137,20 +139,23 @@ export class MigrationController {
     this.passes++;
     const now = Date.now();
     const all = [...this.migrations.cache.values()].filter((kv) => !(kv.value instanceof Uint8Array) && kv.value['kind'] === 'Migration');
-    for (const kv of all) {
-      if (this.stopped) return;
-      try {
-        await this.step(kv.key, kv.value as unknown as MigrationObject, now);
-      } catch (e) {
-        this.init.log?.(`migration-controller: ${kv.key}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-      }
-    }
+    // Migrations are independent: their writes overlap (one group commit on SQLite).
+    await Promise.all(
+      all.map(async (kv) => {
+        try {
+          await this.step(kv.key, kv.value as unknown as MigrationObject, now);
+        } catch (e) {
+          this.init.log?.(`migration-controller: ${kv.key}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+        }
+      }),
+    );
     for (const key of this.recorded.keys()) if (!this.migrations.cache.has(key)) this.recorded.delete(key);
     await this.drains(all.map((kv) => kv.value as unknown as MigrationObject), now);
   }
 
   private async step(key: string, m: MigrationObject, now: number): Promise<void> {
-    await this.recordEvents(key, m);
+    if (this.stopped) return;
+    this.recordEvents(key, m);
     const last = m.timeline.at(-1);
     const since = now - (last?.at ?? m.createdAt);
     if (m.phase === 'both-running') {
@@ -177,14 +182,35 @@ export class MigrationController {
     return advance(this.store, key, ['both-running'], 'switched', 'controller', `placement → ${m.to}`, p.server === m.to ? [] : [{ type: 'put', key: pk, value: next as unknown as JsonObject }], [{ key: pk, modRevision: pkv.modRevision }]);
   }
 
-  private async recordEvents(key: string, m: MigrationObject): Promise<void> {
+  /**
+   * Queues the events of the timeline entries not recorded yet. Off the protocol's path (a
+   * switch never waits for an event write), in order per migration.
+   */
+  private recordEvents(key: string, m: MigrationObject): void {
     const done = this.recorded.get(key) ?? 0;
+    if (done >= m.timeline.length) return;
+    this.recorded.set(key, m.timeline.length);
     const ref = { kind: 'SoftwareNetwork' as const, name: m.network, namespace: m.namespace };
-    for (let i = done; i < m.timeline.length; i++) {
-      const ev = migrationEvent(m, i);
-      await this.events.record(ref, ev.type, ev.reason, ev.message);
-      this.recorded.set(key, i + 1);
-    }
+    const evs = m.timeline.slice(done).map((_, j) => migrationEvent(m, done + j));
+    const prev = this.eventChains.get(key) ?? Promise.resolve();
+    const next = prev
+      .then(async () => {
+        for (const ev of evs) await this.events.record(ref, ev.type, ev.reason, ev.message);
+      })
+      .catch((e: unknown) => {
+        this.init.log?.(`migration-controller: event of ${key}: ${e instanceof Error ? e.message : String(e)}`);
+        // Not recorded: let a later pass try again.
+        if ((this.recorded.get(key) ?? 0) === m.timeline.length) this.recorded.set(key, done);
+      })
+      .finally(() => {
+        if (this.eventChains.get(key) === next) this.eventChains.delete(key);
+      });
+    this.eventChains.set(key, next);
+  }
+
+  /** Resolves when the queued events are written (for tests). */
+  async flushEvents(): Promise<void> {
+    await Promise.all([...this.eventChains.values()]);
   }
 
   private infrastructure(): Resource[] {
@@ -224,28 +250,32 @@ export class MigrationController {
         }
         continue;
       }
-      let budget = (this.init.drainConcurrency ?? 8) - leaving.length;
+      const budget = (this.init.drainConcurrency ?? 8) - leaving.length;
       if (budget <= 0) continue;
       const busy = new Set(flying.map((m) => `${m.namespace}/${m.network}/${m.function}`));
       const retryMs = this.init.drainRetryMs ?? 2000;
       const recentFail = new Set(migrations.filter((m) => m.phase === 'failed' && m.from === name && now - (m.timeline.at(-1)?.at ?? 0) < retryMs).map((m) => `${m.namespace}/${m.network}/${m.function}`));
       // Standby copies are the network controller's (it re-places those on cordoned servers).
       const todo = on.filter((p) => !p.function.includes('~standby-') && !busy.has(`${p.namespace}/${p.network}/${p.function}`) && !recentFail.has(`${p.namespace}/${p.network}/${p.function}`));
+      // Targets one after the other (each plan reserves its target), then the writes at once.
+      const batch: MigrationObject[] = [];
+      const blocked: string[] = [];
       for (const p of todo) {
-        if (budget <= 0 || this.stopped) break;
+        if (batch.length >= budget) break;
         const net = this.nets.cache.get(`${NET_PREFIX}${p.namespace}/${p.network}`);
         if (!net) continue;
         const plan = plannerOf().plan(readResource(net), [p.function], new Set([name]));
-        if (!plan.ok) {
-          await this.events.record({ kind: 'Server', name }, 'Warning', 'DrainBlocked', `${p.namespace}/${p.network}/${p.function} has nowhere to go: ${plan.reason}`);
-          continue;
-        }
-        const m = newMigration({ namespace: p.namespace, network: p.network, function: p.function, from: name, to: plan.targets.get(p.function) ?? '', reason: 'operator', detail: `drain ${name}` });
-        const pk = placementKey(p.namespace, p.network, p.function);
-        const pkv = this.placements.cache.get(pk);
-        const res = await this.store.txn([{ key: keyOf(m), modRevision: 0 }, { key: pk, modRevision: pkv?.modRevision ?? 0 }], [{ type: 'put', key: keyOf(m), value: m as unknown as JsonObject }]);
-        if (res.succeeded) budget--;
+        if (!plan.ok) blocked.push(`${p.namespace}/${p.network}/${p.function} has nowhere to go: ${plan.reason}`);
+        else batch.push(newMigration({ namespace: p.namespace, network: p.network, function: p.function, from: name, to: plan.targets.get(p.function) ?? '', reason: 'operator', detail: `drain ${name}` }));
       }
+      await Promise.all(
+        batch.map((m) => {
+          const pk = placementKey(m.namespace, m.network, m.function);
+          // Guarded by the placement: one that moved meanwhile is looked at again next pass.
+          return this.store.txn([{ key: keyOf(m), modRevision: 0 }, { key: pk, modRevision: this.placements.cache.get(pk)?.modRevision ?? 0 }], [{ type: 'put', key: keyOf(m), value: m as unknown as JsonObject }]);
+        }),
+      );
+      for (const b of blocked.slice(0, 3)) await this.events.record({ kind: 'Server', name }, 'Warning', 'DrainBlocked', b);
     }
   }
 
@@ -253,6 +283,7 @@ export class MigrationController {
     this.stopped = true;
     clearInterval(this.timer);
     await this.chain;
+    await this.flushEvents();
     await Promise.all([this.migrations?.stop(), this.placements?.stop(), this.nets?.stop(), ...this.infra.map((r) => r.stop())]);
   }
 }
