@@ -116,6 +116,18 @@ describe('migration controller', () => {
         return e.length === 2 ? e : undefined;
       });
       assert.ok(warn.every((e) => e.reason === 'MigrationFailed'));
+      // Switched but the source never drains: closed as failed after finishMs, the placement stays on the target.
+      await c.stop();
+      const c2 = await MigrationController.start(s, { stuckMs: 150, finishMs: 150, resyncMs: 20 });
+      try {
+        const q = await requestMigration(s, { namespace: 't1', network: 'web', function: 'fw', to: 's3' });
+        await agentSteps(s, q);
+        const h = await until('switched → failed', async () => ((await getMigration(s, keyOf(q)))?.m.phase === 'failed' ? (await getMigration(s, keyOf(q)))!.m : undefined));
+        assert.match(h.error ?? '', /stuck in phase switched for 0\.\d s: the placement already points to s3; s1 did not drain/);
+        assert.equal((await placement(s, 'fw')).server, 's3');
+      } finally {
+        await c2.stop();
+      }
       assert.match(warn.map((e) => e.message).join('\n'), /fw s1→s2 .* failed after \d+ms in phase prepared by controller: stuck/);
     } finally {
       await c.stop();

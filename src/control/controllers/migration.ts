@@ -28,6 +28,8 @@ import { serverSchedulable } from './servers.js';
 export interface MigrationControllerInit {
   /** A migration in one phase before `switched` longer than this fails (ms, default 10 000). */
   readonly stuckMs?: number;
+  /** A migration in `switched` or `drained` longer than this is closed as failed (ms, default 60 000). */
+  readonly finishMs?: number;
   /** Finished migrations are deleted this long after their last phase (ms, default 60 000). */
   readonly cleanupMs?: number;
   /** Periodic pass even without changes (ms, default 500). */
@@ -164,6 +166,13 @@ export class MigrationController {
     }
     if (['pending', 'prepared', 'state-copied', 'both-running'].includes(m.phase) && since > (this.init.stuckMs ?? 10_000)) {
       const f = await failMigration(this.store, key, 'controller', `stuck in phase ${m.phase} for ${(since / 1000).toFixed(1)} s (nothing was switched: traffic still flows through ${m.from})`);
+      if (f) return this.recordEvents(key, f);
+    }
+    // After the switch traffic already flows through the target: a migration whose agents never
+    // finish (a source that died before draining) is closed as failed rather than left in flight,
+    // where it would hold a drain and further migrations of the function.
+    if ((m.phase === 'switched' || m.phase === 'drained') && !m.standby && since > (this.init.finishMs ?? 60_000)) {
+      const f = await advance(this.store, key, [m.phase], 'failed', 'controller', `stuck in phase ${m.phase} for ${(since / 1000).toFixed(1)} s: the placement already points to ${m.to}; ${m.phase === 'switched' ? `${m.from} did not drain` : `${m.to} did not import the final state`}`);
       if (f) return this.recordEvents(key, f);
     }
     if (!inFlight(m) && since > (this.init.cleanupMs ?? 60_000)) {
