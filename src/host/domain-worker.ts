@@ -20,6 +20,7 @@ import { createFunction } from '../functions/registry.js';
 import { Ring } from './ring.js';
 import { CTL, DOM0, ringBell, type DomainRings } from './vnic.js';
 import { faultFactory } from './fault.js';
+import { FLOW_BUCKETS, flowBucket } from '../functions/lib/flowkey.js';
 
 export interface FunctionSpec {
   name: string;
@@ -71,8 +72,13 @@ export type DomainMessage =
   | { type: 'state'; id: number; state: Plain[][] }
   | { type: 'imported'; id: number; error?: string };
 
-/** Messages domain 0 posts to a running domain (read synchronously between batches). */
-export type Dom0Message = { type: 'import'; id: number; state: Plain[][] };
+/**
+ * Messages domain 0 posts to a running domain (read synchronously between batches). `flows`:
+ * merge with the functions' importFlows (partitioning) instead of replacing with importState.
+ * 'exportFlows' (announced by CTL.EXPORT = −id): the functions' exportFlows for the flows whose
+ * bucket (lib/flowkey.ts) is listed.
+ */
+export type Dom0Message = { type: 'import'; id: number; state: Plain[][]; flows?: boolean } | { type: 'exportFlows'; id: number; buckets: number[] };
 
 /** Worker-side pool: allocation from the slots domain 0 posted, release onto the return ring. */
 class GrantedPool extends PacketPool {
@@ -304,28 +310,80 @@ class Runtime {
 
   /** Posts the functions' state once every rx ring is empty (frames pushed before the request are processed first). */
   private maybeExport(): void {
+    if (Atomics.load(this.ctl, CTL.EXPORT) < 0) return this.exportFlows();
     for (const r of this.rx) if (r.size > 0) return;
     this.exported = Atomics.load(this.ctl, CTL.EXPORT);
     this.port?.postMessage({ type: 'state', id: this.exported, state: this.exportAll() } satisfies DomainMessage);
+  }
+
+  /**
+   * Partitioning: the flows of the listed buckets, taken out of the functions' tables, after the
+   * frames on the rx rings when the request was seen (domain 0 pushed the moving buckets' last
+   * frames before it asked) are processed — without waiting for idle rings, since the buckets
+   * that stay keep flowing.
+   */
+  private exportFlows(): void {
+    this.exported = Atomics.load(this.ctl, CTL.EXPORT);
+    const inb = this.inBatch;
+    this.rx.forEach((ring, i) => {
+      for (let need = ring.size; need > 0; ) {
+        inb.clear();
+        const n = ring.pop(inb);
+        if (n === 0) break;
+        if (Atomics.load(this.ctl, CTL.IMPORT) !== this.imported) this.applyImport();
+        need -= n;
+        const t = this.vnicTarget[i] as { node: Node; port: number };
+        this.deliver(t.node, t.port, inb);
+        Atomics.add(this.ctl, CTL.FRAMES, n);
+      }
+    });
+    {
+      const m = this.take('exportFlows', -this.exported);
+      const own = new Uint8Array(FLOW_BUCKETS);
+      if (m?.type === 'exportFlows') for (const b of m.buckets) if (b >= 0 && b < FLOW_BUCKETS) own[b] = 1;
+      const owns = (k: number): boolean => own[flowBucket(k)] === 1;
+      const state = this.nodes.map((ns) => ns.map((n) => n.fn.exportFlows?.(owns) ?? null));
+      this.port?.postMessage({ type: 'state', id: -this.exported, state } satisfies DomainMessage);
+    }
+  }
+
+  private readonly inbox: Dom0Message[] = [];
+
+  /** The message of `type` and `id` domain 0 posted (waits up to 2 s for it: it was announced by an atomic); others are kept. */
+  private take(type: Dom0Message['type'], id: number): Dom0Message | undefined {
+    const deadline = performance.now() + 2000;
+    for (;;) {
+      const i = this.inbox.findIndex((m) => m.type === type && m.id === id);
+      if (i >= 0) return this.inbox.splice(i, 1)[0];
+      const m = this.port ? (receiveMessageOnPort(this.port) as { message: Dom0Message } | undefined) : undefined;
+      if (m) this.inbox.push(m.message);
+      else if (!this.port || performance.now() > deadline) return undefined;
+    }
   }
 
   /** Waits (briefly) for the import message domain 0 announced, and applies it. */
   private applyImport(): void {
     const want = Atomics.load(this.ctl, CTL.IMPORT);
     const port = this.port;
-    const deadline = performance.now() + 2000;
-    while (port && performance.now() < deadline) {
-      const m = receiveMessageOnPort(port) as { message: Dom0Message } | undefined;
-      if (!m) continue;
-      if (m.message.type !== 'import' || m.message.id !== want) continue;
+    const m = this.take('import', want);
+    if (port && m?.type === 'import') {
       let error: string | undefined;
       try {
-        m.message.state.forEach((ctx, c) => ctx.forEach((st, f) => this.nodes[c]?.[f]?.fn.importState(st)));
+        m.state.forEach((ctx, c) =>
+          ctx.forEach((st, f) => {
+            const fn = this.nodes[c]?.[f]?.fn;
+            if (!fn) return;
+            if (!m.flows) fn.importState(st);
+            else if (st !== null) {
+              if (!fn.importFlows) throw new Error(`function ${fn.kind} cannot import flows`);
+              fn.importFlows(st);
+            }
+          }),
+        );
       } catch (e) {
         error = (e as Error).message;
       }
       port.postMessage((error === undefined ? { type: 'imported', id: want } : { type: 'imported', id: want, error }) satisfies DomainMessage);
-      break;
     }
     this.imported = want;
   }

@@ -290,6 +290,40 @@ export class Domain {
     return r.done.then(() => undefined);
   }
 
+  /**
+   * Partitioning: the running domain takes the flows whose bucket (lib/flowkey.ts) is in
+   * `buckets` out of its functions' tables (their `exportFlows`; null for functions without)
+   * once it has processed every frame already on its rx rings, and posts them, one array per
+   * context.
+   *
+   * @example
+   * const moving = await a.exportFlows([3, 17]);
+   * await b.importFlows(moving);
+   */
+  exportFlows(buckets: readonly number[], timeoutMs = 2000): Promise<Plain[][]> {
+    if (this.state !== 'running' || !this.worker) return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+    const r = this.request(timeoutMs);
+    this.worker.postMessage({ type: 'exportFlows', id: r.id, buckets: [...buckets] } satisfies Dom0Message);
+    Atomics.store(this.ctl, CTL.EXPORT, -r.id);
+    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+    Atomics.notify(this.ctl, CTL.WORKER_BELL);
+    return r.done.then((s) => s ?? []);
+  }
+
+  /**
+   * Partitioning: merges flows another domain exported (`exportFlows`) into this one's functions
+   * (their `importFlows`), applied before any frame handed over after this call returns.
+   */
+  importFlows(flows: Plain[][], timeoutMs = 2000): Promise<void> {
+    if (this.state !== 'running' || !this.worker) return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+    const r = this.request(timeoutMs);
+    this.worker.postMessage({ type: 'import', id: r.id, state: flows, flows: true } satisfies Dom0Message);
+    Atomics.store(this.ctl, CTL.IMPORT, r.id);
+    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+    Atomics.notify(this.ctl, CTL.WORKER_BELL);
+    return r.done.then(() => undefined);
+  }
+
   /** Resolves when the domain (or its restarted instance) is running. */
   ready(): Promise<void> {
     if (this.state === 'running') return Promise.resolve();

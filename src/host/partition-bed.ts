@@ -1,0 +1,201 @@
+/**
+ * The partitioning test bed (tests and bench/migration-elastic.ts): a function partitioned on
+ * one server between a LAN tap and a WAN tap, with a reflector on the WAN side that sends every
+ * frame back with addresses and ports swapped (checksum-neutral: one's complement sums do not
+ * depend on the order of their words), so every frame crosses the function twice, once per
+ * direction, and a reply passes a stateful firewall only if it reaches the instance that saw its
+ * flow leave.
+ *
+ * Two ways to load it: `startSource` (a traffic source endpoint of numbered UDP flows at a
+ * real-time rate; the LAN sink counts loss, duplicates and reordering per flow), or `circulate`
+ * (a closed loop: `n` frames injected once, each re-injected when it comes back, so the
+ * function runs flat out with a constant population and none may be lost).
+ *
+ * @example
+ * const bed = await partitionBed({ replicas: 2 });
+ * bed.startSource({ kpps: 20, flows: 64 });
+ * await bed.partition.resize(3);
+ * const r = await bed.finish(); // r.lost === 0
+ */
+import { Batch, MAX_BATCH } from '../packet/pool.js';
+import type { Emit, Plain } from '../functions/contract.js';
+import { udpFrame } from '../packet/frames.js';
+import { trafficSourceFactory, type TrafficSource } from '../functions/traffic-source.js';
+import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.js';
+import { HostServer } from './hostserver.js';
+import { Partition } from './partition.js';
+
+export const FIREWALL_CONFIG = { interfaces: [{ name: 'lan' }, { name: 'wan' }], defaultPolicy: 'deny', rules: [{ name: 'lan-out', in: 'lan', action: 'allow' }] };
+
+export interface PartitionBedInit {
+  replicas: number;
+  fn?: { name: string; kind: string; config: Plain };
+  /** Emulated capacity of the server (packets/s); default none. */
+  capacityPps?: number;
+}
+
+export interface PartitionBed {
+  host: HostServer;
+  partition: Partition;
+  sink: TrafficSink;
+  /** Frames the WAN reflector turned around, and frames the LAN tap received. */
+  readonly reflected: number;
+  readonly returned: number;
+  /** Starts numbered UDP flows (ids 1…flows, distinct source addresses and ports). */
+  startSource(o: { kpps: number; flows: number }): void;
+  /** Injects `n` frames of `flows` flows that circulate until `stopCirculating`. */
+  circulate(n: number, flows: number): void;
+  /** Stops re-injecting; resolves with the frames that came back after the stop (the population). */
+  stopCirculating(): Promise<number>;
+  /** Sends frames into the function's WAN side, as if they came from the network behind the reflector. */
+  fromWan(frames: readonly Uint8Array[]): void;
+  /** Stops the source, drains, and compares what was sent with what returned. */
+  finish(): Promise<{ sent: number; received: number; lost: number; duplicates: number; reordered: number }>;
+  close(): Promise<void>;
+}
+
+function reflect(bytes: Uint8Array, b: Batch): void {
+  for (let k = 0; k < b.count; k++) {
+    const o = b.offs[k] as number;
+    if ((b.lens[k] as number) < 42 || bytes[o + 12] !== 0x08 || bytes[o + 13] !== 0x00) continue;
+    const l4 = o + 14 + ((bytes[o + 14] as number) & 15) * 4;
+    for (let i = 0; i < 4; i++) {
+      const t = bytes[o + 26 + i] as number;
+      bytes[o + 26 + i] = bytes[o + 30 + i] as number;
+      bytes[o + 30 + i] = t;
+    }
+    for (let i = 0; i < 2; i++) {
+      const t = bytes[l4 + i] as number;
+      bytes[l4 + i] = bytes[l4 + 2 + i] as number;
+      bytes[l4 + 2 + i] = t;
+    }
+  }
+}
+
+/**
+ * Builds the bed (no traffic yet) and starts the server's loop.
+ *
+ * @example
+ * const bed = await partitionBed({ replicas: 4 });
+ */
+export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed> {
+  const net = 'part';
+  const h = new HostServer({ name: 'part-s1', slots: 65536, slotSize: 512, domain: { watchdogMs: 5000, ringCapacity: 32768 }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
+  if (init.capacityPps) h.addNetwork(net, { allocation: 10 });
+  const partition = await Partition.create({ host: h, network: net, fn: init.fn ?? { name: 'fw', kind: 'firewall', config: FIREWALL_CONFIG }, replicas: init.replicas });
+  const sink = trafficSinkFactory.create({}) as TrafficSink;
+  const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
+  const ctx = { pool: h.pool, out: release, now: 0 };
+  let reflected = 0;
+  let returned = 0;
+  let looping = false;
+  let afterStop = 0;
+  // lanTap: injection point and LAN sink; wanTap: the reflector.
+  const lanTap = h.attachExternal(net, `${net}:lan-tap`, (b) => {
+    returned += b.count;
+    if (looping) {
+      // Turned around again (the reflector swapped the tuple; swap back so the flow leaves by LAN again).
+      reflect(h.pool.bytes, b);
+      h.forward(lanTap, b);
+      return true;
+    }
+    afterStop += b.count;
+    ctx.now = performance.now();
+    sink.process(0, b, ctx);
+    return true;
+  });
+  const wanTap = h.attachExternal(net, `${net}:wan-tap`, (b) => {
+    reflected += b.count;
+    reflect(h.pool.bytes, b);
+    h.forward(wanTap, b);
+    return true;
+  });
+  h.bridge.wire(lanTap, partition.fronts[0] as number);
+  h.bridge.wire(partition.fronts[1] as number, wanTap);
+  let source: TrafficSource | undefined;
+  h.start();
+  return {
+    host: h,
+    partition,
+    sink,
+    get reflected() {
+      return reflected;
+    },
+    get returned() {
+      return returned;
+    },
+    startSource(o): void {
+      const intervalMs = o.flows / o.kpps;
+      source = trafficSourceFactory.create({
+        flows: Array.from({ length: o.flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: `10.0.${(i >> 8) & 255}.${(i & 255) + 1}`, dst: '198.51.100.7', srcPort: 20000 + i, dstPort: 9, payloadBytes: 32, intervalMs })),
+      }) as TrafficSource;
+      const [srcAtt] = h.addEndpoint(net, source, 'src');
+      const inject = h.attachExternal(net, `${net}:inject`, (b) => {
+        h.forward(lanTap, b);
+        return true;
+      });
+      h.bridge.wire(srcAtt as number, inject);
+    },
+    fromWan(frames): void {
+      const b = new Batch(MAX_BATCH);
+      for (const f of frames) {
+        h.pool.load(f, b);
+        if (b.full) {
+          h.forward(wanTap, b);
+          b.clear();
+        }
+      }
+      if (b.count > 0) h.forward(wanTap, b);
+    },
+    circulate(n, flows): void {
+      looping = true;
+      const b = new Batch(MAX_BATCH);
+      for (let i = 0; i < n; i++) {
+        const f = i % flows;
+        h.pool.load(udpFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: `10.1.${(f >> 8) & 255}.${(f & 255) + 1}`, dst: '198.51.100.7', srcPort: 20000 + f, dstPort: 9, payload: new Uint8Array(32) }), b);
+        if (b.full || i === n - 1) {
+          h.forward(lanTap, b);
+          b.clear();
+        }
+      }
+    },
+    async stopCirculating(): Promise<number> {
+      looping = false;
+      afterStop = 0;
+      let last = -1;
+      let lastAt = performance.now();
+      // Until nothing came back for 300 ms.
+      while (performance.now() - lastAt < 300) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (afterStop !== last) {
+          last = afterStop;
+          lastAt = performance.now();
+        }
+      }
+      return afterStop;
+    },
+    async finish() {
+      h.endpointsTicking = false;
+      const sentNow = (): number => ((source?.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
+      const recv = (): number => sink.report().reduce((n, f) => n + f.received, 0);
+      const sent = sentNow();
+      let last = recv();
+      let lastAt = performance.now();
+      while (recv() < sent && performance.now() - lastAt < 1000) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (recv() !== last) {
+          last = recv();
+          lastAt = performance.now();
+        }
+      }
+      const flows = sink.report();
+      const duplicates = flows.reduce((n, f) => n + f.duplicates, 0);
+      const received = recv();
+      return { sent, received, lost: sent - received + duplicates, duplicates, reordered: flows.reduce((n, f) => n + f.reordered, 0) };
+    },
+    async close(): Promise<void> {
+      await partition.close();
+      await h.close();
+    },
+  };
+}

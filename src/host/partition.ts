@@ -1,0 +1,347 @@
+/**
+ * Horizontal elasticity: one network function partitioned across several instances (user
+ * domains of one server), traffic spread by flow so that each flow — both directions — stays on
+ * one instance with its state (conntrack entries, NAT bindings), and re-partitioning (N → M)
+ * moves the affected flows' state with them, losing and duplicating no frame.
+ *
+ * Data path (domain 0, a batch at a time): each port p of the function has one FRONT attachment
+ * (wire it to what the function's port p would be wired to). Frames arriving there are spread:
+ * the frame's flow key (functions/lib/flowkey.ts: a symmetric 5-tuple hash) gives its bucket
+ * (one of FLOW_BUCKETS = 257), a table gives the bucket's instance, and the frames of each
+ * instance leave as one batch through that instance's BACK attachment for port p, wired to its
+ * virtual NIC p. What an instance sends by port p goes out through the front of port p. The
+ * buckets → instances table is a Maglev table (functions/lib/maglev.ts) over stable instance
+ * names (`<name>#0`, `#1`, …): every instance owns ⌊257/N⌋ or ⌈257/N⌉ buckets, and adding or
+ * removing one instance moves about 1/N of the buckets, almost all to or from that instance.
+ *
+ * Re-partition (`resize(m)`), make-before-break, as migration.ts moves a whole domain:
+ * 1. new instances start (idle: nothing is spread to them yet);
+ * 2. hold: frames of the moving buckets are kept in domain 0, in arrival order; the others keep
+ *    flowing to their instances;
+ * 3. drain: frames of moving buckets already queued at the token scheduler reach their old
+ *    instance (the network's FIFO is served up to what was submitted at the hold);
+ * 4. per (old, new) pair, the old instance exports the moving buckets' flows after processing
+ *    what it was handed before the request (functions' `exportFlows`, which also frees their
+ *    resources, e.g. NAT ports), its output is forwarded, and the new one merges them
+ *    (`importFlows`) before any further frame;
+ * 5. switch: the new table applies and the held frames are spread by it, in order;
+ * 6. instances no longer in the table are destroyed.
+ * A flow of a moving bucket therefore sees its last frames processed by the old instance and its
+ * next ones by the new instance with the old one's state; frames of the other buckets are never
+ * held. Functions without `exportFlows` move their buckets without state.
+ *
+ * Limits: instances run on this server (several servers need the control plane to re-point
+ * VXLAN per bucket); the NAT must be configured `partitioned: true` (it then picks ports that
+ * keep a flow's bucket), and its port forwards are not partition-safe; fragments and protocols
+ * without ports are spread by addresses only.
+ *
+ * @example
+ * const p = await Partition.create({ host, network: 'net', fn: { name: 'fw', kind: 'firewall', config }, replicas: 2 });
+ * host.bridge.wire(lanUpstream, p.fronts[0]);
+ * host.bridge.wire(p.fronts[1], wanUpstream);
+ * const rec = await p.resize(3); // rec.moved ≈ 257 / 3 buckets, rec.held frames held meanwhile
+ */
+import { Batch, MAX_BATCH } from '../packet/pool.js';
+import type { Plain } from '../functions/contract.js';
+import { createFunction } from '../functions/registry.js';
+import { FLOW_BUCKETS, flowBucket, flowKeyOfFrame } from '../functions/lib/flowkey.js';
+import { Maglev } from '../functions/lib/maglev.js';
+import type { HostDomain, HostServer } from './hostserver.js';
+
+export class PartitionError extends Error {
+  override readonly name = 'PartitionError';
+}
+
+export interface PartitionInit {
+  host: HostServer;
+  network: string;
+  /** The partitioned function (every instance runs this configuration). */
+  fn: { name: string; kind: string; config: Plain };
+  /** Instances to start with (1 … 64). */
+  replicas: number;
+}
+
+/** What one re-partition did. */
+export interface ResizeRecord {
+  from: number;
+  to: number;
+  /** Buckets that changed instance. */
+  moved: number;
+  /** Flow entries handed over (rows of the functions' exportFlows, summed). */
+  flows: number;
+  /** Frames held in domain 0 while their buckets moved. */
+  held: number;
+  /** From the hold to the release of the held frames (ms). */
+  holdMs: number;
+  totalMs: number;
+}
+
+export interface PartitionCounters {
+  /** Frames spread to each instance (by instance name). */
+  spread: Record<string, number>;
+  /** Buckets owned by each instance. */
+  buckets: Record<string, number>;
+  held: number;
+  resizes: number;
+}
+
+interface Instance {
+  name: string;
+  hd: HostDomain;
+  /** Back attachment per port, wired to the instance's vNIC. */
+  backs: number[];
+  sub: Batch;
+  spread: number;
+}
+
+const MAX_REPLICAS = 64;
+
+/** Flow entries in exported flows: the `connections` rows of conntrack-based functions. */
+function countRows(st: Plain[][]): number {
+  let n = 0;
+  for (const ctx of st)
+    for (const f of ctx) {
+      if (f === null || typeof f !== 'object' || Array.isArray(f)) continue;
+      const rows = (f as { readonly [k: string]: Plain })['connections'];
+      if (Array.isArray(rows)) n += rows.length;
+    }
+  return n;
+}
+
+export class Partition {
+  /** Front attachment per port of the function (wire them where the function's ports would go). */
+  readonly fronts: number[] = [];
+  readonly ports: readonly string[];
+  private instances: Instance[] = [];
+  /** Bucket → index in `instances`. */
+  private table: Int32Array = new Int32Array(FLOW_BUCKETS);
+  private readonly held = new Uint8Array(FLOW_BUCKETS);
+  private holding = false;
+  private readonly holdQ: { port: number; batch: Batch }[] = [];
+  private readonly maglev = new Maglev(FLOW_BUCKETS);
+  private heldTotal = 0;
+  private resizes = 0;
+  private busy = false;
+
+  private constructor(
+    readonly init: PartitionInit,
+    ports: readonly string[],
+  ) {
+    this.ports = ports;
+  }
+
+  /**
+   * Starts `replicas` instances and the spreader; rejects with PartitionError on a bad request
+   * (and whatever the domains reject, e.g. a ConfigError of the function).
+   *
+   * @example
+   * const p = await Partition.create({ host, network: 'net', fn: { name: 'nat', kind: 'nat', config: { snat: { addresses: ['203.0.113.1'] }, partitioned: true } }, replicas: 2 });
+   */
+  static async create(init: PartitionInit): Promise<Partition> {
+    if (!Number.isInteger(init.replicas) || init.replicas < 1 || init.replicas > MAX_REPLICAS) throw new PartitionError(`replicas must be an integer in 1…${MAX_REPLICAS}, got ${init.replicas}`);
+    const probe = createFunction(init.fn.kind, init.fn.config);
+    if (init.fn.kind === 'nat' && (init.fn.config as { partitioned?: unknown } | null)?.partitioned !== true) throw new PartitionError(`a partitioned NAT needs partitioned: true in its configuration (its ports must keep each flow's bucket)`);
+    const p = new Partition(init, probe.ports.map((x) => x.name));
+    p.ports.forEach((port, i) => {
+      p.fronts.push(init.host.attachExternal(init.network, `${init.network}:${init.fn.name}.${port}`, (b) => p.spreadBatch(i, b)));
+    });
+    for (let k = 0; k < init.replicas; k++) p.instances.push(await p.startInstance(k));
+    p.table = p.buildTable(init.replicas);
+    return p;
+  }
+
+  /** Instances running. */
+  get replicas(): number {
+    return this.instances.length;
+  }
+
+  /** The instance (index) that owns `bucket`. */
+  ownerOf(bucket: number): number {
+    return this.table[bucket] as number;
+  }
+
+  /** The user domains of the instances, in order. */
+  domains(): HostDomain[] {
+    return this.instances.map((i) => i.hd);
+  }
+
+  counters(): PartitionCounters {
+    const spread: Record<string, number> = {};
+    const buckets: Record<string, number> = {};
+    for (const i of this.instances) {
+      spread[i.name] = i.spread;
+      buckets[i.name] = 0;
+    }
+    for (let b = 0; b < FLOW_BUCKETS; b++) {
+      const i = this.instances[this.table[b] as number];
+      if (i) buckets[i.name] = (buckets[i.name] as number) + 1;
+    }
+    return { spread, buckets, held: this.heldTotal, resizes: this.resizes };
+  }
+
+  private async startInstance(k: number): Promise<Instance> {
+    const { host, network, fn } = this.init;
+    const name = `${fn.name}#${k}`;
+    const hd = await host.addDomain({
+      name: `${network}/${name}`,
+      contexts: [{ network, functions: [{ name: fn.name, kind: fn.kind, config: fn.config }], wires: [] }],
+      vnics: this.ports.map((port) => ({ context: 0, port: `${fn.name}.${port}` })),
+    });
+    const backs = this.ports.map((port, p) => {
+      // What the instance sends by port p leaves by the front of port p.
+      const back = host.attachExternal(network, `${network}:${name}.${port}`, (b) => {
+        host.forward(this.fronts[p] as number, b);
+        return true;
+      });
+      host.bridge.wire(back, hd.attachments[p] as number);
+      return back;
+    });
+    return { name, hd, backs, sub: new Batch(MAX_BATCH), spread: 0 };
+  }
+
+  private buildTable(n: number): Int32Array {
+    const names = Array.from({ length: n }, (_, k) => `${this.init.fn.name}#${k}`);
+    this.maglev.build(names, names.map(() => true));
+    return Int32Array.from(this.maglev.table);
+  }
+
+  /** The front of `port` received a batch: one sub-batch per instance, held buckets kept aside. */
+  private spreadBatch(port: number, b: Batch): boolean {
+    const bytes = this.init.host.pool.bytes;
+    const inst = this.instances;
+    const table = this.table;
+    let hold: Batch | undefined;
+    for (let k = 0; k < b.count; k++) {
+      const off = b.offs[k] as number;
+      const len = b.lens[k] as number;
+      const bucket = flowBucket(flowKeyOfFrame(bytes, off, len));
+      if (this.holding && this.held[bucket] === 1) {
+        if (!hold) {
+          hold = new Batch(MAX_BATCH);
+          this.holdQ.push({ port, batch: hold });
+        }
+        hold.push(b.slots[k] as number, off, len);
+        this.heldTotal++;
+        continue;
+      }
+      (inst[table[bucket] as number] as Instance).sub.push(b.slots[k] as number, off, len);
+    }
+    for (const i of inst) {
+      if (i.sub.count === 0) continue;
+      i.spread += i.sub.count;
+      this.init.host.forward(i.backs[port] as number, i.sub);
+      i.sub.clear();
+    }
+    b.clear();
+    return true;
+  }
+
+  /**
+   * Re-partitions to `replicas` instances (see the module comment); resolves once the held
+   * frames were released and removed instances destroyed. One resize at a time.
+   *
+   * @example
+   * await p.resize(p.replicas + 1);
+   */
+  async resize(replicas: number): Promise<ResizeRecord> {
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) throw new PartitionError(`replicas must be an integer in 1…${MAX_REPLICAS}, got ${replicas}`);
+    if (this.busy) throw new PartitionError('a resize is already running');
+    this.busy = true;
+    try {
+      return await this.doResize(replicas);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async doResize(m: number): Promise<ResizeRecord> {
+    const t0 = performance.now();
+    const n = this.instances.length;
+    const host = this.init.host;
+    // 1. new instances, idle.
+    for (let k = n; k < m; k++) this.instances.push(await this.startInstance(k));
+    const next = this.buildTable(m);
+    const moves = new Map<string, number[]>();
+    let moved = 0;
+    for (let b = 0; b < FLOW_BUCKETS; b++) {
+      const from = this.table[b] as number;
+      const to = next[b] as number;
+      if (from === to) continue;
+      moved++;
+      this.held[b] = 1;
+      const key = `${from}>${to}`;
+      let l = moves.get(key);
+      if (!l) moves.set(key, (l = []));
+      l.push(b);
+    }
+    // 2. hold.
+    const heldBefore = this.heldTotal;
+    const tHold = performance.now();
+    this.holding = true;
+    let flows = 0;
+    try {
+      // 3. frames of the network queued at the token scheduler before the hold reach their instances.
+      const net = this.init.network;
+      const st = host.stats()?.networks.find((x) => x.net === net);
+      if (st) {
+        const end = performance.now() + 3000;
+        const target = st.submitted;
+        for (;;) {
+          const now = host.stats()?.networks.find((x) => x.net === net);
+          if (!now || now.served + now.dropped >= target || performance.now() > end) break;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      }
+      // 4. state, per (old, new) pair.
+      for (const [key, buckets] of moves) {
+        const [from, to] = key.split('>').map(Number) as [number, number];
+        const a = this.instances[from] as Instance;
+        const b = this.instances[to] as Instance;
+        const st = await a.hd.domain.exportFlows(buckets);
+        this.forwardTx(a);
+        flows += countRows(st);
+        await b.hd.domain.importFlows(st);
+      }
+    } finally {
+      // 5. switch and release, in arrival order (also when a step failed: frames are never kept).
+      this.table = next;
+      this.holding = false;
+      this.held.fill(0);
+      const q = this.holdQ.splice(0);
+      for (const h of q) this.spreadBatch(h.port, h.batch);
+    }
+    const holdMs = performance.now() - tHold;
+    // 6. removed instances go, once what they sent left.
+    for (const gone of this.instances.splice(m)) {
+      this.forwardTx(gone);
+      for (const back of gone.backs) host.bridge.detach(back);
+      await host.removeDomain(gone.hd.domain.id);
+    }
+    this.resizes++;
+    return { from: n, to: m, moved, flows, held: this.heldTotal - heldBefore, holdMs, totalMs: performance.now() - t0 };
+  }
+
+  /** Forwards what an instance left on its tx rings (domain 0 would on its next pass). */
+  private forwardTx(i: Instance): void {
+    const host = this.init.host;
+    const b = new Batch(MAX_BATCH);
+    i.hd.domain.service();
+    for (let v = 0; v < i.hd.attachments.length; v++) {
+      for (;;) {
+        b.clear();
+        if (i.hd.domain.receive(v, b) === 0) break;
+        host.forward(i.hd.attachments[v] as number, b);
+      }
+    }
+  }
+
+  /** Destroys every instance and detaches the fronts. */
+  async close(): Promise<void> {
+    const host = this.init.host;
+    for (const i of this.instances.splice(0)) {
+      for (const back of i.backs) host.bridge.detach(back);
+      await host.removeDomain(i.hd.domain.id);
+    }
+    for (const f of this.fronts) host.bridge.detach(f);
+  }
+}
