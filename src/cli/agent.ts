@@ -36,6 +36,8 @@ import type { JsonObject, Store } from '../control/store/contract.js';
 import { Reflector } from '../control/store/reflector.js';
 import { parseListen } from './controller.js';
 import { stopOnSignals } from './shutdown.js';
+import { lineLog } from '../control/log.js';
+import { daemonLogger, logOptions } from './log-options.js';
 import { startAgentAutoscaler } from './agent-autoscale.js';
 
 export class AgentError extends Error {
@@ -395,8 +397,8 @@ export class ServerAgent {
 }
 
 export function register(program: Command): void {
-  program
-    .command('agent')
+  logOptions(program
+    .command('agent'))
     .description('run a server agent: heartbeat on a lease, run the functions placed on this server, report its status')
     .requiredOption('--server <name>', 'name of this server (a Server resource)')
     .option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:')
@@ -408,7 +410,8 @@ export function register(program: Command): void {
       try {
         const vxlan = o.vxlanListen !== undefined ? parseListen(o.vxlanListen) : undefined;
         const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
-        const log = (line: string): void => void process.stderr.write(`${line}\n`);
+        const logger = daemonLogger(o as { logLevel?: string; logFormat?: string }, { daemon: 'agent', server: o.server });
+        const log = lineLog(logger, 'agent');
         let agent: ServerAgent;
         try {
           agent = await ServerAgent.start({ store, server: o.server, ...(vxlan ? { vxlan: { address: vxlan.host, port: vxlan.port } } : {}), ttlSeconds: Number(o.ttl), statusMs: Number(o.statusInterval), log });
@@ -421,7 +424,7 @@ export function register(program: Command): void {
         stopOnSignals('agent', async () => {
           await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
           await store.close();
-        });
+        }, log);
       } catch (e) {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         process.exitCode = 1;

@@ -12,6 +12,8 @@ import { openStore } from '../control/store/open.js';
 import type { Store } from '../control/store/contract.js';
 import { startControllers } from '../control/controllers/start.js';
 import { stopOnSignals } from './shutdown.js';
+import { lineLog, type Logger } from '../control/log.js';
+import { daemonLogger, logOptions } from './log-options.js';
 
 /** Parses `ADDR:PORT`, `[v6]:PORT` or `PORT`. */
 export function parseListen(s: string): { host: string; port: number } {
@@ -49,9 +51,9 @@ export interface ControlPlane {
  * console.log(cp.url);
  * await cp.stop();
  */
-export async function startControlPlane(store: Store, o: { readonly auth: TokenAuth; readonly host: string; readonly port: number; readonly controllers?: boolean; readonly log?: (line: string) => void }): Promise<ControlPlane> {
+export async function startControlPlane(store: Store, o: { readonly auth: TokenAuth; readonly host: string; readonly port: number; readonly controllers?: boolean; readonly log?: (line: string) => void; readonly logger?: Logger }): Promise<ControlPlane> {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const api = new ApiServer({ store, auth: o.auth, version: pkg.version });
+  const api = new ApiServer({ store, auth: o.auth, version: pkg.version, ...(o.logger ? { logger: o.logger } : {}) });
   const addr = await api.listen(o.port, o.host);
   let controllers: Awaited<ReturnType<typeof startControllers>> | undefined;
   try {
@@ -71,32 +73,35 @@ export async function startControlPlane(store: Store, o: { readonly auth: TokenA
 }
 
 export function register(program: Command): void {
-  program
-    .command('controller')
+  logOptions(program
+    .command('controller'))
     .description('run the control plane: the REST/WebSocket API and the controllers over a store, until SIGINT/SIGTERM')
     .option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:')
     .option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)')
     .option('--listen <addr:port>', 'address of the API server', '127.0.0.1:7700')
     .option('--tokens <file>', 'tokens file (YAML: tokens: [{name, token, admin?, namespaces?}]); without it an admin token is taken from SWNET_ADMIN_TOKEN or generated and printed')
     .option('--no-controllers', 'serve the API only (no reconciling)')
-    .action(async (o: { store?: string; dataDir?: string; listen: string; tokens?: string; controllers: boolean }) => {
+    .action(async (o: { store?: string; dataDir?: string; listen: string; tokens?: string; controllers: boolean; logLevel: string; logFormat: string }) => {
       let auth: TokenAuth;
       try {
+        const logger = daemonLogger(o, { daemon: 'controller' });
+        const log = lineLog(logger, 'controller');
         const { host, port } = parseListen(o.listen);
         auth = await loadAuth(o.tokens);
         const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
         let cp: ControlPlane;
         try {
-          cp = await startControlPlane(store, { auth, host, port, controllers: o.controllers, log: (line) => process.stderr.write(`${line}\n`) });
+          cp = await startControlPlane(store, { auth, host, port, controllers: o.controllers, log, logger });
         } catch (e) {
           await store.close();
           throw e;
         }
         process.stdout.write(`swnet controller: API on ${cp.url} (store ${store.backend})${cp.controllers.length > 0 ? `, controllers: ${cp.controllers.join(', ')}` : ''}\n`);
+        logger.info({ component: 'controller', url: cp.url, store: store.backend, controllers: cp.controllers }, 'started');
         stopOnSignals('controller', async () => {
           await cp.stop();
           await store.close();
-        });
+        }, log);
       } catch (e) {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         process.exitCode = 1;

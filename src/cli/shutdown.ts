@@ -5,12 +5,12 @@
  * @example
  * stopOnSignals('controller', async () => { await cp.stop(); await store.close(); });
  */
-export function stopOnSignals(name: string, stop: () => Promise<void>): void {
+export function stopOnSignals(name: string, stop: () => Promise<void>, log: (line: string) => void = (l) => void process.stderr.write(`${l}\n`)): void {
   let stopping = false;
   const onSignal = (sig: string): void => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`${sig}: shutting down\n`);
+    log(`${sig}: shutting down`);
     void (async () => {
       await stop();
       process.stdout.write(`swnet ${name}: stopped\n`);

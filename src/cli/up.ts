@@ -27,6 +27,8 @@ import { defaultDataDir, openStore } from '../control/store/open.js';
 import type { Store } from '../control/store/contract.js';
 import { ServerAgent } from './agent.js';
 import { loadAuth, startControlPlane, type ControlPlane } from './controller.js';
+import { lineLog, type Logger } from '../control/log.js';
+import { daemonLogger, logOptions } from './log-options.js';
 
 export class UpError extends Error {
   override readonly name = 'UpError';
@@ -62,7 +64,7 @@ export interface Embedded {
  * console.log(e.url, await e.statusLine());
  * await e.stop();
  */
-export async function startEmbedded(store: Store, o: { readonly auth: Awaited<ReturnType<typeof loadAuth>>; readonly servers: number; readonly port: number; readonly host?: string; readonly manifest?: { text: string; file: string }; readonly log?: (line: string) => void; readonly statusMs?: number }): Promise<Embedded> {
+export async function startEmbedded(store: Store, o: { readonly auth: Awaited<ReturnType<typeof loadAuth>>; readonly servers: number; readonly port: number; readonly host?: string; readonly manifest?: { text: string; file: string }; readonly log?: (line: string) => void; readonly logger?: Logger; readonly statusMs?: number }): Promise<Embedded> {
   const log = o.log;
   const made = await applyText(store, embeddedServers(o.servers), '<embedded servers>');
   for (const m of made) log?.(m);
@@ -72,7 +74,7 @@ export async function startEmbedded(store: Store, o: { readonly auth: Awaited<Re
   let cp: ControlPlane | undefined;
   try {
     for (let i = 1; i <= o.servers; i++) agents.push(await ServerAgent.start({ store, server: `s${i}`, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: o.statusMs ?? 2000, ...(log ? { log } : {}) }));
-    cp = await startControlPlane(store, { auth: o.auth, host: o.host ?? '127.0.0.1', port: o.port, ...(log ? { log } : {}) });
+    cp = await startControlPlane(store, { auth: o.auth, host: o.host ?? '127.0.0.1', port: o.port, ...(log ? { log } : {}), ...(o.logger ? { logger: o.logger } : {}) });
     if (o.manifest) for (const m of await applyText(store, o.manifest.text, o.manifest.file)) log?.(m);
   } catch (e) {
     await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
@@ -113,6 +115,9 @@ export interface UpOptions {
   readonly statusInterval: string;
   /** Take a free port if this one is in use (npm start). */
   readonly anyPortIfBusy?: boolean;
+  /** `--log-level`, `--log-format` (src/control/log.ts); default info, json. */
+  readonly logLevel?: string;
+  readonly logFormat?: string;
 }
 
 /**
@@ -136,11 +141,12 @@ export async function runUp(o: UpOptions): Promise<boolean> {
     const dir = o.dataDir ?? defaultDataDir();
     mkdirSync(dir, { recursive: true });
     const store = await openStore({ store: `sqlite:${dir}` });
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const logger = daemonLogger(o, { daemon: 'up' });
+    const log = lineLog(logger, 'up');
     let e: Embedded;
     for (;;) {
       try {
-        e = await startEmbedded(store, { auth, servers, port, log, ...(manifest ? { manifest } : {}), statusMs: Math.min(2000, Number(o.statusInterval)) });
+        e = await startEmbedded(store, { auth, servers, port, log, logger, ...(manifest ? { manifest } : {}), statusMs: Math.min(2000, Number(o.statusInterval)) });
         break;
       } catch (err) {
         if (o.anyPortIfBusy && port !== 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -166,7 +172,7 @@ export async function runUp(o: UpOptions): Promise<boolean> {
       if (stopping) return;
       stopping = true;
       clearInterval(timer);
-      process.stderr.write(`${sig}: shutting down\n`);
+      log(`${sig}: shutting down`);
       void (async () => {
         await emb.stop();
         await store.close();
@@ -197,8 +203,8 @@ export async function runMain(): Promise<void> {
 }
 
 export function register(program: Command): void {
-  program
-    .command('up')
+  logOptions(program
+    .command('up'))
     .description('embedded mode: store, API, controllers and N emulated servers in one process, until SIGINT/SIGTERM')
     .option('--empty', 'apply no example manifest')
     .option('-f, --filename <file>', 'manifest applied at start (default examples/embedded.yaml)')

@@ -20,6 +20,7 @@ import { requestMigration, serverOperation } from '../server-ops.js';
 import { connectUser, disconnectUser, userNetworkName } from '../users.js';
 import { allowed, authorize, type Principal, type TokenAuth } from './auth.js';
 import { BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
+import type { Logger } from '../log.js';
 import { PlatformMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { matchRoute, type Match } from './routes.js';
@@ -36,6 +37,8 @@ export interface ApiServerInit {
   readonly maxWatchBuffer?: number;
   /** Directory of the built dashboard served at `/` (default dist/web); null serves none. */
   readonly webRoot?: string | null;
+  /** One record per request (method, path without the query, status, ms, user); none without. */
+  readonly logger?: Logger;
 }
 
 /** One message of the watch stream. */
@@ -107,8 +110,21 @@ export class ApiServer {
     this.wss.close();
   }
 
+  /** Logs one finished request (the query is left out: a watch URL may carry a token). */
+  private logRequest(req: IncomingMessage, status: number, t0: number, user: string | undefined): void {
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '/').split('?')[0] as string;
+    const ms = Math.round((performance.now() - t0) * 100) / 100;
+    this.init.logger?.info({ component: 'api', method, path, status, ms, user: user ?? null }, `${method} ${path} ${status}`);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('Access-Control-Allow-Origin', '*');
+    let user: string | undefined;
+    if (this.init.logger) {
+      const t0 = performance.now();
+      res.once('finish', () => this.logRequest(req, res.statusCode, t0, user));
+    }
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const method = req.method ?? 'GET';
@@ -123,6 +139,7 @@ export class ApiServer {
       if (!match) throw new RouteNotFoundError(method, url.pathname, methods);
       if (match.route.id === 'watch') throw new BadRequestError('the watch stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
       const who = match.route.auth ? this.init.auth.authenticate(req.headers.authorization) : undefined;
+      user = who?.name;
       if (match.route.id === 'metrics') {
         const m = await this.metrics.render();
         res.writeHead(200, { 'Content-Type': m.contentType, 'Content-Length': Buffer.byteLength(m.text) });
@@ -303,7 +320,9 @@ export class ApiServer {
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const t0 = performance.now();
     const reject = (code: number, body: unknown): void => {
+      this.logRequest(req, code, t0, undefined);
       const text = JSON.stringify(body);
       socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 403 ? 'Forbidden' : code === 404 ? 'Not Found' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
     };
@@ -337,6 +356,7 @@ export class ApiServer {
       reject(s.code, s);
       return;
     }
+    this.logRequest(req, 101, t0, who.name);
     this.wss.handleUpgrade(req, socket, head, (ws) => void this.stream(ws, filter, from));
   }
 
