@@ -8,15 +8,19 @@
 import type { Command } from 'commander';
 import { LOG_LEVELS, createLogger, parseLogOptions, type Logger } from '../control/log.js';
 
-/** Adds the two options to a command; returns it for chaining. */
-export function logOptions(cmd: Command): Command {
+/**
+ * Adds the two options to a command; returns it for chaining. `interactive` (swnet up): without
+ * `--log-format`, pretty on a terminal and json otherwise; daemons default to json.
+ */
+export function logOptions(cmd: Command, interactive = false): Command {
+  const fmt = 'logs on stderr as json (one object a line) or pretty (one readable line each)';
   return cmd
     .option('--log-level <level>', `least severe log records written: ${LOG_LEVELS.join(', ')}`, 'info')
-    .option('--log-format <format>', 'logs on stderr as json (one object a line) or pretty (one readable line each)', 'json');
+    .option('--log-format <format>', interactive ? `${fmt}; default: pretty on a terminal, else json` : fmt, interactive ? undefined : 'json');
 }
 
 /** The daemon's logger from its parsed options; throws LogOptionError on a bad value. */
 export function daemonLogger(o: { readonly logLevel?: string; readonly logFormat?: string }, base: Record<string, string>): Logger {
-  const { level, format } = parseLogOptions(o);
+  const { level, format } = parseLogOptions({ ...o, logFormat: o.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json') });
   return createLogger({ level, format, base });
 }

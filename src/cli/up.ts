@@ -204,7 +204,7 @@ export async function runMain(): Promise<void> {
 
 export function register(program: Command): void {
   logOptions(program
-    .command('up'))
+    .command('up'), true)
     .description('embedded mode: store, API, controllers and N emulated servers in one process, until SIGINT/SIGTERM')
     .option('--empty', 'apply no example manifest')
     .option('-f, --filename <file>', 'manifest applied at start (default examples/embedded.yaml)')
