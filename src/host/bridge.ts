@@ -56,13 +56,18 @@ export class Bridge {
     return id;
   }
 
-  /** Removes an attachment (and its wire; a peer that a migration redirected elsewhere keeps its new wire). */
+  /**
+   * Removes an attachment (and its wire; a peer that a migration redirected elsewhere keeps its
+   * new wire). Attachments still pointing at it one way (a drained source) lose that path too,
+   * so no frame is ever forwarded to an attachment that left.
+   */
   detach(id: number): void {
     const p = this.peers[id];
     if (p !== undefined && p >= 0 && this.peers[p] === id) {
       this.peers[p] = -1;
       this.copy[p] = 0;
     }
+    for (let i = 0; i < this.peers.length; i++) if (this.peers[i] === id) this.peers[i] = -1;
     this.peers[id] = -1;
     this.copy[id] = 0;
     this.list[id] = undefined;
@@ -115,6 +120,19 @@ export class Bridge {
     this.peers[a] = to;
     this.peers[to] = a;
     this.copy[to] = this.copy[a] as number;
+  }
+
+  /**
+   * Frames from `id` go nowhere from now on (one way: an attachment that sends to `id` keeps
+   * doing so until it is rewired). Lets a plan change rewire many attachments in one step.
+   *
+   * @example
+   * br.unlink(a); br.unlink(c); br.wire(a, c);
+   */
+  unlink(id: number): void {
+    this.get(id);
+    this.peers[id] = -1;
+    this.copy[id] = 0;
   }
 
   /** True when frames leaving `id` cross to another network (copied). */

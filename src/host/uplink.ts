@@ -82,6 +82,13 @@ export class VxlanUplink {
       sock.bind(init.port ?? 4789, init.address, () => {
         sock.removeAllListeners('error');
         sock.on('error', () => undefined);
+        // Room for bursts while domain 0's thread is busy (the kernel caps it at net.core.rmem_max/wmem_max).
+        try {
+          sock.setRecvBufferSize(4 << 20);
+          sock.setSendBufferSize(4 << 20);
+        } catch {
+          // Keep the system's default.
+        }
         resolve(new VxlanUplink(sock, init.address, sock.address().port, pool));
       });
     });
@@ -92,6 +99,24 @@ export class VxlanUplink {
     if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) throw new UplinkError(`VNI must be a 24-bit integer, got ${vni}`);
     if (this.vnis.has(vni)) throw new UplinkError(`VNI ${vni} is already bound on ${this.address}:${this.port}`);
     this.vnis.set(vni, { attachment, remotes: [...remotes], pending: new Batch(MAX_BATCH), noBuffer: 0 });
+  }
+
+  /**
+   * Re-points a bound VNI to other remote endpoint(s) (the peer function moved to another
+   * server): the binding, its attachment and the frames waiting on it stay.
+   *
+   * @example
+   * up.setRemotes(100, [{ address: '10.88.0.3', port: 4789 }]);
+   */
+  setRemotes(vni: number, remotes: UplinkRemote[]): void {
+    const b = this.vnis.get(vni);
+    if (!b) throw new UplinkError(`VNI ${vni} is not bound on ${this.address}:${this.port}`);
+    b.remotes = [...remotes];
+  }
+
+  /** The remote endpoints of a bound VNI (undefined if unbound). */
+  remotesOf(vni: number): readonly UplinkRemote[] | undefined {
+    return this.vnis.get(vni)?.remotes;
   }
 
   /** Frames received for a bound VNI but dropped for want of a slot (0 when unbound). */
