@@ -104,4 +104,5 @@ export async function run(r: Reporter): Promise<void> {
     }
   }
   await (await import('./migration-drain.js')).runDrain(r);
+  await (await import('./migration-elastic.js')).runElastic(r);
 }

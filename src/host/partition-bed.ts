@@ -25,6 +25,11 @@ import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.
 import { HostServer } from './hostserver.js';
 import { Partition } from './partition.js';
 
+/** The LAN address of flow `i` (10.`net`.x.y, y in 1…250). */
+export function flowAddress(i: number, net = 0): string {
+  return `10.${net}.${Math.floor(i / 250) & 255}.${(i % 250) + 1}`;
+}
+
 export const FIREWALL_CONFIG = { interfaces: [{ name: 'lan' }, { name: 'wan' }], defaultPolicy: 'deny', rules: [{ name: 'lan-out', in: 'lan', action: 'allow' }] };
 
 export interface PartitionBedInit {
@@ -127,7 +132,7 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     startSource(o): void {
       const intervalMs = o.flows / o.kpps;
       source = trafficSourceFactory.create({
-        flows: Array.from({ length: o.flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: `10.0.${(i >> 8) & 255}.${(i & 255) + 1}`, dst: '198.51.100.7', srcPort: 20000 + i, dstPort: 9, payloadBytes: 32, intervalMs })),
+        flows: Array.from({ length: o.flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: flowAddress(i), dst: '198.51.100.7', srcPort: 20000 + i, dstPort: 9, payloadBytes: 32, intervalMs })),
       }) as TrafficSource;
       const [srcAtt] = h.addEndpoint(net, source, 'src');
       const inject = h.attachExternal(net, `${net}:inject`, (b) => {
@@ -152,7 +157,7 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
       const b = new Batch(MAX_BATCH);
       for (let i = 0; i < n; i++) {
         const f = i % flows;
-        h.pool.load(udpFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: `10.1.${(f >> 8) & 255}.${(f & 255) + 1}`, dst: '198.51.100.7', srcPort: 20000 + f, dstPort: 9, payload: new Uint8Array(32) }), b);
+        h.pool.load(udpFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: flowAddress(f, 1), dst: '198.51.100.7', srcPort: 20000 + f, dstPort: 9, payload: new Uint8Array(32) }), b);
         if (b.full || i === n - 1) {
           h.forward(lanTap, b);
           b.clear();

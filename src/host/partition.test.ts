@@ -6,7 +6,7 @@ import type { Plain } from '../functions/contract.js';
 import { FLOW_BUCKETS, flowBucket, flowKeyOfFrame } from '../functions/lib/flowkey.js';
 import { HostServer } from './hostserver.js';
 import { Partition, PartitionError } from './partition.js';
-import { partitionBed } from './partition-bed.js';
+import { flowAddress, partitionBed } from './partition-bed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -56,7 +56,7 @@ test('partition: a firewall on 2 → 3 → 4 → 2 instances under numbered UDP 
     const idle = await bed.partition.resize(3);
     assert.ok(idle.flows > 0);
     const before = bed.returned;
-    bed.fromWan(Array.from({ length: 128 }, (_, i) => udpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', src: '198.51.100.7', dst: `10.0.${(i >> 8) & 255}.${(i & 255) + 1}`, srcPort: 9, dstPort: 20000 + i, payload: new Uint8Array(8) })));
+    bed.fromWan(Array.from({ length: 128 }, (_, i) => udpFrame({ srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:00:01', src: '198.51.100.7', dst: flowAddress(i), srcPort: 9, dstPort: 20000 + i, payload: new Uint8Array(8) })));
     const end = performance.now() + 3000;
     while (bed.returned - before < 128 && performance.now() < end) await sleep(5);
     await sleep(20);
