@@ -31,7 +31,8 @@ export async function loadAuth(tokensFile: string | undefined): Promise<TokenAut
   if (tokensFile !== undefined) return TokenAuth.fromFile(tokensFile);
   const env = process.env['SWNET_ADMIN_TOKEN'];
   const token = env !== undefined && env !== '' ? env : randomBytes(24).toString('base64url');
-  if (env === undefined || env === '') process.stderr.write(`no --tokens file: admin token for this run is ${token}\n`);
+  // On stdout with the other lines meant for the operator: stderr carries the (JSON) logs.
+  if (env === undefined || env === '') process.stdout.write(`no --tokens file: admin token for this run is ${token}\n`);
   return new TokenAuth([{ name: 'admin', token, admin: true }]);
 }
 
