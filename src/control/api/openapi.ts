@@ -72,7 +72,10 @@ function operation(r: Route): Schema {
   const err = (description: string): Schema => ({ description, content: { 'application/json': { schema: ref('Status') } } });
   const responses: Record<string, Schema> =
     r.id === 'watch'
-      ? { '101': { description: 'Switching to the WebSocket protocol; messages are WatchEvent JSON', content: { 'application/json': { schema: ref('WatchEvent') } } } }
+      ? {
+          '101': { description: 'Switching to the WebSocket protocol; messages are WatchEvent JSON', content: { 'application/json': { schema: ref('WatchEvent') } } },
+          '200': { description: 'Server-Sent Events (Accept: text/event-stream or ?sse=1): data: WatchEvent JSON, id: revision', content: { 'text/event-stream': { schema: str } } },
+        }
       : { '200': { description: 'OK', content: { [r.id === 'metrics' ? 'text/plain; version=0.0.4' : 'application/json']: { schema: ref(r.returns) } } } };
   if (r.auth) Object.assign(responses, { '401': err('No or unknown bearer token'), '403': err('The token may not touch this object') });
   if (r.body) Object.assign(responses, { '400': err('Malformed body'), ...(r.bodySchema === undefined ? { '422': err('Invalid manifest: every problem at file:line:column; nothing was changed') } : {}) });

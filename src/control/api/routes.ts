@@ -119,13 +119,14 @@ export const ROUTES: readonly Route[] = [
     method: 'GET',
     path: '/api/v1/watch',
     summary:
-      'WebSocket upgrade: a stream of JSON messages {type: ADDED|MODIFIED|DELETED, revision, key, object} in revision order, then {type: ERROR, object: Status} and close code 4410 when resourceVersion was compacted. The token may also be passed as ?token= (browsers cannot set headers on WebSockets)',
+      'WebSocket upgrade: a stream of JSON messages {type: ADDED|MODIFIED|DELETED, revision, key, object} in revision order, then {type: ERROR, object: Status} and close code 4410 when resourceVersion was compacted. The token may also be passed as ?token= (browsers cannot set headers on WebSockets). Or Server-Sent Events (Accept: text/event-stream, or ?sse=1): the same messages as data: lines with id: <revision>; resume with Last-Event-ID; the ERROR message ends the stream',
     auth: true,
     query: [
       { name: 'resourceVersion', description: 'resume after this revision (every change with a greater revision is delivered); omitted: changes from now on', type: 'integer' },
       { name: 'kind', description: 'only this kind (Event and Placement too)', type: 'string' },
       { name: 'namespace', description: 'only this namespace', type: 'string' },
       { name: 'token', description: 'bearer token, for clients that cannot set headers', type: 'string' },
+      { name: 'sse', description: '1: Server-Sent Events instead of a WebSocket (as Accept: text/event-stream)', type: 'string' },
     ],
     returns: 'WatchEvent',
   },

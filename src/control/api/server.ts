@@ -19,7 +19,7 @@ import { listMigrations } from '../migrations.js';
 import { requestMigration, serverOperation } from '../server-ops.js';
 import { connectUser, disconnectUser, userNetworkName } from '../users.js';
 import { allowed, authorize, type Principal, type TokenAuth } from './auth.js';
-import { BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
+import { ApiError, BadRequestError, ForbiddenError, PayloadTooLargeError, RouteNotFoundError, WS_CLOSE_COMPACTED, WS_CLOSE_TOO_SLOW, httpStatusOf } from './errors.js';
 import type { Logger } from '../log.js';
 import { PlatformMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -68,6 +68,7 @@ export class ApiServer {
   private readonly http: Server;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly watches = new Set<{ ws: WebSocket; watch?: Watch }>();
+  private readonly sses = new Set<{ res: ServerResponse; watch?: Watch }>();
   private closed = false;
   private readonly metrics: PlatformMetrics;
 
@@ -100,6 +101,10 @@ export class ApiServer {
       w.ws.close(1001, 'server shutting down');
     });
     await Promise.all(ends);
+    await Promise.all([...this.sses].map(async (e) => {
+      await e.watch?.cancel();
+      e.res.end();
+    }));
     const done = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     setTimeout(() => {
@@ -137,7 +142,13 @@ export class ApiServer {
       const web = this.init.webRoot === undefined ? DEFAULT_WEB_ROOT : this.init.webRoot;
       if (!match && web !== null && !url.pathname.startsWith('/api/') && (await serveStatic(req, res, url.pathname, web))) return;
       if (!match) throw new RouteNotFoundError(method, url.pathname, methods);
-      if (match.route.id === 'watch') throw new BadRequestError('the watch stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)');
+      if (match.route.id === 'watch') {
+        if (url.searchParams.get('sse') === '1' || /\btext\/event-stream\b/.test(req.headers.accept ?? '')) {
+          await this.sse(req, res, url);
+          return;
+        }
+        throw new BadRequestError('the watch stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket) or Accept: text/event-stream (or ?sse=1)');
+      }
       const who = match.route.auth ? this.init.auth.authenticate(req.headers.authorization) : undefined;
       user = who?.name;
       if (match.route.id === 'metrics') {
@@ -319,6 +330,93 @@ export class ApiServer {
     return { revision: res.revision, change, ...(kv ? { object: readResource(kv) } : {}) };
   }
 
+  /**
+   * Who watches what, from a watch request (WebSocket or SSE): the token (header or ?token=),
+   * the revision to resume after (?resourceVersion=, or SSE's Last-Event-ID), kind and namespace.
+   */
+  private watchScope(req: IncomingMessage, url: URL): { who: Principal; filter: (ref: KeyRef) => boolean; from: number | undefined } {
+    let from: number | undefined;
+    const token = url.searchParams.get('token');
+    const who = this.init.auth.authenticate(token !== null ? `Bearer ${token}` : req.headers.authorization);
+    const rv = url.searchParams.get('resourceVersion');
+    if (rv !== null && rv !== '') {
+      if (!/^\d+$/.test(rv)) throw new BadRequestError(`resourceVersion must be a non-negative integer (got '${rv}')`);
+      from = Number(rv) + 1;
+    }
+    const kindArg = url.searchParams.get('kind');
+    const kl = kindArg?.toLowerCase();
+    const kind = kindArg === null ? undefined : kl === 'event' || kl === 'events' ? 'Event' : kl === 'placement' || kl === 'placements' ? 'Placement' : kl === 'migration' || kl === 'migrations' ? 'Migration' : resolveKind(kindArg);
+    if (kindArg !== null && !kind) throw new BadRequestError(`unknown kind '${kindArg}'`);
+    const ns = url.searchParams.get('namespace');
+    if (kind !== undefined && kind !== 'Event' && kind !== 'Placement' && kind !== 'Migration' && !KINDS[kind].namespaced) authorize(who, kind, '', 'watch');
+    if (ns !== null) authorize(who, 'Event', ns, 'watch');
+    const filter = (ref: KeyRef): boolean => {
+      const k = ref.type === 'resource' ? ref.kind : ref.type === 'event' ? 'Event' : ref.type === 'migration' ? 'Migration' : 'Placement';
+      return (kind === undefined || k === kind) && (ns === null || ref.namespace === ns) && allowed(who, k, ref.namespace);
+    };
+    const last = req.headers['last-event-id'];
+    if (typeof last === 'string' && last !== '') {
+      if (!/^\d+$/.test(last)) throw new BadRequestError(`Last-Event-ID must be a revision (got '${last}')`);
+      from = Number(last) + 1;
+    }
+    return { who, filter, from };
+  }
+
+  /**
+   * The watch stream as Server-Sent Events: the WebSocket's messages as `data:` lines, each
+   * revision's messages in one write with `id: <revision>`, so a client (EventSource or plain
+   * HTTP) resumes with Last-Event-ID; a compacted revision is an ERROR message (Status 410),
+   * then the stream ends; a comment line every 15 s keeps proxies from closing it.
+   */
+  private async sse(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const { filter, from } = this.watchScope(req, url);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.write(': swnet watch\n\n');
+    const limit = this.init.maxWatchBuffer ?? 16 << 20;
+    const entry: { res: ServerResponse; watch?: Watch } = { res };
+    this.sses.add(entry);
+    let ended = false;
+    const end = (err?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (err !== undefined) res.write(`data: ${JSON.stringify({ type: 'ERROR', object: { ...httpStatusOf(err) } } satisfies WatchMessage)}\n\n`);
+      res.end();
+    };
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    ping.unref();
+    res.on('close', () => {
+      ended = true;
+      clearInterval(ping);
+      this.sses.delete(entry);
+      void entry.watch?.cancel();
+    });
+    const onEvents = (evs: readonly WatchEvent[]): void => {
+      if (ended) return;
+      let out = '';
+      let rev = -1;
+      const flush = (): void => {
+        if (out !== '') res.write(`id: ${rev}\n${out}`);
+        out = '';
+      };
+      for (const e of evs) {
+        const ref = parseKey(e.key);
+        if (!ref || !filter(ref)) continue;
+        if (e.revision !== rev) flush();
+        rev = e.revision;
+        out += `data: ${JSON.stringify(toMessage(e, ref))}\n\n`;
+      }
+      flush();
+      if (res.writableLength > limit) end(new ApiError(429, 'watcher too slow; list again and resume from the last revision seen'));
+    };
+    try {
+      const watch = await this.init.store.watch('/swnet/', { ...(from !== undefined ? { fromRevision: from } : {}), onError: (e) => end(e) }, onEvents);
+      if (ended || this.closed) await watch.cancel();
+      else entry.watch = watch;
+    } catch (e) {
+      end(e);
+    }
+  }
+
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const t0 = performance.now();
     const reject = (code: number, body: unknown): void => {
@@ -333,24 +431,7 @@ export class ApiServer {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const { match } = matchRoute('GET', url.pathname);
       if (match?.route.id !== 'watch') throw new RouteNotFoundError('GET', url.pathname);
-      const token = url.searchParams.get('token');
-      who = this.init.auth.authenticate(token !== null ? `Bearer ${token}` : req.headers.authorization);
-      const rv = url.searchParams.get('resourceVersion');
-      if (rv !== null && rv !== '') {
-        if (!/^\d+$/.test(rv)) throw new BadRequestError(`resourceVersion must be a non-negative integer (got '${rv}')`);
-        from = Number(rv) + 1;
-      }
-      const kindArg = url.searchParams.get('kind');
-      const kl = kindArg?.toLowerCase();
-      const kind = kindArg === null ? undefined : kl === 'event' || kl === 'events' ? 'Event' : kl === 'placement' || kl === 'placements' ? 'Placement' : kl === 'migration' || kl === 'migrations' ? 'Migration' : resolveKind(kindArg);
-      if (kindArg !== null && !kind) throw new BadRequestError(`unknown kind '${kindArg}'`);
-      const ns = url.searchParams.get('namespace');
-      if (kind !== undefined && kind !== 'Event' && kind !== 'Placement' && kind !== 'Migration' && !KINDS[kind].namespaced) authorize(who, kind, '', 'watch');
-      if (ns !== null) authorize(who, 'Event', ns, 'watch');
-      filter = (ref) => {
-        const k = ref.type === 'resource' ? ref.kind : ref.type === 'event' ? 'Event' : ref.type === 'migration' ? 'Migration' : 'Placement';
-        return (kind === undefined || k === kind) && (ns === null || ref.namespace === ns) && allowed(who, k, ref.namespace);
-      };
+      ({ who, filter, from } = this.watchScope(req, url));
     } catch (e) {
       const s = httpStatusOf(e);
       reject(s.code, s);
