@@ -17,6 +17,7 @@ import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js'
 import { CasFailedError, NotFoundError, type JsonObject, type KeyValue, type Op, type Store } from '../store/contract.js';
 import { Reflector } from '../store/reflector.js';
 import { serverSchedulable } from './servers.js';
+import { DRAIN_ANNOTATION } from '../server-ops.js';
 
 export interface Assignment {
   /** Function name in the network (standby copies as `fw~standby-1`). */
@@ -80,13 +81,16 @@ export class NetworkController {
   private nets!: Reflector;
   private placements!: Reflector;
   private infra: Reflector[] = [];
-  /** Placements per network key, kept from the placement reflector. */
-  private readonly byNetwork = new Map<string, Map<string, Placement>>();
+  /**
+   * Placements per network key, kept from the placement reflector: a small array, not a Map
+   * (a network has a handful of functions; 100,000 idle user networks made inner Maps ~500 B each).
+   */
+  private readonly byNetwork = new Map<string, Placement[]>();
   private infrastructure: Resource[] | undefined;
   private serverNames: Set<string> | undefined;
   private unavailable = new Map<string, string>();
-  /** Cordoned servers (spec.unschedulable): placements stay, except standby copies, which move. */
-  private cordoned = new Set<string>();
+  /** Servers being drained (cordoned + drain annotation): their standby copies move. */
+  private draining = new Set<string>();
   private readonly events: EventRecorder;
   /** Networks due now, in arrival order (a Set: queuing twice is once). */
   private readonly ready = new Set<string>();
@@ -119,14 +123,18 @@ export class NetworkController {
         for (const x of ch) {
           const net = netKeyOfPlacement(x.key);
           if (net === undefined) continue;
-          let m = c.byNetwork.get(net);
+          const m = c.byNetwork.get(net);
+          const fn = x.key.slice(x.key.lastIndexOf('/') + 1);
+          const at = m ? m.findIndex((p) => p.function === fn) : -1;
           if (x.type === 'put' && x.kv) {
-            if (!m) c.byNetwork.set(net, (m = new Map()));
-            m.set(x.key, x.kv.value as unknown as Placement);
-            init.scheduler.observe?.('put', x.kv.value as unknown as Placement);
+            const p = x.kv.value as unknown as Placement;
+            if (!m) c.byNetwork.set(net, [p]);
+            else if (at >= 0) m[at] = p;
+            else m.push(p);
+            init.scheduler.observe?.('put', p);
           } else if (m) {
-            m.delete(x.key);
-            if (m.size === 0) c.byNetwork.delete(net);
+            if (at >= 0) m.splice(at, 1);
+            if (m.length === 0) c.byNetwork.delete(net);
             if (x.prev) init.scheduler.observe?.('delete', x.prev.value as unknown as Placement);
           }
           c.enqueue(net);
@@ -263,7 +271,7 @@ export class NetworkController {
     const ref = refOf(key);
     if (!ref) return false;
     const prefix = placementKey(ref.namespace, ref.name);
-    const mine = [...(this.byNetwork.get(key)?.values() ?? [])];
+    const mine = [...(this.byNetwork.get(key) ?? [])];
     const kv = this.nets.cache.get(key);
     if (!kv) {
       // Deleted network: its placements go too.
@@ -276,7 +284,7 @@ export class NetworkController {
       // Servers whose agent was lost (Ready=False) are not offered to the scheduler.
       const all = this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
       this.unavailable = new Map();
-      this.cordoned = new Set(all.filter((r) => r.kind === 'Server' && r.spec['unschedulable'] === true).map((r) => r.metadata.name));
+      this.draining = new Set(all.filter((r) => r.kind === 'Server' && r.spec['unschedulable'] === true && r.metadata.annotations?.[DRAIN_ANNOTATION] !== undefined).map((r) => r.metadata.name));
       for (const r of all) {
         const ready = r.status?.conditions?.find((c) => c.type === 'Ready');
         if (r.kind === 'Server' && !serverSchedulable(r.status)) this.unavailable.set(r.metadata.name, `server ${r.metadata.name} is not ready (${ready?.reason ?? 'NotReady'}${ready?.message ? `: ${ready.message}` : ''})`);
@@ -291,8 +299,9 @@ export class NetworkController {
     const fns = (spec.functions ?? []).flatMap((f) => [f.name, ...Array.from({ length: standbys }, (_, k) => `${f.name}~standby-${k + 1}`)]);
     const placed = new Set(mine.map((p) => p.function));
     // A migrated placement keeps its generation: it is up to date wherever it now runs. A standby
-    // copy on a cordoned (draining) server is not: it moves, since a drain leaves nothing behind.
-    const misplaced = (p: Placement): boolean => !servers.has(p.server) || (p.function.includes('~standby-') && this.cordoned.has(p.server));
+    // copy on a server being drained is not: it moves, since a drain leaves nothing behind (the
+    // migration controller moves the primaries; a mere cordon moves nothing).
+    const misplaced = (p: Placement): boolean => !servers.has(p.server) || (p.function.includes('~standby-') && this.draining.has(p.server));
     const upToDate = mine.length > 0 && mine.every((p) => p.generation === gen && !misplaced(p)) && fns.every((f) => placed.has(f));
     if (upToDate) {
       await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(mine) }, false);
@@ -300,7 +309,7 @@ export class NetworkController {
     }
     const others = (): Placement[] => {
       const out: Placement[] = [];
-      for (const [k, m] of this.byNetwork) if (k !== key && !this.inflight.has(k)) for (const p of m.values()) out.push(p);
+      for (const [k, m] of this.byNetwork) if (k !== key && !this.inflight.has(k)) out.push(...m);
       for (const [k, ps] of this.inflight) if (k !== key) out.push(...ps);
       return out;
     };
