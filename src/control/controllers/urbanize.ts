@@ -52,7 +52,7 @@ export interface UrbanizeInit {
   readonly intervalMs?: number;
   /** Policy thresholds and weights (default DEFAULT_URBANIZER, with capacity enforced). */
   readonly policy?: Partial<UrbanizerConfig>;
-  /** Most migrations one round creates; default 4. */
+  /** Most migrations one round creates; default 8. */
   readonly maxPerRound?: number;
   /** A server woken (or put to standby) is not evacuated (woken) for consolidation this long (ms); default 6 rounds. */
   readonly holdMs?: number;
@@ -97,6 +97,8 @@ interface Sample {
   received: number;
   at: number;
   rate: number;
+  /** The rate comes from two reports (not a first sight). */
+  rated: boolean;
 }
 
 interface Host {
@@ -121,6 +123,8 @@ export class UrbanizeController {
   /** Per server: when it last changed between standby and awake (epoch ms). */
   private readonly changedAt = new Map<string, number>();
   private samples = 0;
+  /** Last round's refusals (each logged once while it lasts). */
+  private lastWhyNot = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -129,7 +133,7 @@ export class UrbanizeController {
     private readonly store: Store,
     private readonly init: UrbanizeInit,
   ) {
-    this.cfg = { ...DEFAULT_URBANIZER, enforceCapacity: true, evacuationBudget: init.maxPerRound ?? 4, ...(init.policy ?? {}) };
+    this.cfg = { ...DEFAULT_URBANIZER, enforceCapacity: true, ...(init.policy ?? {}) };
     this.policy = createUrbanizer(this.cfg);
     this.events = new EventRecorder(store, { component: 'urbanizer' });
   }
@@ -159,7 +163,7 @@ export class UrbanizeController {
     const servers = srvs.items.map(readResource);
     const networks = new Map(nets.items.map((kv) => [kv.key, readResource(kv)]));
     const placements = pls.items.map((kv) => kv.value as unknown as Placement);
-    const rates = this.measure(servers, networks);
+    const { rates, unmeasured } = this.measure(servers, networks);
     const beating = new Set(beats.items.map((kv) => kv.key.slice(HEARTBEAT_PREFIX.length)));
     const inFlight = migrations.filter((m) => IN_FLIGHT.has(m.phase));
     const busy = new Set(inFlight.flatMap((m) => [m.from, m.to]));
@@ -209,15 +213,20 @@ export class UrbanizeController {
 
     delete this.stats.skipped;
     if (inFlight.length > 0) this.stats.skipped = `${inFlight.length} migration(s) in flight`;
-    else if (this.samples < (this.init.minSamples ?? 2)) this.stats.skipped = 'measuring';
+    // Never decide on a network not measured yet (a restart at the peak must not look idle), unless
+    // it stays unmeasured for long (a network whose sinks never report must not block the others).
+    else if (this.samples < (this.init.minSamples ?? 2) || (unmeasured > 0 && this.samples < 20)) this.stats.skipped = `measuring (${unmeasured} network(s) without two reports of their sinks)`;
     else await this.decide(now, hosts, vms, vmInfo, perHost, networks, servers, placements, inFlight);
     // Not while starting or while a network waits for placements: an empty server may be about to receive them.
     const placedNets = new Set(placements.map((p) => `${NET_PREFIX}${p.namespace}/${p.network}`));
     if (this.samples >= (this.init.minSamples ?? 2) && [...networks.keys()].every((k) => placedNets.has(k))) await this.standbyPass(now, hosts, placements, busy);
   }
 
-  /** Network frame rates (mean over the network's sinks) from the traffic the agents report. */
-  private measure(servers: readonly Resource[], networks: ReadonlyMap<string, Resource>): Map<string, number> {
+  /**
+   * Network frame rates (mean over the network's sinks) from the traffic the agents report;
+   * `unmeasured`: networks with a sink not yet seen in two reports.
+   */
+  private measure(servers: readonly Resource[], networks: ReadonlyMap<string, Resource>): { rates: Map<string, number>; unmeasured: number } {
     // The freshest report of each sink (during a migration it may be reported by two servers).
     const latest = new Map<string, { received: number; at: number }>();
     for (const r of servers) {
@@ -235,24 +244,31 @@ export class UrbanizeController {
     }
     for (const [k, v] of latest) {
       const prev = this.sinks.get(k);
-      if (!prev) this.sinks.set(k, { ...v, rate: 0 });
+      if (!prev) this.sinks.set(k, { ...v, rate: 0, rated: false });
       else if (v.at > prev.at) {
         // A counter that went back is a restarted sink: no rate from that pair.
         const rate = v.received >= prev.received ? ((v.received - prev.received) * 1000) / (v.at - prev.at) : prev.rate;
-        this.sinks.set(k, { ...v, rate });
+        this.sinks.set(k, { ...v, rate, rated: true });
       }
     }
     const out = new Map<string, number>();
+    let unmeasured = 0;
     for (const [key, net] of networks) {
       const ns = key.slice(NET_PREFIX.length).split('/')[0] ?? DEFAULT_NAMESPACE;
       const name = net.metadata.name;
       const sinks = ((net.spec as unknown as SoftwareNetworkSpec).functions ?? []).filter((f) => f.kind === 'traffic-sink');
       if (sinks.length === 0) continue;
       let sum = 0;
-      for (const s of sinks) sum += this.sinks.get(`${ns}/${name}/${s.name}`)?.rate ?? 0;
+      let rated = true;
+      for (const s of sinks) {
+        const x = this.sinks.get(`${ns}/${name}/${s.name}`);
+        sum += x?.rate ?? 0;
+        rated &&= x?.rated === true;
+      }
+      if (!rated) unmeasured++;
       out.set(`${ns}/${name}`, sum / sinks.length);
     }
-    return out;
+    return { rates: out, unmeasured };
   }
 
   private async decide(now: number, hosts: readonly Host[], vms: readonly VmSnapshot[], info: readonly { p: Placement; id: string; pinned: boolean }[], perHost: readonly number[][], networks: ReadonlyMap<string, Resource>, servers: readonly Resource[], placements: readonly Placement[], inFlight: readonly MigrationObject[]): Promise<void> {
@@ -275,30 +291,47 @@ export class UrbanizeController {
     const chosen: { vm: number; from: number; to: number; reason: 'idle' | 'overload' }[] = [];
     // Relief first: it is never blocked by evacuations.
     const ordered = [...moves].sort((a, b) => Number(overloaded(b.from)) - Number(overloaded(a.from)));
+    // Moves of one network between the same two servers are checked together: functions joined by
+    // a latency-bounded link may move only as a group.
+    const groups = new Map<string, { net: string; vms: number[]; from: number; to: number; reason: 'idle' | 'overload' }>();
     for (const m of ordered) {
-      const reason = overloaded(m.from) ? 'overload' : 'idle';
       const vi = info[m.vm];
-      const from = names[m.from];
-      const to = names[m.to];
-      if (!vi || from === undefined || to === undefined) continue;
-      let ok = !vi.pinned;
-      if (ok && reason === 'idle' && now - (this.changedAt.get(from) ?? 0) < this.holdMs) ok = false;
-      if (ok && reason === 'idle' && refused.has(m.from)) ok = false;
-      if (ok && chosen.length >= (this.init.maxPerRound ?? 4)) ok = false;
-      if (ok) {
-        const net = networks.get(`${NET_PREFIX}${vi.p.namespace}/${vi.p.network}`);
-        const plan = net ? planner.plan(net, [vi.p.function], new Set(allServers.filter((s) => s !== to))) : { ok: false as const, reason: 'network gone' };
-        ok = plan.ok;
+      if (!vi) continue;
+      const net = `${vi.p.namespace}/${vi.p.network}`;
+      const k = `${net}|${m.from}|${m.to}`;
+      const g = groups.get(k);
+      if (g) g.vms.push(m.vm);
+      else groups.set(k, { net, vms: [m.vm], from: m.from, to: m.to, reason: overloaded(m.from) ? 'overload' : 'idle' });
+    }
+    const whyNot = new Map<string, string>();
+    for (const [k, g] of groups) {
+      const from = names[g.from] as string;
+      const to = names[g.to] as string;
+      const members = g.vms.map((v) => info[v] as { p: Placement; id: string; pinned: boolean });
+      let why: string | undefined;
+      const pinned = members.find((x) => x.pinned);
+      if (pinned) why = `${pinned.p.function} is pinned (standby copy, migrating, or its last migration failed)`;
+      else if (g.reason === 'idle' && now - (this.changedAt.get(from) ?? 0) < this.holdMs) why = `${from} changed state less than ${this.holdMs} ms ago`;
+      else if (g.reason === 'idle' && refused.has(g.from)) why = `the evacuation of ${from} is incomplete`;
+      else {
+        const net = networks.get(`${NET_PREFIX}${g.net}`);
+        const plan = net ? planner.plan(net, members.map((x) => x.p.function), new Set(allServers.filter((s) => s !== to))) : { ok: false as const, reason: 'network gone' };
+        if (!plan.ok) why = plan.reason;
       }
-      if (!ok) {
-        this.stats.refused++;
-        if (reason === 'idle') refused.add(m.from);
+      if (why !== undefined) {
+        this.stats.refused += g.vms.length;
+        if (g.reason === 'idle') refused.add(g.from);
+        const msg = `urbanizer: not moving ${g.net} ${members.map((x) => x.p.function).join(', ')} ${from} → ${to} (${g.reason}): ${why}`;
+        whyNot.set(k, msg);
+        if (this.lastWhyNot.get(k) !== msg) this.init.log?.(msg);
         continue;
       }
-      chosen.push({ vm: m.vm, from: m.from, to: m.to, reason });
+      for (const v of g.vms) chosen.push({ vm: v, from: g.from, to: g.to, reason: g.reason });
     }
-    // An evacuation is all or nothing: drop the moves of a host that cannot be emptied.
-    const final = chosen.filter((c) => c.reason === 'overload' || !refused.has(c.from));
+    this.lastWhyNot = whyNot;
+    // An evacuation is all or nothing: drop the moves of a host that cannot be emptied. The round
+    // budget may cut one short: the next round (after this wave) proposes the rest.
+    const final = chosen.filter((c) => c.reason === 'overload' || !refused.has(c.from)).slice(0, this.init.maxPerRound ?? 8);
     for (const c of final) {
       const vi = info[c.vm] as { p: Placement };
       const from = hosts[c.from] as Host;
