@@ -63,7 +63,7 @@ const get = (s: readonly Sample[], name: string, labels: Record<string, string>)
 
 interface DomainStatus {
   network: string;
-  traffic: Record<string, { received: number; bytes: number }>;
+  traffic: Record<string, { received: number; bytes: number; lost?: number }>;
   drops: number;
   latency: { p50Ms: number; p99Ms: number; count: number; sumMs: number; buckets: number[] };
   tokens?: { allocation: number; balance: number };
@@ -117,6 +117,10 @@ test('GET /metrics against a running agent with real traffic: per-network packet
     assert.equal(get(samples, 'swnet_network_bytes_total', net), sink.bytes);
     assert.ok(d.traffic['src'] && d.traffic['src'].bytes > 0);
     assert.equal(get(samples, 'swnet_network_drops_total', net), d.drops);
+    // End-to-end loss the sink counts (sequence gaps): a number for the sink, none for the source.
+    assert.equal(typeof sink.lost, 'number');
+    assert.equal(d.traffic['src']?.lost, undefined);
+    assert.equal(get(samples, 'swnet_network_lost_total', net), sink.lost);
     // Histogram: +Inf = count = sink's received frames; each le = the status bucket; sum in seconds.
     const lat = d.latency;
     assert.equal(lat.count, sink.received);

@@ -116,8 +116,11 @@ export interface DomainReport {
   readonly restarts: number;
   /** Frames the network's functions processed. */
   readonly processed: number;
-  /** Per traffic sink (a function whose state has `flows[].received`): frames and bytes received. */
-  readonly traffic: Readonly<Record<string, { readonly received: number; readonly bytes: number }>>;
+  /**
+   * Per traffic function (a state with `flows[]`): frames and bytes received; for a sink also
+   * `lost` (Σ over flows of the sequence numbers below the highest seen that never arrived).
+   */
+  readonly traffic: Readonly<Record<string, { readonly received: number; readonly bytes: number; readonly lost?: number }>>;
   /**
    * Frames of this network dropped by the host since the agent started (domain 0: no peer, rx ring
    * full, queue full at the emulated server, no slot for a copy) plus by its current domains (tx ring
@@ -831,17 +834,24 @@ function emptyChanges(): ApplyChanges {
 }
 
 /** Sums `flows[].received/bytes` of a function's exported state (traffic sinks); undefined for others. */
-function sinkTotals(st: Plain | undefined): { received: number; bytes: number } | undefined {
+function sinkTotals(st: Plain | undefined): { received: number; bytes: number; lost?: number } | undefined {
   if (st === null || typeof st !== 'object' || Array.isArray(st)) return undefined;
   const flows = (st as { readonly [k: string]: Plain })['flows'];
   if (!Array.isArray(flows)) return undefined;
   let received = 0;
   let bytes = 0;
+  let lost = 0;
+  let sink = false;
   for (const f of flows) {
     if (f === null || typeof f !== 'object' || Array.isArray(f)) continue;
     const o = f as { readonly [k: string]: Plain };
     if (typeof o['received'] === 'number') received += o['received'];
     if (typeof o['bytes'] === 'number') bytes += o['bytes'];
+    // A sink's flow (traffic-sink.ts): expected = highest sequence + 1, as its report() counts loss.
+    if (typeof o['maxSeq'] === 'number' && typeof o['received'] === 'number') {
+      sink = true;
+      lost += Math.max(0, o['maxSeq'] + 1 - o['received']);
+    }
   }
-  return { received, bytes };
+  return sink ? { received, bytes, lost } : { received, bytes };
 }

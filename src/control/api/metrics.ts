@@ -65,7 +65,7 @@ export class PlatformMetrics {
     }
     const networks = await listResources(this.store, 'SoftwareNetwork');
     const known = new Set(networks.map((n) => `${n.metadata.namespace ?? 'default'}/${n.metadata.name}`));
-    const traffic = new Map<string, { packets: number; bytes: number; processed: number; drops: number; latency: LatencySummary[] }>();
+    const traffic = new Map<string, { packets: number; bytes: number; lost: number; processed: number; drops: number; latency: LatencySummary[] }>();
     for (const s of await listResources(this.store, 'Server')) {
       const server = s.metadata.name;
       const dc = rec(s.spec)?.['datacenter'];
@@ -87,11 +87,12 @@ export class PlatformMetrics {
         const dr = rec(d);
         const net = dr?.['network'];
         if (typeof net !== 'string') continue;
-        const t = traffic.get(net) ?? { packets: 0, bytes: 0, processed: 0, drops: 0, latency: [] };
+        const t = traffic.get(net) ?? { packets: 0, bytes: 0, lost: 0, processed: 0, drops: 0, latency: [] };
         t.processed += Math.max(0, num(dr?.['processed']) ?? 0);
         t.drops += Math.max(0, num(dr?.['drops']) ?? 0);
         for (const fn of Object.values(rec(dr?.['traffic']) ?? {})) {
           // Sources are listed too (bytes sent, nothing received): only what sinks received counts.
+          t.lost += Math.max(0, num(rec(fn)?.['lost']) ?? 0);
           const received = Math.max(0, num(rec(fn)?.['received']) ?? 0);
           if (received === 0) continue;
           t.packets += received;
@@ -130,6 +131,7 @@ export class PlatformMetrics {
         g.bytes.inc(labels, t.bytes);
         g.processed.inc(labels, t.processed);
         g.drops.inc(labels, t.drops);
+        g.lost.inc(labels, t.lost);
         if (t.latency.length > 0) g.latency.set(labels, addSummaries(t.latency));
       }
     }
@@ -150,6 +152,7 @@ function makeMetrics(registers: Registry): {
   bytes: Counter<'namespace' | 'network'>;
   processed: Counter<'namespace' | 'network'>;
   drops: Counter<'namespace' | 'network'>;
+  lost: Counter<'namespace' | 'network'>;
   latency: BucketHistogram;
   quantile: Gauge<'namespace' | 'network' | 'server' | 'quantile'>;
   tokenAllocation: Gauge<'namespace' | 'network' | 'server'>;
@@ -178,6 +181,7 @@ function makeMetrics(registers: Registry): {
     bytes: new Counter({ name: 'swnet_network_bytes_total', help: 'Bytes received by the traffic sinks of the network, over every server', labelNames: net, registers: r }),
     processed: new Counter({ name: 'swnet_network_processed_total', help: 'Frames processed by the functions of the network, over every server', labelNames: net, registers: r }),
     drops: new Counter({ name: 'swnet_network_drops_total', help: 'Frames of the network dropped by the hosts (queues, rings, pools), over every server; not the functions\' own drops', labelNames: net, registers: r }),
+    lost: new Counter({ name: 'swnet_network_lost_total', help: 'Frames of the network\'s test flows that never reached its traffic sinks (sequence gaps), over every server', labelNames: net, registers: r }),
     latency,
     quantile: new Gauge({ name: 'swnet_network_latency_quantile_seconds', help: 'Latency quantile (0.5, 0.99) of the network\'s sinks on one server, from their histograms (8 buckets per octave)', labelNames: [...netServer, 'quantile'], registers: r }),
     tokenAllocation: new Gauge({ name: 'swnet_network_token_allocation', help: 'Tokens per round of the network at the server\'s token scheduler', labelNames: netServer, registers: r }),
