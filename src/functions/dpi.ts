@@ -26,6 +26,7 @@ import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction,
 import { arrayOf, int, oneOf, str, strictObject, type Parse } from './config.js';
 import { AhoCorasick } from './lib/ahocorasick.js';
 import { FLOW_KEY_WORDS, FlowTable, keyAddrText, setKey4, setKey6 } from './lib/flowtable.js';
+import { flowKeyOfFlowTableKey } from './lib/flowkey.js';
 import { hashString } from './lib/flowhash.js';
 
 export interface Signature {
@@ -547,21 +548,7 @@ export class Dpi implements NetworkFunction {
    */
   importState(state: Plain): void {
     const o = strictObject(state, 'state', ['signatures', 'flows', 'alerts']);
-    const sameSigs = o.req('signatures', str()) === this.fingerprint;
-    const u32 = int(0, 0xffffffff);
-    const rows = o.req('flows', arrayOf((v, p) => {
-      const r = strictObject(v, p, ['key', 'expected', 'state', 'state2', 'blocked', 'idleMs']);
-      const keyWords = r.req('key', arrayOf(u32, FLOW_KEY_WORDS, FLOW_KEY_WORDS));
-      const st = r.req('state', int(0, 0x7fffffff));
-      if (sameSigs && !this.ac.isState(st)) throw new ConfigError(`${p}.state`, 'not a state of this automaton');
-      const st2 = r.opt('state2', int(0, 0x7fffffff), 0);
-      if (sameSigs && !this.acNc.isState(st2)) throw new ConfigError(`${p}.state2`, 'not a state of the case-insensitive automaton');
-      const blocked = r.req('blocked', (x, q) => {
-        if (typeof x !== 'boolean') throw new ConfigError(q, 'expected true or false');
-        return x;
-      });
-      return { key: keyWords, expected: r.req('expected', u32), state: sameSigs ? st : 0, state2: sameSigs ? st2 : 0, blocked, idle: r.req('idleMs', int(0, Number.MAX_SAFE_INTEGER)) };
-    }));
+    const rows = this.parseFlowRows(o.req('signatures', str()) === this.fingerprint, o.req('flows', (x) => x), 'state.flows');
     const alerts = o.opt('alerts', arrayOf((v, p): Alert => {
       const a = strictObject(v, p, ['timeMs', 'signature', 'action', 'protocol', 'src', 'dst', 'srcPort', 'dstPort']);
       return {
@@ -576,20 +563,82 @@ export class Dpi implements NetworkFunction {
       };
     }), []);
     this.flows.clear();
+    this.insertFlowRows(rows, 0);
+    this.alertRing.splice(0, this.alertRing.length, ...alerts.slice(-this.cfg.maxAlerts));
+    this.rebase = true;
+  }
+
+  private parseFlowRows(sameSigs: boolean, v: unknown, path: string): FlowRow[] {
+    const u32 = int(0, 0xffffffff);
+    return arrayOf((x, p): FlowRow => {
+      const r = strictObject(x, p, ['key', 'expected', 'state', 'state2', 'blocked', 'idleMs']);
+      const keyWords = r.req('key', arrayOf(u32, FLOW_KEY_WORDS, FLOW_KEY_WORDS));
+      const st = r.req('state', int(0, 0x7fffffff));
+      if (sameSigs && !this.ac.isState(st)) throw new ConfigError(`${p}.state`, 'not a state of this automaton');
+      const st2 = r.opt('state2', int(0, 0x7fffffff), 0);
+      if (sameSigs && !this.acNc.isState(st2)) throw new ConfigError(`${p}.state2`, 'not a state of the case-insensitive automaton');
+      const blocked = r.req('blocked', (y, q) => {
+        if (typeof y !== 'boolean') throw new ConfigError(q, 'expected true or false');
+        return y;
+      });
+      return { key: keyWords, expected: r.req('expected', u32), state: sameSigs ? st : 0, state2: sameSigs ? st2 : 0, blocked, idle: r.req('idleMs', int(0, Number.MAX_SAFE_INTEGER)) };
+    })(v, path);
+  }
+
+  /** Inserts parsed stream rows (skipping keys already present), lastSeen = `base` − idle. */
+  private insertFlowRows(rows: readonly FlowRow[], base: number): void {
     const key = this.flows.scratch;
     for (const r of rows) {
       key.set(r.key);
       if (this.flows.find(key) >= 0) continue;
-      const i = this.flows.insert(key, -r.idle);
+      const i = this.flows.insert(key, base - r.idle);
       if (i < 0) break;
       this.expected[i] = r.expected;
       this.acState[i] = r.state;
       this.acState2[i] = r.state2;
       this.flags[i] = r.blocked ? F_BLOCKED : 0;
     }
-    this.alertRing.splice(0, this.alertRing.length, ...alerts.slice(-this.cfg.maxAlerts));
-    this.rebase = true;
   }
+
+  /** Partitioning: the streams whose flow key `owns` accepts (rows as in the state), removed here. */
+  exportFlows(owns: (key: number) => boolean): Plain {
+    const all = (this.exportState() as { flows: Plain[] }).flows;
+    const k = this.flows.keys;
+    const out: Plain[] = [];
+    const moving: Uint32Array[] = [];
+    let row = 0;
+    for (let i = 0; i < this.flows.capacity; i++) {
+      if (this.flows.used[i] !== 1) continue;
+      if (owns(flowKeyOfFlowTableKey(k, i * FLOW_KEY_WORDS))) {
+        out.push(all[row] as Plain);
+        moving.push(k.slice(i * FLOW_KEY_WORDS, (i + 1) * FLOW_KEY_WORDS));
+      }
+      row++;
+    }
+    // A removal shifts entries: each is found again by its key.
+    for (const key of moving) {
+      const i = this.flows.find(key);
+      if (i >= 0) this.flows.removeAt(i);
+    }
+    return { signatures: this.fingerprint, flows: out };
+  }
+
+  /** Partitioning: adds streams another instance exported (automaton states kept when the signatures are the same). */
+  importFlows(flows: Plain): void {
+    const o = strictObject(flows, 'flows', ['signatures', 'flows']);
+    const rows = this.parseFlowRows(o.req('signatures', str()) === this.fingerprint, o.req('flows', (x) => x), 'flows.flows');
+    // Idle times stay relative while an import's rebase is pending, else they count from the table's clock.
+    this.insertFlowRows(rows, this.rebase ? 0 : this.flows.latest());
+  }
+}
+
+interface FlowRow {
+  key: number[];
+  expected: number;
+  state: number;
+  state2: number;
+  blocked: boolean;
+  idle: number;
 }
 
 export const dpiFactory: FunctionFactory = {

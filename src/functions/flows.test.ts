@@ -6,6 +6,8 @@ import { tcpFrame, icmp4EchoFrame } from '../packet/frames.js';
 import type { NetworkFunction, Plain } from './contract.js';
 import { firewallFactory } from './firewall.js';
 import { natFactory } from './nat.js';
+import { loadBalancerFactory } from './loadbalancer.js';
+import { dpiFactory } from './dpi.js';
 import { flowBucket, flowKeyOfFrame } from './lib/flowkey.js';
 import { Harness, counter } from './testing.js';
 
@@ -105,5 +107,52 @@ test('nat: an imported binding whose port this instance also owns (another remot
   assert.equal(counter(b.counters(), 'addresses.0.tcpPorts'), 1, 'still owned by the other binding');
   b.exportFlows?.(() => true);
   assert.equal(counter(b.counters(), 'addresses.0.tcpPorts'), 0);
-  void ACK;
+});
+
+test('loadbalancer: exportFlows moves connections with their backend (affinity survives the move); importFlows merges', () => {
+  const backends = [1, 2, 3, 4].map((i) => ({ name: `web${i}`, mac: `02:00:00:00:0b:0${i}`, ip: `10.1.0.${i}` }));
+  const cfg = { mac: '02:00:00:00:aa:01', vip: '192.0.2.10', vipPorts: [80], mode: 'dsr', backends };
+  const a = loadBalancerFactory.create(cfg);
+  // The importer has one more backend: its Maglev table sends some flows elsewhere, affinity must not.
+  const cfg5 = { ...cfg, backends: [...backends, { name: 'web5', mac: '02:00:00:00:0b:05', ip: '10.1.0.5' }] };
+  const b = loadBalancerFactory.create(cfg5);
+  const fresh = new Harness(loadBalancerFactory.create(cfg5));
+  let differ = 0;
+  const frames = Array.from({ length: 200 }, (_, i) => tcpFrame({ srcMac: '02:00:00:00:00:09', dstMac: '02:00:00:00:aa:01', src: `198.51.${i >> 8}.${(i & 255) + 1}`, dst: '192.0.2.10', srcPort: 30000 + i, dstPort: 80, flags: SYN }));
+  const sent = new Harness(a).run(0, frames).sent;
+  const backendOf = new Map(frames.map((f, i) => [i, sent[i]!.bytes[5]!]));
+  const moves = (k: number): boolean => flowBucket(k) % 2 === 0;
+  const moved = frames.map((f, i) => [f, i] as const).filter(([f]) => moves(flowKeyOfFrame(f, 0, f.length)));
+  b.importFlows?.(JSON.parse(JSON.stringify(a.exportFlows?.(moves))) as Plain);
+  assert.equal((a.exportState() as { connections: unknown[] }).connections.length, 200 - moved.length);
+  assert.equal((b.exportState() as { connections: unknown[] }).connections.length, moved.length);
+  // Continuation segments at b go to the backend a had chosen.
+  const hb = new Harness(b);
+  for (const [f, i] of moved) {
+    const ack = tcpFrame({ srcMac: '02:00:00:00:00:09', dstMac: '02:00:00:00:aa:01', src: `${f[26]}.${f[27]}.${f[28]}.${f[29]}`, dst: '192.0.2.10', srcPort: 30000 + i, dstPort: 80, flags: ACK });
+    assert.equal(hb.run(0, [ack]).sent[0]?.bytes[5], backendOf.get(i));
+    if (fresh.run(0, [tcpFrame({ srcMac: '02:00:00:00:00:09', dstMac: '02:00:00:00:aa:01', src: `${f[26]}.${f[27]}.${f[28]}.${f[29]}`, dst: '192.0.2.10', srcPort: 30000 + i, dstPort: 80, flags: SYN })]).sent[0]?.bytes[5] !== backendOf.get(i)) differ++;
+  }
+  assert.ok(differ > 0, 'without the moved state some flows would change backend');
+});
+
+test('dpi: exportFlows moves a stream mid-pattern; the importer completes the match', () => {
+  const cfg = { signatures: [{ name: 'evil', pattern: 'EVILPATTERN', action: 'drop' }] };
+  const seg = (seq: number, data: string, flags: number, sport: number): Uint8Array => tcpFrame({ ...M, src: '10.0.0.1', dst: '10.0.0.2', srcPort: sport, dstPort: 80, seq, flags, payload: new TextEncoder().encode(data) });
+  const a = dpiFactory.create(cfg);
+  const b = dpiFactory.create(cfg);
+  const ha = new Harness(a);
+  ha.now = 1000;
+  const ports = Array.from({ length: 40 }, (_, i) => 41000 + i);
+  for (const p of ports) ha.run(0, [seg(1, '', SYN, p), seg(2, '...EVILPAT', ACK, p)]);
+  const moves = (k: number): boolean => flowBucket(k) < 128;
+  const moving = ports.filter((p) => moves(flowKeyOfFrame(seg(12, 'TERN', ACK, p), 0, 60)));
+  assert.ok(moving.length > 5 && moving.length < 35);
+  b.importFlows?.(JSON.parse(JSON.stringify(a.exportFlows?.(moves))) as Plain);
+  const hb = new Harness(b);
+  hb.now = 50;
+  for (const p of moving) assert.equal(hb.run(0, [seg(12, 'TERN', ACK, p)]).dropped, 1, `stream ${p}: the match completes at the importer`);
+  // The streams that stayed at a still complete their match there.
+  const stayed = ports.filter((p) => !moving.includes(p));
+  for (const p of stayed) assert.equal(ha.run(0, [seg(12, 'TERN', ACK, p)]).dropped, 1);
 });

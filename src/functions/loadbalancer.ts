@@ -29,6 +29,7 @@ import { rewriteDst, rewriteSrc } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, formatMac, int, ipv4, mac, oneOf, parseIpv4, parseIpv6, parseMac, str, strictObject } from './config.js';
 import { FLOW_KEY_WORDS, FlowTable, keyAddrText, setKey4, setKey6 } from './lib/flowtable.js';
+import { flowKeyOfFlowTableKey } from './lib/flowkey.js';
 import { flowHash4, flowHashBytes } from './lib/flowhash.js';
 import { Maglev } from './lib/maglev.js';
 import { putMac } from './mpls.js';
@@ -508,8 +509,17 @@ export class LoadBalancer implements NetworkFunction {
       if (!this.names.includes(name)) throw new ConfigError(`${p}.name`, `no backend named '${name}'`);
       return { name, up: r.req('up', bool()) };
     }));
-    const rows = o.req('connections', arrayOf((v, p) => {
-      const r = strictObject(v, p, ['client', 'clientPort', 'port', 'protocol', 'backend', 'clientMac', 'closing', 'idleMs']);
+    const rows = this.parseConnRows(o.req('connections', (x) => x), 'state.connections');
+    for (const u of ups) this.up[this.names.indexOf(u.name)] = u.up;
+    this.maglev.build(this.names, this.up, this.weights);
+    this.conns.clear();
+    this.insertConnRows(rows, 0);
+    this.rebase = true;
+  }
+
+  private parseConnRows(v: unknown, path: string): ConnRow[] {
+    return arrayOf((x, p): ConnRow => {
+      const r = strictObject(x, p, ['client', 'clientPort', 'port', 'protocol', 'backend', 'clientMac', 'closing', 'idleMs']);
       const client = r.req('client', str());
       const c4 = parseIpv4(client);
       const c6 = c4 < 0 ? parseIpv6(client) : null;
@@ -528,10 +538,11 @@ export class LoadBalancer implements NetworkFunction {
         closing: r.req('closing', bool()),
         idle: r.req('idleMs', int(0, Number.MAX_SAFE_INTEGER)),
       };
-    }));
-    for (const u of ups) this.up[this.names.indexOf(u.name)] = u.up;
-    this.maglev.build(this.names, this.up, this.weights);
-    this.conns.clear();
+    })(v, path);
+  }
+
+  /** Inserts parsed connections (skipping those already present), lastSeen = `base` − idle. */
+  private insertConnRows(rows: readonly ConnRow[], base: number): void {
     const key = this.conns.scratch;
     const tmp = new Uint8Array(32);
     tmp.set(this.cfg.vip, 16);
@@ -541,14 +552,57 @@ export class LoadBalancer implements NetworkFunction {
         setKey6(key, tmp, 0, 16, r.sport, r.dport, r.proto);
       } else setKey4(key, r.c4, this.cfg.vip4, r.sport, r.dport, r.proto);
       if (this.conns.find(key) >= 0) continue;
-      const i = this.conns.insert(key, -r.idle);
+      const i = this.conns.insert(key, base - r.idle);
       if (i < 0) break;
       this.connBackend[i] = r.be;
       this.connFlags[i] = r.closing ? C_CLOSING : 0;
       this.clientMac[i] = r.cm;
     }
-    this.rebase = true;
   }
+
+  /**
+   * Partitioning: the connections whose flow key (client ↔ VIP) `owns` accepts, removed here.
+   * Partition-safe with direct server return (replies do not cross the balancer).
+   */
+  exportFlows(owns: (key: number) => boolean): Plain {
+    const all = (this.exportState() as { connections: Plain[] }).connections;
+    const k = this.conns.keys;
+    const out: Plain[] = [];
+    const moving: Uint32Array[] = [];
+    let row = 0;
+    for (let i = 0; i < this.conns.capacity; i++) {
+      if (this.conns.used[i] !== 1) continue;
+      if (owns(flowKeyOfFlowTableKey(k, i * FLOW_KEY_WORDS))) {
+        out.push(all[row] as Plain);
+        moving.push(k.slice(i * FLOW_KEY_WORDS, (i + 1) * FLOW_KEY_WORDS));
+      }
+      row++;
+    }
+    for (const key of moving) {
+      const i = this.conns.find(key);
+      if (i >= 0) this.conns.removeAt(i);
+    }
+    return { connections: out };
+  }
+
+  /** Partitioning: adds connections another instance exported (their backends keep them). */
+  importFlows(flows: Plain): void {
+    const o = strictObject(flows, 'flows', ['connections']);
+    const rows = this.parseConnRows(o.req('connections', (x) => x), 'flows.connections');
+    this.insertConnRows(rows, this.rebase ? 0 : this.conns.latest());
+  }
+}
+
+interface ConnRow {
+  c4: number;
+  c6: Uint8Array | null;
+  be: number;
+  cm: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  closing: boolean;
+  idle: number;
 }
 
 export const loadBalancerFactory: FunctionFactory = {

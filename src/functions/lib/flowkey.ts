@@ -149,3 +149,21 @@ export function flowKeyOfTuple(t: Uint32Array, o: number): number {
   if (proto === (family === 4 ? 1 : 58)) return symmetricKey(src, p >>> 16, dst, p >>> 16, proto);
   return symmetricKey(src, 0, dst, 0, proto);
 }
+
+/**
+ * The flow key of a flow-table key (lib/flowtable.ts layout: 4 words source, 4 destination —
+ * IPv4 as ::ffff:a.b.c.d —, sport << 16 | dport, protocol) at `o`, as the DPI and the load
+ * balancer keep their streams and connections.
+ *
+ * @example
+ * const moving = owns(flowKeyOfFlowTableKey(table.keys, i * FLOW_KEY_WORDS));
+ */
+export function flowKeyOfFlowTableKey(k: Uint32Array, o: number): number {
+  const v4 = k[o] === 0 && k[o + 1] === 0 && k[o + 2] === 0xffff && k[o + 4] === 0 && k[o + 5] === 0 && k[o + 6] === 0xffff;
+  const proto = (k[o + 9] as number) & 0xff;
+  const src = v4 ? (k[o + 3] as number) : fold6(k[o] as number, k[o + 1] as number, k[o + 2] as number, k[o + 3] as number);
+  const dst = v4 ? (k[o + 7] as number) : fold6(k[o + 4] as number, k[o + 5] as number, k[o + 6] as number, k[o + 7] as number);
+  const p = k[o + 8] as number;
+  if (proto === 6 || proto === 17 || proto === 132) return symmetricKey(src, p >>> 16, dst, p & 0xffff, proto);
+  return symmetricKey(src, 0, dst, 0, proto);
+}
