@@ -7,6 +7,12 @@ import { HostServer } from '../host/hostserver.js';
 import { ROUTER_CONFIG } from '../host/migration-bed.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { AgentAutoscaler, type ScaleChange } from './agent-autoscale.js';
+import { MemoryStore } from '../control/store/memory.js';
+import { startControllers } from '../control/controllers/start.js';
+import { apply } from '../control/manifest/apply.js';
+import { listEvents } from '../control/events.js';
+import { ServerAgent } from './agent.js';
+import { until } from './agent-testing.js';
 
 /** source (endpoint in domain 0) → router (user domain, behind the token scheduler) → sink. */
 async function network(h: HostServer, net: string, pps: number, profile?: { periodMs: number; min: number; max: number; originMs: number }): Promise<{ source: TrafficSource; sink: TrafficSink }> {
@@ -106,4 +112,43 @@ spec:
   assert.match(bad[0]?.message ?? '', /maxTokens \(5\) is below minTokens \(20\)/);
   assert.equal(parseManifestText(net('{ minTokens: 2, maxTokens: 5, targetUtilization: 1.5 }'), 'bad.yaml').issues.length, 1);
   assert.equal(parseManifestText(net('{ minTokens: 2, maxTokens: 5, step: 3 }'), 'bad.yaml').issues.length, 1);
+});
+
+test('server agent: a network whose tokens lie outside its spec.autoscale limits is scaled into them, with a Normal Scaled event', async () => {
+  const store = new MemoryStore();
+  const ctl = await startControllers(store);
+  let agent: ServerAgent | undefined;
+  try {
+    const text = `apiVersion: swnet.io/v1
+kind: Datacenter
+metadata: { name: dc1 }
+spec: { tier: edge }
+---
+apiVersion: swnet.io/v1
+kind: Server
+metadata: { name: s1 }
+spec: { datacenter: dc1, capacity: { cpu: 1, memory: 1Gi } }
+---
+apiVersion: swnet.io/v1
+kind: SoftwareNetwork
+metadata: { name: web, namespace: default }
+spec:
+  tokens: 10
+  autoscale: { minTokens: 1, maxTokens: 4 }
+  functions:
+    - { name: r1, kind: router, config: { interfaces: [{ name: eth0, mac: '02:00:00:00:00:01', addresses: [10.0.0.1/24] }] } }
+`;
+    const { resources, issues } = parseManifestText(text, 'as.yaml');
+    assert.deepEqual(issues, []);
+    await apply(store, resources.filter((r) => r.resource.kind !== 'SoftwareNetwork'));
+    agent = await ServerAgent.start({ store, server: 's1', ttlSeconds: 2, statusMs: 200, resyncMs: 300 });
+    await apply(store, resources);
+    const ev = await until('a Scaled event', async () => (await listEvents(store, { involved: { kind: 'SoftwareNetwork', name: 'web', namespace: 'default' } })).find((e) => e.reason === 'Scaled'), 15000);
+    assert.equal(ev.type, 'Normal');
+    assert.match(ev.message, /^s1: tokens 10 → 4: outside the limits \[1, 4\]/);
+    assert.equal(agent.runtime.host.stats()?.networks.find((n) => n.net === 'default/web')?.share.nextAllocation, 4);
+  } finally {
+    await agent?.stop();
+    await ctl.stop();
+  }
 });
