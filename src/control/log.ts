@@ -68,7 +68,7 @@ export function createLogger(init: LoggerInit = {}): Logger {
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 /** Not repeated as key=value in pretty lines. */
-const SHOWN = new Set(['level', 'time', 'pid', 'hostname', 'component', 'subject', 'msg']);
+const SHOWN = new Set(['level', 'time', 'pid', 'hostname', 'daemon', 'component', 'subject', 'msg']);
 
 /**
  * One pino JSON record as a concise line: `HH:MM:SS.mmm LEVEL component[/subject] msg key=value…`.
