@@ -77,8 +77,9 @@ export function dayTime(d: DayClock, t: number): string {
 /**
  * The day clock of the store: kept if present (with a new length, the time of day is kept);
  * otherwise a new day that starts now at midnight. Returns it and whether it changed.
+ * @example const { day } = await dayClock(store, 20_000, Date.now()); dayTime(day, Date.now()) // '00:00'
  */
-async function dayClock(store: Store, lengthMs: number | undefined, now: number): Promise<{ day: DayClock; changed: boolean }> {
+export async function dayClock(store: Store, lengthMs: number | undefined, now: number): Promise<{ day: DayClock; changed: boolean }> {
   const kv = await store.get(DAY_KEY);
   const cur = kv && !(kv.value instanceof Uint8Array) ? (kv.value as unknown as Partial<DayClock>) : undefined;
   if (cur && typeof cur.originMs === 'number' && typeof cur.periodMs === 'number' && cur.periodMs > 0) {
@@ -93,8 +94,11 @@ async function dayClock(store: Store, lengthMs: number | undefined, now: number)
   return { day, changed: true };
 }
 
-/** Sets `periodMs` and `originMs` of every day profile of the manifest's traffic sources. */
-function withDay(resources: readonly LoadedResource[], day: DayClock): LoadedResource[] {
+/**
+ * Sets `periodMs` and `originMs` of every day profile of the manifest's traffic sources.
+ * @example const items = withDay(parseManifestText(text, file).resources, { originMs, periodMs: 600_000 });
+ */
+export function withDay(resources: readonly LoadedResource[], day: DayClock): LoadedResource[] {
   return resources.map((lr) => {
     if (lr.resource.kind !== 'SoftwareNetwork') return lr;
     const fns = (lr.resource.spec['functions'] ?? []) as JsonObject[];
