@@ -292,16 +292,28 @@ export class Partition {
           await new Promise<void>((r) => setImmediate(r));
         }
       }
-      // 4. state, per (old, new) pair.
-      for (const [key, buckets] of moves) {
-        const [from, to] = key.split('>').map(Number) as [number, number];
-        const a = this.instances[from] as Instance;
-        const b = this.instances[to] as Instance;
-        const st = await a.hd.domain.exportFlows(buckets);
-        this.forwardTx(a);
-        flows += countRows(st);
-        await b.hd.domain.importFlows(st);
-      }
+      // 4. state, per (old, new) pair; pairs of different instances at once, but a domain serves
+      // one request at a time (its export and import control words hold one request each).
+      const tails = new Map<number, Promise<unknown>>();
+      const serial = <T>(inst: number, f: () => Promise<T>): Promise<T> => {
+        const p = (tails.get(inst) ?? Promise.resolve()).then(f);
+        tails.set(inst, p.catch(() => undefined));
+        return p;
+      };
+      await Promise.all(
+        [...moves].map(async ([key, buckets]) => {
+          const [from, to] = key.split('>').map(Number) as [number, number];
+          const a = this.instances[from] as Instance;
+          const b = this.instances[to] as Instance;
+          const st = await serial(from, async () => {
+            const s = await a.hd.domain.exportFlows(buckets);
+            this.forwardTx(a);
+            return s;
+          });
+          flows += countRows(st);
+          await serial(to, () => b.hd.domain.importFlows(st));
+        }),
+      );
     } finally {
       // 5. switch and release, in arrival order (also when a step failed: frames are never kept).
       this.table = next;
