@@ -5,7 +5,7 @@
  * reason and message for the same object are folded into one event with a count.
  */
 import { createHash } from 'node:crypto';
-import type { JsonObject, LeaseId, Store } from './store/contract.js';
+import type { Compare, JsonObject, LeaseId, Op, Store } from './store/contract.js';
 import { LeaseNotFoundError } from './store/contract.js';
 import { getResource } from './manifest/apply.js';
 import { DEFAULT_NAMESPACE, KINDS, resourceKey, type Condition, type Kind, type Resource } from './manifest/types.js';
@@ -71,36 +71,55 @@ export class EventRecorder {
 
   /** Records (or counts again) an event about an object. Returns the stored event. */
   async record(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<SwnetEvent> {
+    for (let attempt = 0; ; attempt++) {
+      const p = await this.prepare(ref, type, reason, message);
+      try {
+        const r = await this.store.txn([p.compare], [p.op]);
+        if (r.succeeded) return p.event;
+      } catch (e) {
+        // The lease expired under us (a store restart, a long pause): take a new one.
+        if (!(e instanceof LeaseNotFoundError) || attempt > 3) throw e;
+        this.leaseLost();
+      }
+      if (attempt > 20) throw new Error(`could not record event ${reason} for ${ref.kind} ${ref.name}: too much contention`);
+    }
+  }
+
+  /**
+   * The guard and the write that record an event, for a caller to put in a transaction of its
+   * own (one commit for a change and its event). A failed guard means the event was counted
+   * meanwhile: prepare again. On LeaseNotFoundError from that transaction, call {@link leaseLost}.
+   *
+   * @example
+   * const ev = await events.prepare(ref, 'Normal', 'Scheduled', 'fw→s1');
+   * await store.txn([guard, ev.compare], [...ops, ev.op]);
+   */
+  async prepare(ref: ObjectRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<{ compare: Compare; op: Op; event: SwnetEvent }> {
     const ns = eventNamespace(ref);
     const digest = createHash('sha256').update(`${ref.kind}\0${ns}\0${ref.name}\0${type}\0${reason}\0${message}\0${this.init.component}`).digest('hex').slice(0, 16);
     const name = `${ref.name}.${digest}`;
     const key = `${EVENT_PREFIX}${ns}/${name}`;
-    for (let attempt = 0; ; attempt++) {
-      const now = (this.init.now ?? (() => new Date()))().toISOString();
-      const cur = await this.store.get(key);
-      const prev = cur?.value as unknown as SwnetEvent | undefined;
-      const ev: SwnetEvent = {
-        kind: 'Event',
-        metadata: { name, namespace: ns },
-        involvedObject: KINDS[ref.kind].namespaced ? { kind: ref.kind, name: ref.name, namespace: ref.namespace ?? DEFAULT_NAMESPACE } : { kind: ref.kind, name: ref.name },
-        type,
-        reason,
-        message,
-        count: (prev?.count ?? 0) + 1,
-        firstTimestamp: prev?.firstTimestamp ?? now,
-        lastTimestamp: now,
-        source: this.init.component,
-      };
-      try {
-        const r = await this.store.txn([{ key, modRevision: cur?.modRevision ?? 0 }], [{ type: 'put', key, value: ev as unknown as JsonObject, lease: await this.leaseId() }]);
-        if (r.succeeded) return ev;
-      } catch (e) {
-        // The lease expired under us (a store restart, a long pause): take a new one.
-        if (!(e instanceof LeaseNotFoundError) || attempt > 3) throw e;
-        this.lease = undefined;
-      }
-      if (attempt > 20) throw new Error(`could not record event ${reason} for ${ref.kind} ${ref.name}: too much contention`);
-    }
+    const now = (this.init.now ?? (() => new Date()))().toISOString();
+    const cur = await this.store.get(key);
+    const prev = cur?.value as unknown as SwnetEvent | undefined;
+    const event: SwnetEvent = {
+      kind: 'Event',
+      metadata: { name, namespace: ns },
+      involvedObject: KINDS[ref.kind].namespaced ? { kind: ref.kind, name: ref.name, namespace: ref.namespace ?? DEFAULT_NAMESPACE } : { kind: ref.kind, name: ref.name },
+      type,
+      reason,
+      message,
+      count: (prev?.count ?? 0) + 1,
+      firstTimestamp: prev?.firstTimestamp ?? now,
+      lastTimestamp: now,
+      source: this.init.component,
+    };
+    return { compare: { key, modRevision: cur?.modRevision ?? 0 }, op: { type: 'put', key, value: event as unknown as JsonObject, lease: await this.leaseId() }, event };
+  }
+
+  /** The events' lease is gone (LeaseNotFoundError): the next event takes a new one. */
+  leaseLost(): void {
+    this.lease = undefined;
   }
 }
 
