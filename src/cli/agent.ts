@@ -39,6 +39,7 @@ import { stopOnSignals } from './shutdown.js';
 import { lineLog } from '../control/log.js';
 import { daemonLogger, logOptions } from './log-options.js';
 import { startAgentAutoscaler } from './agent-autoscale.js';
+import { MigrationAgent } from './agent-migrate.js';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';
@@ -94,6 +95,8 @@ export class ServerAgent {
   private readonly events: EventRecorder;
   /** Last reconcile's outcome per network key, for the status. */
   private lastReport: RuntimeReport | undefined;
+  /** This server's steps of planned migrations (agent-migrate.ts). */
+  migrations: MigrationAgent | undefined;
 
   private constructor(
     readonly init: ServerAgentInit,
@@ -133,6 +136,7 @@ export class ServerAgent {
     const kick = (): void => a.kick();
     try {
       for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.reflectors.push(await Reflector.start(init.store, { prefix, onChange: kick, onRelist: (e) => init.log?.(`agent ${init.server}: relist ${prefix}: ${e.message}`) }));
+      a.migrations = await MigrationAgent.start({ store: init.store, server: init.server, runtime, planWith: (k, f) => a.planWith(k, f), ...(init.log ? { log: init.log } : {}) });
     } catch (e) {
       await a.stop();
       throw e;
@@ -222,6 +226,15 @@ export class ServerAgent {
     }
     for (const key of [...this.errors.keys()]) if (!wanted.has(key)) this.errors.delete(key);
     await this.syncCondition();
+    this.migrations?.kick();
+  }
+
+  /** The plan of network `key` were `fn` placed on this server (what a warm standby must run). */
+  async planWith(key: string, fn: string): Promise<NetworkPlan | undefined> {
+    const [ns, name] = key.split('/') as [string, string];
+    const kv = this.reflectors[1]?.cache.get(resourceKey('SoftwareNetwork', name, ns));
+    const ps = [...(this.reflectors[0]?.cache.values() ?? [])].map((x) => x.value as unknown as Placement).filter((p) => p.namespace === ns && p.network === name && !p.function.includes('~'));
+    return kv ? this.plan(key, readResource(kv), ps.map((p) => (p.function === fn ? { ...p, server: this.server } : p))) : undefined;
   }
 
   /** The Server's `DomainsReady` condition: False (AgentError) naming every network it cannot run. */
@@ -387,6 +400,7 @@ export class ServerAgent {
   private async halt(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.migrations?.stop();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await Promise.all(this.reflectors.map((r) => r.stop().catch(() => undefined)));

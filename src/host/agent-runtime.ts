@@ -190,12 +190,18 @@ interface Retiring {
   readonly cells: Cell[];
   readonly vx: Vx[];
   timer: NodeJS.Timeout | undefined;
-  /** Ends it now (close, remove with no grace); resolves once everything is gone. */
-  finish: () => Promise<void>;
+  /** Ends it (`now`: close, remove with no grace; else after the grace, once quiet); resolves once everything is gone. */
+  finish: (now?: boolean) => Promise<void>;
 }
 
 /** Frames one early hold keeps at most (beyond it domain 0 releases them: dropped). */
 const HOLD_LIMIT = 4096;
+/** A retiring function is quiet when nothing reached it for this long (ms) … */
+const QUIET_MS = 25;
+/** … or this long after its grace period ended, whatever comes (ms). */
+const QUIET_MAX_MS = 2000;
+/** A VNI that left the plan stays bound this long at least (ms): frames of late peers still get in. */
+const VNI_KEEP_MS = 1000;
 const canonOf = (f: FunctionSpec): string => JSON.stringify([f.kind, f.config]);
 const fnOf = (ref: string): string => ref.slice(0, ref.lastIndexOf('.'));
 
@@ -711,10 +717,20 @@ export class AgentRuntime {
       cells,
       vx,
       timer: undefined,
-      finish: () => {
+      finish: (now = true) => {
         if (r.timer) clearTimeout(r.timer);
         r.timer = undefined;
         done ??= (async () => {
+          // After the grace period, until the functions go quiet: a peer that re-planned late
+          // still sends here for a while (bounded by QUIET_MAX_MS).
+          const t0 = performance.now();
+          let seen = -1;
+          while (!now && !this.closed && performance.now() - t0 < QUIET_MAX_MS) {
+            const n = cells.reduce((k, c) => k + c.hd.domain.counters().sent, 0);
+            if (n === seen) break;
+            seen = n;
+            await new Promise((res) => setTimeout(res, QUIET_MS));
+          }
           await this.settleQueued(key);
           await Promise.all(
             cells.map(async (c) => {
@@ -724,6 +740,9 @@ export class AgentRuntime {
               resolvers.get(c.spec.name)?.(st[0]?.[0]);
             }),
           );
+          // VNIs leading to functions that stay (one way) outlive the late peers' frames too.
+          const left = VNI_KEEP_MS - (performance.now() - started);
+          if (!now && left > 0 && r.vx.length > 0) await new Promise((res) => setTimeout(res, left));
           for (const v of r.vx) {
             this.uplink?.unbindVni(v.vni);
             this.host.bridge.detach(v.att);
@@ -735,7 +754,8 @@ export class AgentRuntime {
       },
     };
     this.retiring.add(r);
-    r.timer = setTimeout(() => void r.finish(), graceMs);
+    const started = performance.now();
+    r.timer = setTimeout(() => void r.finish(false), graceMs);
     return r;
   }
 

@@ -1,0 +1,228 @@
+/**
+ * The server agent's side of a planned migration (session contract §1, steps 2, 3, 4, 6, 7):
+ * it watches `/swnet/migration/` and, for the objects that name this server, does its step and
+ * moves the object on with a compare-and-swap write ({@link advance}); every pass looks at every
+ * object (on each watch event and on the agent's periodic resync), so a lost event delays a
+ * step, never loses it.
+ *
+ * - `pending`, this server the target: a WARM instance of the function (its configuration with
+ *   the FIB computed as if it ran here, a vNIC per port, the VNIs of its future cross-server
+ *   links bound to it ahead) → `prepared`;
+ * - `prepared`, this server the source: the function's state exported live, written to the
+ *   state key (`pre`) in the same transaction as → `state-copied`;
+ * - `state-copied`, the target: `pre` imported into the warm instance → `both-running`;
+ * - (`switched` is the controller's: placement → target in one transaction; every agent then
+ *   re-plans: the target adopts the warm instance, the others re-point their VXLAN, the source
+ *   keeps the function `graceMs` — see AgentRuntime.apply);
+ * - `switched`, the source: once the function retired, its final state goes to the state key
+ *   (`final`) → `drained`;
+ * - `drained`, the target: `final` imported into the adopted function → `done`.
+ * A step that cannot be done fails the migration with the error's message (MigrationAgentError
+ * and the runtime's typed errors); a failed or vanished migration's warm instance is dropped.
+ * Failover promotions (`standby: true`) belong to agent-standby.ts and are left alone.
+ *
+ * @example
+ * const mig = await MigrationAgent.start({ store, server: 's2', runtime, planWith: (k, f) => agent.planWith(k, f) });
+ * await mig.reconcile();   // also run on every resync
+ * await mig.stop();
+ */
+import type { Plain } from '../functions/contract.js';
+import type { AgentRuntime, NetworkPlan } from '../host/agent-runtime.js';
+import { advance, failMigration, keyOf, MIGRATION_PREFIX, stateKeyOf, type MigrationObject, type MigrationState } from '../control/migrations.js';
+import type { JsonObject, Store } from '../control/store/contract.js';
+import { Reflector } from '../control/store/reflector.js';
+
+export class MigrationAgentError extends Error {
+  override readonly name = 'MigrationAgentError';
+}
+
+export interface MigrationAgentInit {
+  readonly store: Store;
+  readonly server: string;
+  readonly runtime: AgentRuntime;
+  /** The plan of network `key` were function `fn` placed on this server (its FIB, its links). */
+  readonly planWith: (key: string, fn: string) => Promise<NetworkPlan | undefined>;
+  readonly log?: (line: string) => void;
+}
+
+/** Timings of the agent's own steps (ms), for tests and benchmarks. */
+export interface MigrationStepTimes {
+  readonly [step: string]: number;
+}
+
+const isMigration = (v: unknown): v is MigrationObject => v !== null && typeof v === 'object' && (v as { kind?: unknown }).kind === 'Migration';
+
+export class MigrationAgent {
+  private reflector: Reflector | undefined;
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private stopped = false;
+  /** Warm instances this agent started, by migration key (dropped when the migration ends without adopting them). */
+  private readonly warmFor = new Map<string, { key: string; fn: string }>();
+  /** Source steps waiting for a retirement's final state, by migration key. */
+  private readonly draining = new Set<string>();
+  /** Per migration key, how long each of this agent's steps took (ms). */
+  readonly steps = new Map<string, Record<string, number>>();
+
+  private constructor(private readonly init: MigrationAgentInit) {}
+
+  /** Starts watching migration objects; the first pass runs at once. */
+  static async start(init: MigrationAgentInit): Promise<MigrationAgent> {
+    const m = new MigrationAgent(init);
+    m.reflector = await Reflector.start(init.store, { prefix: MIGRATION_PREFIX, onChange: () => m.kick(), onRelist: (e) => init.log?.(`agent ${init.server}: relist ${MIGRATION_PREFIX}: ${e.message}`) });
+    m.kick();
+    return m;
+  }
+
+  private get by(): string {
+    return `agent/${this.init.server}`;
+  }
+
+  /** Schedules a pass (coalesced: one at a time, one more after it if asked meanwhile). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.dirty = false;
+        await this.pass().catch((e: unknown) => this.init.log?.(`agent ${this.init.server}: migrations: ${e instanceof Error ? e.message : String(e)}`));
+      } while (this.dirty && !this.stopped);
+      this.running = undefined;
+    })();
+  }
+
+  /** Runs a pass now (after the one in progress); the agent calls it at the end of each reconcile. */
+  async reconcile(): Promise<void> {
+    this.kick();
+    await this.settled();
+  }
+
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const cache = this.reflector?.cache;
+    if (!cache) return;
+    const me = this.init.server;
+    const live = new Set<string>();
+    for (const kv of cache.values()) {
+      if (this.stopped) return;
+      const m = kv.value;
+      if (!isMigration(m) || m.standby) continue;
+      const mk = keyOf(m);
+      if (m.phase !== 'done' && m.phase !== 'failed') live.add(mk);
+      if (m.to !== me && m.from !== me) continue;
+      try {
+        await this.step(mk, m);
+      } catch (e) {
+        const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        this.init.log?.(`agent ${me}: migration ${m.id} (${m.phase}): ${msg}`);
+        await failMigration(this.init.store, mk, this.by, `${me}: ${msg}`).catch(() => undefined);
+      }
+    }
+    // Warm instances of migrations that failed or vanished before the switch.
+    for (const [mk, w] of [...this.warmFor]) {
+      if (live.has(mk)) continue;
+      this.warmFor.delete(mk);
+      if (this.init.runtime.hasWarm(w.key, w.fn)) await this.init.runtime.dropWarm(w.key, w.fn).catch(() => false);
+    }
+  }
+
+  private timed(mk: string, step: string, t0: number): void {
+    let s = this.steps.get(mk);
+    if (!s) this.steps.set(mk, (s = {}));
+    s[step] = performance.now() - t0;
+  }
+
+  /** This server's step of one migration, if any is due. */
+  private async step(mk: string, m: MigrationObject): Promise<void> {
+    const me = this.init.server;
+    const rt = this.init.runtime;
+    const key = `${m.namespace}/${m.network}`;
+    const fn = m.function;
+    const t0 = performance.now();
+    if (m.phase === 'pending' && m.to === me) {
+      const plan = await this.init.planWith(key, fn);
+      const spec = plan?.functions.find((f) => f.name === fn);
+      if (!plan || !spec) throw new MigrationAgentError(`no plan for ${key}/${fn} on ${me} (network or function unknown here)`);
+      const prefix = `${fn}.`;
+      const remote = plan.remote.filter((r) => r.port.startsWith(prefix));
+      this.warmFor.set(mk, { key, fn });
+      await rt.warm(key, spec, undefined, { remote, ...(plan.allocation !== undefined ? { allocation: plan.allocation } : {}), ...(plan.priority !== undefined ? { priority: plan.priority } : {}) });
+      this.timed(mk, 'prepare', t0);
+      await advance(this.init.store, mk, ['pending'], 'prepared', this.by, `warm ${fn} on ${me} (${remote.length} VXLAN link(s) bound ahead)`);
+      return;
+    }
+    if (m.phase === 'prepared' && m.from === me) {
+      if (!rt.functions(key).includes(fn)) throw new MigrationAgentError(`${key}/${fn} does not run on ${me}`);
+      const pre = await rt.exportState(key, fn);
+      const bytes = JSON.stringify(pre).length;
+      this.timed(mk, 'export', t0);
+      const state: MigrationState = { pre: pre as JsonObject[string] };
+      await advance(this.init.store, mk, ['prepared'], 'state-copied', this.by, `${bytes} bytes of state`, [{ type: 'put', key: stateKeyOf(mk), value: state as unknown as JsonObject }]);
+      return;
+    }
+    if (m.phase === 'state-copied' && m.to === me) {
+      const st = await this.readState(mk);
+      if (st.pre === undefined) throw new MigrationAgentError(`no pre-copy state at ${stateKeyOf(mk)}`);
+      if (!rt.hasWarm(key, fn)) throw new MigrationAgentError(`the warm instance of ${key}/${fn} is gone (agent restarted?)`);
+      await rt.importState(key, fn, st.pre as Plain);
+      this.timed(mk, 'import', t0);
+      await advance(this.init.store, mk, ['state-copied'], 'both-running', this.by);
+      return;
+    }
+    if (m.phase === 'switched' && m.from === me) {
+      if (this.draining.has(mk)) return;
+      const fin = rt.retired(key, fn);
+      if (!fin) {
+        // Not re-planned yet (the function still runs here): the next pass comes after the reconcile.
+        if (rt.functions(key).includes(fn)) return;
+        await advance(this.init.store, mk, ['switched'], 'drained', this.by, `no final state (${fn} was not running here)`);
+        return;
+      }
+      // The grace period runs in the runtime; the pass goes on meanwhile.
+      this.draining.add(mk);
+      void fin
+        .then(async (final) => {
+          this.timed(mk, 'drain', t0);
+          const st = await this.readState(mk);
+          const next: MigrationState = { ...st, ...(final !== undefined ? { final: final as JsonObject[string] } : {}) };
+          await advance(this.init.store, mk, ['switched'], 'drained', this.by, final !== undefined ? `${JSON.stringify(final).length} bytes of final state` : 'no final state (the domain did not answer)', [{ type: 'put', key: stateKeyOf(mk), value: next as unknown as JsonObject }]);
+          rt.forgetRetired(key, fn);
+        })
+        .catch(async (e: unknown) => {
+          await failMigration(this.init.store, mk, this.by, `${me}: ${e instanceof Error ? e.message : String(e)}`).catch(() => undefined);
+        })
+        .finally(() => this.draining.delete(mk));
+      return;
+    }
+    if (m.phase === 'drained' && m.to === me) {
+      // Adopted by the reconcile that followed the switch; until then, the next pass.
+      if (!rt.functions(key).includes(fn)) return;
+      this.warmFor.delete(mk);
+      const st = await this.readState(mk);
+      if (st.final !== undefined) await rt.importState(key, fn, st.final as Plain);
+      this.timed(mk, 'final-import', t0);
+      await advance(this.init.store, mk, ['drained'], 'done', this.by, st.final !== undefined ? 'final state imported' : 'no final state: the pre-copy stands');
+      return;
+    }
+    if ((m.phase === 'switched' || m.phase === 'drained') && m.to === me && rt.functions(key).includes(fn)) this.warmFor.delete(mk);
+  }
+
+  private async readState(mk: string): Promise<MigrationState> {
+    const kv = await this.init.store.get(stateKeyOf(mk));
+    const v = kv?.value;
+    if (!v || v instanceof Uint8Array) return {};
+    return v as MigrationState;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.reflector?.stop().catch(() => undefined);
+    await this.settled();
+  }
+}
