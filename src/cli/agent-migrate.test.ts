@@ -5,7 +5,7 @@ import { MemoryStore } from '../control/store/memory.js';
 import type { JsonObject, Store } from '../control/store/contract.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
-import { getMigration, keyOf, migrationStateKey, phaseDurations, type MigrationObject } from '../control/migrations.js';
+import { getMigration, keyOf, migrationStateKey, newMigration, phaseDurations, type MigrationObject } from '../control/migrations.js';
 import { placementKey, type Placement } from '../control/placement.js';
 import { requestMigration } from '../control/server-ops.js';
 import { MigrationController } from '../control/controllers/migration.js';
@@ -133,6 +133,17 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     await new Promise((r) => setTimeout(r, 200));
     const f = await flow(s3, key);
     assert.deepEqual(f, { received: N, maxSeq: N - 1, duplicates: 0 }, 'no frame lost, none duplicated');
+
+    // A step an agent cannot do fails the migration with its typed error (here: no such function to warm).
+    const bad = newMigration({ namespace: 'default', network: 'voip', function: 'ghost', from: 's1', to: 's2', reason: 'operator' });
+    await c.store.put(keyOf(bad), bad as unknown as JsonObject, { expect: 0 });
+    const failed = await until('the bad migration failed', async () => {
+      const cur = (await getMigration(c.store, keyOf(bad)))?.m;
+      return cur?.phase === 'failed' ? cur : undefined;
+    });
+    assert.match(failed.error ?? '', /^s2: MigrationAgentError: no plan for default\/voip\/ghost/);
+    assert.equal(failed.timeline.at(-1)?.by, 'agent/s2');
+    assert.equal(s2.runtime.hasWarm(key, 'ghost'), false);
     process.stdout.write(`# migration r1 s2→s3 at 1000 frames/s: lost ${N - f.received}, duplicated ${f.duplicates}; ${phaseDurations(done).map((d) => `${d.phase} +${d.ms}ms`).join(', ')}; agent steps ${JSON.stringify([...(s3.migrations?.steps.values() ?? []), ...(s2.migrations?.steps.values() ?? [])].map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))))}\n`);
   } finally {
     await c.close();
