@@ -24,6 +24,7 @@ import { trafficSourceFactory, type TrafficSource } from '../functions/traffic-s
 import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.js';
 import { HostServer } from './hostserver.js';
 import { Partition } from './partition.js';
+import { ServerLink } from './migration-link.js';
 
 /** The LAN address of flow `i` (10.`net`.x.y, y in 1…250). */
 export function flowAddress(i: number, net = 0): string {
@@ -37,10 +38,14 @@ export interface PartitionBedInit {
   fn?: { name: string; kind: string; config: Plain };
   /** Emulated capacity of the server (packets/s); default none. */
   capacityPps?: number;
+  /** 2: odd instances run on a second server joined by a ServerLink. */
+  servers?: 1 | 2;
 }
 
 export interface PartitionBed {
   host: HostServer;
+  /** Every server (the first holds the taps and the spreader). */
+  hosts: HostServer[];
   partition: Partition;
   sink: TrafficSink;
   /** Frames the WAN reflector turned around, and frames the LAN tap received. */
@@ -87,7 +92,14 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
   const net = 'part';
   const h = new HostServer({ name: 'part-s1', slots: 65536, slotSize: 512, domain: { watchdogMs: 5000, ringCapacity: 32768 }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
   if (init.capacityPps) h.addNetwork(net, { allocation: 10 });
-  const partition = await Partition.create({ host: h, network: net, fn: init.fn ?? { name: 'fw', kind: 'firewall', config: FIREWALL_CONFIG }, replicas: init.replicas });
+  const hosts = [h];
+  let link: ServerLink | undefined;
+  if (init.servers === 2) {
+    const h2 = new HostServer({ name: 'part-s2', slots: 65536, slotSize: 512, domain: { watchdogMs: 5000, ringCapacity: 32768 } });
+    hosts.push(h2);
+    link = new ServerLink(h, h2);
+  }
+  const partition = await Partition.create({ host: h, network: net, fn: init.fn ?? { name: 'fw', kind: 'firewall', config: FIREWALL_CONFIG }, replicas: init.replicas, ...(link ? { servers: [{ host: hosts[1] as HostServer, link }] } : {}) });
   const sink = trafficSinkFactory.create({}) as TrafficSink;
   const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
   const ctx = { pool: h.pool, out: release, now: 0 };
@@ -118,9 +130,10 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
   h.bridge.wire(lanTap, partition.fronts[0] as number);
   h.bridge.wire(partition.fronts[1] as number, wanTap);
   let source: TrafficSource | undefined;
-  h.start();
+  for (const x of hosts) x.start();
   return {
     host: h,
+    hosts,
     partition,
     sink,
     get reflected() {
@@ -200,7 +213,8 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     },
     async close(): Promise<void> {
       await partition.close();
-      await h.close();
+      link?.close();
+      for (const x of hosts) await x.close();
     },
   };
 }

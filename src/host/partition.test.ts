@@ -179,3 +179,28 @@ test('partition: behind the token scheduler (emulated capacity), frames of movin
     await bed.close();
   }
 });
+
+test('partition across two servers (a ServerLink): instances alternate between them; 2 → 3 → 4 → 2 loses, duplicates and reorders nothing', async () => {
+  const bed = await partitionBed({ replicas: 2, servers: 2 });
+  try {
+    bed.startSource({ kpps: 8, flows: 64 });
+    await sleep(300);
+    const where = (): string[] => bed.partition.domains().map((d) => (bed.hosts[0]?.domainList().includes(d) ? 's1' : 's2'));
+    assert.deepEqual(where(), ['s1', 's2']);
+    for (const n of [3, 4]) {
+      const rec = await bed.partition.resize(n);
+      assert.ok(rec.flows > 0);
+      await sleep(150);
+    }
+    assert.deepEqual(where(), ['s1', 's2', 's1', 's2']);
+    await bed.partition.resize(2);
+    await sleep(150);
+    const r = await bed.finish();
+    assert.ok(r.sent > 1000);
+    assert.deepEqual([r.lost, r.duplicates, r.reordered], [0, 0, 0], JSON.stringify(r));
+    for (const h of bed.hosts) assert.deepEqual(h.drops, { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 });
+    assert.equal(bed.hosts[1]?.domainList().length, 1);
+  } finally {
+    await bed.close();
+  }
+});

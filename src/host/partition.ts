@@ -30,10 +30,13 @@
  * next ones by the new instance with the old one's state; frames of the other buckets are never
  * held. Functions without `exportFlows` move their buckets without state.
  *
- * Limits: instances run on this server (several servers need the control plane to re-point
- * VXLAN per bucket); the NAT must be configured `partitioned: true` (it then picks ports that
- * keep a flow's bucket), and its port forwards are not partition-safe; fragments and protocols
- * without ports are spread by addresses only.
+ * Instances may run on other servers of the process (`servers`, each joined to this one by a
+ * ServerLink: the back of a remote instance is wired to a link channel whose far end is the
+ * instance's vNIC); the spreader stays on this server. Limits: servers in other processes need
+ * the control plane (VXLAN per instance and the flows' state through the store); the NAT must be
+ * configured `partitioned: true` (it then picks ports that keep a flow's bucket), and its port
+ * forwards are not partition-safe; fragments and protocols without ports are spread by addresses
+ * only.
  *
  * @example
  * const p = await Partition.create({ host, network: 'net', fn: { name: 'fw', kind: 'firewall', config }, replicas: 2 });
@@ -47,6 +50,7 @@ import { createFunction } from '../functions/registry.js';
 import { FLOW_BUCKETS, flowBucket, flowKeyOfFrame } from '../functions/lib/flowkey.js';
 import { Maglev } from '../functions/lib/maglev.js';
 import type { HostDomain, HostServer } from './hostserver.js';
+import type { ServerLink } from './migration-link.js';
 
 export class PartitionError extends Error {
   override readonly name = 'PartitionError';
@@ -59,6 +63,11 @@ export interface PartitionInit {
   fn: { name: string; kind: string; config: Plain };
   /** Instances to start with (1 … 64). */
   replicas: number;
+  /**
+   * Other servers for instances, each with the link that joins it to `host`: instance k runs on
+   * server k mod (1 + servers.length), 0 being `host` (the spreader and the fronts stay there).
+   */
+  servers?: readonly { host: HostServer; link: ServerLink }[];
 }
 
 /** What one re-partition did. */
@@ -87,7 +96,11 @@ export interface PartitionCounters {
 
 interface Instance {
   name: string;
+  /** The server the instance runs on. */
+  host: HostServer;
   hd: HostDomain;
+  /** On another server: the channel ends there (detached with the instance). */
+  far: number[];
   /** Back attachment per port, wired to the instance's vNIC. */
   backs: number[];
   sub: Batch;
@@ -182,21 +195,35 @@ export class Partition {
   private async startInstance(k: number): Promise<Instance> {
     const { host, network, fn } = this.init;
     const name = `${fn.name}#${k}`;
-    const hd = await host.addDomain({
+    const others = this.init.servers ?? [];
+    const place = k % (1 + others.length);
+    const remote = place === 0 ? undefined : (others[place - 1] as { host: HostServer; link: ServerLink });
+    const on = remote?.host ?? host;
+    if (remote && !((remote.link.a === host && remote.link.b === on) || (remote.link.a === on && remote.link.b === host))) throw new PartitionError(`the link of server ${on.name} does not join it to ${host.name}`);
+    const hd = await on.addDomain({
       name: `${network}/${name}`,
       contexts: [{ network, functions: [{ name: fn.name, kind: fn.kind, config: fn.config }], wires: [] }],
       vnics: this.ports.map((port) => ({ context: 0, port: `${fn.name}.${port}` })),
     });
+    const far: number[] = [];
     const backs = this.ports.map((port, p) => {
       // What the instance sends by port p leaves by the front of port p.
       const back = host.attachExternal(network, `${network}:${name}.${port}`, (b) => {
         host.forward(this.fronts[p] as number, b);
         return true;
       });
-      host.bridge.wire(back, hd.attachments[p] as number);
+      if (!remote) host.bridge.wire(back, hd.attachments[p] as number);
+      else {
+        // Across servers the back is wired to a channel of the link, whose far end is the instance's vNIC.
+        const ch = remote.link.channel(network, `${name}.${port}`);
+        const [near, end] = remote.link.a === host ? [ch.a, ch.b] : [ch.b, ch.a];
+        host.bridge.wire(back, near);
+        on.bridge.wire(end, hd.attachments[p] as number);
+        far.push(near, end);
+      }
       return back;
     });
-    return { name, hd, backs, sub: new Batch(MAX_BATCH), spread: 0 };
+    return { name, host: on, hd, far, backs, sub: new Batch(MAX_BATCH), spread: 0 };
   }
 
   private buildTable(n: number): Int32Array {
@@ -282,12 +309,13 @@ export class Partition {
     try {
       // 3. frames of the network queued at the token scheduler before the hold reach their instances.
       const net = this.init.network;
-      const st = host.stats()?.networks.find((x) => x.net === net);
-      if (st) {
+      for (const h of new Set(this.instances.map((i) => i.host))) {
+        const st = h.stats()?.networks.find((x) => x.net === net);
+        if (!st) continue;
         const end = performance.now() + 3000;
         const target = st.submitted;
         for (;;) {
-          const now = host.stats()?.networks.find((x) => x.net === net);
+          const now = h.stats()?.networks.find((x) => x.net === net);
           if (!now || now.served + now.dropped >= target || performance.now() > end) break;
           await new Promise<void>((r) => setImmediate(r));
         }
@@ -326,8 +354,8 @@ export class Partition {
     // 6. removed instances go, once what they sent left.
     for (const gone of this.instances.splice(m)) {
       this.forwardTx(gone);
-      for (const back of gone.backs) host.bridge.detach(back);
-      await host.removeDomain(gone.hd.domain.id);
+      this.detach(gone);
+      await gone.host.removeDomain(gone.hd.domain.id);
     }
     this.resizes++;
     return { from: n, to: m, moved, flows, held: this.heldTotal - heldBefore, holdMs, totalMs: performance.now() - t0 };
@@ -335,7 +363,7 @@ export class Partition {
 
   /** Forwards what an instance left on its tx rings (domain 0 would on its next pass). */
   private forwardTx(i: Instance): void {
-    const host = this.init.host;
+    const host = i.host;
     const b = new Batch(MAX_BATCH);
     i.hd.domain.service();
     for (let v = 0; v < i.hd.attachments.length; v++) {
@@ -347,12 +375,20 @@ export class Partition {
     }
   }
 
+  private detach(i: Instance): void {
+    for (const back of i.backs) this.init.host.bridge.detach(back);
+    for (let k = 0; k < i.far.length; k += 2) {
+      this.init.host.bridge.detach(i.far[k] as number);
+      i.host.bridge.detach(i.far[k + 1] as number);
+    }
+  }
+
   /** Destroys every instance and detaches the fronts. */
   async close(): Promise<void> {
     const host = this.init.host;
     for (const i of this.instances.splice(0)) {
-      for (const back of i.backs) host.bridge.detach(back);
-      await host.removeDomain(i.hd.domain.id);
+      this.detach(i);
+      await i.host.removeDomain(i.hd.domain.id);
     }
     for (const f of this.fronts) host.bridge.detach(f);
   }
