@@ -210,6 +210,8 @@ test('planned migration of a NAT (s2 → s3) while pings cross it both ways: its
     const m = await requestMigration(c.store, { namespace: 'default', network: 'natted', function: 'nat', to: 's3' });
     const done = await finished(c.store, m);
     assert.equal(done.phase, 'done');
+    // The NAT accepted its own state plus the source's final rows (merge, not replace).
+    assert.equal(done.timeline.at(-1)?.detail, 'final state merged');
     assert.equal(binding(await s3.runtime.exportState(key, 'nat')), before, 'same binding on the target');
 
     await until(`all ${N} replies`, async () => ((await flow(s1, key)).maxSeq === N - 1 ? true : undefined), 15000, 50);

@@ -16,7 +16,8 @@
  *   keeps the function `graceMs` — see AgentRuntime.apply);
  * - `switched`, the source: once the function retired, its final state goes to the state key
  *   (`final`) → `drained`;
- * - `drained`, the target: `final` imported into the adopted function → `done`.
+ * - `drained`, the target: `final` merged into the adopted function's state (what it created
+ *   since the switch stays, the source's rows it lacks are added: agent-state.ts) → `done`.
  * A step that cannot be done fails the migration with the error's message (MigrationAgentError
  * and the runtime's typed errors); a failed or vanished migration's warm instance is dropped.
  * Failover promotions (`standby: true`) belong to agent-standby.ts and are left alone.
@@ -28,6 +29,7 @@
  */
 import type { Plain } from '../functions/contract.js';
 import type { AgentRuntime, NetworkPlan } from '../host/agent-runtime.js';
+import { mergeState } from '../host/agent-state.js';
 import { advance, failMigration, keyOf, MIGRATION_PREFIX, stateKeyOf, type MigrationObject, type MigrationState } from '../control/migrations.js';
 import type { JsonObject, Store } from '../control/store/contract.js';
 import { Reflector } from '../control/store/reflector.js';
@@ -205,9 +207,21 @@ export class MigrationAgent {
       if (!rt.functions(key).includes(fn)) return;
       this.warmFor.delete(mk);
       const st = await this.readState(mk);
-      if (st.final !== undefined) await rt.importState(key, fn, st.final as Plain);
+      let detail = 'no final state: the pre-copy stands';
+      if (st.final !== undefined) {
+        // The target has run since the switch: its own new state stays, the source's is added.
+        const kind = rt.kindOf(key, fn) ?? '';
+        const merged = mergeState(kind, await rt.exportState(key, fn), st.final as Plain);
+        try {
+          await rt.importState(key, fn, merged);
+          detail = merged === st.final ? 'final state imported' : 'final state merged';
+        } catch (e) {
+          // A merge the function refuses (a binding both sides allocated): the target's state stands.
+          detail = `final state not merged (${e instanceof Error ? e.message : String(e)}): the target's state stands`;
+        }
+      }
       this.timed(mk, 'final-import', t0);
-      await advance(this.init.store, mk, ['drained'], 'done', this.by, st.final !== undefined ? 'final state imported' : 'no final state: the pre-copy stands');
+      await advance(this.init.store, mk, ['drained'], 'done', this.by, detail);
       return;
     }
     if ((m.phase === 'switched' || m.phase === 'drained') && m.to === me && rt.functions(key).includes(fn)) this.warmFor.delete(mk);

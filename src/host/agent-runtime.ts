@@ -254,6 +254,11 @@ export class AgentRuntime {
     return [...(this.nets.get(key)?.cells.keys() ?? [])];
   }
 
+  /** The kind of function `fn` of `key` here (warm instance first, else running); undefined if neither. */
+  kindOf(key: string, fn: string): string | undefined {
+    return (this.warms.get(key)?.get(fn) ?? this.nets.get(key)?.cells.get(fn))?.spec.kind;
+  }
+
   /** What the last apply of `key` did (undefined if the network is not here). */
   changes(key: string): ApplyChanges | undefined {
     return this.nets.get(key)?.changes;
