@@ -175,6 +175,13 @@ async function withAgents(r: Reporter): Promise<void> {
       return run.get('s0') === 0 && TARGETS.reduce((n, t) => n + (run.get(t) ?? 0), 0) === all && (await standby(s, 's0')) ? true : undefined;
     }, 120_000, 10);
     const drain = performance.now() - t0;
+    // Where the time went: each phase's median duration over the drain's migrations, and failures.
+    const done = (await s.list(MIGRATION_PREFIX)).items.map((kv) => kv.value as unknown as MigrationObject).filter((m) => m.detail === 'drain s0');
+    const phases = new Map<string, number[]>();
+    for (const m of done) for (let i = 1; i < m.timeline.length; i++) phases.set(m.timeline[i]!.phase, [...(phases.get(m.timeline[i]!.phase) ?? []), m.timeline[i]!.at - m.timeline[i - 1]!.at]);
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const failed = done.filter((m) => m.phase === 'failed');
+    r.note(`  ${done.length} migrations (${failed.length} failed${failed[0] ? `, e.g. ${failed[0].error ?? ''}` : ''}); median per phase: ${[...phases].map(([p, xs]) => `${p} ${fmt(med(xs))} ms`).join(', ')}`);
     await refill(s);
     await until('s0 runs 50 functions again', async () => (running(agents).get('s0') === all ? true : undefined), 60_000, 20);
     t0 = performance.now();
