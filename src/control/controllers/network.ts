@@ -94,6 +94,13 @@ export class NetworkController {
   private readonly events: EventRecorder;
   /** Networks due now, in arrival order (a Set: queuing twice is once). */
   private readonly ready = new Set<string>();
+  /**
+   * The same keys in a FIFO array (head index): taking from a Set's front after many deletes
+   * walks the deleted slots V8 keeps until it rehashes, which made 100k queued networks slow.
+   * Entries whose key left `ready` are skipped.
+   */
+  private queue: string[] = [];
+  private head = 0;
   /** Networks due later (backoff), with the time they are due. */
   private readonly delayed = new Map<string, number>();
   /** Networks being reconciled: never two passes over one network at once. */
@@ -173,7 +180,10 @@ export class NetworkController {
     if (reset) this.attempts.delete(key);
     if (delay <= 0) {
       this.delayed.delete(key);
-      this.ready.add(key);
+      if (!this.ready.has(key)) {
+        this.ready.add(key);
+        this.queue.push(key);
+      }
     } else if (!this.ready.has(key)) {
       const at = Date.now() + delay;
       const cur = this.delayed.get(key);
@@ -194,7 +204,10 @@ export class NetworkController {
       for (const [k, t] of this.delayed) {
         if (t <= now) {
           this.delayed.delete(k);
-          this.ready.add(k);
+          if (!this.ready.has(k)) {
+            this.ready.add(k);
+            this.queue.push(k);
+          }
         } else next = Math.min(next, t);
       }
       if (next !== Infinity) this.arm(next);
@@ -211,14 +224,27 @@ export class NetworkController {
     }
   }
 
-  /** A ready network nobody is reconciling, taken off the queue. */
+  /** A ready network nobody is reconciling, taken off the queue (one being reconciled waits at the back). */
   private take(): string | undefined {
-    for (const k of this.ready) {
-      if (this.active.has(k)) continue;
+    const busy: string[] = [];
+    let found: string | undefined;
+    while (this.head < this.queue.length) {
+      const k = this.queue[this.head++]!;
+      if (!this.ready.has(k)) continue;
+      if (this.active.has(k)) {
+        busy.push(k);
+        continue;
+      }
       this.ready.delete(k);
-      return k;
+      found = k;
+      break;
     }
-    return undefined;
+    this.queue.push(...busy);
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return found;
   }
 
   private async work(): Promise<void> {

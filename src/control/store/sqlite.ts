@@ -100,7 +100,7 @@ export class SqliteStore extends BaseStore {
   readonly stats = { commits: 0, txns: 0 };
   private pending: { compares: readonly Compare[]; ops: readonly Op[]; resolve: (r: TxnResult) => void; reject: (e: unknown) => void }[] = [];
   /** txnBody as a better-sqlite3 transaction: nested in the group commit, it is a savepoint. */
-  private readonly applyOne: (compares: readonly Compare[], ops: readonly Op[]) => TxnResult;
+  private readonly applyOne: (compares: readonly Compare[], ops: readonly Op[], cur: number) => TxnResult;
   private readonly q: {
     meta: Database.Statement<[string], { v: number }>;
     setMeta: Database.Statement<[number, string]>;
@@ -150,7 +150,7 @@ export class SqliteStore extends BaseStore {
       compactTombstones: this.db.prepare('DELETE FROM kv WHERE rev >= @p AND rev < @c AND value IS NULL'),
     };
     this.retain = init.retainRevisions ?? 100_000;
-    this.applyOne = this.db.transaction((c: readonly Compare[], o: readonly Op[]) => this.txnBody(c, o));
+    this.applyOne = this.db.transaction((c: readonly Compare[], o: readonly Op[], cur: number) => this.txnBody(c, o, cur));
     this.published = this.meta('rev');
     this.timer = setInterval(() => this.poll(), init.pollMs ?? 200);
     this.timer.unref();
@@ -222,13 +222,19 @@ export class SqliteStore extends BaseStore {
     try {
       this.db
         .transaction(() => {
+          // The revision is read once and written once per group commit, not per transaction.
+          const start = this.meta('rev');
+          let rev = start;
           for (const t of batch) {
             try {
-              outcomes.push({ ok: true, r: this.applyOne(t.compares, t.ops) });
+              const r = this.applyOne(t.compares, t.ops, rev);
+              rev = r.revision;
+              outcomes.push({ ok: true, r });
             } catch (e) {
               outcomes.push({ ok: false, e });
             }
           }
+          if (rev !== start) this.q.setMeta.run(rev, 'rev');
         })
         .immediate();
     } catch (e) {
@@ -251,8 +257,7 @@ export class SqliteStore extends BaseStore {
   }
 
   /** One logical transaction (a savepoint inside the group commit). */
-  private txnBody(compares: readonly Compare[], ops: readonly Op[]): TxnResult {
-    const cur = this.meta('rev');
+  private txnBody(compares: readonly Compare[], ops: readonly Op[], cur: number): TxnResult {
     for (const c of compares) {
       const row = this.q.at.get(c.key, cur);
       // A deleted key's latest row is its tombstone: it compares as "does not exist" (0).
@@ -267,7 +272,8 @@ export class SqliteStore extends BaseStore {
         const prev = this.q.at.get(op.key, rev);
         const live = prev && prev.value !== null ? prev : undefined;
         this.q.insert.run(op.key, rev, sub++, live ? live.create_rev : rev, live ? live.version + 1 : 1, op.lease ?? null, Buffer.from(encodeValue(op.value)));
-        this.q.detach.run(op.key);
+        // lease_key holds a row exactly when the key's live version has a lease.
+        if (live && live.lease !== null) this.q.detach.run(op.key);
         if (op.lease !== undefined) this.q.attach.run(op.key, op.lease);
       } else {
         const keys = op.prefix ? this.rangeKeys(op.key, rev) : [op.key];
@@ -275,14 +281,12 @@ export class SqliteStore extends BaseStore {
           const prev = this.q.at.get(key, rev);
           if (!prev || prev.value === null) continue;
           this.q.insert.run(key, rev, sub++, 0, 0, null, null);
-          this.q.detach.run(key);
+          if (prev.lease !== null) this.q.detach.run(key);
           deleted++;
         }
       }
     }
-    if (sub === 0) return { succeeded: true, revision: cur, deleted };
-    this.q.setMeta.run(rev, 'rev');
-    return { succeeded: true, revision: rev, deleted };
+    return { succeeded: true, revision: sub === 0 ? cur : rev, deleted };
   }
 
   private rangeKeys(prefix: string, rev: number): string[] {
