@@ -123,8 +123,8 @@ export class UrbanizeController {
   /** Per server: when it last changed between standby and awake (epoch ms). */
   private readonly changedAt = new Map<string, number>();
   private samples = 0;
-  /** Last round's refusals (each logged once while it lasts). */
-  private lastWhyNot = new Map<string, string>();
+  /** Refusals being logged: message and when last logged. */
+  private readonly lastWhyNot = new Map<string, { msg: string; at: number }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -272,15 +272,7 @@ export class UrbanizeController {
   }
 
   private async decide(now: number, hosts: readonly Host[], vms: readonly VmSnapshot[], info: readonly { p: Placement; id: string; pinned: boolean }[], perHost: readonly number[][], networks: ReadonlyMap<string, Resource>, servers: readonly Resource[], placements: readonly Placement[], inFlight: readonly MigrationObject[]): Promise<void> {
-    const snapshot: DatacenterSnapshot = {
-      time: now / 1000,
-      schedulingInterval: (this.init.intervalMs ?? 5000) / 1000,
-      hosts: hosts.map((h, i): HostSnapshot => ({ peMips: h.capacity, pes: 1, ramMb: h.ramMb, bwMbps: h.bwMbps, power: h.power, allocatedMips: 0, vms: perHost[i] ?? [] })),
-      vms,
-    };
-    const moves = this.policy.decide(snapshot);
-    if (moves.length === 0) return;
-    // A host's forecast load, as the policy computed it, tells relief (above `high`) from evacuation.
+    // A host's forecast load, as the policy computes it, tells relief (above `high`) from evacuation.
     const load = hosts.map((_, i) => (perHost[i] ?? []).reduce((s, v) => s + forecastMips(vms[v] as VmSnapshot, this.cfg), 0));
     const overloaded = (h: number): boolean => (load[h] ?? 0) > this.cfg.high * (hosts[h]?.capacity ?? 1);
     const infra = servers.concat(await this.infrastructure());
@@ -289,49 +281,96 @@ export class UrbanizeController {
     const allServers = servers.map((s) => s.metadata.name);
     const refused = new Set<number>(); // source hosts of an evacuation that cannot complete
     const chosen: { vm: number; from: number; to: number; reason: 'idle' | 'overload' }[] = [];
-    // Relief first: it is never blocked by evacuations.
-    const ordered = [...moves].sort((a, b) => Number(overloaded(b.from)) - Number(overloaded(a.from)));
-    // Moves of one network between the same two servers are checked together: functions joined by
-    // a latency-bounded link may move only as a group.
-    const groups = new Map<string, { net: string; vms: number[]; from: number; to: number; reason: 'idle' | 'overload' }>();
-    for (const m of ordered) {
-      const vi = info[m.vm];
-      if (!vi) continue;
-      const net = `${vi.p.namespace}/${vi.p.network}`;
-      const k = `${net}|${m.from}|${m.to}`;
-      const g = groups.get(k);
-      if (g) g.vms.push(m.vm);
-      else groups.set(k, { net, vms: [m.vm], from: m.from, to: m.to, reason: overloaded(m.from) ? 'overload' : 'idle' });
-    }
+    const where = Int32Array.from(vms, (v) => v.host);
     const whyNot = new Map<string, string>();
-    for (const [k, g] of groups) {
-      const from = names[g.from] as string;
-      const to = names[g.to] as string;
-      const members = g.vms.map((v) => info[v] as { p: Placement; id: string; pinned: boolean });
-      let why: string | undefined;
-      const pinned = members.find((x) => x.pinned);
-      if (pinned) why = `${pinned.p.function} is pinned (standby copy, migrating, or its last migration failed)`;
-      else if (g.reason === 'idle' && now - (this.changedAt.get(from) ?? 0) < this.holdMs) why = `${from} changed state less than ${this.holdMs} ms ago`;
-      else if (g.reason === 'idle' && refused.has(g.from)) why = `the evacuation of ${from} is incomplete`;
-      else {
-        const net = networks.get(`${NET_PREFIX}${g.net}`);
-        const plan = net ? planner.plan(net, members.map((x) => x.p.function), new Set(allServers.filter((s) => s !== to))) : { ok: false as const, reason: 'network gone' };
-        if (!plan.ok) why = plan.reason;
+    // The policy knows loads, memory and bandwidth, not the scheduler's other constraints. When the
+    // evacuation it prefers is refused, it is asked again with that server held at `low` by a
+    // phantom load (no longer a candidate, still a destination) and the accepted moves applied, so
+    // that it proposes its next choice in the same round.
+    for (let iter = 0; iter < 4; iter++) {
+      const list: number[][] = hosts.map(() => []);
+      for (let v = 0; v < vms.length; v++) if ((where[v] ?? -1) >= 0) list[where[v] as number]?.push(v);
+      const all: VmSnapshot[] = vms.map((v, i) => (where[i] === v.host ? v : { ...v, host: where[i] as number }));
+      for (const h of refused) {
+        const cap = hosts[h]?.capacity ?? 0;
+        let cur = 0;
+        for (const v of list[h] ?? []) cur += forecastMips(all[v] as VmSnapshot, this.cfg);
+        const need = this.cfg.low * cap - cur;
+        if (need <= 0) continue;
+        list[h]?.push(all.length);
+        all.push({ mips: cap, ramMb: 0, bwMbps: 0, host: h, requestedMips: need, history: [need / cap] });
       }
-      if (why !== undefined) {
-        this.stats.refused += g.vms.length;
-        if (g.reason === 'idle') refused.add(g.from);
-        const msg = `urbanizer: not moving ${g.net} ${members.map((x) => x.p.function).join(', ')} ${from} → ${to} (${g.reason}): ${why}`;
-        whyNot.set(k, msg);
-        if (this.lastWhyNot.get(k) !== msg) this.init.log?.(msg);
-        continue;
+      const snapshot: DatacenterSnapshot = {
+        time: now / 1000,
+        schedulingInterval: (this.init.intervalMs ?? 5000) / 1000,
+        hosts: hosts.map((h, i): HostSnapshot => ({ peMips: h.capacity, pes: 1, ramMb: h.ramMb, bwMbps: h.bwMbps, power: h.power, allocatedMips: 0, vms: list[i] ?? [] })),
+        vms: all,
+      };
+      const taken = new Set(chosen.map((c) => c.vm));
+      const moves = this.policy.decide(snapshot).filter((m) => m.vm < vms.length && !taken.has(m.vm));
+      if (moves.length === 0) break;
+      const before = refused.size;
+      // Relief first: it is never blocked by evacuations.
+      const ordered = [...moves].sort((a, b) => Number(overloaded(b.from)) - Number(overloaded(a.from)));
+      // Moves of one network between the same two servers are checked together: functions joined
+      // by a latency-bounded link may move only as a group.
+      const groups = new Map<string, { net: string; vms: number[]; from: number; to: number; reason: 'idle' | 'overload' }>();
+      for (const m of ordered) {
+        const vi = info[m.vm];
+        if (!vi) continue;
+        const net = `${vi.p.namespace}/${vi.p.network}`;
+        const k = `${net}|${m.from}|${m.to}`;
+        const g = groups.get(k);
+        if (g) g.vms.push(m.vm);
+        else groups.set(k, { net, vms: [m.vm], from: m.from, to: m.to, reason: overloaded(m.from) ? 'overload' : 'idle' });
       }
-      for (const v of g.vms) chosen.push({ vm: v, from: g.from, to: g.to, reason: g.reason });
+      for (const g of groups.values()) {
+        const from = names[g.from] as string;
+        const to = names[g.to] as string;
+        const members = g.vms.map((v) => info[v] as { p: Placement; id: string; pinned: boolean });
+        let why: string | undefined;
+        const pinned = members.find((x) => x.pinned);
+        if (pinned) why = `${pinned.p.function} is pinned (standby copy, migrating, or its last migration failed)`;
+        else if (g.reason === 'idle' && now - (this.changedAt.get(from) ?? 0) < this.holdMs) why = `${from} changed state less than ${this.holdMs} ms ago`;
+        else if (g.reason === 'idle' && refused.has(g.from)) why = `the evacuation of ${from} is incomplete`;
+        else {
+          const net = networks.get(`${NET_PREFIX}${g.net}`);
+          const plan = net ? planner.plan(net, members.map((x) => x.p.function), new Set(allServers.filter((x) => x !== to))) : { ok: false as const, reason: 'network gone' };
+          if (!plan.ok) why = plan.reason;
+        }
+        if (why !== undefined) {
+          this.stats.refused += g.vms.length;
+          if (g.reason === 'idle' && !refused.has(g.from)) {
+            refused.add(g.from);
+            // All or nothing: the moves already accepted off that server are undone.
+            for (let i = chosen.length - 1; i >= 0; i--) {
+              const c = chosen[i] as (typeof chosen)[number];
+              if (c.reason !== 'idle' || c.from !== g.from) continue;
+              where[c.vm] = c.from;
+              chosen.splice(i, 1);
+            }
+          }
+          // The moves refused only because their server's evacuation failed are not worth a line.
+          if (!why.startsWith('the evacuation of')) whyNot.set(`${g.net}|${from}|${g.reason}`, `urbanizer: not moving ${g.net} ${members.map((x) => x.p.function).join(', ')} ${from} → ${to} (${g.reason}): ${why}`);
+          continue;
+        }
+        for (const v of g.vms) {
+          chosen.push({ vm: v, from: g.from, to: g.to, reason: g.reason });
+          where[v] = g.to;
+        }
+      }
+      if (refused.size === before) break;
     }
-    this.lastWhyNot = whyNot;
-    // An evacuation is all or nothing: drop the moves of a host that cannot be emptied. The round
-    // budget may cut one short: the next round (after this wave) proposes the rest.
-    const final = chosen.filter((c) => c.reason === 'overload' || !refused.has(c.from)).slice(0, this.init.maxPerRound ?? 8);
+    // Each refusal is logged once a minute while it lasts.
+    for (const [k, msg] of whyNot) {
+      const last = this.lastWhyNot.get(k);
+      if (last && last.msg === msg && now - last.at < 60_000) continue;
+      this.lastWhyNot.set(k, { msg, at: now });
+      this.init.log?.(msg);
+    }
+    for (const k of [...this.lastWhyNot.keys()]) if (!whyNot.has(k)) this.lastWhyNot.delete(k);
+    // The round budget may cut an evacuation short: the next round (after this wave) proposes the rest.
+    const final = chosen.slice(0, this.init.maxPerRound ?? 8);
     for (const c of final) {
       const vi = info[c.vm] as { p: Placement };
       const from = hosts[c.from] as Host;
