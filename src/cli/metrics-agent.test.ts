@@ -127,7 +127,8 @@ test('GET /metrics against a running agent with real traffic: per-network packet
     assert.equal(get(samples, 'swnet_network_latency_seconds_count', net), lat.count);
     assert.equal(get(samples, 'swnet_network_latency_seconds_bucket', { ...net, le: '+Inf' }), lat.count);
     assert.ok(Math.abs((get(samples, 'swnet_network_latency_seconds_sum', net) ?? -1) - lat.sumMs / 1000) < 1e-9);
-    assert.ok(lat.sumMs > 0 && lat.p50Ms > 0 && lat.p99Ms >= lat.p50Ms);
+    // Source and sink share a domain: a frame can reach the sink in the pump pass that sent it (0 ms).
+    assert.ok(lat.sumMs >= 0 && lat.p50Ms >= 0 && lat.p99Ms >= lat.p50Ms);
     const buckets = samples.filter((x) => x.name === 'swnet_network_latency_seconds_bucket' && x.labels['network'] === 'tv' && x.labels['le'] !== '+Inf');
     assert.deepEqual(buckets.map((x) => Number(x.labels['le'])), LATENCY_LE_MS.map((ms) => ms / 1000));
     assert.deepEqual(buckets.map((x) => x.value), lat.buckets);

@@ -74,8 +74,11 @@ test('AgentRuntime report: drops charged per network, merged sink latency, token
     // Latency: merged over the sinks (one each here), cumulative buckets consistent with the count.
     assert.equal(c.latency.count, c.traffic['sink']?.received);
     assert.equal(f.latency.count, f.traffic['sink']?.received);
+    // The calm network's source and sink share a domain (a frame can arrive in the pass that sent
+    // it: 0 ms); the burst crosses VXLAN and waits at the emulated server, so its latency is > 0.
+    assert.ok(f.latency.p50Ms > 0 && f.latency.sumMs > 0, JSON.stringify(f.latency));
     for (const l of [c.latency, f.latency]) {
-      assert.ok(l.p50Ms > 0 && l.p50Ms <= l.p99Ms && l.sumMs > 0, JSON.stringify(l));
+      assert.ok(l.p50Ms >= 0 && l.p50Ms <= l.p99Ms && l.sumMs >= 0, JSON.stringify(l));
       assert.ok(l.buckets.every((x, i) => i === 0 || x >= (l.buckets[i - 1] as number)) && (l.buckets.at(-1) as number) <= l.count);
     }
     // The burst waits behind its queue (hundreds of frames at ≤ 1,000/s); the calm network, served first by its share, does not.
