@@ -143,4 +143,38 @@ describe('urbanization controller', () => {
       await u.stop();
     }
   });
+
+  it('moves functions joined by a latency-bounded link together, and never moves (nor puts to standby) a warm standby copy', async () => {
+    const store = new MemoryStore();
+    const dc = (n: string): string => `apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: ${n} }\nspec: { tier: edge }\n---\n`;
+    const srv = (n: string, d: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${n}, annotations: { swnet.io/capacity-fps: "1000" } }\nspec: { datacenter: ${d}, capacity: { cpu: 4, memory: 8Gi } }\n---\n`;
+    // Network a: src and sink joined by a link of at most 1 ms; the datacenters are 5 ms apart.
+    const a = net('a').replace("links: [{ endpoints: ['src:out', 'sink:in'] }]", "links: [{ endpoints: ['src:out', 'sink:in'], latency: 1ms }]");
+    const link = `apiVersion: swnet.io/v1\nkind: Link\nmetadata: { name: dc1-dc2 }\nspec: { endpoints: [dc1, dc2], latency: 5ms }\n---\n`;
+    await apply(store, parseManifestText(`${dc('dc1')}${dc('dc2')}${srv('s1', 'dc1')}${srv('s2', 'dc2')}${srv('s3', 'dc2')}${link}${a}${net('b')}`, 'x.yaml').resources);
+    for (const x of ['s1', 's2', 's3']) await store.put(heartbeatKey(x), { server: x });
+    await place(store, 'a', 'src', 's1');
+    await place(store, 'a', 'sink', 's1');
+    await place(store, 'b', 'src', 's2');
+    await place(store, 'b', 'sink', 's2');
+    await place(store, 'b', 'src~standby-1', 's3');
+    const u = await UrbanizeController.start(store, { intervalMs: 3_600_000, holdMs: 0 });
+    try {
+      let t = Date.now();
+      for (let i = 1; i <= 2; i++) {
+        t += 1000;
+        await report(store, 's1', t, { a: i * 10 });
+        await report(store, 's2', t, { b: i * 300 });
+        await u.round(t);
+      }
+      const ms = await listMigrations(store);
+      // s1 (2 × 10 frames/s) is emptied onto s2 in one piece: one function alone would be 5 ms from the other.
+      assert.deepEqual(ms.map((m) => `${m.network}/${m.function} ${m.from}->${m.to} ${m.reason}`).sort(), ['a/sink s1->s2 idle', 'a/src s1->s2 idle']);
+      // s3 holds only b's warm standby copy: pinned, never moved, and the server stays awake.
+      assert.equal((await getResource(store, 'Server', 's3')).status?.['standby'], undefined);
+      assert.equal(u.stats.servers.find((x) => x.name === 's3')?.fps, 0, 'a standby copy carries no load');
+    } finally {
+      await u.stop();
+    }
+  });
 });
