@@ -20,6 +20,7 @@ import { connectUser, disconnectUser } from '../src/control/users.js';
 import { encodeValue } from '../src/control/store/codec.js';
 import { rate, type Reporter } from './report.js';
 import { run as runScheduler } from './control-scheduler.js';
+import { run as runUsersAtScale } from './control-users.js';
 
 /** Sequential awaited operations per second for about `ms`. */
 async function asyncRate(fn: (i: number) => Promise<unknown>, ms = 1000): Promise<number> {
@@ -131,4 +132,5 @@ export async function run(r: Reporter): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   await runScheduler(r);
+  await runUsersAtScale(r);
 }
