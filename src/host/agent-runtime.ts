@@ -202,6 +202,8 @@ const QUIET_MS = 25;
 const QUIET_MAX_MS = 2000;
 /** A VNI that left the plan stays bound this long at least (ms): frames of late peers still get in. */
 const VNI_KEEP_MS = 1000;
+/** How long a retired function's final state stays available (`retired`), ms. */
+const FINAL_KEEP_MS = 60_000;
 const canonOf = (f: FunctionSpec): string => JSON.stringify([f.kind, f.config]);
 const fnOf = (ref: string): string => ref.slice(0, ref.lastIndexOf('.'));
 
@@ -743,6 +745,12 @@ export class AgentRuntime {
               this.forwardTx(c.hd);
               const st = await this.destroyCell(c).catch(() => [] as Plain[][]);
               resolvers.get(c.spec.name)?.(st[0]?.[0]);
+              // Kept for whoever hands it on (a migration's `drained` step), not forever.
+              const fk = `${key}\0${c.spec.name}`;
+              const p = this.finals.get(fk);
+              setTimeout(() => {
+                if (this.finals.get(fk) === p) this.finals.delete(fk);
+              }, FINAL_KEEP_MS).unref();
             }),
           );
           // VNIs leading to functions that stay (one way) outlive the late peers' frames too.
