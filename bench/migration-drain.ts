@@ -148,12 +148,12 @@ function running(agents: ReadonlyMap<string, ServerAgent>): Map<string, number> 
   return out;
 }
 
-async function withAgents(r: Reporter): Promise<void> {
+async function withAgents(r: Reporter, drainConcurrency = 8): Promise<void> {
   const s = new MemoryStore();
   let ctl: Controllers | undefined;
   const agents = new Map<string, ServerAgent>();
   try {
-    ctl = await startControllers(s, { overload: false });
+    ctl = await startControllers(s, { overload: false, migration: { drainConcurrency } });
     const { resources } = parseManifestText(manifest(true), 'drain.yaml');
     await apply(s, resources.filter((x) => x.resource.kind !== 'SoftwareNetwork'));
     for (const name of ['s0', ...TARGETS]) agents.set(name, await ServerAgent.start({ store: s, server: name, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 50, resyncMs: 500 }));
