@@ -144,6 +144,16 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     assert.match(failed.error ?? '', /^s2: MigrationAgentError: no plan for default\/voip\/ghost/);
     assert.equal(failed.timeline.at(-1)?.by, 'agent/s2');
     assert.equal(s2.runtime.hasWarm(key, 'ghost'), false);
+    // A source that does not run the function fails it after the target warmed up; the target then drops its warm instance.
+    const wrong = newMigration({ namespace: 'default', network: 'voip', function: 'r1', from: 's1', to: 's2', reason: 'operator' });
+    await c.store.put(keyOf(wrong), wrong as unknown as JsonObject, { expect: 0 });
+    const refused = await until('the wrong-source migration failed', async () => {
+      const cur = (await getMigration(c.store, keyOf(wrong)))?.m;
+      return cur?.phase === 'failed' ? cur : undefined;
+    });
+    assert.deepEqual(refused.timeline.map((e) => e.phase), ['pending', 'prepared', 'failed']);
+    assert.match(refused.error ?? '', /^s1: MigrationAgentError: default\/voip\/r1 does not run on s1/);
+    await until('warm instance dropped', async () => (s2.runtime.hasWarm(key, 'r1') ? undefined : true));
     process.stdout.write(`# migration r1 s2→s3 at 1000 frames/s: lost ${N - f.received}, duplicated ${f.duplicates}; ${phaseDurations(done).map((d) => `${d.phase} +${d.ms}ms`).join(', ')}; agent steps ${JSON.stringify([...(s3.migrations?.steps.values() ?? []), ...(s2.migrations?.steps.values() ?? [])].map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))))}\n`);
   } finally {
     await c.close();
