@@ -103,6 +103,7 @@ export async function run(r: Reporter): Promise<void> {
       r.record({ name: `planned migration${name}: longest gap across the switch`, value: median(trials.map((t) => Math.max(t.byPhase['→drained'] ?? 0, t.byPhase['→done'] ?? 0))), unit: 'ms', target: 1, better: 'lower', baseline });
     }
   }
+  await (await import('./migration-failover.js')).runFailover(r);
   await (await import('./migration-drain.js')).runDrain(r);
   await (await import('./migration-elastic.js')).runElastic(r);
 }

@@ -19,7 +19,7 @@
  * A port can also be joined to a VXLAN endpoint outside swnet (a kernel vxlan device, a switch)
  * with the SoftwareNetwork annotation `swnet.io/vxlan.<fn>.<port>: "VNI@ADDR:PORT"`.
  *
- * Standby copies (`fw~standby-1`) are not run: they have no links.
+ * Standby copies (`fw~standby-1`) run warm and take over when their primary's hellos stop (agent-standby.ts).
  */
 import type { Command } from 'commander';
 import { createFunction } from '../functions/registry.js';
@@ -40,6 +40,7 @@ import { parseListen } from './controller.js';
 import { stopOnSignals } from './shutdown.js';
 import { lineLog } from '../control/log.js';
 import { daemonLogger, logOptions } from './log-options.js';
+import { StandbyManager, type StandbyOptions } from './agent-standby.js';
 import { startAgentAutoscaler } from './agent-autoscale.js';
 import { MigrationAgent } from './agent-migrate.js';
 
@@ -57,6 +58,8 @@ export interface ServerAgentInit {
   readonly statusMs?: number;
   /** Period of the full resync (ms); default 2000. */
   readonly resyncMs?: number;
+  /** Warm standbys and failover: hello socket and interval, state copy period (agent-standby.ts). */
+  readonly standby?: StandbyOptions;
   readonly log?: (line: string) => void;
 }
 
@@ -97,6 +100,8 @@ export class ServerAgent {
   private readonly events: EventRecorder;
   /** Last reconcile's outcome per network key, for the status. */
   private lastReport: RuntimeReport | undefined;
+  /** Warm standbys, hellos and failover (agent-standby.ts). */
+  standby: StandbyManager | undefined;
   /** This server's steps of planned migrations (agent-migrate.ts). */
   migrations: MigrationAgent | undefined;
 
@@ -128,16 +133,20 @@ export class ServerAgent {
     const runtime = await AgentRuntime.open({ name: init.server, ...(init.vxlan ? { vxlan: init.vxlan } : {}), ...(power ? { power } : {}), ...(capacity ? { capacity } : {}) });
     const ep = runtime.endpoint;
     let hb: Heartbeat;
+    const standby = await StandbyManager.open({ ...init.standby, server: init.server, ...(init.vxlan ? { defaultAddress: init.vxlan.address } : {}) }).catch(async (e: unknown) => { await runtime.close(); throw e; });
     try {
-      hb = await startHeartbeat(init.store, init.server, { ttlSeconds: init.ttlSeconds ?? 10, info: ep ? { vxlan: `${ep.address}:${ep.port}` } : {}, onError: (e) => init.log?.(`agent ${init.server}: heartbeat: ${e.message}`) });
+      hb = await startHeartbeat(init.store, init.server, { ttlSeconds: init.ttlSeconds ?? 10, info: { ...(ep ? { vxlan: `${ep.address}:${ep.port}` } : {}), hello: standby.endpoint }, onError: (e) => init.log?.(`agent ${init.server}: heartbeat: ${e.message}`) });
     } catch (e) {
-      await runtime.close();
+      await Promise.all([runtime.close(), standby.close()]);
       throw e;
     }
     const a = new ServerAgent(init, runtime, hb);
+    a.standby = standby;
     const kick = (): void => a.kick();
     try {
       for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.reflectors.push(await Reflector.start(init.store, { prefix, onChange: kick, onRelist: (e) => init.log?.(`agent ${init.server}: relist ${prefix}: ${e.message}`) }));
+      const [pl, , beats] = a.reflectors as [Reflector, Reflector, Reflector];
+      await standby.start({ store: init.store, server: init.server, runtime, placements: pl.cache, heartbeats: beats.cache, planWith: (k, f) => a.planWith(k, f), waitPlacements: (r) => pl.waitFor(r), reconcileNow: () => (a.kick(), a.settled()), fail: () => a.kill(), ...(init.log ? { log: init.log } : {}) });
       a.migrations = await MigrationAgent.start({ store: init.store, server: init.server, runtime, planWith: (k, f) => a.planWith(k, f), ...(init.log ? { log: init.log } : {}) });
     } catch (e) {
       await a.stop();
@@ -228,6 +237,7 @@ export class ServerAgent {
     }
     for (const key of [...this.errors.keys()]) if (!wanted.has(key)) this.errors.delete(key);
     await this.syncCondition();
+    await this.standby?.reconcile();
     this.migrations?.kick();
   }
 
@@ -402,6 +412,7 @@ export class ServerAgent {
   private async halt(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.standby?.close();
     await this.migrations?.stop();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
@@ -422,7 +433,9 @@ export function register(program: Command): void {
     .option('--vxlan-listen <addr:port>', 'VXLAN endpoint for links to other servers (an address the peers reach)')
     .option('--ttl <seconds>', 'heartbeat lease TTL', '10')
     .option('--status-interval <ms>', 'period of Server status writes', '5000')
-    .action(async (o: { server: string; store?: string; dataDir?: string; vxlanListen?: string; ttl: string; statusInterval: string }) => {
+    .option('--hello-listen <addr:port>', 'UDP endpoint of the failover hellos (default: the VXLAN address, a free port)')
+    .option('--hello-interval <ms>', 'hello interval towards warm standbys (down after 3 missed, confirmed)', '50')
+    .action(async (o: { server: string; store?: string; dataDir?: string; vxlanListen?: string; ttl: string; statusInterval: string; helloListen?: string; helloInterval: string }) => {
       try {
         const vxlan = o.vxlanListen !== undefined ? parseListen(o.vxlanListen) : undefined;
         const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
@@ -430,7 +443,7 @@ export function register(program: Command): void {
         const log = lineLog(logger, 'agent');
         let agent: ServerAgent;
         try {
-          agent = await ServerAgent.start({ store, server: o.server, ...(vxlan ? { vxlan: { address: vxlan.host, port: vxlan.port } } : {}), ttlSeconds: Number(o.ttl), statusMs: Number(o.statusInterval), log });
+          agent = await ServerAgent.start({ store, server: o.server, ...(vxlan ? { vxlan: { address: vxlan.host, port: vxlan.port } } : {}), ttlSeconds: Number(o.ttl), statusMs: Number(o.statusInterval), log, standby: { helloMs: Number(o.helloInterval), ...(o.helloListen !== undefined ? { hello: ((h) => ({ address: h.host, port: h.port }))(parseListen(o.helloListen)) } : {}) } });
         } catch (e) {
           await store.close();
           throw e;
@@ -441,6 +454,7 @@ export function register(program: Command): void {
           await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
           await store.close();
         }, log);
+        void agent.standby?.failed.then(async () => (log(`swnet agent: ${o.server} failed on command (as after kill -9)`), await store.close().catch(() => undefined), process.exit(137)));
       } catch (e) {
         process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
         process.exitCode = 1;
