@@ -54,6 +54,8 @@ export class ClusterError extends Error {
 export interface ClusterOptions {
   /** Latency between a server and its datacenter's fabric (ms, default 0): two servers of one datacenter are 2× this apart. */
   readonly intraDatacenterMs?: number;
+  /** Datacenters that may have no server here (all lost, none yet): their fabric still carries links. */
+  readonly datacenters?: readonly string[];
 }
 
 /**
@@ -112,7 +114,7 @@ export class Cluster {
     });
     this.maxPeakWatts = peak || 1;
     // Latency graph: servers 0..n-1, then one node per datacenter (its fabric).
-    const dcs = [...this.byDatacenter.keys()];
+    const dcs = [...new Set([...this.byDatacenter.keys(), ...(o.datacenters ?? [])])];
     const dcNode = new Map(dcs.map((d, k) => [d, n + k]));
     this.adj = Array.from({ length: n + dcs.length }, () => []);
     const intra = o.intraDatacenterMs ?? 0;

@@ -17,7 +17,9 @@ interface ServerSpecShape {
 
 /**
  * Builds the cluster from the infrastructure resources (other kinds are ignored). Servers of an
- * unknown datacenter get tier 'unknown' (a tier constraint then refuses them, by name).
+ * unknown datacenter get tier 'unknown' (a tier constraint then refuses them, by name). Every
+ * Datacenter is a node of the latency graph even without a server in `resources` (all of them
+ * lost), so links through it still count; links to servers not in `resources` are left out.
  * @example const cluster = clusterFromResources(await listAll(store));
  */
 export function clusterFromResources(resources: readonly Resource[], o: ClusterOptions = {}): Cluster {
@@ -25,6 +27,7 @@ export function clusterFromResources(resources: readonly Resource[], o: ClusterO
   for (const r of resources) if (r.kind === 'Datacenter') tierOf.set(r.metadata.name, String(r.spec['tier']));
   const servers: ServerInput[] = [];
   const links: LinkInput[] = [];
+  const present = new Set([...tierOf.keys(), ...resources.filter((r) => r.kind === 'Server').map((r) => r.metadata.name)]);
   for (const r of resources) {
     if (r.kind === 'Server') {
       const s = r.spec as unknown as ServerSpecShape;
@@ -41,10 +44,13 @@ export function clusterFromResources(resources: readonly Resource[], o: ClusterO
       });
     } else if (r.kind === 'Link') {
       const l = r.spec as unknown as { endpoints: [string, string]; latency?: number | string };
+      // A link to a server left out of `resources` (its agent is lost: the network controller
+      // offers only usable servers) leads nowhere usable; apply checked every reference already.
+      if (!l.endpoints.every((e) => present.has(e))) continue;
       links.push({ endpoints: l.endpoints, latencyMs: l.latency === undefined ? 0 : parseDuration(l.latency) });
     }
   }
-  return new Cluster(servers, links, o);
+  return new Cluster(servers, links, { datacenters: [...tierOf.keys()], ...o });
 }
 
 /** `namespace/network/function`, the id a function is scheduled and reported under. */

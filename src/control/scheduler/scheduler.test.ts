@@ -268,3 +268,51 @@ test('from manifests: the fixture network is scheduled as a gang with its standb
   for (const f of ['r1', 'fw', 'lb']) assert.notEqual(g.placements.get(`tenant-a/web/${f}`), g.placements.get(`tenant-a/web/${f}~standby-1`), `${f} and its standby apart`);
   assert.notEqual(g.placements.get('tenant-a/web/r1'), g.placements.get('tenant-a/web/fw'), 'antiAffinity [r1, fw]');
 });
+
+test('clusterFromResources: a datacenter whose servers are all left out (agents lost) still joins links; links to missing servers are dropped', () => {
+  const text = `apiVersion: swnet.io/v1
+kind: Datacenter
+metadata: { name: central }
+spec: { tier: central }
+---
+apiVersion: swnet.io/v1
+kind: Datacenter
+metadata: { name: edge }
+spec: { tier: edge }
+---
+apiVersion: swnet.io/v1
+kind: Datacenter
+metadata: { name: regional }
+spec: { tier: regional }
+---
+apiVersion: swnet.io/v1
+kind: Server
+metadata: { name: c1 }
+spec: { datacenter: central, capacity: { cpu: 4, memory: 8Gi } }
+---
+apiVersion: swnet.io/v1
+kind: Server
+metadata: { name: r1 }
+spec: { datacenter: regional, capacity: { cpu: 4, memory: 8Gi } }
+---
+apiVersion: swnet.io/v1
+kind: Link
+metadata: { name: central-edge }
+spec: { endpoints: [central, edge], latency: 3ms }
+---
+apiVersion: swnet.io/v1
+kind: Link
+metadata: { name: edge-regional }
+spec: { endpoints: [edge, regional], latency: 2ms }
+---
+apiVersion: swnet.io/v1
+kind: Link
+metadata: { name: c1-e1 }
+spec: { endpoints: [c1, e1], latency: 1ms }
+`;
+  const { resources, issues } = parseManifestText(text, 'x.yaml');
+  assert.deepEqual(issues.filter((i) => !/e1/.test(i.message)), []);
+  const cluster = clusterFromResources(resources.map((r) => r.resource));
+  // central → edge (no server left) → regional: 5 ms.
+  assert.equal(cluster.latency(cluster.index.get('c1') as number, cluster.index.get('r1') as number), 5);
+});
