@@ -1,0 +1,155 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core) against `swnet up`
+ * (a child process on a free port, its default example, real agents): the page shows every server
+ * and network the API lists; the per-network charts receive points from the agents' status
+ * writes (uPlot's series grow); draining a server from the page empties it (checked through the
+ * API) and the operations panel shows the migrations' phases as they arrive.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
+import { dashboardBuilt, launchChromium } from './browser.js';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const TOKEN = 'dash-platform-token-0123456789';
+
+interface Up {
+  url: string;
+  out: () => string;
+  stop: () => Promise<void>;
+}
+
+/** `swnet up` on a free port in a fresh data directory; resolves once it prints the API address. */
+async function up(dir: string): Promise<Up> {
+  const child: ChildProcess = spawn(process.execPath, [MAIN, 'up', '--data-dir', dir, '--port', '0', '--status-interval', '1000'], { env: { ...process.env, SWNET_ADMIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const kill = setTimeout(() => child.kill('SIGKILL'), 8000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  const t0 = Date.now();
+  for (;;) {
+    const m = /API on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+    if (m?.[1]) return { url: m[1], out: () => out, stop };
+    if (child.exitCode !== null || Date.now() - t0 > 20_000) {
+      await stop();
+      throw new Error(`swnet up did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Named { metadata: { name: string; namespace?: string } }
+interface Pl { namespace: string; network: string; function: string; server: string }
+
+async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() - t0 > ms) throw new Error(`${what}: not after ${ms} ms${last ? ` (${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('dashboard on swnet up: servers and networks, charts fed by the agents, drain from the page empties the server', { timeout: 60_000 }, async () => {
+  assert.ok(dashboardBuilt(DEFAULT_WEB_ROOT), `the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
+  const dir = mkdtempSync(join(tmpdir(), 'swnet-dashup-'));
+  const u = await up(dir);
+  const b = await launchChromium();
+  const get = async <T>(path: string): Promise<T> => {
+    const r = await fetch(`${u.url}${path}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
+    return (await r.json()) as T;
+  };
+  try {
+    // The example is applied and placed.
+    const { servers, nets } = await until('servers, networks and placements', 20_000, async () => {
+      const [s, n, p] = await Promise.all([get<{ items: Named[] }>('/api/v1/servers'), get<{ items: Named[] }>('/api/v1/softwarenetworks'), get<{ items: Pl[] }>('/api/v1/placements')]);
+      return s.items.length > 0 && n.items.length > 0 && p.items.length > 0 ? { servers: s.items.map((x) => x.metadata.name), nets: n.items.map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`) } : undefined;
+    });
+
+    const page = await b.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${u.url}/#token=${TOKEN}`);
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 10_000 });
+
+    // Infrastructure: every server in its datacenter card, under its tier.
+    for (const s of servers) await page.waitForSelector(`.tier .dc tr[data-server="${s}"]`, { timeout: 5_000 });
+    // Networks: every one in the list.
+    await page.click('#tabs button[data-tab="nets"]');
+    for (const n of nets) await page.waitForSelector(`#net-rows [data-net="${n}"]`, { timeout: 5_000 });
+
+    // Charts: the agents' status writes reach a network's card and its uPlot series grow.
+    await page.click('#tabs button[data-tab="charts"]');
+    const card = await page.waitForSelector('.netcard[data-points]:not([data-points="0"])', { timeout: 15_000 });
+    const net = (await card.getAttribute('data-net')) ?? '';
+    const before = Number(await card.getAttribute('data-points'));
+    const sel = `.netcard[data-net="${net}"]`;
+    await page.waitForFunction(`Number(document.querySelector(${JSON.stringify(sel)})?.dataset.points) > ${before}`, undefined, { timeout: 10_000 });
+    // The infrastructure's energy chart has points too.
+    await page.click('#tabs button[data-tab="infra"]');
+    await page.waitForFunction(`Number(document.querySelector('#chart-active')?.dataset.points) >= 2 && Number(document.querySelector('#chart-energy')?.dataset.lastWatts) > 0`, undefined, { timeout: 10_000 });
+
+    // Drain from the page: the busiest server (primaries and standby copies alike must leave).
+    const pls = (await get<{ items: Pl[] }>('/api/v1/placements')).items;
+    const count = new Map<string, number>();
+    for (const p of pls) count.set(p.server, (count.get(p.server) ?? 0) + 1);
+    const [victim, had] = [...count].sort((a, c) => c[1] - a[1])[0]!;
+    const drain = await page.waitForSelector(`tr[data-server="${victim}"] button[data-op="drain"]`);
+    assert.equal(await drain.isDisabled(), false, `drain is disabled: ${await drain.getAttribute('title')}`);
+    await drain.click();
+    await page.waitForSelector('#ops [data-outcome="ok"], #ops [data-outcome="error"]', { timeout: 10_000 });
+    assert.equal(await page.textContent('#ops [data-outcome]').then((t) => (t ?? '').length > 0), true);
+    const outcome = await page.getAttribute('#ops [data-outcome]', 'data-outcome');
+    assert.equal(outcome, 'ok', `drain answered: ${await page.textContent('#ops .op')}`);
+    const left = await until(`${victim} empty (had ${had} placements)`, 30_000, async () => {
+      const rest = (await get<{ items: Pl[] }>('/api/v1/placements')).items.filter((p) => p.server === victim);
+      return rest.length === 0 ? rest : undefined;
+    });
+    assert.deepEqual(left, []);
+    // Its functions run elsewhere: every function placed before is placed again, on another server.
+    const after = (await get<{ items: Pl[] }>('/api/v1/placements')).items;
+    for (const p of pls.filter((x) => x.server === victim && !x.function.includes('~'))) {
+      const now = after.find((x) => x.namespace === p.namespace && x.network === p.network && x.function === p.function);
+      assert.ok(now && now.server !== victim, `${p.namespace}/${p.network}/${p.function} is placed elsewhere`);
+    }
+    // The page follows: the server's row counts no function and says cordoned; the operations
+    // panel lists the drain's migrations, each ending in 'done' with its phases.
+    await page.waitForFunction(`(() => { const r = document.querySelector('tr[data-server="${victim}"]'); return r && r.children[2].textContent === '0' && /cordoned/.test(r.children[1].textContent); })()`, undefined, { timeout: 10_000 });
+    await page.waitForFunction(`(() => { const ms = [...document.querySelectorAll('#ops .op .mig')]; return ms.length > 0 && ms.every((m) => m.dataset.phase === 'done' || m.dataset.phase === 'failed'); })()`, undefined, { timeout: 15_000 });
+    const phases = await page.$$eval('#ops .op .mig', (ms) => ms.map((m) => [m.getAttribute('data-phase'), [...m.querySelectorAll('.chip')].map((c) => c.textContent?.split(' ')[0])]));
+    assert.ok(phases.some(([ph, chips]) => ph === 'done' && Array.isArray(chips) && chips.includes('switched')), `a migration went through switched to done: ${JSON.stringify(phases)}`);
+    // The timeline shows the same migrations with their reason.
+    await page.click('#tabs button[data-tab="events"]');
+    await page.check('#ev-mig');
+    await page.waitForFunction(`[...document.querySelectorAll('#ev-rows .migration')].some((r) => r.textContent.includes(${JSON.stringify(`${victim} →`)}) && /operator|drain/.test(r.textContent))`, undefined, { timeout: 5_000 });
+    assert.deepEqual(errors, []);
+  } catch (e) {
+    process.stderr.write(`swnet up output (tail):\n${u.out().slice(-3000)}\n`);
+    throw e;
+  } finally {
+    await b.close();
+    await u.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
