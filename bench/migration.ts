@@ -106,4 +106,5 @@ export async function run(r: Reporter): Promise<void> {
   await (await import('./migration-failover.js')).runFailover(r);
   await (await import('./migration-drain.js')).runDrain(r);
   await (await import('./migration-elastic.js')).runElastic(r);
+  await (await import('./migration-agent.js')).runAgentMigration(r);
 }

@@ -1,0 +1,138 @@
+/**
+ * Planned migration through the server agents' runtime (src/host/agent-runtime.ts), the path
+ * `swnet migrate` takes: a router moves from server A to server B (two AgentRuntimes joined
+ * by VXLAN on loopback) while a numbered UDP flow src (A) → r1 → r2 → sink (B) crosses it:
+ * warm instance on B with its VNI bound ahead, live pre-copy, A re-plans (the source's frames
+ * now reach B), B adopts the warm r1, A's r1 retires after its grace period and its final state
+ * is merged into B's. Frames are counted at the sink (lost, duplicated) and timed in B's
+ * domain 0 just before the sink (longest gap between consecutive frames), beside the longest
+ * gap of the same flow in as long a window without migration.
+ *
+ * @example
+ * await runAgentMigration(reporter);
+ */
+import type { Plain } from '../src/functions/contract.js';
+import type { FunctionSpec } from '../src/host/domain.js';
+import { AgentRuntime, type NetworkPlan } from '../src/host/agent-runtime.js';
+import { mergeState } from '../src/host/agent-state.js';
+import type { CaptureWriter } from '../src/packet/capture.js';
+import { TEST_MAGIC } from '../src/functions/traffic-source.js';
+import type { Reporter } from './report.js';
+import { fmt } from './report.js';
+
+const KEY = 'bench/mig';
+const mac = (b: number): string => `02:00:00:00:00:${b.toString(16).padStart(2, '0')}`;
+type Obj = { readonly [k: string]: Plain };
+
+/** Longest gap between consecutive frames of flow 2, measured where frames enter the sink's domain. */
+class GapTap implements CaptureWriter {
+  readonly format = 'pcap' as const;
+  private last = -1;
+  longest = 0;
+  addInterface(): number {
+    return 0;
+  }
+  write(_iface: number, tsNs: bigint, d: Uint8Array): void {
+    // Untagged IPv4/UDP: the test header at byte 42 (magic, flow id, sequence, send time).
+    if (d.length < 62 || (((d[42]! << 24) | (d[43]! << 16) | (d[44]! << 8) | d[45]!) >>> 0) !== TEST_MAGIC || d[49] !== 2) return;
+    const t = Number(tsNs) / 1e6;
+    if (this.last >= 0 && t - this.last > this.longest) this.longest = t - this.last;
+    this.last = t;
+  }
+  close(): void {}
+}
+
+interface Trial {
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  gap: number;
+  baselineGap: number;
+  phases: Record<string, number>;
+}
+
+async function trial(kpps: number, seconds: number, migrate: boolean): Promise<Trial> {
+  const n = Math.round(kpps * 1000 * seconds);
+  const udp = { kind: 'udp', srcMac: mac(10), dstMac: mac(1), src: '10.0.1.10', dst: '10.0.2.10', dstPort: 2000, payloadBytes: 32 };
+  const src: FunctionSpec = { name: 'src', kind: 'traffic-source', config: { flows: [{ ...udp, srcPort: 1000, intervalMs: 5, count: 100 }, { ...udp, srcPort: 1001, intervalMs: 1 / kpps, count: n, startMs: 1000 }] } };
+  const r1: FunctionSpec = { name: 'r1', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(1), addresses: ['10.0.1.1/24'] }, { name: 'eth1', mac: mac(2), addresses: ['10.0.0.1/30'] }], routes: [{ prefix: '10.0.2.0/24', via: '10.0.0.2' }] } };
+  const r2: FunctionSpec = { name: 'r2', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(3), addresses: ['10.0.0.2/30'] }, { name: 'eth1', mac: mac(4), addresses: ['10.0.2.1/24'] }], neighbors: [{ interface: 'eth1', address: '10.0.2.10', mac: mac(20) }] } };
+  const sink: FunctionSpec = { name: 'sink', kind: 'traffic-sink', config: {} };
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 } });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 } });
+  try {
+    const ea = a.endpoint as { address: string; port: number };
+    const eb = b.endpoint as { address: string; port: number };
+    await b.apply({ key: KEY, functions: [r2, sink], wires: [['r2.eth1', 'sink.in']], remote: [{ port: 'r2.eth0', vni: 101, remote: ea }] });
+    await a.apply({ key: KEY, functions: [src, r1], wires: [['src.out', 'r1.eth0']], remote: [{ port: 'r1.eth1', vni: 101, remote: eb }] });
+    const sinkAtt = b.host.bridge.attachments().find((x) => x.label === `${KEY}:sink.in`)?.id ?? -1;
+    const tap = new GapTap();
+    b.host.capture(sinkAtt, tap);
+    const flow = async (): Promise<Obj | undefined> => (((await b.exportState(KEY, 'sink')) as Obj)['flows'] as readonly Obj[]).find((f) => f['id'] === 2);
+    const received = async (): Promise<number> => ((await flow())?.['received'] as number | undefined) ?? 0;
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    while ((await received()) < n / 10) await sleep(10);
+    // Baseline: the longest gap in a steady window as long as the migration takes.
+    tap.longest = 0;
+    await sleep(600);
+    const baselineGap = tap.longest;
+    tap.longest = 0;
+    const phases: Record<string, number> = {};
+    let t = performance.now();
+    const lap = (name: string): void => {
+      const now = performance.now();
+      phases[name] = now - t;
+      t = now;
+    };
+    if (!migrate) {
+      // The control run: as long a window, nothing moves.
+      await sleep(300);
+      const gap = tap.longest;
+      const end = performance.now() + 15000;
+      while (((await flow())?.['maxSeq'] as number | undefined) !== n - 1 && performance.now() < end) await sleep(20);
+      await sleep(300);
+      const f = (await flow()) ?? {};
+      return { lost: n - ((f['received'] as number | undefined) ?? 0), duplicates: (f['duplicates'] as number | undefined) ?? 0, reordered: (f['reordered'] as number | undefined) ?? 0, gap, baselineGap, phases };
+    }
+    await b.warm(KEY, r1, ['eth0', 'eth1'], { remote: [{ port: 'r1.eth0', vni: 100, remote: ea }] });
+    lap('prepare (warm)');
+    await b.importState(KEY, 'r1', await a.exportState(KEY, 'r1'));
+    lap('pre-copy');
+    const pa: NetworkPlan = { key: KEY, functions: [src], wires: [], remote: [{ port: 'src.out', vni: 100, remote: eb }] };
+    const pb: NetworkPlan = { key: KEY, functions: [r1, r2, sink], wires: [['r1.eth1', 'r2.eth0'], ['r2.eth1', 'sink.in']], remote: [{ port: 'r1.eth0', vni: 100, remote: ea }] };
+    await a.apply(pa);
+    await b.apply(pb);
+    lap('switch (both re-plans)');
+    const fin = await a.retired(KEY, 'r1');
+    lap('drain (grace, final state)');
+    if (fin !== undefined) await b.importState(KEY, 'r1', mergeState('router', await b.exportState(KEY, 'r1'), fin));
+    lap('final merge');
+    await sleep(300);
+    const gap = tap.longest;
+    const end = performance.now() + 15000;
+    while (((await flow())?.['maxSeq'] as number | undefined) !== n - 1 && performance.now() < end) await sleep(20);
+    await sleep(300);
+    const f = (await flow()) ?? {};
+    return { lost: n - ((f['received'] as number | undefined) ?? 0), duplicates: (f['duplicates'] as number | undefined) ?? 0, reordered: (f['reordered'] as number | undefined) ?? 0, gap, baselineGap, phases };
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+export async function runAgentMigration(r: Reporter): Promise<void> {
+  const kpps = 20;
+  const trials: Trial[] = [];
+  const control: Trial[] = [];
+  for (let k = 0; k < 3; k++) {
+    trials.push(await trial(kpps, 3, true));
+    control.push(await trial(kpps, 3, false));
+  }
+  for (const t of trials) r.note(`agent runtime: ${Object.entries(t.phases).map(([p, ms]) => `${p} ${fmt(ms)} ms`).join(', ')}; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baselineGap)} ms); lost ${t.lost}, duplicates ${t.duplicates}, reordered ${t.reordered}`);
+  const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+  const name = `planned migration through the agent runtime at ${kpps} kpps (router across servers, VXLAN)`;
+  // Baseline: the same runs without a migration (what the machine loses on its own).
+  r.record({ name: `${name}: packets lost`, value: trials.reduce((s, t) => s + t.lost, 0), unit: 'packets', target: 0, better: 'lower', baseline: control.reduce((s, t) => s + t.lost, 0) });
+  r.record({ name: `${name}: duplicates`, value: trials.reduce((s, t) => s + t.duplicates, 0), unit: 'packets', target: 0, better: 'lower' });
+  r.record({ name: `${name}: longest gap`, value: med(trials.map((t) => t.gap)), unit: 'ms', target: 1, better: 'lower', baseline: med(trials.map((t) => t.baselineGap)) });
+}
