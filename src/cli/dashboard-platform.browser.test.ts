@@ -7,79 +7,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
 import { dashboardBuilt, launchChromium } from './browser.js';
+import { startUp, until, type ApiPlacement } from './dashboard-testing.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const TOKEN = 'dash-platform-token-0123456789';
 
-interface Up {
-  url: string;
-  out: () => string;
-  stop: () => Promise<void>;
-}
-
-/** `swnet up` on a free port in a fresh data directory; resolves once it prints the API address. */
-async function up(dir: string): Promise<Up> {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, 'up', '--data-dir', dir, '--port', '0', '--status-interval', '1000'], { env: { ...process.env, SWNET_ADMIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const kill = setTimeout(() => child.kill('SIGKILL'), 8000);
-      child.once('exit', () => {
-        clearTimeout(kill);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-  const t0 = Date.now();
-  for (;;) {
-    const m = /API on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (m?.[1]) return { url: m[1], out: () => out, stop };
-    if (child.exitCode !== null || Date.now() - t0 > 20_000) {
-      await stop();
-      throw new Error(`swnet up did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 interface Named { metadata: { name: string; namespace?: string } }
-interface Pl { namespace: string; network: string; function: string; server: string }
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not after ${ms} ms${last ? ` (${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+type Pl = ApiPlacement;
 
 test('dashboard on swnet up: servers and networks, charts fed by the agents, drain from the page empties the server', { timeout: 60_000 }, async () => {
   assert.ok(dashboardBuilt(DEFAULT_WEB_ROOT), `the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), 'swnet-dashup-'));
-  const u = await up(dir);
+  const u = await startUp(dir, TOKEN);
   const b = await launchChromium();
-  const get = async <T>(path: string): Promise<T> => {
-    const r = await fetch(`${u.url}${path}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-    if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
-    return (await r.json()) as T;
-  };
+  const get = u.get;
   try {
     // The example is applied and placed.
     const { servers, nets } = await until('servers, networks and placements', 20_000, async () => {
