@@ -285,7 +285,7 @@ export class AgentRuntime {
     if (cur && cur.canon === canon && (!ports || JSON.stringify(ports) === JSON.stringify(cur.ports))) return;
     if (cur) await this.dropWarm(key, fn.name);
     if (!this.nets.has(key)) this.host.addNetwork(key, { allocation: opts.allocation ?? 1, ...(opts.priority !== undefined ? { priority: opts.priority } : {}) });
-    const started = await this.startCell(key, fn, ports ? [...ports] : functionPorts(fn.kind, fn.config), 'warm');
+    const started = await this.startCell(key, fn, ports ? [...ports] : functionPorts(fn.kind, fn.config));
     const pre: Vx[] = [];
     const cell: Cell = { ...started, pre };
     const br = this.host.bridge;
@@ -436,7 +436,7 @@ export class AgentRuntime {
           else want.push({ f, old: w, ports: functionPorts(f.kind, f.config) });
         } else want.push({ f, old: c, ports: functionPorts(f.kind, f.config) });
       }
-      const res = await Promise.allSettled(want.map((x) => this.startCell(plan.key, x.f, x.ports, 'run')));
+      const res = await Promise.allSettled(want.map((x) => this.startCell(plan.key, x.f, x.ports)));
       res.forEach((r) => {
         if (r.status === 'fulfilled') built.push(r.value);
       });
@@ -647,9 +647,9 @@ export class AgentRuntime {
     return c.hd.attachments[i] as number;
   }
 
-  private async startCell(key: string, f: FunctionSpec, ports: readonly string[], why: 'warm' | 'run'): Promise<Cell> {
+  private async startCell(key: string, f: FunctionSpec, ports: readonly string[]): Promise<Cell> {
     const hd = await this.host.addDomain({
-      name: why === 'warm' ? `${key}/${f.name} (warm)` : `${key}/${f.name}`,
+      name: `${key}/${f.name}`,
       contexts: [{ network: key, functions: [{ ...f }], wires: [] }],
       vnics: ports.map((p) => ({ context: 0, port: `${f.name}.${p}` })),
     });
