@@ -157,6 +157,10 @@ function apply(msg: WatchMsg, at: number): void {
     if (!m) return;
     if (r.kind === 'SoftwareNetwork' || r.kind === 'UserNetworkTemplate') {
       m.delete(netKey(r.metadata.namespace, r.metadata.name));
+      if (r.kind === 'SoftwareNetwork') {
+        series.dropNet(netKey(r.metadata.namespace, r.metadata.name));
+        sinkCache.delete(netKey(r.metadata.namespace, r.metadata.name));
+      }
       netOrderStale = dirty.netList = dirty.charts = dirty.forms = true;
     } else {
       m.delete(r.metadata.name);
@@ -192,7 +196,7 @@ async function loadAll(): Promise<void> {
     api.get<{ items: Resource[] }>('/api/v1/softwarenetworks'),
     api.get<{ items: Placement[] }>('/api/v1/placements'),
   ]);
-  for (const m of [S.dcs, S.servers, S.links, S.nets, S.placements, S.byNet, S.events]) m.clear();
+  for (const m of [S.dcs, S.servers, S.links, S.nets, S.templates, S.placements, S.byNet, S.events]) m.clear();
   const at = Date.now();
   for (const r of [...dcs.items, ...servers.items, ...links.items, ...nets.items]) putResource(r, at);
   for (const p of pls.items) putPlacement(p);

@@ -172,6 +172,12 @@ export class SeriesStore {
     return changed;
   }
 
+  /** A deleted network: its history goes (user networks come and go by the thousand). */
+  dropNet(k: string): void {
+    this.nets.delete(k);
+    this.last.delete(k);
+  }
+
   /** A deleted server. */
   forget(server: string, at: number): Set<string> {
     return this.ingest(server, { domains: [] }, at, () => undefined);
