@@ -143,3 +143,31 @@ test('AgentRuntime plan changes keep state: a new FIB replaces r1 make-before-br
     await b.close();
   }
 });
+
+test('AgentRuntime warm instance: VNIs bound ahead are freed by dropWarm; one warmed with an older configuration is replaced at adoption, its state carried (neighbours kept, routes of the new configuration)', async () => {
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 } });
+  try {
+    const peer = { address: '127.0.0.1', port: 9 };
+    await a.warm(KEY, r1(), undefined, { remote: [{ port: 'r1.eth0', vni: 555, remote: peer }] });
+    assert.deepEqual(a.uplink?.remotesOf(555), [peer]);
+    assert.deepEqual(a.warmList(), { [KEY]: ['r1'] });
+    assert.equal(await a.dropWarm(KEY, 'r1'), true);
+    assert.equal(a.uplink?.remotesOf(555), undefined);
+    assert.equal(await a.dropWarm(KEY, 'r1'), false);
+    await assert.rejects(a.importState(KEY, 'r1', null), (e: Error) => e.name === 'AgentRuntimeError');
+
+    const learned = { interface: 'eth1', address: '10.0.0.2', mac: mac(3), state: 'reachable', ageMs: 0 };
+    await a.warm(KEY, r1(), ['eth0', 'eth1']);
+    await a.importState(KEY, 'r1', { routes: [], neighbors: [learned], ipId: 0 });
+    const extra = { prefix: '10.9.0.0/16', via: '10.0.0.2' };
+    assert.equal(await a.apply({ key: KEY, functions: [r1([extra])], wires: [], remote: [] }), 'created');
+    assert.deepEqual(a.changes(KEY), { started: [], kept: [], adopted: [], replaced: ['r1'], stateLost: [], retiring: [], repointed: [] });
+    assert.equal(a.hasWarm(KEY, 'r1'), false);
+    const st = (await a.exportState(KEY, 'r1')) as Obj;
+    assert.ok(neighbours(st).includes(`10.0.0.2@${mac(3)}`));
+    assert.deepEqual((st['routes'] as readonly Obj[]).map((r) => r['prefix']).sort(), ['10.0.2.0/24', '10.9.0.0/16']);
+    assert.equal(a.host.domainList().length, 1, 'the warm domain is gone once its state moved on');
+  } finally {
+    await a.close();
+  }
+});
