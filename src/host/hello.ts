@@ -107,6 +107,8 @@ interface WatchRec {
   readonly id: string;
   readonly from: number;
   silentMs: number;
+  /** performance.now() of the last hello read: silence is counted from it, not from the tick before. */
+  heardAt: number;
   received: number;
   state: WatchState;
 }
@@ -151,7 +153,8 @@ export class HelloEndpoint {
     // A peer's closed port shows up as ECONNREFUSED on some platforms: never fatal.
     sock.on('error', () => void this.c.sendErrors++);
     this.sendTimer = setInterval(() => this.send(), init.intervalMs);
-    this.tickTimer = setInterval(() => this.tick(), init.intervalMs);
+    // Ticks at half the interval: a verdict at most half an interval after its threshold.
+    this.tickTimer = setInterval(() => this.tick(), Math.max(1, init.intervalMs / 2));
     this.sendTimer.unref();
     this.tickTimer.unref();
   }
@@ -222,7 +225,7 @@ export class HelloEndpoint {
     const f = helloId(from);
     if (cur && cur.id === id && cur.from === f) return;
     if (cur && cur.id !== id) throw new HelloError(`hello ids of '${id}' and '${cur.id}' collide (FNV-1a ${h.toString(16)})`);
-    this.watches.set(h, { id, from: f, silentMs: 0, received: 0, state: 'waiting' });
+    this.watches.set(h, { id, from: f, silentMs: 0, heardAt: 0, received: 0, state: 'waiting' });
   }
 
   unwatch(id: string): void {
@@ -286,7 +289,10 @@ export class HelloEndpoint {
 
   /** Stops sending (receiving goes on): what a stalled or dying agent looks like to its peers (tests, `fail`). */
   pause(paused = true): void {
+    const was = this.paused;
     this.paused = paused;
+    // Resuming is like a stalled loop running again: its overdue timer fires at once.
+    if (was && !paused) this.send();
   }
 
   private send(): void {
@@ -322,6 +328,7 @@ export class HelloEndpoint {
       return;
     }
     this.c.received++;
+    const now = performance.now();
     const from = m.readUInt32BE(8);
     for (let k = 0; k < n; k++) {
       const w = this.watches.get(m.readUInt32BE(HEADER + 4 * k));
@@ -330,6 +337,7 @@ export class HelloEndpoint {
         continue;
       }
       w.silentMs = 0;
+      w.heardAt = now;
       w.received++;
       if (w.state !== 'up') {
         const was = w.state;
@@ -345,11 +353,12 @@ export class HelloEndpoint {
     this.lastTick = now;
     if (dt > 2 * this.init.intervalMs) this.c.lateTicks++;
     // At most 1.5 intervals of silence per tick: a late tick is the monitor's stall, not the peer's.
-    const credit = Math.min(dt, 1.5 * this.init.intervalMs);
+    const cap = 1.5 * this.init.intervalMs;
+    const since = now - dt;
     let crossed = false;
     for (const w of this.watches.values()) {
       if (w.state === 'waiting' || w.state === 'down') continue;
-      w.silentMs += credit;
+      w.silentMs += Math.min(now - (w.heardAt > since ? w.heardAt : since), cap);
       if ((w.state === 'up' && w.silentMs >= this.missedMs) || (w.state === 'suspect' && w.silentMs >= this.missedMs + this.confirmMs)) crossed = true;
     }
     if (crossed && !this.verdictQueued) {
