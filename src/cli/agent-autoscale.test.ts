@@ -14,15 +14,12 @@ import { listEvents } from '../control/events.js';
 import { ServerAgent } from './agent.js';
 import { until } from './agent-testing.js';
 
-/** source (endpoint in domain 0) → router (user domain, behind the token scheduler) → sink. */
-async function network(h: HostServer, net: string, pps: number, profile?: { periodMs: number; min: number; max: number; originMs: number }): Promise<{ source: TrafficSource; sink: TrafficSink }> {
-  const flows = 8;
-  const source = trafficSourceFactory.create({
-    flows: Array.from({ length: flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 40000 + i, dstPort: 9, payloadBytes: 32, intervalMs: (1000 * flows) / pps })),
-    ...(profile ? { profile: { shape: 'day', ...profile } } : {}),
-  }) as TrafficSource;
+/**
+ * router (user domain, behind the token scheduler) → sink; `source()` then attaches the traffic
+ * source (endpoint in domain 0) synchronously, so a day profile starts where the caller wants.
+ */
+async function network(h: HostServer, net: string): Promise<{ sink: TrafficSink; source: (pps: number, profile?: { periodMs: number; min: number; max: number; originMs: number }) => TrafficSource }> {
   const sink = trafficSinkFactory.create({}) as TrafficSink;
-  const [srcAtt] = h.addEndpoint(net, source, 'src');
   const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
   const ctx = { pool: h.pool, out: release, now: 0 };
   const sinkAtt = h.attachExternal(net, `${net}:sink.in`, (b) => {
@@ -31,33 +28,54 @@ async function network(h: HostServer, net: string, pps: number, profile?: { peri
     return true;
   });
   const { attachments } = await h.addDomain({ name: net, contexts: [{ network: net, functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics: [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }] });
-  h.bridge.wire(srcAtt as number, attachments[0] as number);
   h.bridge.wire(attachments[1] as number, sinkAtt);
-  return { source, sink };
+  return {
+    sink,
+    source: (pps, profile) => {
+      const flows = 8;
+      const source = trafficSourceFactory.create({
+        flows: Array.from({ length: flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 40000 + i, dstPort: 9, payloadBytes: 32, intervalMs: (1000 * flows) / pps })),
+        ...(profile ? { profile: { shape: 'day', ...profile } } : {}),
+      }) as TrafficSource;
+      const [srcAtt] = h.addEndpoint(net, source, 'src');
+      h.bridge.wire(srcAtt as number, attachments[0] as number);
+      return source;
+    },
+  };
 }
 
 const sent = (s: TrafficSource): number => ((s.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
 const received = (s: TrafficSink): number => s.report().reduce((n, f) => n + f.received, 0);
 
 test('autoscaler on a host: a compressed day raises the allocation at the peak and lowers it at night, within limits, with no frame dropped', async () => {
-  const h = new HostServer({ name: 'as-s1', slots: 65536, slotSize: 512, capacity: { capacity: 40_000, unit: 'packets' }, domain: { watchdogMs: 5000, ringCapacity: 32768 } });
+  const h = new HostServer({ name: 'as-s1', slots: 65536, slotSize: 512, capacity: { capacity: 10_000, unit: 'packets' }, domain: { watchdogMs: 5000, ringCapacity: 32768 } });
   h.addNetwork('day', { allocation: 10 });
   h.addNetwork('bg', { allocation: 10 });
   const periodMs = 4000;
-  // Start a little after midnight: the load rises to 24 kpps at noon, then falls to 1.2 kpps.
-  const day = await network(h, 'day', 24_000, { periodMs, min: 0.05, max: 1, originMs: performance.timeOrigin + performance.now() - 0.05 * periodMs });
-  const bg = await network(h, 'bg', 4000);
+  const dayNet = await network(h, 'day');
+  const bgNet = await network(h, 'bg');
+  // The sources start together, at 21:36 of a compressed day (phase 0.9): night, then the load
+  // rises to 6 kpps at noon and falls back to 300 packets/s at the next midnight. Rates a loaded
+  // machine keeps up with: a backlog at the scheduler would rightly keep the allocation up.
+  const originMs = performance.timeOrigin + performance.now() + 0.1 * periodMs;
+  const day = { sink: dayNet.sink, source: dayNet.source(6000, { periodMs, min: 0.05, max: 1, originMs }) };
+  const bg = { sink: bgNet.sink, source: bgNet.source(1000) };
   const limits = { minTokens: 2, maxTokens: 40, targetUtilization: 0.7 };
   const events: ScaleChange[] = [];
   const scaler = new AgentAutoscaler({ host: h, limits: (n) => (n === 'day' ? limits : undefined), onScaled: (c) => void events.push(c), options: { downWindows: 3 } });
   const trail: number[] = [];
   try {
     h.start();
-    const end = performance.now() + periodMs * 1.1;
-    while (performance.now() < end) {
+    // Until 02:24 of the next day (phase 1.1), or up to 07:12 (1.3) while the evening's shrink is
+    // still to come (a loaded machine delays ticks and drains the peak's backlog late).
+    const at = (phase: number): number => originMs - performance.timeOrigin + periodMs * phase;
+    for (;;) {
       await new Promise((r) => setTimeout(r, 100));
       await scaler.tick();
       trail.push(h.stats()?.networks.find((n) => n.net === 'day')?.share.nextAllocation ?? NaN);
+      const peak = Math.max(...trail);
+      const shrunk = Math.min(...trail.slice(trail.indexOf(peak))) <= peak / 4;
+      if (performance.now() > at(1.3) || (performance.now() > at(1.1) && shrunk)) break;
     }
     h.endpointsTicking = false;
     const deadline = performance.now() + 5000;
@@ -71,7 +89,7 @@ test('autoscaler on a host: a compressed day raises the allocation at the peak a
   // Night first: shrunk below the initial 10; noon: grown well above it; evening: back down.
   assert.ok(Math.min(...trail.slice(0, peakAt)) < 10, `no shrink at night: ${s}`);
   assert.ok(peak >= 30, `no growth at the peak: ${s}`);
-  assert.ok((trail.at(-1) as number) <= peak / 2, `no shrink in the evening: ${s}`);
+  assert.ok(Math.min(...trail.slice(peakAt)) <= peak / 4, `no shrink in the evening: ${s}`);
   assert.ok(trail.every((a) => a >= limits.minTokens && a <= limits.maxTokens), `outside the limits: ${s}`);
   assert.ok(events.length >= 4 && events.every((e) => e.network === 'day' && e.reason.length > 0 && e.from !== e.to));
   assert.ok(events.some((e) => e.to > e.from) && events.some((e) => e.to < e.from));
@@ -79,7 +97,7 @@ test('autoscaler on a host: a compressed day raises the allocation at the peak a
   assert.deepEqual(h.drops, { unwired: 0, ringFull: 0, queueFull: 0, noBuffer: 0 });
   assert.equal(received(day.sink), sent(day.source), `day network: ${sent(day.source) - received(day.sink)} frames missing (${s})`);
   assert.equal(received(bg.sink), sent(bg.source));
-  assert.ok(sent(day.source) > 20_000);
+  assert.ok(sent(day.source) > 5000);
 });
 
 test('autoscaler: only networks with limits are scaled; an allocation outside new limits is brought back at once', async () => {

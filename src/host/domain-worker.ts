@@ -365,8 +365,13 @@ class Runtime {
   private applyImport(): void {
     const want = Atomics.load(this.ctl, CTL.IMPORT);
     const port = this.port;
-    const m = this.take('import', want);
-    if (port && m?.type === 'import') {
+    const last = this.take('import', want);
+    // Imports posted before `want` (their messages came first) are applied too, in order.
+    const all = this.inbox.filter((x) => x.type === 'import' && x.id < want).sort((x, y) => x.id - y.id);
+    for (const x of all) this.inbox.splice(this.inbox.indexOf(x), 1);
+    if (last) all.push(last);
+    for (const m of all) {
+      if (!port || m.type !== 'import') continue;
       let error: string | undefined;
       try {
         m.state.forEach((ctx, c) =>
@@ -383,7 +388,7 @@ class Runtime {
       } catch (e) {
         error = (e as Error).message;
       }
-      port.postMessage((error === undefined ? { type: 'imported', id: want } : { type: 'imported', id: want, error }) satisfies DomainMessage);
+      port.postMessage((error === undefined ? { type: 'imported', id: m.id } : { type: 'imported', id: m.id, error }) satisfies DomainMessage);
     }
     this.imported = want;
   }

@@ -263,12 +263,26 @@ export class Domain {
    * const state = await d.exportState(); // [[routerState]]
    */
   exportState(timeoutMs = 2000): Promise<Plain[][]> {
-    if (this.state !== 'running') return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
-    const r = this.request(timeoutMs);
-    Atomics.store(this.ctl, CTL.EXPORT, r.id);
-    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
-    Atomics.notify(this.ctl, CTL.WORKER_BELL);
-    return r.done.then((s) => s ?? []);
+    return this.oneExport(() => {
+      if (this.state !== 'running') return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+      const r = this.request(timeoutMs);
+      Atomics.store(this.ctl, CTL.EXPORT, r.id);
+      Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+      Atomics.notify(this.ctl, CTL.WORKER_BELL);
+      return r.done.then((s) => s ?? []);
+    });
+  }
+
+  private exportTail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Exports one at a time: the worker answers the request in its one export word, so a second
+   * request issued before the first was seen would leave the first unanswered.
+   */
+  private oneExport(f: () => Promise<Plain[][]>): Promise<Plain[][]> {
+    const p = this.exportTail.then(f, f);
+    this.exportTail = p.catch(() => undefined);
+    return p;
   }
 
   /**
@@ -301,13 +315,15 @@ export class Domain {
    * await b.importFlows(moving);
    */
   exportFlows(buckets: readonly number[], timeoutMs = 2000): Promise<Plain[][]> {
-    if (this.state !== 'running' || !this.worker) return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
-    const r = this.request(timeoutMs);
-    this.worker.postMessage({ type: 'exportFlows', id: r.id, buckets: [...buckets] } satisfies Dom0Message);
-    Atomics.store(this.ctl, CTL.EXPORT, -r.id);
-    Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
-    Atomics.notify(this.ctl, CTL.WORKER_BELL);
-    return r.done.then((s) => s ?? []);
+    return this.oneExport(() => {
+      if (this.state !== 'running' || !this.worker) return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+      const r = this.request(timeoutMs);
+      this.worker.postMessage({ type: 'exportFlows', id: r.id, buckets: [...buckets] } satisfies Dom0Message);
+      Atomics.store(this.ctl, CTL.EXPORT, -r.id);
+      Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+      Atomics.notify(this.ctl, CTL.WORKER_BELL);
+      return r.done.then((s) => s ?? []);
+    });
   }
 
   /**

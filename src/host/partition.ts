@@ -251,7 +251,9 @@ export class Partition {
         this.heldTotal++;
         continue;
       }
-      (inst[table[bucket] as number] as Instance).sub.push(b.slots[k] as number, off, len);
+      const i = inst[table[bucket] as number];
+      if (i) i.sub.push(b.slots[k] as number, off, len);
+      else this.init.host.pool.release(b.slots[k] as number); // closed: no instance left
     }
     for (const i of inst) {
       if (i.sub.count === 0) continue;
@@ -284,7 +286,6 @@ export class Partition {
   private async doResize(m: number): Promise<ResizeRecord> {
     const t0 = performance.now();
     const n = this.instances.length;
-    const host = this.init.host;
     // 1. new instances, idle.
     for (let k = n; k < m; k++) this.instances.push(await this.startInstance(k));
     const next = this.buildTable(m);
@@ -385,11 +386,11 @@ export class Partition {
 
   /** Destroys every instance and detaches the fronts. */
   async close(): Promise<void> {
-    const host = this.init.host;
+    // Fronts first: nothing is spread any more while the instances go.
+    for (const f of this.fronts) this.init.host.bridge.detach(f);
     for (const i of this.instances.splice(0)) {
       this.detach(i);
       await i.host.removeDomain(i.hd.domain.id);
     }
-    for (const f of this.fronts) host.bridge.detach(f);
   }
 }
