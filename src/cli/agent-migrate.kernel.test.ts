@@ -41,7 +41,7 @@ spec:
     - name: src
       kind: traffic-source
       config:
-        flows: [{ kind: udp, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: 10.1.1.10, dst: 10.1.2.10, srcPort: 1000, dstPort: 2000, intervalMs: 1, count: ${N}, startMs: 2000 }]
+        flows: [{ kind: udp, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: 10.1.1.10, dst: 10.1.2.10, srcPort: 1000, dstPort: 2000, intervalMs: 1, count: ${N}, startMs: 4000 }]
     - name: r1
       kind: router
       config:
