@@ -21,6 +21,7 @@ import { encodeValue } from '../src/control/store/codec.js';
 import { rate, type Reporter } from './report.js';
 import { run as runScheduler } from './control-scheduler.js';
 import { run as runUsersAtScale } from './control-users.js';
+import { run as runLineThroughAgents } from './control-line.js';
 
 /** Sequential awaited operations per second for about `ms`. */
 async function asyncRate(fn: (i: number) => Promise<unknown>, ms = 1000): Promise<number> {
@@ -132,5 +133,7 @@ export async function run(r: Reporter): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   await runScheduler(r);
+  // The same line through apply, controllers and agents, beside the in-process figure.
+  await runLineThroughAgents(r, r.records.find((x) => x.name.startsWith('200-router line: routes computed'))?.value);
   await runUsersAtScale(r);
 }
