@@ -82,6 +82,22 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
       await new Promise((r) => setTimeout(r, 400));
     }
     await page.waitForFunction(`Number(document.querySelector('#net-charts')?.dataset.maxBits) > 0`, undefined, { timeout: 5_000 });
+    // Drops, latency and tokens: rates between the agent's own report times, latency of the
+    // interval from the difference of two cumulative histograms (bounds 4^m µs): 1,000 new frames
+    // all in (0.256, 1.024] ms → p50 0.64, p99 1.016 (interpolated), mean 800/1000 exactly.
+    const at = Date.now() + 1000;
+    const le = Array.from({ length: 12 }, (_, m) => m);
+    for (const [k, t] of [[1, at], [2, at + 2000]] as const) {
+      await writeStatus(store, 's1', { agent: { reportedAt: new Date(t).toISOString() }, domains: [{ network: 'tenant-a/web', functions: ['r1'], state: 'running', restarts: 0, processed: 8000, drops: 100 * k, traffic: { r1: { received: 8000, bytes: 8_000_000 } }, latency: { p50Ms: 9, p99Ms: 9, count: 1000 * k, sumMs: 600 + 800 * (k - 1), buckets: le.map((m) => (m >= 5 ? 1000 * k : 0)) }, tokens: { allocation: 10, balance: 4 } }] });
+    }
+    await page.waitForFunction(`document.querySelector('#net-charts .netcard')?.dataset.drops === '50'`, undefined, { timeout: 5_000 });
+    const figures = await page.evaluate(`({ ...document.querySelector('#net-charts .netcard').dataset })`) as Record<string, string>;
+    assert.ok(Math.abs(Number(figures['p50']) - 0.64) < 1e-9, JSON.stringify(figures));
+    assert.ok(Math.abs(Number(figures['p99']) - (0.256 + 0.768 * 0.99)) < 1e-9, JSON.stringify(figures));
+    assert.ok(Math.abs(Number(figures['mean']) - 0.8) < 1e-9, JSON.stringify(figures));
+    assert.equal(figures['bits'], '0');
+    assert.deepEqual([figures['alloc'], figures['bal']], ['10', '4']);
+    assert.match((await page.textContent('#net-charts .netcard-head')) ?? '', /50 drops\/s · p99 1\.02 ms · tokens 4\/10/);
 
     // Apply from the page: the new network appears in the list through the watch stream.
     await page.click('#tabs button[data-tab="apply"]');

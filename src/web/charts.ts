@@ -52,7 +52,8 @@ const last = (a: (number | null)[]): number | null => {
 
 /**
  * One network's four charts. `el.dataset.points` is the length of the series uPlot holds (the
- * browser tests read it), `el.dataset.maxBits` the highest throughput seen.
+ * browser tests read it), `el.dataset.maxBits` the highest throughput seen, `bits`, `drops`,
+ * `p50`, `p99`, `mean`, `alloc`, `bal` the latest points.
  *
  * @example
  * const c = new NetCard('default/voip', { width: 300, height: 120 });
@@ -110,6 +111,9 @@ export class NetCard {
     const p99 = last(s.p99);
     const bal = last(s.bal);
     const alloc = last(s.alloc);
+    // The latest figures, for tests and for anyone scripting the page.
+    const latest: Record<string, number | null> = { bits, drops, p50: last(s.p50), p99, mean: last(s.mean), alloc, bal };
+    for (const [k, v] of Object.entries(latest)) this.el.dataset[k] = v === null ? '' : String(v);
     this.head.textContent = [
       this.key,
       bits !== null ? fmt(bits, 'bit/s') : 'throughput –',
