@@ -161,6 +161,8 @@ export class MigrationAgent {
     }
     if (m.phase === 'prepared' && m.from === me) {
       if (!rt.functions(key).includes(fn)) throw new MigrationAgentError(`${key}/${fn} does not run on ${me}`);
+      // Alone in its domain, the function can leave after the switch while the others stay.
+      await rt.isolate(key, fn);
       const pre = await rt.exportState(key, fn);
       const bytes = JSON.stringify(pre).length;
       this.timed(mk, 'export', t0);

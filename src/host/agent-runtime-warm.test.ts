@@ -82,6 +82,14 @@ test('AgentRuntime warm instance: r1 moves from A to B under traffic (warm, stat
     // r1 learned r2's MAC by ARP (r2 answered): state that must travel.
     const learned = `10.0.0.2@${mac(3)}`;
     assert.ok(neighbours(await a.exportState(KEY, 'r1')).includes(learned));
+    // The local functions of a network share one domain (one worker thread), wired inside it.
+    assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions), [['src', 'r1']]);
+    // The migration's source first gives r1 a domain of its own (state kept), so that it can
+    // run out a grace period after the switch while src goes on.
+    await a.isolate(KEY, 'r1');
+    assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions).sort(), [['r1'], ['src']]);
+    assert.deepEqual(a.changes(KEY), { started: [], kept: ['src', 'r1'], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] });
+    assert.ok(neighbours(await a.exportState(KEY, 'r1')).includes(learned), 'isolated with its state');
 
     // prepared: warm on B, its future VNI 100 (src ↔ r1) bound to it ahead.
     const toA = a.endpoint as { address: string; port: number };
@@ -133,6 +141,7 @@ test('AgentRuntime plan changes keep state: a new FIB replaces r1 make-before-br
     await until('traffic at the sink', async () => (await flow(b)).received > 300);
     const f0 = await flow(b);
     const learned = `10.0.0.2@${mac(3)}`;
+    assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions), [['src', 'r1']]);
 
     // A new FIB for r1 (the control plane recomputed routes): a new domain with the old one's neighbours.
     const extra = { prefix: '10.9.0.0/16', via: '10.0.0.2' };

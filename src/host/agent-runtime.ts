@@ -1,24 +1,27 @@
 /**
  * The host side of a server agent: one HostServer and one VXLAN uplink, and per software
- * network placed on this server its local functions, each in its own user domain with a
- * virtual NIC per port. Every link is made in domain 0's bridge: a link between two local
- * functions joins their vNICs, a link whose other end runs on another server joins the vNIC to
- * its own VNI on the uplink (one VNI per cross-server link: the bridge joins exactly two
- * attachments, so a VNI is one cable).
+ * network placed on this server its local functions in user domains ("cells"): by default one
+ * domain for all of them, links among them as wires inside it (direct calls), every port linked
+ * elsewhere a virtual NIC in domain 0's bridge — to another cell's vNIC, or to its own VNI on
+ * the uplink for a link to another server (one VNI per cross-server link: the bridge joins
+ * exactly two attachments, so a VNI is one cable).
  *
- * One domain per function is what lets a function move without touching its neighbours:
- * - warm instances (`warm`): a function started idle in its own domain, its vNICs unwired,
- *   ready to receive state (`importState`) and to be adopted by the next plan that places it
- *   here (the target of a planned migration, a warm standby);
- * - state-preserving plan changes (`apply`, make-before-break): functions whose configuration
- *   is unchanged keep running, only their wires change, in one synchronous step of domain 0
- *   between two pump passes; a function whose configuration changed (a new FIB) gets a new
- *   domain that imports the old one's state (pre-copy while the old runs, then the upstream
- *   frames are held in domain 0 while the old one drains and its final state is copied, as
- *   Xen's stop-and-copy), then the old is destroyed; a function no longer placed here keeps
- *   running for `graceMs` (frames still in flight to it are processed and forwarded), then its
- *   final state is taken (`retired`) and its domain destroyed; a VXLAN remote that moved is
- *   re-pointed in place (`UplinkRemote` of the VNI), nothing restarts.
+ * Functions move without their neighbours noticing:
+ * - warm instances (`warm`): a function started idle in a domain of its own, a vNIC per port,
+ *   unwired, ready to receive state (`importState`) and to be adopted as it runs by the next
+ *   plan that places it here (the target of a planned migration, a warm standby);
+ * - state-preserving plan changes (`apply`, make-before-break): a cell whose functions,
+ *   configurations and inner wires are unchanged keeps running, only its vNICs are rewired, in
+ *   one synchronous step of domain 0 between two pump passes; otherwise its functions go to a
+ *   new domain that imports their state (pre-copy while the old runs, then the upstream frames
+ *   are held in domain 0 while the old one drains and its final state is copied, as Xen's
+ *   stop-and-copy; a configuration that changed — a new FIB — keeps its own keys: agent-state.ts),
+ *   then the old is destroyed;
+ * - a cell whose functions all left the plan keeps running `graceMs`, then until quiet (frames
+ *   still in flight to it are processed and forwarded), then its final state is taken
+ *   (`retired`) and its domain destroyed; `isolate` first gives a function about to leave a
+ *   domain of its own (a migration's source does so before its pre-copy); a VXLAN remote that
+ *   moved is re-pointed in place (`UplinkRemote` of the VNI), nothing restarts.
  *
  * The agent (src/cli/agent.ts) turns placements and the SoftwareNetwork spec into a
  * `NetworkPlan`; this file knows nothing of the control plane.
@@ -151,12 +154,24 @@ export interface AgentRuntimeInit {
   readonly slots?: number;
 }
 
-/** One function in its own domain; vNIC i is port `ports[i]`. */
-interface Cell {
+/** A function of a cell. */
+interface Member {
   readonly spec: FunctionSpec;
   /** Kind and configuration, canonical: equal means the running function can stay. */
   readonly canon: string;
+  /** Its ports (bare names). */
   readonly ports: readonly string[];
+}
+
+/**
+ * One user domain and the functions in it (one context): the links among them are wires
+ * inside the domain, every other linked port is a vNIC (`vnics[i]` = `fn.port` of vNIC i).
+ */
+interface Cell {
+  readonly fns: readonly Member[];
+  /** Wires inside the domain, canonical (each pair sorted, the list sorted). */
+  readonly wires: readonly (readonly [string, string])[];
+  readonly vnics: readonly string[];
   readonly hd: HostDomain;
   /**
    * A new domain's vNICs, until the switch, lead to hold queues in domain 0: what it sends
@@ -256,9 +271,15 @@ export class AgentRuntime {
     return [...(this.nets.get(key)?.cells.keys() ?? [])];
   }
 
+  /** Domains running network `key` here, with their functions (warm instances excluded). */
+  domainsOf(key: string): { id: number; functions: string[] }[] {
+    return [...new Set(this.nets.get(key)?.cells.values() ?? [])].map((c) => ({ id: c.hd.domain.id, functions: c.fns.map((m) => m.spec.name) }));
+  }
+
   /** The kind of function `fn` of `key` here (warm instance first, else running); undefined if neither. */
   kindOf(key: string, fn: string): string | undefined {
-    return (this.warms.get(key)?.get(fn) ?? this.nets.get(key)?.cells.get(fn))?.spec.kind;
+    const c = this.warms.get(key)?.get(fn) ?? this.nets.get(key)?.cells.get(fn);
+    return c?.fns.find((m) => m.spec.name === fn)?.spec.kind;
   }
 
   /** What the last apply of `key` did (undefined if the network is not here). */
@@ -282,16 +303,18 @@ export class AgentRuntime {
     const ws = this.warms.get(key);
     const cur = ws?.get(fn.name);
     const canon = canonOf(fn);
-    if (cur && cur.canon === canon && (!ports || JSON.stringify(ports) === JSON.stringify(cur.ports))) return;
+    const m0 = cur?.fns[0];
+    if (m0 && m0.canon === canon && (!ports || JSON.stringify(ports) === JSON.stringify(m0.ports))) return;
     if (cur) await this.dropWarm(key, fn.name);
     if (!this.nets.has(key)) this.host.addNetwork(key, { allocation: opts.allocation ?? 1, ...(opts.priority !== undefined ? { priority: opts.priority } : {}) });
-    const started = await this.startCell(key, fn, ports ? [...ports] : functionPorts(fn.kind, fn.config));
+    const all = ports ? [...ports] : functionPorts(fn.kind, fn.config);
+    const started = await this.startCell(key, [{ spec: fn, canon, ports: all }], [], all.map((p) => `${fn.name}.${p}`));
     const pre: Vx[] = [];
     const cell: Cell = { ...started, pre };
     const br = this.host.bridge;
     for (const r of opts.remote ?? []) {
       if (fnOf(r.port) !== fn.name || !this.uplink || this.uplink.remotesOf(r.vni) !== undefined) continue;
-      const i = cell.ports.indexOf(r.port.slice(fn.name.length + 1));
+      const i = cell.vnics.indexOf(r.port);
       const vnic = cell.hd.attachments[i];
       const e = cell.early?.[i];
       if (vnic === undefined || !e) continue;
@@ -350,7 +373,8 @@ export class AgentRuntime {
    * await rt.importState('default/web', 'nat', await other.exportState('default/web', 'nat'));
    */
   async importState(key: string, fn: string, state: Plain, timeoutMs = 2000): Promise<void> {
-    await this.cellOf(key, fn).hd.domain.importState([[state]], timeoutMs);
+    const c = this.cellOf(key, fn);
+    await c.hd.domain.importState([only(memberIndex(c, fn), state)], timeoutMs);
   }
 
   /**
@@ -361,8 +385,9 @@ export class AgentRuntime {
    * const st = await rt.exportState('default/web', 'r1'); // { routes, neighbors, ipId }
    */
   async exportState(key: string, fn: string, timeoutMs = 2000): Promise<Plain> {
-    const st = await this.cellOf(key, fn).hd.domain.exportState(timeoutMs);
-    return st[0]?.[0] ?? null;
+    const c = this.cellOf(key, fn);
+    const st = await c.hd.domain.exportState(timeoutMs);
+    return st[0]?.[memberIndex(c, fn)] ?? null;
   }
 
   /**
@@ -394,79 +419,169 @@ export class AgentRuntime {
    * await rt.apply(plan);   // r1 adopted: its vNICs wired, its state kept
    */
   async apply(plan: NetworkPlan, opts: ApplyOptions = {}): Promise<'created' | 'replaced' | 'unchanged'> {
+    return this.applyPlan(plan, opts, undefined);
+  }
+
+  /**
+   * Moves function `fn` of network `key` into a domain of its own (make-before-break, state
+   * kept, like a plan change), so that it can later leave this server alone — running out a
+   * grace period while the functions that stay go on. No-op if it is alone already.
+   *
+   * @example
+   * await rt.isolate('default/web', 'r1'); // before a migration's pre-copy
+   */
+  async isolate(key: string, fn: string): Promise<void> {
+    const cur = this.nets.get(key);
+    const c = cur?.cells.get(fn);
+    if (!cur || !c || c.fns.length === 1) return;
+    await this.applyPlan(cur.plan, {}, fn);
+  }
+
+  private async applyPlan(plan: NetworkPlan, opts: ApplyOptions, isolate: string | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
     this.assertOpen();
     const canon = JSON.stringify(plan);
     const cur = this.nets.get(plan.key);
-    if (cur && cur.canon === canon) return 'unchanged';
+    if (cur && cur.canon === canon && isolate === undefined) return 'unchanged';
     if (plan.remote.length > 0 && !this.uplink) throw new AgentRuntimeError(`network ${plan.key}: links to other servers need a VXLAN endpoint (--vxlan-listen)`);
-    const names = new Set<string>();
+    const byName = new Map<string, FunctionSpec>();
     for (const f of plan.functions) {
-      if (names.has(f.name)) throw new AgentRuntimeError(`network ${plan.key}: function ${f.name} twice in the plan`);
-      names.add(f.name);
+      if (byName.has(f.name)) throw new AgentRuntimeError(`network ${plan.key}: function ${f.name} twice in the plan`);
+      byName.set(f.name, f);
+    }
+    // Every linked port exists (ConfigError for a bad configuration, before anything changes).
+    const portsOf = new Map<string, string[]>();
+    for (const f of plan.functions) portsOf.set(f.name, functionPorts(f.kind, f.config));
+    const link = new Map<string, string | number>();
+    const check = (ref: string): void => {
+      const fn = fnOf(ref);
+      if (!portsOf.get(fn)?.includes(ref.slice(fn.length + 1))) throw new AgentRuntimeError(`network ${plan.key}: no port ${ref} among the functions placed here`);
+    };
+    for (const [a, b] of plan.wires) {
+      check(a);
+      check(b);
+      link.set(a, b);
+      link.set(b, a);
+    }
+    for (const r of plan.remote) {
+      check(r.port);
+      link.set(r.port, r.vni);
     }
     const share = { allocation: plan.allocation ?? 1, ...(plan.priority !== undefined ? { priority: plan.priority } : {}) };
     this.host.addNetwork(plan.key, share);
     if (cur && (cur.plan.allocation !== plan.allocation || cur.plan.priority !== plan.priority)) this.host.setAllocation(plan.key, share.allocation, share.priority);
     const grace = opts.graceMs ?? 100;
-
-    // 1. Desired cells: kept, adopted (warm), replaced (new domain + carried state) or started.
-    const cells = new Map<string, Cell>();
-    const started: string[] = [];
-    const kept: string[] = [];
-    const adopted: Cell[] = [];
-    const replaced: { fn: string; old: Cell; cell: Cell }[] = [];
-    const built: Cell[] = [];
-    const warm = this.warms.get(plan.key);
-    try {
-      // Which function needs a new domain is decided first; the new domains then start together
-      // (a source's first frames wait in domain 0 for the slowest of them, not for the sum).
-      const want: { f: FunctionSpec; old: Cell | undefined; ports: string[] }[] = [];
+    const member = (f: FunctionSpec): Member => ({ spec: { ...f }, canon: canonOf(f), ports: portsOf.get(f.name) ?? [] });
+    /** Wires among `names`, canonical; and the ports of `names` linked outside them (the vNICs). */
+    const layout = (names: ReadonlySet<string>): { wires: [string, string][]; vnics: string[] } => {
+      const wires = plan.wires.filter(([a, b]) => names.has(fnOf(a)) && names.has(fnOf(b))).map(([a, b]): [string, string] => (a < b ? [a, b] : [b, a]));
+      wires.sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
+      const vnics: string[] = [];
       for (const f of plan.functions) {
-        const c = cur?.cells.get(f.name);
-        const w = warm?.get(f.name);
-        const canonF = canonOf(f);
-        if (c && c.canon === canonF) {
-          cells.set(f.name, c);
-          kept.push(f.name);
-        } else if (w && !c) {
-          warm?.delete(f.name);
-          adopted.push(w);
-          // Warmed with another configuration (its FIB changed meanwhile): a new domain carries its state.
-          if (w.canon === canonF) cells.set(f.name, w);
-          else want.push({ f, old: w, ports: functionPorts(f.kind, f.config) });
-        } else want.push({ f, old: c, ports: functionPorts(f.kind, f.config) });
+        if (!names.has(f.name)) continue;
+        for (const p of portsOf.get(f.name) ?? []) {
+          const ref = `${f.name}.${p}`;
+          const to = link.get(ref);
+          if (to !== undefined && (typeof to === 'number' || !names.has(fnOf(to)))) vnics.push(ref);
+        }
       }
-      const res = await Promise.allSettled(want.map((x) => this.startCell(plan.key, x.f, x.ports)));
-      res.forEach((r) => {
-        if (r.status === 'fulfilled') built.push(r.value);
-      });
+      return { wires, vnics };
+    };
+
+    // 1. Cells that stay as they are: same functions and configurations, same inner wires,
+    //    a vNIC for every port now linked outside. The rest of the plan goes into new domains
+    //    (one for them all, one per isolated function), carrying the state of those that ran.
+    const curCells = [...new Set(cur?.cells.values() ?? [])];
+    const cells = new Map<string, Cell>();
+    const keptCells = new Set<Cell>();
+    for (const c of curCells) {
+      const names = new Set(c.fns.map((m) => m.spec.name));
+      if (isolate !== undefined && names.has(isolate) && names.size > 1) continue;
+      if (!c.fns.every((m) => byName.has(m.spec.name) && canonOf(byName.get(m.spec.name) as FunctionSpec) === m.canon)) continue;
+      const l = layout(names);
+      if (JSON.stringify(l.wires) !== JSON.stringify(c.wires) || !l.vnics.every((v) => c.vnics.includes(v))) continue;
+      keptCells.add(c);
+      for (const m of c.fns) cells.set(m.spec.name, c);
+    }
+    const warm = this.warms.get(plan.key);
+    const adopted: Cell[] = [];
+    const groups: { f: FunctionSpec; from: Cell | undefined }[][] = [[]];
+    for (const f of plan.functions) {
+      if (cells.has(f.name)) continue;
+      const c = cur?.cells.get(f.name);
+      const w = c ? undefined : warm?.get(f.name);
+      if (w) {
+        warm?.delete(f.name);
+        adopted.push(w);
+        if (w.fns[0]?.canon === canonOf(f)) {
+          cells.set(f.name, w);
+          continue;
+        }
+      }
+      const g = { f, from: c ?? w };
+      if (f.name === isolate) groups.push([g]);
+      else (groups[0] as { f: FunctionSpec; from: Cell | undefined }[]).push(g);
+    }
+    const wanted = groups.filter((g) => g.length > 0);
+    const built: Cell[] = [];
+    try {
+      // The new domains start together (a source's first frames wait in domain 0 for the slowest).
+      const res = await Promise.allSettled(
+        wanted.map((g) => {
+          const names = new Set(g.map((x) => x.f.name));
+          const l = layout(names);
+          return this.startCell(plan.key, g.map((x) => member(x.f)), l.wires, l.vnics);
+        }),
+      );
+      for (const r of res) if (r.status === 'fulfilled') built.push(r.value);
       const bad = res.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (bad) throw bad.reason;
-      want.forEach((x, k) => {
-        const n = built[k] as Cell;
-        cells.set(x.f.name, n);
-        if (x.old) replaced.push({ fn: x.f.name, old: x.old, cell: n });
-        else started.push(x.f.name);
-      });
-      for (const [a, b] of plan.wires) for (const ref of [a, b]) this.attOf(cells, ref, plan.key);
-      for (const r of plan.remote) this.attOf(cells, r.port, plan.key);
     } catch (e) {
       for (const c of built) await this.destroyCell(c);
       for (const w of adopted) this.putWarm(plan.key, w);
       throw e;
     }
+    wanted.forEach((g, k) => {
+      for (const x of g) cells.set(x.f.name, built[k] as Cell);
+    });
 
-    // 2. Pre-copy of the replaced functions, while the old ones keep forwarding.
+    // 2. Pre-copy, while the old domains keep forwarding.
+    interface Carry { fn: string; from: Cell; to: Cell; changed: boolean }
+    const carries: Carry[] = [];
+    for (const g of wanted) for (const x of g) if (x.from) carries.push({ fn: x.f.name, from: x.from, to: cells.get(x.f.name) as Cell, changed: x.from.fns.find((m) => m.spec.name === x.f.name)?.canon !== canonOf(x.f) });
+    const fresh = new Map<Cell, readonly Plain[]>();
     const stateLost: string[] = [];
-    const carried: { fn: string; old: Cell; cell: Cell; fresh: Plain }[] = [];
-    for (const r of replaced) {
+    const carriedCells = new Set<Cell>();
+    const sources = new Set(carries.map((c) => c.from));
+    const exported = async (cs: Iterable<Cell>): Promise<Map<Cell, readonly Plain[]>> => {
+      const out = new Map<Cell, readonly Plain[]>();
+      await Promise.all([...cs].map(async (c) => out.set(c, (await c.hd.domain.exportState())[0] ?? [])));
+      return out;
+    };
+    const carryInto = (to: Cell, from: Map<Cell, readonly Plain[]>): Plain[] => {
+      const arr: Plain[] = [];
+      for (const c of carries) {
+        if (c.to !== to || !from.has(c.from)) continue;
+        const i = memberIndex(to, c.fn);
+        const st = (from.get(c.from) as readonly Plain[])[memberIndex(c.from, c.fn)] ?? null;
+        arr[i] = carryState(memberKind(c.from, c.fn), st, fresh.get(to)?.[i] ?? null, memberKind(to, c.fn));
+      }
+      return arr;
+    };
+    if (carries.length > 0) {
+      const targets = new Set(carries.map((c) => c.to));
       try {
-        const fresh = (await r.cell.hd.domain.exportState())[0]?.[0] ?? null;
-        const pre = (await r.old.hd.domain.exportState())[0]?.[0] ?? null;
-        await r.cell.hd.domain.importState([[carryState(r.old.spec.kind, pre, fresh, r.cell.spec.kind)]]);
-        carried.push({ ...r, fresh });
+        for (const [c, st] of await exported(targets)) fresh.set(c, st);
+        const pre = await exported(sources);
+        for (const t of targets) {
+          try {
+            await t.hd.domain.importState([carryInto(t, pre)]);
+            carriedCells.add(t);
+          } catch {
+            for (const c of carries) if (c.to === t) stateLost.push(c.fn);
+          }
+        }
       } catch {
-        stateLost.push(r.fn);
+        for (const c of carries) if (!stateLost.includes(c.fn)) stateLost.push(c.fn);
       }
     }
 
@@ -474,7 +589,7 @@ export class AgentRuntime {
     const holds = new Map<number, { hold: number; held: Batch[] }>();
     const deferred: [number, number][] = [];
     const carriedAtts = new Set<number>();
-    for (const r of carried) for (const a of r.cell.hd.attachments) carriedAtts.add(a);
+    for (const c of carriedCells) for (const a of c.hd.attachments) carriedAtts.add(a);
     const vx = new Map<number, Vx>();
     const repointed: number[] = [];
     const oldVx = new Map<number, Vx>(cur?.vx ?? []);
@@ -503,18 +618,17 @@ export class AgentRuntime {
       vx.set(r.vni, { vni: r.vni, port: r.port, remote: { ...r.remote }, att: a });
     }
     for (const [vni, o] of oldVx) if (!vx.has(vni)) retireVx.push(o);
-    // Desired pairs; a carried function's vNIC is reached through a hold queue until its final copy.
+    // Desired pairs between cells; a carried cell's vNIC is reached through a hold queue until its final copy.
     const pairs: [number, number][] = [];
-    const peerAtt = (ref: string): number => this.attOf(cells, ref, plan.key);
-    for (const [a, b] of plan.wires) pairs.push([peerAtt(a), peerAtt(b)]);
-    for (const r of plan.remote) pairs.push([peerAtt(r.port), (vx.get(r.vni) as Vx).att]);
+    for (const [a, b] of plan.wires) if (cells.get(fnOf(a)) !== cells.get(fnOf(b))) pairs.push([this.attOf(cells, a, plan.key), this.attOf(cells, b, plan.key)]);
+    for (const r of plan.remote) pairs.push([this.attOf(cells, r.port, plan.key), (vx.get(r.vni) as Vx).att]);
     const br = this.host.bridge;
     const desired = new Map<number, number>();
     for (const [a, b] of pairs) {
       desired.set(a, b);
       desired.set(b, a);
     }
-    // The upstream of a carried function's vNIC waits on a hold queue until the final copy.
+    // The upstream of a carried cell's vNIC waits on a hold queue until the final copy.
     const hold = (vnic: number): number => {
       const held: Batch[] = [];
       const h = this.host.attachExternal(plan.key, `hold:${br.get(vnic).label}`, (b) => {
@@ -528,8 +642,9 @@ export class AgentRuntime {
     };
     // Every attachment of the new layout that changes peer is unlinked first (one way: an old
     // domain still sending to it keeps doing so while it drains), then the pairs are wired.
+    const desiredCells = new Set(cells.values());
     const touched: number[] = [];
-    for (const c of cells.values()) for (const a of c.hd.attachments) touched.push(a);
+    for (const c of desiredCells) for (const a of c.hd.attachments) touched.push(a);
     for (const v of vx.values()) touched.push(v.att);
     for (const a of touched) {
       const want = desired.get(a);
@@ -541,17 +656,21 @@ export class AgentRuntime {
       if (br.peerOf(a) === b && br.peerOf(b) === a) continue;
       const ha = carriedAtts.has(a);
       const hb = carriedAtts.has(b);
-      // Two carried functions side by side: joined once both have their final state (until
-      // then the old ones still talk to each other).
+      // Two carried cells side by side: joined once both have their final state (until then the
+      // old domains still talk to each other).
       if (ha && hb) deferred.push([a, b]);
       else if (ha) br.wire(b, hold(a));
       else if (hb) br.wire(a, hold(b));
       else br.wire(a, b);
     }
-    for (const c of cells.values()) if (!carried.some((r) => r.cell === c)) this.flushEarly(c);
-    const retiringFns: string[] = [];
-    if (cur) for (const [name, c] of cur.cells) if (cells.get(name) !== c && !replaced.some((r) => r.old === c)) retiringFns.push(name);
-    const retiredCells = cur ? retiringFns.map((n) => cur.cells.get(n) as Cell) : [];
+    for (const c of desiredCells) if (!carriedCells.has(c)) this.flushEarly(c);
+    // Old cells: kept, a source of carried state (final copy below), or retiring whole (grace).
+    const leaving = cur ? [...cur.cells.keys()].filter((n) => !byName.has(n)) : [];
+    const retiredCells = curCells.filter((c) => !keptCells.has(c) && !sources.has(c));
+    const finalFrom = new Map<Cell, string[]>();
+    for (const c of sources) finalFrom.set(c, c.fns.map((m) => m.spec.name).filter((n) => !byName.has(n)));
+    const resolvers = new Map<string, (s: Plain | undefined) => void>();
+    for (const names of finalFrom.values()) for (const n of names) this.finals.set(`${plan.key}\0${n}`, new Promise((r) => resolvers.set(n, r)));
     const run: Running = cur ?? { plan, canon, cells: new Map(), vx: new Map(), changes: emptyChanges() };
     run.plan = plan;
     run.canon = canon;
@@ -559,29 +678,52 @@ export class AgentRuntime {
     for (const [k, v] of cells) run.cells.set(k, v);
     run.vx.clear();
     for (const [k, v] of vx) run.vx.set(k, v);
-    run.changes = { started, kept, adopted: adopted.filter((w) => cells.get(w.spec.name) === w).map((w) => w.spec.name), replaced: carried.map((r) => r.fn), stateLost, retiring: retiringFns, repointed };
+    const carriedFns = new Set(carries.map((c) => c.fn));
+    run.changes = {
+      started: plan.functions.filter((f) => !carriedFns.has(f.name) && !keptCells.has(cells.get(f.name) as Cell) && !adopted.includes(cells.get(f.name) as Cell)).map((f) => f.name),
+      kept: plan.functions.filter((f) => keptCells.has(cells.get(f.name) as Cell) || carries.some((c) => c.fn === f.name && !c.changed && !stateLost.includes(f.name))).map((f) => f.name),
+      adopted: plan.functions.filter((f) => adopted.includes(cells.get(f.name) as Cell)).map((f) => f.name),
+      replaced: carries.filter((c) => c.changed && !stateLost.includes(c.fn)).map((c) => c.fn),
+      stateLost,
+      retiring: leaving,
+      repointed,
+    };
     this.nets.set(plan.key, run);
     this.retire(plan.key, retiredCells, retireVx, grace);
-    // Replaced functions whose state could not be carried: the old one goes at once (no final copy).
-    for (const r of replaced) if (stateLost.includes(r.fn)) void this.destroyCell(r.old);
+    // Sources whose state could not be carried go at once (no final copy).
+    const finalSources = [...sources].filter((c) => carries.some((x) => x.from === c && carriedCells.has(x.to)));
+    for (const c of sources) {
+      if (finalSources.includes(c)) continue;
+      void this.destroyCell(c).then((st) => {
+        for (const n of finalFrom.get(c) ?? []) resolvers.get(n)?.(st[0]?.[memberIndex(c, n)]);
+      });
+    }
 
     // 4. Final copies: each old domain processed what it was given, its output has left, its
     //    state goes to the new one, then the held frames follow, in order.
     await this.settleQueued(plan.key);
-    await Promise.all(
-      carried.map(async (r) => {
-        try {
-          const fin = (await r.old.hd.domain.exportState())[0]?.[0] ?? null;
-          this.forwardTx(r.old.hd);
-          await r.cell.hd.domain.importState([[carryState(r.old.spec.kind, fin, r.fresh, r.cell.spec.kind)]]).catch(() => undefined);
-        } catch {
-          // The old domain is stuck: the new one keeps the pre-copy's state.
-        }
-      }),
-    );
+    let fin = new Map<Cell, readonly Plain[]>();
+    try {
+      fin = await exported(finalSources);
+    } catch {
+      // A stuck old domain: the new ones keep the pre-copy's state.
+    }
+    // What an old domain sent up to its final state leaves; what it sends after (a source's next
+    // frames, its timers) is the new domain's to send, from that state: dropped here, not twice.
+    for (const c of finalSources) {
+      this.forwardTx(c.hd);
+      for (const a of c.hd.attachments) br.unlink(a);
+    }
+    for (const t of carriedCells) await t.hd.domain.importState([carryInto(t, fin)]).catch(() => undefined);
     this.release(holds, deferred);
-    for (const r of carried) this.flushEarly(r.cell);
-    for (const r of carried) await this.destroyCell(r.old);
+    // What a carried domain sent before its final state came from a stale state (a source's
+    // frames the old domain sent too): dropped, not delivered twice.
+    for (const c of carriedCells) this.flushEarly(c, true);
+    for (const c of finalSources) {
+      const st = fin.get(c);
+      for (const n of finalFrom.get(c) ?? []) resolvers.get(n)?.(st?.[memberIndex(c, n)]);
+      await this.destroyCell(c);
+    }
     return cur ? 'replaced' : 'created';
   }
 
@@ -640,20 +782,20 @@ export class AgentRuntime {
 
   /** The vNIC attachment of port `fn.port` among `cells`. */
   private attOf(cells: ReadonlyMap<string, Cell>, ref: string, key: string): number {
-    const fn = fnOf(ref);
-    const c = cells.get(fn);
-    const i = c ? c.ports.indexOf(ref.slice(fn.length + 1)) : -1;
+    const c = cells.get(fnOf(ref));
+    const i = c ? c.vnics.indexOf(ref) : -1;
     if (!c || i < 0) throw new AgentRuntimeError(`network ${key}: no port ${ref} among the functions placed here`);
     return c.hd.attachments[i] as number;
   }
 
-  private async startCell(key: string, f: FunctionSpec, ports: readonly string[]): Promise<Cell> {
+  /** A new domain with `fns` (one context), `wires` inside it and a vNIC per port in `vnics`, its vNICs on early holds. */
+  private async startCell(key: string, fns: readonly Member[], wires: readonly (readonly [string, string])[], vnics: readonly string[]): Promise<Cell> {
     const hd = await this.host.addDomain({
-      name: `${key}/${f.name}`,
-      contexts: [{ network: key, functions: [{ ...f }], wires: [] }],
-      vnics: ports.map((p) => ({ context: 0, port: `${f.name}.${p}` })),
+      name: fns.length === 1 ? `${key}/${fns[0]?.spec.name ?? ''}` : key,
+      contexts: [{ network: key, functions: fns.map((m) => ({ ...m.spec })), wires: wires.map(([a, b]) => [a, b]) }],
+      vnics: vnics.map((v) => ({ context: 0, port: v })),
     });
-    const cell: Cell = { spec: { ...f }, canon: canonOf(f), ports: [...ports], hd };
+    const cell: Cell = { fns: [...fns], wires: wires.map(([a, b]): [string, string] => [a, b]), vnics: [...vnics], hd };
     cell.early = hd.attachments.map((a) => this.holdFor(key, a));
     return cell;
   }
@@ -677,14 +819,15 @@ export class AgentRuntime {
     return { hold, held };
   }
 
-  /** Ends a new domain's early holds: what it sent goes where its vNICs now lead. */
-  private flushEarly(c: Cell): void {
+  /** Ends a new domain's early holds: what it sent goes where its vNICs now lead (or is dropped). */
+  private flushEarly(c: Cell, drop = false): void {
     const e = c.early;
     if (!e) return;
     c.early = undefined;
     e.forEach((h, i) => {
       this.host.bridge.detach(h.hold);
       const a = c.hd.attachments[i] as number;
+      if (drop) this.dropHeld(h.held);
       for (const b of h.held) this.host.forward(a, b);
       h.held.length = 0;
     });
@@ -705,7 +848,7 @@ export class AgentRuntime {
   private putWarm(key: string, c: Cell): void {
     let m = this.warms.get(key);
     if (!m) this.warms.set(key, (m = new Map()));
-    m.set(c.spec.name, c);
+    m.set(c.fns[0]?.spec.name ?? '', c);
   }
 
   /**
@@ -717,7 +860,7 @@ export class AgentRuntime {
   private retire(key: string, cells: Cell[], vx: Vx[], graceMs: number): Retiring | undefined {
     if (cells.length === 0 && vx.length === 0) return undefined;
     const resolvers = new Map<string, (s: Plain | undefined) => void>();
-    for (const c of cells) this.finals.set(`${key}\0${c.spec.name}`, new Promise((r) => resolvers.set(c.spec.name, r)));
+    for (const c of cells) for (const m of c.fns) this.finals.set(`${key}\0${m.spec.name}`, new Promise((r) => resolvers.set(m.spec.name, r)));
     let done: Promise<void> | undefined;
     const r: Retiring = {
       key,
@@ -744,13 +887,15 @@ export class AgentRuntime {
               await c.hd.domain.exportState().catch(() => undefined);
               this.forwardTx(c.hd);
               const st = await this.destroyCell(c).catch(() => [] as Plain[][]);
-              resolvers.get(c.spec.name)?.(st[0]?.[0]);
-              // Kept for whoever hands it on (a migration's `drained` step), not forever.
-              const fk = `${key}\0${c.spec.name}`;
-              const p = this.finals.get(fk);
-              setTimeout(() => {
-                if (this.finals.get(fk) === p) this.finals.delete(fk);
-              }, FINAL_KEEP_MS).unref();
+              c.fns.forEach((m, i) => {
+                resolvers.get(m.spec.name)?.(st[0]?.[i]);
+                // Kept for whoever hands it on (a migration's `drained` step), not forever.
+                const fk = `${key}\0${m.spec.name}`;
+                const p = this.finals.get(fk);
+                setTimeout(() => {
+                  if (this.finals.get(fk) === p) this.finals.delete(fk);
+                }, FINAL_KEEP_MS).unref();
+              });
             }),
           );
           // VNIs leading to functions that stay (one way) outlive the late peers' frames too.
@@ -797,7 +942,7 @@ export class AgentRuntime {
     if (!cur) return false;
     this.nets.delete(key);
     const grace = opts.graceMs ?? 100;
-    const r = this.retire(key, [...cur.cells.values()], [...cur.vx.values()], grace);
+    const r = this.retire(key, [...new Set(cur.cells.values())], [...cur.vx.values()], grace);
     if (grace <= 0) await r?.finish();
     return true;
   }
@@ -823,7 +968,7 @@ export class AgentRuntime {
       let restarts = 0;
       let processed = 0;
       let domDrops = 0;
-      const cells = [...r.cells.values()];
+      const cells = [...new Set(r.cells.values())];
       const states = await Promise.all(cells.map((c) => (c.hd.domain.state === 'running' ? c.hd.domain.exportState(1000).catch(() => [] as Plain[][]) : Promise.resolve([] as Plain[][]))));
       cells.forEach((c, i) => {
         const cc = c.hd.domain.counters();
@@ -831,10 +976,12 @@ export class AgentRuntime {
         restarts += cc.restarts;
         processed += cc.processed;
         domDrops += cc.txFull + cc.lostInCrash;
-        const fst = states[i]?.[0]?.[0];
-        const t = sinkTotals(fst);
-        if (t) traffic[c.spec.name] = t;
-        latency.addState(fst);
+        c.fns.forEach((m, k) => {
+          const fst = states[i]?.[0]?.[k];
+          const t = sinkTotals(fst);
+          if (t) traffic[m.spec.name] = t;
+          latency.addState(fst);
+        });
       });
       const hd = this.host.dropsOf(key);
       let upDrops = 0;
@@ -860,6 +1007,24 @@ export class AgentRuntime {
   private assertOpen(): void {
     if (this.closed) throw new AgentRuntimeError('the runtime is closed');
   }
+}
+
+/** Index of function `fn` in its cell's context. */
+function memberIndex(c: Cell, fn: string): number {
+  const i = c.fns.findIndex((m) => m.spec.name === fn);
+  if (i < 0) throw new AgentRuntimeError(`no function ${fn} in domain ${c.hd.domain.init.name}`);
+  return i;
+}
+
+function memberKind(c: Cell, fn: string): string {
+  return c.fns[memberIndex(c, fn)]?.spec.kind ?? '';
+}
+
+/** A context's state array with only function `i`'s state (the domain imports present entries only). */
+function only(i: number, state: Plain): Plain[] {
+  const arr: Plain[] = [];
+  arr[i] = state;
+  return arr;
 }
 
 function emptyChanges(): ApplyChanges {
