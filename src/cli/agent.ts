@@ -2,12 +2,12 @@
  * `swnet agent --server NAME --store URL [--vxlan-listen ADDR:PORT]`: the server agent. It
  * keeps the server's heartbeat on a store lease (its VXLAN endpoint in the heartbeat value),
  * watches placements, SoftwareNetworks and heartbeats, and makes this server run what is
- * placed on it: each function placed here in its own user domain (src/host/agent-runtime.ts),
- * local links wired in domain 0's bridge, links to functions on other servers as VXLAN (one
- * VNI per cross-server link, derived from the network and the link's index so both ends agree
- * without talking), routers' FIBs computed by SDN routing (src/control/routing.ts) and given to
- * the routers with their configuration. A changed plan keeps the functions' state
- * (make-before-break: unchanged functions are only rewired, a new FIB gets a new domain with the
+ * placed on it: per software network a user domain (src/host/agent-runtime.ts) with the
+ * functions placed here, local links as wires inside it, links to functions on other servers as
+ * VXLAN (one VNI per cross-server link, derived from the network and the link's index so both
+ * ends agree without talking), routers' FIBs computed by SDN routing (src/control/routing.ts)
+ * and given to the routers with their configuration. A changed plan keeps the functions' state
+ * (make-before-break: unchanged domains are only rewired, a new FIB gets a new domain with the
  * old one's state, a function placed elsewhere keeps running a grace period). Its steps of
  * planned migrations run in agent-migrate.ts. Every few seconds it writes the Server's status
  * (`agent`, `utilization`, `powerWatts`, `energyJoules`, `domains`). A network it cannot run
