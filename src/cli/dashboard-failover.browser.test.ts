@@ -37,6 +37,10 @@ test('dashboard on swnet up: fail a server from the page, watch it go down and i
     const [victim] = [...count].sort((a, c) => c[1] - a[1])[0]!;
     const fail = await page.waitForSelector(`tr[data-server="${victim}"] button[data-op="fail"]`);
     assert.equal(await fail.isDisabled(), false, `fail is disabled: ${await fail.getAttribute('title')}`);
+    // Fail acts on a second click (the first asks to confirm).
+    await fail.click();
+    assert.equal(await fail.textContent(), 'confirm?');
+    assert.equal(await page.$('#ops .op'), null, 'nothing was sent on the first click');
     await fail.click();
     await page.waitForFunction(`['ok', 'error'].includes(document.querySelector('#ops .op [data-outcome]')?.dataset.outcome)`, undefined, { timeout: 10_000 });
     assert.equal(await page.getAttribute('#ops .op [data-outcome]', 'data-outcome'), 'ok', (await page.textContent('#ops .op')) ?? '');

@@ -671,6 +671,24 @@ function renderSelected(): void {
   $('net-controls').replaceChildren(...(migs.length ? [h('h3', {}, 'migrations'), h('div', { class: 'migs' }, ...migs.map(migrationBlock))] : []));
 }
 
+/** A destructive button acts on its second click within 4 s (the first one asks to confirm). */
+function armed(b: HTMLButtonElement): boolean {
+  if (b.dataset['armed'] === '1') {
+    delete b.dataset['armed'];
+    b.textContent = b.dataset['label'] ?? b.textContent;
+    return true;
+  }
+  b.dataset['label'] = b.textContent ?? '';
+  b.dataset['armed'] = '1';
+  b.textContent = 'confirm?';
+  setTimeout(() => {
+    if (b.dataset['armed'] !== '1') return;
+    delete b.dataset['armed'];
+    b.textContent = b.dataset['label'] ?? '';
+  }, 4000);
+  return false;
+}
+
 function disableUnless(b: HTMLButtonElement, cap: keyof typeof caps, what: string): void {
   if (caps[cap]) return;
   b.disabled = true;
@@ -940,7 +958,9 @@ function renderForms(): void {
   disableUnless(fail, 'fail', 'fail a server');
   drain.onclick = () => void serverOp('drain', srv.value);
   unc.onclick = () => void serverOp('uncordon', srv.value);
-  fail.onclick = () => void serverOp('fail', srv.value);
+  fail.onclick = () => {
+    if (armed(fail)) void serverOp('fail', srv.value);
+  };
   $('server-controls').replaceChildren(srv, drain, unc, fail);
   // Migrate a function: network (typed, with suggestions), its function, a target server.
   const netIn = h('input', { id: 'mig-net', type: 'search', list: 'mig-nets', placeholder: 'network (namespace/name)', 'aria-label': 'network', value: keep('mig-net') });
@@ -1056,7 +1076,7 @@ $('infra').onclick = (e) => {
   const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-op]');
   const server = b?.dataset['server'];
   const kind = b?.dataset['op'];
-  if (b && server && (kind === 'drain' || kind === 'uncordon' || kind === 'fail')) void serverOp(kind, server);
+  if (b && server && (kind === 'drain' || kind === 'uncordon' || kind === 'fail') && (kind !== 'fail' || armed(b))) void serverOp(kind, server);
 };
 $('ops-clear').onclick = () => {
   ops.length = 0;
