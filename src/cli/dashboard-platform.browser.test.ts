@@ -51,6 +51,10 @@ test('dashboard on swnet up: servers and networks, charts fed by the agents, dra
     const before = Number(await card.getAttribute('data-points'));
     const sel = `.netcard[data-net="${net}"]`;
     await page.waitForFunction(`Number(document.querySelector(${JSON.stringify(sel)})?.dataset.points) > ${before}`, undefined, { timeout: 10_000 });
+    // Sorted by throughput: busiest first (the networks' rates differ by far more than between two reports).
+    await page.selectOption('#ch-sort', 'bits');
+    const order = await page.$$eval('#ch-rows .netcard', (cs) => cs.map((c) => Number(c.getAttribute('data-bits') || -1)));
+    assert.ok(order.length > 1 && order.every((x, i) => i === 0 || x <= order[i - 1]!), `cards by throughput: ${order.join(', ')}`);
     // The infrastructure's energy chart has points too.
     await page.click('#tabs button[data-tab="infra"]');
     await page.waitForFunction(`Number(document.querySelector('#chart-active')?.dataset.points) >= 2 && Number(document.querySelector('#chart-energy')?.dataset.lastWatts) > 0`, undefined, { timeout: 10_000 });

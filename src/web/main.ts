@@ -739,6 +739,17 @@ function renderCharts(): void {
   const f = ($('ch-filter') as HTMLInputElement).value.trim().toLowerCase();
   const live = ($('ch-live') as HTMLInputElement).checked;
   const items = sortedNets().filter((k) => (!live || series.nets.has(k)) && (!f || k.toLowerCase().includes(f)));
+  // Busiest first by the chosen figure, as of now (re-sorted when a control changes, not under the reader's eyes).
+  const by = ($('ch-sort') as HTMLSelectElement).value as 'name' | 'bits' | 'drops' | 'p99';
+  if (by !== 'name') {
+    const v = (k: string): number => {
+      const a = series.nets.get(k)?.[by] ?? [];
+      for (let i = a.length - 1; i >= 0; i--) if (a[i] !== null && a[i] !== undefined) return a[i] ?? -1;
+      return -1;
+    };
+    const key = new Map(items.map((k) => [k, v(k)]));
+    items.sort((a, b) => (key.get(b) ?? -1) - (key.get(a) ?? -1));
+  }
   $('ch-count').textContent = `${items.length} of ${S.nets.size} networks${live ? ' with agent reports' : ''}`;
   chartList.set(items);
 }
@@ -1064,7 +1075,7 @@ $('net-filter').oninput = () => {
   dirty.netList = true;
   render();
 };
-$('ch-filter').oninput = $('ch-live').onchange = () => {
+$('ch-filter').oninput = $('ch-live').onchange = $('ch-sort').onchange = () => {
   dirty.charts = true;
   render();
 };
