@@ -15,7 +15,7 @@
  * Each round (every `intervalMs`): measure; skip deciding while any migration is in flight (one
  * wave at a time) or fewer than `minSamples` measurements exist; build the DatacenterSnapshot
  * (servers whose agent is up and that are not cordoned; a standby server is a blank host the
- * policy may switch on); `decide`; then keep at most `maxPerRound` moves, each checked against the
+ * policy may switch on); `decide`; then keep at most `maxPerRound` moves (`maxPerNetwork` of one network), each checked against the
  * scheduler's own filters (MovePlanner: CPU/memory, tiers, latency bounds, anti-affinity), drop an
  * evacuation whose server cannot be emptied entirely (a pinned function: standby copy, failed
  * migration in the last `failureHoldMs`) or that was woken less than `holdMs` ago; wake the
@@ -54,6 +54,8 @@ export interface UrbanizeInit {
   readonly policy?: Partial<UrbanizerConfig>;
   /** Most migrations one round creates; default 8. */
   readonly maxPerRound?: number;
+  /** Most migrations of one network in one round; default 1. */
+  readonly maxPerNetwork?: number;
   /** A server woken (or put to standby) is not evacuated (woken) for consolidation this long (ms); default 6 rounds. */
   readonly holdMs?: number;
   /** Measurements before the first decision; default 2. */
@@ -370,8 +372,19 @@ export class UrbanizeController {
       this.init.log?.(msg);
     }
     for (const k of [...this.lastWhyNot.keys()]) if (!whyNot.has(k)) this.lastWhyNot.delete(k);
-    // The round budget may cut an evacuation short: the next round (after this wave) proposes the rest.
-    const final = chosen.slice(0, this.init.maxPerRound ?? 8);
+    // The round budget may cut an evacuation short: the next round (after this wave) proposes the
+    // rest. At most `maxPerNetwork` functions of one network move in one wave: linked functions
+    // switching at once re-wire the same links on both sides at the same time.
+    const perNet = new Map<string, number>();
+    const final = chosen
+      .filter((c) => {
+        const vi = info[c.vm] as { p: Placement };
+        const k = `${vi.p.namespace}/${vi.p.network}`;
+        const n = (perNet.get(k) ?? 0) + 1;
+        perNet.set(k, n);
+        return n <= (this.init.maxPerNetwork ?? 1);
+      })
+      .slice(0, this.init.maxPerRound ?? 8);
     for (const c of final) {
       const vi = info[c.vm] as { p: Placement };
       const from = hosts[c.from] as Host;
