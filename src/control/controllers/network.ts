@@ -164,8 +164,21 @@ export class NetworkController {
       );
     // Only creation, deletion and spec changes (a new generation) need a pass: status writes,
     // the controller's own included, do not (and must not reset a failing network's backoff).
-    const gen = (kv: KeyValue | undefined): number | undefined => (kv ? ((kv.value as unknown as Resource).metadata?.generation ?? 0) : undefined);
-    c.nets = await Reflector.start(store, { prefix: NET_PREFIX, onChange: (ch) => ch.forEach((x) => gen(x.kv) !== gen(x.prev) && c.enqueue(x.key, true)) });
+    // The last generation seen per network, so that a change parses only the new value (large
+    // values are cached as text and parsed on each read: see store/reflector.ts).
+    const gens = new Map<string, number>();
+    c.nets = await Reflector.start(store, {
+      prefix: NET_PREFIX,
+      onChange: (ch) => {
+        for (const x of ch) {
+          const g = x.kv ? ((x.kv.value as unknown as Resource).metadata?.generation ?? 0) : undefined;
+          if (g === gens.get(x.key)) continue;
+          if (g === undefined) gens.delete(x.key);
+          else gens.set(x.key, g);
+          c.enqueue(x.key, true);
+        }
+      },
+    });
     c.enqueueAll(true);
     return c;
   }
