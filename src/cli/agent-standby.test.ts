@@ -110,6 +110,13 @@ test('failover: the primary router\'s agent dies; its warm standby takes over fr
     const standby = placed.get('r~standby-1') as string;
     const sbAgent = agents.get(standby) as ServerAgent;
     const others = SERVERS.filter((s) => s !== primary);
+    // State travels to warm standbys: the sink's warm copy never saw a frame, yet counts them (imported).
+    const sinkSb = agents.get(placed.get('sink~standby-1') as string) as ServerAgent;
+    await until('the sink standby holds the primary\'s counts', async () => {
+      if (!sinkSb.runtime.hasWarm('default/ha', 'sink')) return undefined;
+      const st = (await sinkSb.runtime.exportState('default/ha', 'sink')) as { flows?: { received?: number }[] } | null;
+      return (st?.flows?.[0]?.received ?? 0) > 50 ? true : undefined;
+    });
     const t0 = performance.now();
     await (agents.get(primary) as ServerAgent).kill();
     agents.delete(primary);
