@@ -2,10 +2,10 @@
  * Planned migration through the server agents' runtime (src/host/agent-runtime.ts), the path
  * `swnet migrate` takes: a router moves from server A to server B (two AgentRuntimes joined
  * by VXLAN on loopback) while a numbered UDP flow src (A) → r1 → r2 → sink (B) crosses it:
- * warm instance on B with its VNI bound ahead, live pre-copy, A re-plans (the source's frames
+ * warm instance on B with its VNI bound ahead, r1 isolated in a domain of its own on A, live pre-copy, A re-plans (the source's frames
  * now reach B), B adopts the warm r1, A's r1 retires after its grace period and its final state
  * is merged into B's. Frames are counted at the sink (lost, duplicated) and timed in B's
- * domain 0 just before the sink (longest gap between consecutive frames), beside the longest
+ * domain 0 where the flow enters the domain of r2 and the sink (longest gap between consecutive frames), beside the longest
  * gap of the same flow in as long a window without migration.
  *
  * @example
@@ -65,9 +65,10 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
     const eb = b.endpoint as { address: string; port: number };
     await b.apply({ key: KEY, functions: [r2, sink], wires: [['r2.eth1', 'sink.in']], remote: [{ port: 'r2.eth0', vni: 101, remote: ea }] });
     await a.apply({ key: KEY, functions: [src, r1], wires: [['src.out', 'r1.eth0']], remote: [{ port: 'r1.eth1', vni: 101, remote: eb }] });
-    const sinkAtt = b.host.bridge.attachments().find((x) => x.label === `${KEY}:sink.in`)?.id ?? -1;
+    // r2 and the sink share B's domain; r2.eth0 is where the flow enters it (from VXLAN, then from B's r1).
+    const tapAtt = b.host.bridge.attachments().find((x) => x.label === `${KEY}:r2.eth0`)?.id ?? -1;
     const tap = new GapTap();
-    b.host.capture(sinkAtt, tap);
+    b.host.capture(tapAtt, tap);
     const flow = async (): Promise<Obj | undefined> => (((await b.exportState(KEY, 'sink')) as Obj)['flows'] as readonly Obj[]).find((f) => f['id'] === 2);
     const received = async (): Promise<number> => ((await flow())?.['received'] as number | undefined) ?? 0;
     const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -96,6 +97,9 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
     }
     await b.warm(KEY, r1, ['eth0', 'eth1'], { remote: [{ port: 'r1.eth0', vni: 100, remote: ea }] });
     lap('prepare (warm)');
+    // The source gives r1 a domain of its own (as the agent does before its pre-copy).
+    await a.isolate(KEY, 'r1');
+    lap('isolate on the source');
     await b.importState(KEY, 'r1', await a.exportState(KEY, 'r1'));
     lap('pre-copy');
     const pa: NetworkPlan = { key: KEY, functions: [src], wires: [], remote: [{ port: 'src.out', vni: 100, remote: eb }] };

@@ -82,14 +82,11 @@ test('AgentRuntime warm instance: r1 moves from A to B under traffic (warm, stat
     // r1 learned r2's MAC by ARP (r2 answered): state that must travel.
     const learned = `10.0.0.2@${mac(3)}`;
     assert.ok(neighbours(await a.exportState(KEY, 'r1')).includes(learned));
-    // The local functions of a network share one domain (one worker thread), wired inside it.
-    assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions), [['src', 'r1']]);
-    // The migration's source first gives r1 a domain of its own (state kept), so that it can
-    // run out a grace period after the switch while src goes on.
-    await a.isolate(KEY, 'r1');
+    // The local functions of a network share one domain (one worker thread), wired inside it;
+    // a traffic generator has one of its own (never rebuilt with its neighbours).
+    assert.deepEqual(b.domainsOf(KEY).map((d) => d.functions), [['r2', 'sink']]);
     assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions).sort(), [['r1'], ['src']]);
-    assert.deepEqual(a.changes(KEY), { started: [], kept: ['src', 'r1'], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] });
-    assert.ok(neighbours(await a.exportState(KEY, 'r1')).includes(learned), 'isolated with its state');
+    assert.equal(a.host.domainList().length, 2);
 
     // prepared: warm on B, its future VNI 100 (src ↔ r1) bound to it ahead.
     const toA = a.endpoint as { address: string; port: number };
@@ -141,7 +138,7 @@ test('AgentRuntime plan changes keep state: a new FIB replaces r1 make-before-br
     await until('traffic at the sink', async () => (await flow(b)).received > 300);
     const f0 = await flow(b);
     const learned = `10.0.0.2@${mac(3)}`;
-    assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions), [['src', 'r1']]);
+    assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions).sort(), [['r1'], ['src']]);
 
     // A new FIB for r1 (the control plane recomputed routes): a new domain with the old one's neighbours.
     const extra = { prefix: '10.9.0.0/16', via: '10.0.0.2' };
@@ -205,6 +202,18 @@ test('AgentRuntime warm instance: VNIs bound ahead are freed by dropWarm; one wa
     assert.ok(neighbours(st).includes(`10.0.0.2@${mac(3)}`));
     assert.deepEqual((st['routes'] as readonly Obj[]).map((r) => r['prefix']).sort(), ['10.0.2.0/24', '10.9.0.0/16']);
     assert.equal(a.host.domainList().length, 1, 'the warm domain is gone once its state moved on');
+
+    // Two routers share a domain; isolating one (a migration's source does, before its pre-copy)
+    // moves it to a domain of its own with its state, the other keeps its own.
+    const key2 = 'default/two';
+    await a.apply({ key: key2, functions: [r1(), r2], wires: [['r1.eth1', 'r2.eth0']], remote: [] });
+    assert.deepEqual(a.domainsOf(key2).map((d) => d.functions), [['r1', 'r2']]);
+    await a.importState(key2, 'r1', { routes: [], neighbors: [learned], ipId: 0 });
+    await a.isolate(key2, 'r1');
+    assert.deepEqual(a.domainsOf(key2).map((d) => d.functions).sort(), [['r1'], ['r2']]);
+    assert.deepEqual(a.changes(key2), { started: [], kept: ['r1', 'r2'], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] });
+    assert.ok(neighbours(await a.exportState(key2, 'r1')).includes(`10.0.0.2@${mac(3)}`));
+    assert.equal(a.host.domainList().length, 3);
   } finally {
     await a.close();
   }

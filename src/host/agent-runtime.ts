@@ -209,6 +209,16 @@ interface Retiring {
   finish: (now?: boolean) => Promise<void>;
 }
 
+/**
+ * Kinds that send on their own timers (traffic generators): moved between domains with the
+ * others they would send some frames twice or not at all (what the old domain sent after its
+ * final state is dropped, the new one's stale frames before it too, racing its timers), so they
+ * get a domain of their own, which a plan change of their neighbours never rebuilds.
+ */
+const SOLO_KINDS: ReadonlySet<string> = new Set(['traffic-source']);
+/** Held frames handed to a domain per pump pass on release, and passes at most before the rest go at once. */
+const RELEASE_CHUNK = 768;
+const RELEASE_PASSES = 200;
 /** Frames one early hold keeps at most (beyond it domain 0 releases them: dropped). */
 const HOLD_LIMIT = 4096;
 /** A retiring function is quiet when nothing reached it for this long (ms) … */
@@ -518,7 +528,7 @@ export class AgentRuntime {
         }
       }
       const g = { f, from: c ?? w };
-      if (f.name === isolate) groups.push([g]);
+      if (f.name === isolate || SOLO_KINDS.has(f.kind)) groups.push([g]);
       else (groups[0] as { f: FunctionSpec; from: Cell | undefined }[]).push(g);
     }
     const wanted = groups.filter((g) => g.length > 0);
@@ -714,11 +724,18 @@ export class AgentRuntime {
       this.forwardTx(c.hd);
       for (const a of c.hd.attachments) br.unlink(a);
     }
-    for (const t of carriedCells) await t.hd.domain.importState([carryInto(t, fin)]).catch(() => undefined);
-    this.release(holds, deferred);
     // What a carried domain sent before its final state came from a stale state (a source's
-    // frames the old domain sent too): dropped, not delivered twice.
-    for (const c of carriedCells) this.flushEarly(c, true);
+    // frames the old domain sent too): dropped, not delivered twice; what it sends from the final
+    // state on is delivered after the held frames.
+    // A domain applies an import before any frame handed to it after the call: the held frames
+    // can follow at once.
+    const imports = [...carriedCells].map((t) => {
+      for (const h of t.early ?? []) this.dropHeld(h.held);
+      return t.hd.domain.importState([carryInto(t, fin)]).catch(() => undefined);
+    });
+    for (const c of carriedCells) this.flushEarly(c);
+    await this.release(holds, deferred);
+    await Promise.all(imports);
     for (const c of finalSources) {
       const st = fin.get(c);
       for (const n of finalFrom.get(c) ?? []) resolvers.get(n)?.(st?.[memberIndex(c, n)]);
@@ -728,9 +745,26 @@ export class AgentRuntime {
   }
 
   /** Wires every held vNIC to the attachment that was held for it and delivers what was held, in order. */
-  private release(holds: Map<number, { hold: number; held: Batch[] }>, deferred: readonly [number, number][]): void {
+  private async release(holds: Map<number, { hold: number; held: Batch[] }>, deferred: readonly [number, number][]): Promise<void> {
     const br = this.host.bridge;
     for (const [a, b] of deferred) br.wire(a, b);
+    // A long hold is handed over a ring's worth per pump pass (the domain empties its rx ring
+    // meanwhile); frames still arriving join the queue behind, so the order holds.
+    for (let pass = 0; pass < RELEASE_PASSES; pass++) {
+      let left = 0;
+      for (const [vnic, h] of holds) {
+        const from = br.peerOf(vnic) >= 0 ? -1 : br.peerOf(h.hold);
+        let n = 0;
+        while (from >= 0 && h.held.length > 0 && n < RELEASE_CHUNK) {
+          const b = h.held.shift() as Batch;
+          n += b.count;
+          this.forwardTo(vnic, from, b);
+        }
+        left += h.held.reduce((k, b) => k + b.count, 0);
+      }
+      if (left <= RELEASE_CHUNK) break;
+      await new Promise<void>((r) => setImmediate(r));
+    }
     for (const [vnic, h] of holds) {
       const up = br.peerOf(h.hold);
       // Detaching the hold also clears `up`'s path to it.
@@ -742,6 +776,19 @@ export class AgentRuntime {
       br.wire(up, vnic);
       this.flushHeld(vnic, h.held);
     }
+  }
+
+  /** Frames `from` sent, delivered to `vnic` as if `from` were wired to it (the bridge decides nothing else). */
+  private forwardTo(vnic: number, from: number, b: Batch): void {
+    const br = this.host.bridge;
+    const was = br.peerOf(from);
+    // `from` leads to the hold now; for this batch it leads to the vNIC (one way, synchronously).
+    br.unlink(from);
+    br.redirect(from, vnic);
+    this.host.forward(from, b);
+    br.unlink(vnic);
+    br.unlink(from);
+    if (was >= 0) br.redirect(from, was);
   }
 
   /** Held frames (sent by the peer of `vnic`) go to `vnic`. */
@@ -819,15 +866,14 @@ export class AgentRuntime {
     return { hold, held };
   }
 
-  /** Ends a new domain's early holds: what it sent goes where its vNICs now lead (or is dropped). */
-  private flushEarly(c: Cell, drop = false): void {
+  /** Ends a new domain's early holds: what it sent goes where its vNICs now lead. */
+  private flushEarly(c: Cell): void {
     const e = c.early;
     if (!e) return;
     c.early = undefined;
     e.forEach((h, i) => {
       this.host.bridge.detach(h.hold);
       const a = c.hd.attachments[i] as number;
-      if (drop) this.dropHeld(h.held);
       for (const b of h.held) this.host.forward(a, b);
       h.held.length = 0;
     });
