@@ -271,7 +271,7 @@ export class SqliteStore extends BaseStore {
         if (op.lease !== undefined && !this.q.leaseGet.get(op.lease)) throw new LeaseNotFoundError(op.lease);
         const prev = this.q.at.get(op.key, rev);
         const live = prev && prev.value !== null ? prev : undefined;
-        this.q.insert.run(op.key, rev, sub++, live ? live.create_rev : rev, live ? live.version + 1 : 1, op.lease ?? null, Buffer.from(encodeValue(op.value)));
+        this.q.insert.run(op.key, rev, sub++, live ? live.create_rev : rev, live ? live.version + 1 : 1, op.lease ?? null, asBuffer(encodeValue(op.value)));
         // lease_key holds a row exactly when the key's live version has a lease.
         if (live && live.lease !== null) this.q.detach.run(op.key);
         if (op.lease !== undefined) this.q.attach.run(op.key, op.lease);
@@ -417,4 +417,9 @@ export class SqliteStore extends BaseStore {
     this.watchers.closeAll();
     this.db.close();
   }
+}
+
+/** The bytes as a Buffer over the same memory (Buffer.from(Uint8Array) would copy them once more). */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
