@@ -214,6 +214,13 @@ test('AgentRuntime warm instance: VNIs bound ahead are freed by dropWarm; one wa
     assert.deepEqual(a.changes(key2), { started: [], kept: ['r1', 'r2'], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] });
     assert.ok(neighbours(await a.exportState(key2, 'r1')).includes(`10.0.0.2@${mac(3)}`));
     assert.equal(a.host.domainList().length, 3);
+    // Changes of one network asked at once run one after the other (each rewires across awaits).
+    const two = (extra: readonly Plain[]): NetworkPlan => ({ key: key2, functions: [r1(extra), r2], wires: [['r1.eth1', 'r2.eth0']], remote: [] });
+    await Promise.all([a.apply(two([{ prefix: '10.9.0.0/16', via: '10.0.0.2' }])), a.isolate(key2, 'r2'), a.apply(two([])), a.apply(two([{ prefix: '10.8.0.0/16', via: '10.0.0.2' }]))]);
+    assert.deepEqual(a.functions(key2).sort(), ['r1', 'r2']);
+    assert.ok(neighbours(await a.exportState(key2, 'r1')).includes(`10.0.0.2@${mac(3)}`), 'state kept through every change');
+    assert.ok(((await a.exportState(key2, 'r1')) as Obj)['routes'] !== undefined);
+    assert.deepEqual((((await a.exportState(key2, 'r1')) as Obj)['routes'] as readonly Obj[]).map((r) => r['prefix']).sort(), ['10.0.2.0/24', '10.8.0.0/16']);
   } finally {
     await a.close();
   }

@@ -309,13 +309,17 @@ export class AgentRuntime {
    * await rt.importState('default/web', 'r1', state);
    */
   async warm(key: string, fn: FunctionSpec, ports?: readonly string[], opts: WarmOptions = {}): Promise<void> {
+    return this.locked(key, () => this.warmNow(key, fn, ports, opts));
+  }
+
+  private async warmNow(key: string, fn: FunctionSpec, ports: readonly string[] | undefined, opts: WarmOptions): Promise<void> {
     this.assertOpen();
     const ws = this.warms.get(key);
     const cur = ws?.get(fn.name);
     const canon = canonOf(fn);
     const m0 = cur?.fns[0];
     if (m0 && m0.canon === canon && (!ports || JSON.stringify(ports) === JSON.stringify(m0.ports))) return;
-    if (cur) await this.dropWarm(key, fn.name);
+    if (cur) await this.dropWarmNow(key, fn.name);
     if (!this.nets.has(key)) this.host.addNetwork(key, { allocation: opts.allocation ?? 1, ...(opts.priority !== undefined ? { priority: opts.priority } : {}) });
     const all = ports ? [...ports] : functionPorts(fn.kind, fn.config);
     const started = await this.startCell(key, [{ spec: fn, canon, ports: all }], [], all.map((p) => `${fn.name}.${p}`));
@@ -354,6 +358,10 @@ export class AgentRuntime {
 
   /** Destroys the warm instance of `fn` of `key`; false if there was none. */
   async dropWarm(key: string, fn: string): Promise<boolean> {
+    return this.locked(key, () => this.dropWarmNow(key, fn));
+  }
+
+  private async dropWarmNow(key: string, fn: string): Promise<boolean> {
     const m = this.warms.get(key);
     const c = m?.get(fn);
     if (!m || !c) return false;
@@ -429,7 +437,7 @@ export class AgentRuntime {
    * await rt.apply(plan);   // r1 adopted: its vNICs wired, its state kept
    */
   async apply(plan: NetworkPlan, opts: ApplyOptions = {}): Promise<'created' | 'replaced' | 'unchanged'> {
-    return this.applyPlan(plan, opts, undefined);
+    return this.locked(plan.key, () => this.applyPlan(plan, opts, undefined));
   }
 
   /**
@@ -441,11 +449,32 @@ export class AgentRuntime {
    * await rt.isolate('default/web', 'r1'); // before a migration's pre-copy
    */
   async isolate(key: string, fn: string): Promise<void> {
-    const cur = this.nets.get(key);
-    const c = cur?.cells.get(fn);
-    if (!cur || !c || c.fns.length === 1) return;
-    await this.applyPlan(cur.plan, {}, fn);
+    await this.locked(key, async () => {
+      const cur = this.nets.get(key);
+      const c = cur?.cells.get(fn);
+      if (!cur || !c || c.fns.length === 1) return;
+      await this.applyPlan(cur.plan, {}, fn);
+    });
   }
+
+  /**
+   * Runs changes of network `key` one at a time (a reconcile's apply, a migration's warm-up or
+   * isolation): each rewires in steps across awaits, two at once would wire over each other.
+   */
+  private locked<T>(key: string, f: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(f, f);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+  private readonly locks = new Map<string, Promise<void>>();
 
   private async applyPlan(plan: NetworkPlan, opts: ApplyOptions, isolate: string | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
     this.assertOpen();
@@ -984,6 +1013,10 @@ export class AgentRuntime {
    * await rt.remove('default/web', { graceMs: 0 });
    */
   async remove(key: string, opts: ApplyOptions = {}): Promise<boolean> {
+    return this.locked(key, () => this.removeNow(key, opts));
+  }
+
+  private async removeNow(key: string, opts: ApplyOptions): Promise<boolean> {
     const cur = this.nets.get(key);
     if (!cur) return false;
     this.nets.delete(key);
