@@ -184,6 +184,14 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     assert.deepEqual(refused.timeline.map((e) => e.phase), ['pending', 'prepared', 'failed']);
     assert.match(refused.error ?? '', /^s1: MigrationAgentError: default\/voip\/r1 does not run on s1/);
     await until('warm instance dropped', async () => (s2.runtime.hasWarm(key, 'r1') ? undefined : true));
+    // Two linked functions at once (r1 s3 → s1 and r2 s2 → s1): each agent does its steps for both.
+    const both = await Promise.all([
+      requestMigration(c.store, { namespace: 'default', network: 'voip', function: 'r1', to: 's1' }),
+      requestMigration(c.store, { namespace: 'default', network: 'voip', function: 'r2', to: 's1' }),
+    ]);
+    for (const x of both) assert.equal((await finished(c.store, x)).phase, 'done');
+    await until('r1 and r2 on s1', async () => (s1.runtime.functions(key).sort().join() === 'r1,r2,src' ? true : undefined));
+    assert.ok(neighbours(await s1.runtime.exportState(key, 'r1')).includes(learned), 'r1 moved twice with its state');
     process.stdout.write(`# migration r1 s2→s3 at 1000 frames/s: lost ${f.maxSeq - f0.maxSeq - (f.received - f0.received)} (of ${f.received - f0.received} since the path was up), duplicated ${f.duplicates}; ${phaseDurations(done).map((d) => `${d.phase} +${d.ms}ms`).join(', ')}; agent steps ${JSON.stringify([...(s3.migrations?.steps.values() ?? []), ...(s2.migrations?.steps.values() ?? [])].map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))))}\n`);
   } finally {
     await c.close();
