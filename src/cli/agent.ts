@@ -273,8 +273,11 @@ export class ServerAgent {
       throw new AgentError(`routing: ${e instanceof Error ? e.message : String(e)}`);
     }
     const functions: FunctionSpec[] = [];
+    // Horizontal elasticity: a function with `replicas` runs as a partition of that many instances here.
+    const replicas: Record<string, number> = {};
     for (const f of spec.functions) {
       if (where.get(f.name) !== this.server) continue;
+      if (f.replicas !== undefined) replicas[f.name] = f.replicas;
       let config = (f.config ?? {}) as JsonObject;
       const fib = routes.get(f.name);
       if (f.kind === 'router' && fib && fib.length > 0) {
@@ -330,7 +333,7 @@ export class ServerAgent {
       remote.push({ port, vni, remote: { address: ep.host, port: ep.port } });
     }
     const tokens = spec.tokens;
-    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}) };
+    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}), ...(Object.keys(replicas).length > 0 ? { replicas } : {}) };
   }
 
   /** The VXLAN endpoint a peer agent published in its heartbeat. */

@@ -21,7 +21,14 @@
  *   still in flight to it are processed and forwarded), then its final state is taken
  *   (`retired`) and its domain destroyed; `isolate` first gives a function about to leave a
  *   domain of its own (a migration's source does so before its pre-copy); a VXLAN remote that
- *   moved is re-pointed in place (`UplinkRemote` of the VNI), nothing restarts.
+ *   moved is re-pointed in place (`UplinkRemote` of the VNI), nothing restarts;
+ * - partitioned functions (`replicas` of the plan, horizontal elasticity): such a function runs
+ *   as a Partition (partition.ts) of N instances, each in a domain of its own, frames spread by
+ *   flow in domain 0; the partition's fronts stand for the function's ports (wired like a vNIC,
+ *   to local cells or a VNI); a changed replica count re-partitions live (`resize`: no frame lost,
+ *   the moving flows' state goes with them), nothing else is rebuilt. A function entering or
+ *   leaving `replicas` carries its state by a pre-copy only (updates made between that copy and
+ *   the switch are lost); a changed configuration rebuilds the partition without its state.
  *
  * The agent (src/cli/agent.ts) turns placements and the SoftwareNetwork spec into a
  * `NetworkPlan`; this file knows nothing of the control plane.
@@ -44,6 +51,7 @@ import { HostServer, type HostDomain } from './hostserver.js';
 import type { CostUnit } from './tokens.js';
 import { VxlanUplink, type UplinkRemote } from './uplink.js';
 import { carryState } from './agent-state.js';
+import { Partition, type ResizeRecord } from './partition.js';
 
 export class AgentRuntimeError extends Error {
   override readonly name = 'AgentRuntimeError';
@@ -69,6 +77,11 @@ export interface NetworkPlan {
   /** Token share at the emulated server. */
   readonly allocation?: number;
   readonly priority?: number;
+  /**
+   * Functions partitioned across instances on this server, by name → instance count (1 … 64):
+   * present (even 1) = a Partition that resizes live, absent = a member of a cell.
+   */
+  readonly replicas?: Readonly<Record<string, number>>;
 }
 
 export interface ApplyOptions {
@@ -190,10 +203,22 @@ interface Vx {
   readonly att: number;
 }
 
+/** A partitioned function: its Partition, its fronts standing for its ports. */
+interface Part {
+  readonly spec: FunctionSpec;
+  readonly canon: string;
+  /** Its ports (bare names), in the order of `partition.fronts`. */
+  readonly ports: readonly string[];
+  readonly partition: Partition;
+  /** Re-partitions done by plan changes, oldest first (the last 16). */
+  readonly resizes: ResizeRecord[];
+}
+
 interface Running {
   plan: NetworkPlan;
   canon: string;
   readonly cells: Map<string, Cell>;
+  readonly parts: Map<string, Part>;
   readonly vx: Map<number, Vx>;
   changes: ApplyChanges;
 }
@@ -278,18 +303,34 @@ export class AgentRuntime {
 
   /** Functions of network `key` running here (warm instances and retiring ones excluded). */
   functions(key: string): string[] {
-    return [...(this.nets.get(key)?.cells.keys() ?? [])];
+    const r = this.nets.get(key);
+    return [...(r?.cells.keys() ?? []), ...(r?.parts.keys() ?? [])];
   }
 
-  /** Domains running network `key` here, with their functions (warm instances excluded). */
+  /** Domains running network `key` here, with their functions (warm instances excluded; a partition's instances one each). */
   domainsOf(key: string): { id: number; functions: string[] }[] {
-    return [...new Set(this.nets.get(key)?.cells.values() ?? [])].map((c) => ({ id: c.hd.domain.id, functions: c.fns.map((m) => m.spec.name) }));
+    const r = this.nets.get(key);
+    const out = [...new Set(r?.cells.values() ?? [])].map((c) => ({ id: c.hd.domain.id, functions: c.fns.map((m) => m.spec.name) }));
+    for (const [n, p] of r?.parts ?? []) for (const hd of p.partition.domains()) out.push({ id: hd.domain.id, functions: [n] });
+    return out;
   }
 
   /** The kind of function `fn` of `key` here (warm instance first, else running); undefined if neither. */
   kindOf(key: string, fn: string): string | undefined {
     const c = this.warms.get(key)?.get(fn) ?? this.nets.get(key)?.cells.get(fn);
-    return c?.fns.find((m) => m.spec.name === fn)?.spec.kind;
+    return c?.fns.find((m) => m.spec.name === fn)?.spec.kind ?? this.nets.get(key)?.parts.get(fn)?.spec.kind;
+  }
+
+  /**
+   * The Partition running function `fn` of `key` (plan `replicas`) and the re-partitions plan
+   * changes made, oldest first; undefined if `fn` is not partitioned here.
+   *
+   * @example
+   * rt.partitionOf('default/web', 'fw')?.partition.counters().buckets; // { 'fw#0': 129, 'fw#1': 128 }
+   */
+  partitionOf(key: string, fn: string): { readonly partition: Partition; readonly resizes: readonly ResizeRecord[] } | undefined {
+    const p = this.nets.get(key)?.parts.get(fn);
+    return p ? { partition: p.partition, resizes: p.resizes } : undefined;
   }
 
   /** What the last apply of `key` did (undefined if the network is not here). */
@@ -378,6 +419,7 @@ export class AgentRuntime {
   /** The function's cell: its warm instance if there is one, else the running one. */
   private cellOf(key: string, fn: string): Cell {
     const c = this.warms.get(key)?.get(fn) ?? this.nets.get(key)?.cells.get(fn);
+    if (!c && this.nets.get(key)?.parts.has(fn)) throw new AgentRuntimeError(`network ${key}: function ${fn} is partitioned (replicas): its state is per instance, not one function's`);
     if (!c) throw new AgentRuntimeError(`network ${key} has no function ${fn} on this server (neither warm nor running)`);
     return c;
   }
@@ -505,10 +547,66 @@ export class AgentRuntime {
       check(r.port);
       link.set(r.port, r.vni);
     }
+    const reps = plan.replicas ?? {};
+    for (const [n, k] of Object.entries(reps)) {
+      if (!byName.has(n)) throw new AgentRuntimeError(`network ${plan.key}: replicas for ${n}, which is not in the plan`);
+      if (!Number.isInteger(k) || k < 1 || k > 64) throw new AgentRuntimeError(`network ${plan.key}: replicas of ${n} must be an integer in 1…64, got ${k}`);
+    }
+    const partNames = new Set(Object.keys(reps));
+    /** The plan's functions that run in cells (the rest are partitions). */
+    const cellByName = new Map([...byName].filter(([n]) => !partNames.has(n)));
     const share = { allocation: plan.allocation ?? 1, ...(plan.priority !== undefined ? { priority: plan.priority } : {}) };
     this.host.addNetwork(plan.key, share);
     if (cur && (cur.plan.allocation !== plan.allocation || cur.plan.priority !== plan.priority)) this.host.setAllocation(plan.key, share.allocation, share.priority);
     const grace = opts.graceMs ?? 100;
+
+    // 0. Partitions: kept (resized at the end, live), or new — one coming from a cell starts as
+    //    one instance with the cell's state (pre-copy) and grows at the end; one going back to a
+    //    cell shrinks to one instance (live) whose state the cell starts with.
+    const oldParts = new Map<string, Part>(cur?.parts ?? []);
+    const parts = new Map<string, Part>();
+    const newParts: Part[] = [];
+    const resizeTo = new Map<Part, number>();
+    const partLost: string[] = [];
+    const fromParts = new Map<string, Plain>();
+    try {
+      for (const n of partNames) {
+        const f = byName.get(n) as FunctionSpec;
+        const want = reps[n] as number;
+        const o = oldParts.get(n);
+        if (o && o.canon === canonOf(f)) {
+          parts.set(n, o);
+          oldParts.delete(n);
+          if (o.partition.replicas !== want) resizeTo.set(o, want);
+          continue;
+        }
+        const from = cur?.cells.get(n);
+        const p = await Partition.create({ host: this.host, network: plan.key, fn: { name: n, kind: f.kind, config: f.config }, replicas: from ? 1 : want });
+        const part: Part = { spec: { ...f }, canon: canonOf(f), ports: [...p.ports], partition: p, resizes: [] };
+        newParts.push(part);
+        parts.set(n, part);
+        if (!from) continue;
+        if (want !== 1) resizeTo.set(part, want);
+        try {
+          const st = (await from.hd.domain.exportState())[0]?.[memberIndex(from, n)] ?? null;
+          await (p.domains()[0] as HostDomain).domain.importState([[st]]);
+        } catch {
+          partLost.push(n);
+        }
+      }
+      for (const [n, o] of oldParts) {
+        if (!cellByName.has(n)) continue;
+        try {
+          if (o.partition.replicas > 1) pushRecord(o, await o.partition.resize(1));
+          fromParts.set(n, (await (o.partition.domains()[0] as HostDomain).domain.exportState())[0]?.[0] ?? null);
+        } catch {
+          partLost.push(n);
+        }
+      }
+    } catch (e) {
+      for (const p of newParts) await p.partition.close();
+      throw e;
+    }
     const member = (f: FunctionSpec): Member => ({ spec: { ...f }, canon: canonOf(f), ports: portsOf.get(f.name) ?? [] });
     /** Wires among `names`, canonical; and the ports of `names` linked outside them (the vNICs). */
     const layout = (names: ReadonlySet<string>): { wires: [string, string][]; vnics: string[] } => {
@@ -535,7 +633,7 @@ export class AgentRuntime {
     for (const c of curCells) {
       const names = new Set(c.fns.map((m) => m.spec.name));
       if (isolate !== undefined && names.has(isolate) && names.size > 1) continue;
-      if (!c.fns.every((m) => byName.has(m.spec.name) && canonOf(byName.get(m.spec.name) as FunctionSpec) === m.canon)) continue;
+      if (!c.fns.every((m) => cellByName.has(m.spec.name) && canonOf(cellByName.get(m.spec.name) as FunctionSpec) === m.canon)) continue;
       const l = layout(names);
       if (JSON.stringify(l.wires) !== JSON.stringify(c.wires) || !l.vnics.every((v) => c.vnics.includes(v))) continue;
       keptCells.add(c);
@@ -545,7 +643,7 @@ export class AgentRuntime {
     const adopted: Cell[] = [];
     const groups: { f: FunctionSpec; from: Cell | undefined }[][] = [[]];
     for (const f of plan.functions) {
-      if (cells.has(f.name)) continue;
+      if (cells.has(f.name) || partNames.has(f.name)) continue;
       const c = cur?.cells.get(f.name);
       const w = c ? undefined : warm?.get(f.name);
       if (w) {
@@ -568,7 +666,7 @@ export class AgentRuntime {
         wanted.map((g) => {
           const names = new Set(g.map((x) => x.f.name));
           const l = layout(names);
-          return this.startCell(plan.key, g.map((x) => member(x.f)), l.wires, l.vnics);
+          return this.startCell(plan.key, g.map((x) => member(fromParts.has(x.f.name) ? { ...x.f, state: fromParts.get(x.f.name) ?? null } : x.f)), l.wires, l.vnics);
         }),
       );
       for (const r of res) if (r.status === 'fulfilled') built.push(r.value);
@@ -577,6 +675,7 @@ export class AgentRuntime {
     } catch (e) {
       for (const c of built) await this.destroyCell(c);
       for (const w of adopted) this.putWarm(plan.key, w);
+      for (const p of newParts) await p.partition.close();
       throw e;
     }
     wanted.forEach((g, k) => {
@@ -659,8 +758,8 @@ export class AgentRuntime {
     for (const [vni, o] of oldVx) if (!vx.has(vni)) retireVx.push(o);
     // Desired pairs between cells; a carried cell's vNIC is reached through a hold queue until its final copy.
     const pairs: [number, number][] = [];
-    for (const [a, b] of plan.wires) if (cells.get(fnOf(a)) !== cells.get(fnOf(b))) pairs.push([this.attOf(cells, a, plan.key), this.attOf(cells, b, plan.key)]);
-    for (const r of plan.remote) pairs.push([this.attOf(cells, r.port, plan.key), (vx.get(r.vni) as Vx).att]);
+    for (const [a, b] of plan.wires) if (partNames.has(fnOf(a)) || partNames.has(fnOf(b)) || cells.get(fnOf(a)) !== cells.get(fnOf(b))) pairs.push([this.attOf(cells, a, plan.key, parts), this.attOf(cells, b, plan.key, parts)]);
+    for (const r of plan.remote) pairs.push([this.attOf(cells, r.port, plan.key, parts), (vx.get(r.vni) as Vx).att]);
     const br = this.host.bridge;
     const desired = new Map<number, number>();
     for (const [a, b] of pairs) {
@@ -685,6 +784,7 @@ export class AgentRuntime {
     const touched: number[] = [];
     for (const c of desiredCells) for (const a of c.hd.attachments) touched.push(a);
     for (const v of vx.values()) touched.push(v.att);
+    for (const p of parts.values()) touched.push(...p.partition.fronts);
     for (const a of touched) {
       const want = desired.get(a);
       if (want === undefined) {
@@ -704,31 +804,35 @@ export class AgentRuntime {
     }
     for (const c of desiredCells) if (!carriedCells.has(c)) this.flushEarly(c);
     // Old cells: kept, a source of carried state (final copy below), or retiring whole (grace).
-    const leaving = cur ? [...cur.cells.keys()].filter((n) => !byName.has(n)) : [];
+    const leaving = cur ? [...cur.cells.keys(), ...cur.parts.keys()].filter((n) => !byName.has(n)) : [];
     const retiredCells = curCells.filter((c) => !keptCells.has(c) && !sources.has(c));
     const finalFrom = new Map<Cell, string[]>();
-    for (const c of sources) finalFrom.set(c, c.fns.map((m) => m.spec.name).filter((n) => !byName.has(n)));
+    for (const c of sources) finalFrom.set(c, c.fns.map((m) => m.spec.name).filter((n) => !cellByName.has(n)));
     const resolvers = new Map<string, (s: Plain | undefined) => void>();
     for (const names of finalFrom.values()) for (const n of names) this.finals.set(`${plan.key}\0${n}`, new Promise((r) => resolvers.set(n, r)));
-    const run: Running = cur ?? { plan, canon, cells: new Map(), vx: new Map(), changes: emptyChanges() };
+    const run: Running = cur ?? { plan, canon, cells: new Map(), parts: new Map(), vx: new Map(), changes: emptyChanges() };
     run.plan = plan;
     run.canon = canon;
     run.cells.clear();
     for (const [k, v] of cells) run.cells.set(k, v);
+    run.parts.clear();
+    for (const [k, v] of parts) run.parts.set(k, v);
+    const keptPart = (n: string): boolean => parts.has(n) && !newParts.includes(parts.get(n) as Part);
     run.vx.clear();
     for (const [k, v] of vx) run.vx.set(k, v);
     const carriedFns = new Set(carries.map((c) => c.fn));
     run.changes = {
-      started: plan.functions.filter((f) => !carriedFns.has(f.name) && !keptCells.has(cells.get(f.name) as Cell) && !adopted.includes(cells.get(f.name) as Cell)).map((f) => f.name),
-      kept: plan.functions.filter((f) => keptCells.has(cells.get(f.name) as Cell) || carries.some((c) => c.fn === f.name && !c.changed && !stateLost.includes(f.name))).map((f) => f.name),
+      started: plan.functions.filter((f) => !carriedFns.has(f.name) && !keptPart(f.name) && !keptCells.has(cells.get(f.name) as Cell) && !adopted.includes(cells.get(f.name) as Cell)).map((f) => f.name),
+      kept: plan.functions.filter((f) => keptPart(f.name) || keptCells.has(cells.get(f.name) as Cell) || carries.some((c) => c.fn === f.name && !c.changed && !stateLost.includes(f.name))).map((f) => f.name),
       adopted: plan.functions.filter((f) => adopted.includes(cells.get(f.name) as Cell)).map((f) => f.name),
       replaced: carries.filter((c) => c.changed && !stateLost.includes(c.fn)).map((c) => c.fn),
-      stateLost,
+      stateLost: [...stateLost, ...partLost],
       retiring: leaving,
       repointed,
     };
     this.nets.set(plan.key, run);
     this.retire(plan.key, retiredCells, retireVx, grace);
+    for (const o of oldParts.values()) void this.retirePart(o, grace);
     // Sources whose state could not be carried go at once (no final copy).
     const finalSources = [...sources].filter((c) => carries.some((x) => x.from === c && carriedCells.has(x.to)));
     for (const c of sources) {
@@ -770,8 +874,21 @@ export class AgentRuntime {
       for (const n of finalFrom.get(c) ?? []) resolvers.get(n)?.(st?.[memberIndex(c, n)]);
       await this.destroyCell(c);
     }
+    // 5. Re-partitions, live: the fronts stay wired, the moving flows' frames wait in domain 0.
+    for (const [p, n] of resizeTo) pushRecord(p, await p.partition.resize(n));
     return cur ? 'replaced' : 'created';
   }
+
+  /** A partition that left the plan runs `graceMs` more (frames in flight get through), then closes. */
+  private retirePart(p: Part, graceMs: number): Promise<void> {
+    const done = new Promise<void>((r) => setTimeout(r, Math.max(0, graceMs)))
+      .then(() => p.partition.close())
+      .catch(() => undefined);
+    this.partsRetiring.add(done);
+    void done.then(() => this.partsRetiring.delete(done));
+    return done;
+  }
+  private readonly partsRetiring = new Set<Promise<void>>();
 
   /** Wires every held vNIC to the attachment that was held for it and delivers what was held, in order. */
   private async release(holds: Map<number, { hold: number; held: Batch[] }>, deferred: readonly [number, number][]): Promise<void> {
@@ -856,8 +973,11 @@ export class AgentRuntime {
     }
   }
 
-  /** The vNIC attachment of port `fn.port` among `cells`. */
-  private attOf(cells: ReadonlyMap<string, Cell>, ref: string, key: string): number {
+  /** The vNIC attachment of port `fn.port` among `cells` (or the front of a partition's port). */
+  private attOf(cells: ReadonlyMap<string, Cell>, ref: string, key: string, parts?: ReadonlyMap<string, Part>): number {
+    const p = parts?.get(fnOf(ref));
+    const f = p ? p.partition.fronts[p.ports.indexOf(ref.slice(fnOf(ref).length + 1))] : undefined;
+    if (f !== undefined) return f;
     const c = cells.get(fnOf(ref));
     const i = c ? c.vnics.indexOf(ref) : -1;
     if (!c || i < 0) throw new AgentRuntimeError(`network ${key}: no port ${ref} among the functions placed here`);
@@ -1022,7 +1142,8 @@ export class AgentRuntime {
     this.nets.delete(key);
     const grace = opts.graceMs ?? 100;
     const r = this.retire(key, [...new Set(cur.cells.values())], [...cur.vx.values()], grace);
-    if (grace <= 0) await r?.finish();
+    const ps = [...cur.parts.values()].map((p) => this.retirePart(p, grace));
+    if (grace <= 0) await Promise.all([r?.finish(), ...ps]);
     return true;
   }
 
@@ -1049,6 +1170,15 @@ export class AgentRuntime {
       let domDrops = 0;
       const cells = [...new Set(r.cells.values())];
       const states = await Promise.all(cells.map((c) => (c.hd.domain.state === 'running' ? c.hd.domain.exportState(1000).catch(() => [] as Plain[][]) : Promise.resolve([] as Plain[][]))));
+      // A partition's instances count like domains; their state (conntrack tables) is not a sink's.
+      for (const p of r.parts.values())
+        for (const hd of p.partition.domains()) {
+          const cc = hd.domain.counters();
+          if (cc.state !== 'running' && state === 'running') state = cc.state;
+          restarts += cc.restarts;
+          processed += cc.processed;
+          domDrops += cc.txFull + cc.lostInCrash;
+        }
       cells.forEach((c, i) => {
         const cc = c.hd.domain.counters();
         if (cc.state !== 'running' && state === 'running') state = cc.state;
@@ -1078,6 +1208,7 @@ export class AgentRuntime {
     for (const k of [...this.nets.keys()]) await this.remove(k, { graceMs: 0 }).catch(() => undefined);
     for (const k of [...this.warms.keys()]) for (const fn of [...(this.warms.get(k)?.keys() ?? [])]) await this.dropWarm(k, fn).catch(() => false);
     await Promise.all([...this.retiring].map((r) => r.finish().catch(() => undefined)));
+    await Promise.all([...this.partsRetiring]);
     this.closed = true;
     await this.host.close();
     await this.uplink?.close();
@@ -1104,6 +1235,12 @@ function only(i: number, state: Plain): Plain[] {
   const arr: Plain[] = [];
   arr[i] = state;
   return arr;
+}
+
+/** Keeps the last 16 re-partitions of a partition. */
+function pushRecord(p: Part, r: ResizeRecord): void {
+  p.resizes.push(r);
+  if (p.resizes.length > 16) p.resizes.shift();
 }
 
 function emptyChanges(): ApplyChanges {

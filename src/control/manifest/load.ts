@@ -239,10 +239,26 @@ function checkFunction(f: NetworkFunctionSpec, path: Path, here: (path: Path, me
   }
 }
 
+/**
+ * Why function `f` cannot run as several instances (`replicas`), undefined if it can: its flows'
+ * state must move between instances on a re-partition (functions' exportFlows/importFlows), and
+ * a NAT must pick ports that keep a flow's bucket; a load balancer in nat mode rewrites the
+ * return path's addresses, so a reply's flow key differs from its request's.
+ */
+function unpartitionable(f: NetworkFunctionSpec): string | undefined {
+  const cfg = f.config ?? {};
+  if (f.kind === 'firewall' || f.kind === 'dpi') return undefined;
+  if (f.kind === 'nat') return cfg['partitioned'] === true ? undefined : `nat "${f.name}" needs partitioned: true in its config to run several replicas (its ports must keep each flow's bucket)`;
+  if (f.kind === 'loadbalancer') return (cfg['mode'] ?? 'dsr') === 'dsr' ? undefined : `loadbalancer "${f.name}" runs several replicas in dsr mode only (nat mode rewrites the return path)`;
+  return `${f.kind} "${f.name}" cannot run several replicas: its flows' state cannot move between instances (kinds that can: firewall, nat with partitioned: true, dpi, loadbalancer in dsr mode)`;
+}
+
 function checkNetwork(spec: SoftwareNetworkSpec, base: Path, here: (path: Path, message: string, key?: boolean) => void): void {
   const fns = new Map<string, { ports?: string[] }>();
   spec.functions.forEach((f, i) => {
     const ports = checkFunction(f, [...base, 'functions', i], here);
+    const why = f.replicas !== undefined ? unpartitionable(f) : undefined;
+    if (why !== undefined) here([...base, 'functions', i, 'replicas'], why);
     if (fns.has(f.name)) here([...base, 'functions', i, 'name'], `duplicate function name "${f.name}"`);
     else fns.set(f.name, ports ? { ports } : {});
   });

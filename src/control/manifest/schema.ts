@@ -132,6 +132,7 @@ const definitions = {
       ports: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]*$' }, uniqueItems: true },
       config: { type: 'object' },
       resources: { $ref: '#/definitions/Resources' },
+      replicas: { type: 'integer', minimum: 1, maximum: 16, description: 'horizontal elasticity: instances on its server, traffic spread by flow hash (firewall, nat with partitioned: true, dpi, loadbalancer in dsr mode)' },
     },
   },
   NetworkLink: {

@@ -49,6 +49,12 @@ export interface NetworkFunctionSpec {
   ports?: string[];
   config?: JsonObject;
   resources?: { cpu?: Quantity; memory?: Quantity; bandwidth?: Quantity };
+  /**
+   * Horizontal elasticity: instances of the function on its server, traffic spread by flow
+   * (src/host/partition.ts); only kinds that export flows (firewall, nat with partitioned: true,
+   * dpi, loadbalancer in dsr mode). A change re-partitions live.
+   */
+  replicas?: number;
 }
 
 export interface SoftwareNetworkSpec {
