@@ -20,6 +20,7 @@ import { register as registerAgent } from './agent.js';
 import { register as registerUp, runMain } from './up.js';
 import { register as registerRadio } from './radio.js';
 import { register as registerMigrate } from './migrate.js';
+import { register as registerScale } from './scale.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerRadio(program);
   registerMigrate(program);
+  registerScale(program);
   return program;
 }
 
