@@ -96,6 +96,8 @@ export class ServerAgent {
   private dirty = false;
   private stopped = false;
   private readonly errors = new Map<string, string>();
+  /** Computed routes per network, by uid and generation: a resync (every 2 s) must not recompute a 200-router line's FIBs. */
+  private readonly routeCache = new Map<string, { id: string; routes: ReadonlyMap<string, readonly unknown[]> }>();
   private condition: string | undefined;
   private readonly events: EventRecorder;
   /** Last reconcile's outcome per network key, for the status. */
@@ -233,6 +235,7 @@ export class ServerAgent {
     for (const key of this.runtime.keys()) {
       if (wanted.has(key) || this.stopped) continue;
       await this.runtime.remove(key);
+      this.routeCache.delete(key);
       this.init.log?.(`agent ${this.server}: ${key} removed (no placement here)`);
     }
     for (const key of [...this.errors.keys()]) if (!wanted.has(key)) this.errors.delete(key);
@@ -268,7 +271,14 @@ export class ServerAgent {
     const where = new Map(ps.map((p) => [p.function, p.server]));
     let routes: ReadonlyMap<string, readonly unknown[]> = new Map();
     try {
-      routes = computeRoutes(spec).routes;
+      // Routes depend on the spec only: same uid and generation, same routes.
+      const id = net.metadata.uid !== undefined ? `${net.metadata.uid}/${net.metadata.generation ?? 0}` : JSON.stringify(spec);
+      const hit = this.routeCache.get(key);
+      if (hit && hit.id === id) routes = hit.routes;
+      else {
+        routes = computeRoutes(spec).routes;
+        this.routeCache.set(key, { id, routes });
+      }
     } catch (e) {
       throw new AgentError(`routing: ${e instanceof Error ? e.message : String(e)}`);
     }
