@@ -17,12 +17,12 @@ import { fileURLToPath } from 'node:url';
 import type { Reporter } from './report.js';
 import { fmt } from './report.js';
 import { ServerAgent } from '../src/cli/agent.js';
+import { infraManifest, placeFixed } from '../src/cli/agent-bed.js';
 import { STANDBY_STATE_PREFIX } from '../src/cli/agent-standby.js';
 import { apply } from '../src/control/manifest/apply.js';
 import { parseManifestText } from '../src/control/manifest/load.js';
 import { heartbeatKey } from '../src/control/heartbeat.js';
-import { placementKey, type Placement } from '../src/control/placement.js';
-import type { JsonObject, Store } from '../src/control/store/contract.js';
+import type { Store } from '../src/control/store/contract.js';
 import { MemoryStore } from '../src/control/store/memory.js';
 import { EtcdStore } from '../src/control/store/etcd.js';
 import { startEtcd } from '../src/control/store/etcd-process.js';
@@ -84,20 +84,7 @@ class Sink {
 }
 
 function manifest(sinkPort: number): string {
-  return `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-${['s1', 's2', 's3']
-  .map(
-    (s) => `apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: ${s} }
-spec: { datacenter: dc1, capacity: { cpu: 8, memory: 16Gi } }
-`,
-  )
-  .join('---\n')}---
+  return `${infraManifest(['s1', 's2', 's3'])}---
 apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata:
@@ -129,14 +116,7 @@ async function setup(store: Store, sink: Sink): Promise<void> {
   const { resources, issues } = parseManifestText(manifest(sink.port), 'failover.yaml');
   if (issues.length > 0) throw new Error(`failover bench manifest: ${JSON.stringify(issues)}`);
   await apply(store, resources);
-  await place(store, 'src', 's1');
-  await place(store, 'r', 's2');
-  await place(store, 'r~standby-1', 's3');
-}
-
-async function place(store: Store, fn: string, server: string): Promise<void> {
-  const p: Placement = { kind: 'Placement', namespace: 'default', network: 'fo', function: fn, server, generation: 1, requests: { cpu: 0, memory: 0, bandwidth: 0 } };
-  await store.put(placementKey('default', 'fo', fn), p as unknown as JsonObject);
+  await placeFixed(store, 'default', 'fo', { src: 's1', r: 's2', 'r~standby-1': 's3' });
 }
 
 interface Trial {
@@ -204,7 +184,7 @@ async function embedded(r: Reporter): Promise<void> {
       if (k >= 0) trials.push(t);
       // The killed server comes back and gets the new standby, as the network controller would place it.
       await start(primary);
-      await place(store, 'r~standby-1', primary);
+      await placeFixed(store, 'default', 'fo', { 'r~standby-1': primary });
       [primary, standby] = [standby, primary];
     }
   } finally {
@@ -280,7 +260,7 @@ async function acrossProcesses(r: Reporter): Promise<void> {
       }
       trials.push(t);
       ports.set(primary, (await spawnAgent(primary)).vxlan);
-      await place(store, 'r~standby-1', primary);
+      await placeFixed(store, 'default', 'fo', { 'r~standby-1': primary });
       [primary, standby] = [standby, primary];
     }
   } finally {

@@ -9,30 +9,25 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { canUseNetns, have, sh, waitExit } from '../testkit/netns.js';
+import { bridge, canUseNetns, have, joinBridge, sh, waitExit } from '../testkit/netns.js';
 import { startEtcd, type EtcdProcess } from '../control/store/etcd-process.js';
 import { openStore } from '../control/store/open.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
-import { placementKey, type Placement } from '../control/placement.js';
 import { getMigration, keyOf, phaseDurations } from '../control/migrations.js';
 import { requestMigration } from '../control/server-ops.js';
 import { MigrationController } from '../control/controllers/migration.js';
 import { HEARTBEAT_PREFIX } from '../control/heartbeat.js';
-import type { JsonObject, Store } from '../control/store/contract.js';
+import type { Store } from '../control/store/contract.js';
 import { trafficReceived, until as untilShared } from './agent-testing.js';
+import { infraManifest, placeFixed } from './agent-bed.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const ok = canUseNetns() && have('etcd');
 const N = 2000;
 const mac = (b: number): string => `02:0c:00:00:00:${b.toString(16).padStart(2, '0')}`;
 
-const MANIFEST = `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: lab }
-spec: { tier: edge }
----
-${[1, 2, 3].map((i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i} }\nspec: { datacenter: lab, capacity: { cpu: 4, memory: 8Gi } }\n`).join('---\n')}---
+const MANIFEST = `${infraManifest(['s1', 's2', 's3'], { datacenter: 'lab', cpu: 4, memory: '8Gi' })}---
 apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: mig, namespace: default }
@@ -79,17 +74,8 @@ test('namespaces, etcd, one swnet agent process per namespace: r1 migrates s2 â†
     throw new Error(`${String(e)}\n${logs.join('\n---\n')}`);
   };
   try {
-    sh(['ip', 'link', 'add', br, 'type', 'bridge']);
-    sh(['ip', 'addr', 'add', `${net}.254/24`, 'dev', br]);
-    sh(['ip', 'link', 'set', br, 'up']);
-    ns.forEach((n, i) => {
-      sh(['ip', 'netns', 'add', n]);
-      sh(['ip', 'link', 'add', `${id}r${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
-      sh(['ip', 'link', 'set', `${id}r${i + 1}`, 'master', br, 'up']);
-      sh(['ip', '-n', n, 'addr', 'add', `${net}.${i + 1}/24`, 'dev', 'eth0']);
-      sh(['ip', '-n', n, 'link', 'set', 'eth0', 'up']);
-      sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
-    });
+    bridge(br, `${net}.254/24`);
+    ns.forEach((n, i) => joinBridge(br, n, `${id}r${i + 1}`, `${net}.${i + 1}/24`));
     etcd = await startEtcd({ host: `${net}.254` });
     const storeUrl = etcd.url.replace(/^http:\/\//, 'etcd://');
     store = await openStore({ store: storeUrl });
@@ -107,10 +93,7 @@ test('namespaces, etcd, one swnet agent process per namespace: r1 migrates s2 â†
     ctl = await MigrationController.start(s, { resyncMs: 100 });
     // Fixed placements (no network controller): src s1, r1 s2, r2 and sink s3.
     await apply(s, resources);
-    for (const [fn, server] of Object.entries({ src: 's1', r1: 's2', r2: 's3', sink: 's3' })) {
-      const p: Placement = { kind: 'Placement', namespace: 'default', network: 'mig', function: fn, server, generation: 1, requests: { cpu: 0, memory: 0, bandwidth: 0 } };
-      await s.put(placementKey('default', 'mig', fn), p as unknown as JsonObject);
-    }
+    await placeFixed(s, 'default', 'mig', { src: 's1', r1: 's2', r2: 's3', sink: 's3' });
     await until('frames at the sink', async () => ((await trafficReceived(s, ['s3'], 'sink')) > 200 ? true : undefined), 30000).catch(fail);
 
     const m = await requestMigration(s, { namespace: 'default', network: 'mig', function: 'r1', to: 's3' });

@@ -6,23 +6,14 @@ import type { JsonObject, Store } from '../control/store/contract.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { getMigration, keyOf, migrationStateKey, newMigration, phaseDurations, type MigrationObject } from '../control/migrations.js';
-import { placementKey, type Placement } from '../control/placement.js';
 import { requestMigration } from '../control/server-ops.js';
 import { MigrationController } from '../control/controllers/migration.js';
 import { ServerAgent } from './agent.js';
 import { until } from './agent-testing.js';
+import { infraManifest, placeFixed } from './agent-bed.js';
 
 const SERVERS = ['s1', 's2', 's3'];
-const INFRA = `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-${SERVERS.map((s) => `apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: ${s} }
-spec: { datacenter: dc1, capacity: { cpu: 8, memory: 16Gi } }
-`).join('---\n')}`;
+const INFRA = infraManifest(SERVERS);
 
 type Obj = { readonly [k: string]: Plain };
 interface Flow { received: number; maxSeq: number; duplicates: number }
@@ -42,10 +33,7 @@ async function cluster(network: string, where: Record<string, string>): Promise<
   await apply(store, resources);
   const net = resources.find((r) => r.resource.kind === 'SoftwareNetwork')?.resource;
   assert.ok(net);
-  for (const [fn, server] of Object.entries(where)) {
-    const p: Placement = { kind: 'Placement', namespace: 'default', network: net.metadata.name, function: fn, server, generation: 1, requests: { cpu: 0, memory: 0, bandwidth: 0 } };
-    await store.put(placementKey('default', net.metadata.name, fn), p as unknown as JsonObject);
-  }
+  await placeFixed(store, 'default', net.metadata.name, where);
   const agents = new Map<string, ServerAgent>();
   const ctl = await MigrationController.start(store, { resyncMs: 100 });
   for (const s of SERVERS) agents.set(s, await ServerAgent.start({ store, server: s, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 1000, resyncMs: 300 }));

@@ -7,29 +7,15 @@ import { parseManifestText } from '../control/manifest/load.js';
 import { listEvents } from '../control/events.js';
 import { heartbeatKey } from '../control/heartbeat.js';
 import { listMigrations } from '../control/migrations.js';
-import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
-import type { Store } from '../control/store/contract.js';
 import { ServerAgent } from './agent.js';
 import { commandKey, standbyStateKey } from './agent-standby.js';
 import { trafficReceived, until } from './agent-testing.js';
+import { infraManifest, placements } from './agent-bed.js';
 
 const SERVERS = ['s1', 's2', 's3', 's4'];
 
 /** Four servers; src → r → sink with r's standby (every function has one), r apart from src and sink. */
-const MANIFEST = `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-${SERVERS.map(
-  (s) => `apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: ${s} }
-spec:
-  datacenter: dc1
-  capacity: { cpu: 8, memory: 16Gi }
-`,
-).join('---\n')}---
+const MANIFEST = `${infraManifest(SERVERS)}---
 apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: ha, namespace: default }
@@ -55,11 +41,6 @@ spec:
   placement:
     antiAffinity: [[src, r], [r, sink]]
 `;
-
-async function placements(store: Store): Promise<Map<string, string>> {
-  const { items } = await store.list(PLACEMENT_PREFIX);
-  return new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server]));
-}
 
 interface Bed {
   store: MemoryStore;

@@ -15,16 +15,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { canUseNetns, have, sh, waitExit } from '../testkit/netns.js';
+import { bridge, canUseNetns, have, joinBridge, sh, waitExit } from '../testkit/netns.js';
 import { startEtcd, type EtcdProcess } from '../control/store/etcd-process.js';
 import { openStore } from '../control/store/open.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { resourceKey } from '../control/manifest/types.js';
-import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { listEvents } from '../control/events.js';
 import type { Store } from '../control/store/contract.js';
 import { trafficReceived, until as untilShared } from './agent-testing.js';
+import { infraManifest, placements } from './agent-bed.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const ok = canUseNetns() && have('etcd');
@@ -32,10 +32,8 @@ const ok = canUseNetns() && have('etcd');
 const mac = (a: number, b: number): string => `02:0a:00:00:${a.toString(16).padStart(2, '0')}:${b.toString(16).padStart(2, '0')}`;
 
 function manifest(client: string): string {
-  const servers = [1, 2, 3, 4].map((i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i} }\nspec: { datacenter: lab, capacity: { cpu: 4, memory: 8Gi } }\n`);
   return [
-    'apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: lab }\nspec: { tier: edge }\n',
-    ...servers,
+    infraManifest(['s1', 's2', 's3', 's4'], { datacenter: 'lab', cpu: 4, memory: '8Gi' }),
     `apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata:
@@ -98,24 +96,10 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
   const agents: ChildProcess[] = [];
   const logs: string[] = ['', '', '', ''];
   try {
-    sh(['ip', 'link', 'add', br, 'type', 'bridge']);
-    sh(['ip', 'addr', 'add', `${net}.254/24`, 'dev', br]);
-    sh(['ip', 'link', 'set', br, 'up']);
-    ns.forEach((n, i) => {
-      sh(['ip', 'netns', 'add', n]);
-      sh(['ip', 'link', 'add', `${id}r${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
-      sh(['ip', 'link', 'set', `${id}r${i + 1}`, 'master', br, 'up']);
-      sh(['ip', '-n', n, 'addr', 'add', `${net}.${i + 1}/24`, 'dev', 'eth0']);
-      sh(['ip', '-n', n, 'link', 'set', 'eth0', 'up']);
-      sh(['ip', '-n', n, 'link', 'set', 'lo', 'up']);
-    });
+    bridge(br, `${net}.254/24`);
+    ns.forEach((n, i) => joinBridge(br, n, `${id}r${i + 1}`, `${net}.${i + 1}/24`));
     // A kernel host on the bridge, its vx0 (VNI 1000) joined to r1's eth3 by the annotation.
-    sh(['ip', 'netns', 'add', client]);
-    sh(['ip', 'link', 'add', `${id}rc`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
-    sh(['ip', 'link', 'set', `${id}rc`, 'master', br, 'up']);
-    sh(['ip', '-n', client, 'addr', 'add', `${net}.10/24`, 'dev', 'eth0']);
-    sh(['ip', '-n', client, 'link', 'set', 'eth0', 'up']);
-    sh(['ip', '-n', client, 'link', 'set', 'lo', 'up']);
+    joinBridge(br, client, `${id}rc`, `${net}.10/24`);
     etcd = await startEtcd({ host: `${net}.254` });
     const storeUrl = etcd.url.replace(/^http:\/\//, 'etcd://');
     store = await openStore({ store: storeUrl });
@@ -135,8 +119,8 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
     });
     const s = store;
     const placed = await until('5 placements', async () => {
-      const { items } = await s.list(PLACEMENT_PREFIX);
-      return items.length === 5 ? new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server])) : undefined;
+      const p = await placements(s);
+      return p.size === 5 ? p : undefined;
     });
     assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => placed.get(f))).size, 3, 'one router per server');
     // Echo replies from r3 back at the sink beside r1: two VXLAN crossings each way.
@@ -169,8 +153,7 @@ test('namespaces, etcd, one swnet agent per namespace: a ping crosses a network 
     await waitExit(agents[d] as ChildProcess);
     const alive = all.filter((x) => x !== dead);
     const moved = await until('r2 placed again', async () => {
-      const { items } = await s.list(PLACEMENT_PREFIX);
-      const m = new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server]));
+      const m = await placements(s);
       return m.size === 5 && [...m.values()].every((x) => x !== dead) ? m : undefined;
     }, 20000);
     assert.equal(new Set(['r1', 'r2', 'r3'].map((f) => moved.get(f))).size, 3);

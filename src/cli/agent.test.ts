@@ -5,30 +5,14 @@ import { startControllers } from '../control/controllers/start.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { listEvents } from '../control/events.js';
-import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { resourceKey } from '../control/manifest/types.js';
 import type { Store } from '../control/store/contract.js';
 import { ServerAgent, linkVni } from './agent.js';
 import { trafficReceived, until } from './agent-testing.js';
+import { infraManifest, placements } from './agent-bed.js';
 
 /** Three servers and a network src → r1 → r2 → sink with r1 and r2 kept apart (anti-affinity). */
-export const AGENT_MANIFEST = `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-${[1, 2, 3]
-  .map(
-    (i) => `apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: s${i} }
-spec:
-  datacenter: dc1
-  capacity: { cpu: 8, memory: 16Gi }
-  power: { specpower: [93.7, 97, 101, 105, 110, 116, 121, 125, 129, 133, 135] }
-`,
-  )
-  .join('---\n')}---
+export const AGENT_MANIFEST = `${infraManifest(['s1', 's2', 's3'], { specpower: [93.7, 97, 101, 105, 110, 116, 121, 125, 129, 133, 135] })}---
 apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: voip, namespace: default }
@@ -60,11 +44,6 @@ spec:
   placement:
     antiAffinity: [[r1, r2]]
 `;
-
-async function placements(store: Store): Promise<Map<string, string>> {
-  const { items } = await store.list(PLACEMENT_PREFIX);
-  return new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server]));
-}
 
 /** Frames the sink received, read from the Server status the agents write. */
 const sinkReceived = (store: Store, servers: readonly string[]): Promise<number> => trafficReceived(store, servers, 'sink');

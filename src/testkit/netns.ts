@@ -40,6 +40,28 @@ export function canUseNetns(): boolean {
   return process.platform === 'linux' && typeof process.getuid === 'function' && process.getuid() === 0 && have('ip');
 }
 
+/**
+ * A Linux bridge `br` with the host's `address` (CIDR) on it, up: the LAN that namespaced test
+ * servers share. Delete it with `ip link del br`.
+ *
+ * @example bridge('swa1b', '172.31.1.254/24'); joinBridge('swa1b', 'swa1n1', 'swa1r1', '172.31.1.1/24');
+ */
+export function bridge(br: string, address: string): void {
+  sh(['ip', 'link', 'add', br, 'type', 'bridge']);
+  sh(['ip', 'addr', 'add', address, 'dev', br]);
+  sh(['ip', 'link', 'set', br, 'up']);
+}
+
+/** Creates namespace `ns` and puts it on bridge `br` through veth `hostEnd` ↔ its eth0 at `address` (CIDR); eth0 and lo up. */
+export function joinBridge(br: string, ns: string, hostEnd: string, address: string): void {
+  sh(['ip', 'netns', 'add', ns]);
+  sh(['ip', 'link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  sh(['ip', 'link', 'set', hostEnd, 'master', br, 'up']);
+  sh(['ip', '-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
+  sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+  sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+}
+
 let counter = 0;
 
 /** Two namespaces `a` and `b` joined by veth `ifA`–`ifB`, with IPv4 and IPv6 (nodad) addresses. */
