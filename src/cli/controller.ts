@@ -52,13 +52,13 @@ export interface ControlPlane {
  * console.log(cp.url);
  * await cp.stop();
  */
-export async function startControlPlane(store: Store, o: { readonly auth: TokenAuth; readonly host: string; readonly port: number; readonly controllers?: boolean; readonly log?: (line: string) => void; readonly logger?: Logger }): Promise<ControlPlane> {
+export async function startControlPlane(store: Store, o: { readonly auth: TokenAuth; readonly host: string; readonly port: number; readonly controllers?: boolean; /** false: no overload controller (`swnet up` with urbanization: the urbanizer owns moves for load). */ readonly overload?: false; readonly log?: (line: string) => void; readonly logger?: Logger }): Promise<ControlPlane> {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const api = new ApiServer({ store, auth: o.auth, version: pkg.version, ...(o.logger ? { logger: o.logger } : {}) });
   const addr = await api.listen(o.port, o.host);
   let controllers: Awaited<ReturnType<typeof startControllers>> | undefined;
   try {
-    controllers = o.controllers === false ? undefined : await startControllers(store, o.log ? { log: o.log } : {});
+    controllers = o.controllers === false ? undefined : await startControllers(store, { ...(o.log ? { log: o.log } : {}), ...(o.overload === false ? { overload: false as const } : {}) });
   } catch (e) {
     await api.close();
     throw e;

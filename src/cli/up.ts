@@ -155,6 +155,8 @@ export interface Embedded {
   readonly agents: ReadonlyMap<string, ServerAgent>;
   readonly day: DayClock;
   readonly urbanizer: UrbanizeController | undefined;
+  /** Controllers running (without `overload` when the urbanizer runs: it owns moves for load). */
+  readonly controllers: readonly string[];
   /** One line: time of day, servers active/standby, power, networks, traffic, migrations. */
   statusLine(): Promise<string>;
   stop(): Promise<void>;
@@ -230,7 +232,9 @@ export async function startEmbedded(store: Store, o: EmbeddedInit): Promise<Embe
         }
       },
     });
-    cp = await startControlPlane(store, { auth: o.auth, host: o.host ?? '127.0.0.1', port: o.port, ...(log ? { log } : {}), ...(o.logger ? { logger: o.logger } : {}) });
+    // One owner of moves for load: with the urbanizer (it also spreads at the peak) the overload
+    // controller stays off, or both would move the same hot server's functions (duplicate moves).
+    cp = await startControlPlane(store, { auth: o.auth, host: o.host ?? '127.0.0.1', port: o.port, ...(o.urbanize !== false ? { overload: false as const } : {}), ...(log ? { log } : {}), ...(o.logger ? { logger: o.logger } : {}) });
     for (const m of await applyResources(store, items.filter((r) => !INFRA.has(r.resource.kind)))) log?.(m);
     // A round every 12 minutes of the compressed day (0.5 to 10 s); a server that just changed state is held an hour of it.
     if (o.urbanize !== false) urbanizer = await UrbanizeController.start(store, { intervalMs: Math.min(10_000, Math.max(500, day.periodMs / 120)), holdMs: day.periodMs / 24, ...(log ? { log } : {}), ...(o.urbanize ?? {}) });
@@ -245,6 +249,7 @@ export async function startEmbedded(store: Store, o: EmbeddedInit): Promise<Embe
     agents,
     day,
     urbanizer,
+    controllers: plane.controllers,
     statusLine: async () => {
       const [hb, nets, pl, srv, mig] = await Promise.all([store.list(HEARTBEAT_PREFIX), store.list(kindPrefix('SoftwareNetwork')), store.list(PLACEMENT_PREFIX), store.list(SERVER_PREFIX), store.list(MIGRATION_PREFIX)]);
       let watts = 0;
