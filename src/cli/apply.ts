@@ -12,7 +12,7 @@ import { KINDS, DEFAULT_NAMESPACE, resolveKind, type Kind, type Resource } from 
 import { KIND_NAMES } from '../control/manifest/schema.js';
 import { CLUSTER_EVENTS, type SwnetEvent } from '../control/events.js';
 import { NotFoundError } from '../control/store/contract.js';
-import { remoteOptions, withBackend, type RemoteOpts } from './remote.js';
+import { storeOptions, withBackend, type RemoteOpts } from './remote.js';
 import { renderMigrations, renderMigrationSection, withMigrationBackend } from './migrate.js';
 
 interface StoreOpts extends RemoteOpts {
@@ -161,9 +161,6 @@ export function renderDescribe(r: Resource, events: readonly SwnetEvent[]): stri
 }
 
 export function register(program: Command): void {
-  const storeOptions = (c: Command): Command =>
-    remoteOptions(c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:'));
-
   storeOptions(
     program
       .command('apply')

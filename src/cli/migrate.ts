@@ -5,14 +5,13 @@
  * (or the drain) and prints each phase of the timeline as it arrives.
  */
 import type { Command } from 'commander';
-import { ApiClient } from '../control/client.js';
+import type { ApiClient } from '../control/client.js';
 import { getResource } from '../control/manifest/apply.js';
 import { DEFAULT_NAMESPACE, type Resource } from '../control/manifest/types.js';
 import { listMigrations, type MigrationObject } from '../control/migrations.js';
 import { requestMigration, serverOperation } from '../control/server-ops.js';
 import type { Store } from '../control/store/contract.js';
-import { openStore } from '../control/store/open.js';
-import { remoteClient, remoteOptions, type RemoteOpts } from './remote.js';
+import { storeOptions, withRemoteOrStore, type RemoteOpts } from './remote.js';
 
 /** What the commands need, from the store or from the API. */
 interface MigrationBackend {
@@ -40,15 +39,8 @@ function apiBackend(api: ApiClient): MigrationBackend {
   };
 }
 
-async function withMigrationBackend<T>(o: RemoteOpts, fn: (b: MigrationBackend) => Promise<T>): Promise<T> {
-  const api = remoteClient(o);
-  if (api) return fn(apiBackend(api));
-  const s = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
-  try {
-    return await fn(storeBackend(s));
-  } finally {
-    await s.close();
-  }
+function withMigrationBackend<T>(o: RemoteOpts, fn: (b: MigrationBackend) => Promise<T>): Promise<T> {
+  return withRemoteOrStore(o, apiBackend, storeBackend, fn);
 }
 
 const ms = (x: number): string => `${Math.round(x)}ms`;
@@ -121,10 +113,7 @@ async function follow(b: MigrationBackend, m: MigrationObject, timeoutMs: number
 }
 
 export function register(program: Command): void {
-  const opts = (c: Command): Command =>
-    remoteOptions(c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:'));
-
-  opts(
+  storeOptions(
     program
       .command('migrate')
       .description('live-migrate one function of a software network to another server (make-before-break, state included)')
@@ -147,7 +136,7 @@ export function register(program: Command): void {
     }
   });
 
-  opts(
+  storeOptions(
     program
       .command('drain')
       .description('cordon a server and migrate every function off it (targets chosen by the scheduler); it then goes to standby')
@@ -183,7 +172,7 @@ export function register(program: Command): void {
     }
   });
 
-  opts(program.command('uncordon').description('make a cordoned or drained server schedulable again').argument('<server>', 'server name')).action(async (server: string, o: RemoteOpts) => {
+  storeOptions(program.command('uncordon').description('make a cordoned or drained server schedulable again').argument('<server>', 'server name')).action(async (server: string, o: RemoteOpts) => {
     try {
       process.stdout.write(`${(await withMigrationBackend(o, (b) => b.serverOp(server, 'uncordon'))).message}\n`);
     } catch (e) {
@@ -191,7 +180,7 @@ export function register(program: Command): void {
     }
   });
 
-  opts(program.command('fail').description("make a server's agent fail as after kill -9 (no lease revocation): watch the failover").argument('<server>', 'server name')).action(async (server: string, o: RemoteOpts) => {
+  storeOptions(program.command('fail').description("make a server's agent fail as after kill -9 (no lease revocation): watch the failover").argument('<server>', 'server name')).action(async (server: string, o: RemoteOpts) => {
     try {
       process.stdout.write(`${(await withMigrationBackend(o, (b) => b.serverOp(server, 'fail'))).message}\n`);
     } catch (e) {

@@ -35,6 +35,11 @@ export function remoteOptions(c: Command): Command {
   return c.option('--server <url>', 'API server URL (env SWNET_SERVER); without it the command works on the store').option('--token <token>', 'bearer token for --server (env SWNET_TOKEN)');
 }
 
+/** Adds --data-dir and --store (the local mode) beside --server and --token to a command. */
+export function storeOptions(c: Command): Command {
+  return remoteOptions(c.option('--data-dir <dir>', 'data directory of the embedded SQLite store (default ~/.swnet)').option('--store <url>', 'store URL: sqlite:[DIR], etcd://HOST:PORT[,HOST:PORT], memory:'));
+}
+
 /** The API client when remote mode is asked for. */
 export function remoteClient(o: RemoteOpts): ApiClient | undefined {
   const server = o.server ?? process.env['SWNET_SERVER'];
@@ -76,12 +81,22 @@ function storeBackend(s: Store): Backend {
  * @example
  * const items = await withBackend(opts, (b) => b.list('Server', {}));
  */
-export async function withBackend<T>(o: RemoteOpts, fn: (b: Backend) => Promise<T>): Promise<T> {
+export function withBackend<T>(o: RemoteOpts, fn: (b: Backend) => Promise<T>): Promise<T> {
+  return withRemoteOrStore(o, apiBackend, storeBackend, fn);
+}
+
+/**
+ * The CLI's one remote-or-local switch: `fn` gets `remote(api)` when --server (or SWNET_SERVER)
+ * is set, else `local(store)` on the store --store/--data-dir name, closed afterwards.
+ * @example
+ * await withRemoteOrStore(o, (api) => api.migrations('default'), (s) => listMigrations(s, 'default'), (p) => p);
+ */
+export async function withRemoteOrStore<B, T>(o: RemoteOpts, remote: (api: ApiClient) => B, local: (s: Store) => B, fn: (b: B) => Promise<T>): Promise<T> {
   const api = remoteClient(o);
-  if (api) return fn(apiBackend(api));
+  if (api) return fn(remote(api));
   const s = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
   try {
-    return await fn(storeBackend(s));
+    return await fn(local(s));
   } finally {
     await s.close();
   }
