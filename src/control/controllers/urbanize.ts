@@ -54,7 +54,10 @@ export interface UrbanizeInit {
   readonly policy?: Partial<UrbanizerConfig>;
   /** Most migrations one round creates; default 8. */
   readonly maxPerRound?: number;
-  /** Most migrations of one network in one round; default 1. */
+  /**
+   * Most migrations of one network in one round; default 2 (two linked functions of one network
+   * migrating at once: src/cli/agent-migrate-wave.test.ts).
+   */
   readonly maxPerNetwork?: number;
   /** A server woken (or put to standby) is not evacuated (woken) for consolidation this long (ms); default 6 rounds. */
   readonly holdMs?: number;
@@ -373,8 +376,8 @@ export class UrbanizeController {
     }
     for (const k of [...this.lastWhyNot.keys()]) if (!whyNot.has(k)) this.lastWhyNot.delete(k);
     // The round budget may cut an evacuation short: the next round (after this wave) proposes the
-    // rest. At most `maxPerNetwork` functions of one network move in one wave: linked functions
-    // switching at once re-wire the same links on both sides at the same time.
+    // rest. At most `maxPerNetwork` functions of one network move in one wave (the agents carry
+    // linked functions switching at once: their runtime orders a network's changes).
     const perNet = new Map<string, number>();
     const final = chosen
       .filter((c) => {
@@ -382,7 +385,7 @@ export class UrbanizeController {
         const k = `${vi.p.namespace}/${vi.p.network}`;
         const n = (perNet.get(k) ?? 0) + 1;
         perNet.set(k, n);
-        return n <= (this.init.maxPerNetwork ?? 1);
+        return n <= (this.init.maxPerNetwork ?? 2);
       })
       .slice(0, this.init.maxPerRound ?? 8);
     for (const c of final) {
