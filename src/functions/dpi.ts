@@ -26,7 +26,6 @@ import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction,
 import { arrayOf, int, oneOf, str, strictObject, type Parse } from './config.js';
 import { AhoCorasick } from './lib/ahocorasick.js';
 import { FLOW_KEY_WORDS, FlowTable, keyAddrText, setKey4, setKey6 } from './lib/flowtable.js';
-import { flowKeyOfFlowTableKey } from './lib/flowkey.js';
 import { hashString } from './lib/flowhash.js';
 
 export interface Signature {
@@ -602,25 +601,7 @@ export class Dpi implements NetworkFunction {
 
   /** Partitioning: the streams whose flow key `owns` accepts (rows as in the state), removed here. */
   exportFlows(owns: (key: number) => boolean): Plain {
-    const all = (this.exportState() as { flows: Plain[] }).flows;
-    const k = this.flows.keys;
-    const out: Plain[] = [];
-    const moving: Uint32Array[] = [];
-    let row = 0;
-    for (let i = 0; i < this.flows.capacity; i++) {
-      if (this.flows.used[i] !== 1) continue;
-      if (owns(flowKeyOfFlowTableKey(k, i * FLOW_KEY_WORDS))) {
-        out.push(all[row] as Plain);
-        moving.push(k.slice(i * FLOW_KEY_WORDS, (i + 1) * FLOW_KEY_WORDS));
-      }
-      row++;
-    }
-    // A removal shifts entries: each is found again by its key.
-    for (const key of moving) {
-      const i = this.flows.find(key);
-      if (i >= 0) this.flows.removeAt(i);
-    }
-    return { signatures: this.fingerprint, flows: out };
+    return { signatures: this.fingerprint, flows: this.flows.take((this.exportState() as { flows: Plain[] }).flows, owns) };
   }
 
   /** Partitioning: adds streams another instance exported (automaton states kept when the signatures are the same). */

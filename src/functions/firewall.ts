@@ -29,8 +29,7 @@ import { internetChecksum, sum16 } from '../packet/checksum.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, int, oneOf, prefix, str, strictObject, type Parse, type Prefix, type StrictObject } from './config.js';
 import { countDrop, countTx, dropBatch, portRange, portRows } from './lib/port-counters.js';
-import { CONN_WORDS, CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, parsePacket, parsePacketInto, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
-import { flowKeyOfTuple } from './lib/flowkey.js';
+import { CT, CT_NAMES, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, parsePacket, parsePacketInto, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 
 export type FirewallAction = 'allow' | 'deny' | 'reject';
 export type RejectWith = 'tcp-reset' | 'port-unreachable' | 'admin-prohibited';
@@ -686,12 +685,7 @@ export class Firewall implements NetworkFunction {
 
   /** Partitioning: the connections whose flow key `owns` accepts, removed from this table. */
   exportFlows(owns: (key: number) => boolean): Plain {
-    const ct = this.ct;
-    const moving = ct.connections().filter((c) => owns(flowKeyOfTuple(ct.tuples, c * CONN_WORDS)));
-    const set = new Set(moving);
-    const rows = ct.exportRows((c) => set.has(c));
-    for (const c of moving) ct.remove(c);
-    return { connections: rows };
+    return { connections: this.ct.takeRows(owns) };
   }
 
   /** Partitioning: adds connections another instance exported (same format as the state). */

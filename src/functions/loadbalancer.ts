@@ -29,7 +29,6 @@ import { rewriteDst, rewriteSrc } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, formatMac, int, ipv4, mac, oneOf, parseIpv4, parseIpv6, parseMac, str, strictObject } from './config.js';
 import { FLOW_KEY_WORDS, FlowTable, keyAddrText, setKey4, setKey6 } from './lib/flowtable.js';
-import { flowKeyOfFlowTableKey } from './lib/flowkey.js';
 import { flowHash4, flowHashBytes } from './lib/flowhash.js';
 import { Maglev } from './lib/maglev.js';
 import { putMac } from './mpls.js';
@@ -565,24 +564,7 @@ export class LoadBalancer implements NetworkFunction {
    * Partition-safe with direct server return (replies do not cross the balancer).
    */
   exportFlows(owns: (key: number) => boolean): Plain {
-    const all = (this.exportState() as { connections: Plain[] }).connections;
-    const k = this.conns.keys;
-    const out: Plain[] = [];
-    const moving: Uint32Array[] = [];
-    let row = 0;
-    for (let i = 0; i < this.conns.capacity; i++) {
-      if (this.conns.used[i] !== 1) continue;
-      if (owns(flowKeyOfFlowTableKey(k, i * FLOW_KEY_WORDS))) {
-        out.push(all[row] as Plain);
-        moving.push(k.slice(i * FLOW_KEY_WORDS, (i + 1) * FLOW_KEY_WORDS));
-      }
-      row++;
-    }
-    for (const key of moving) {
-      const i = this.conns.find(key);
-      if (i >= 0) this.conns.removeAt(i);
-    }
-    return { connections: out };
+    return { connections: this.conns.take((this.exportState() as { connections: Plain[] }).connections, owns) };
   }
 
   /** Partitioning: adds connections another instance exported (their backends keep them). */

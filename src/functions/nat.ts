@@ -26,7 +26,7 @@ import { checksumUpdate16, checksumUpdate32, foldSum, sum16 } from '../packet/ch
 import { rewriteDst, rewriteSrc } from '../packet/ipv4.js';
 import { ConfigError, type Counters, type FunctionFactory, type NetworkFunction, type Plain, type PortDecl, type ProcessContext } from './contract.js';
 import { arrayOf, bool, formatIpv4, int, ipv4, oneOf, parseIpv4, parsePrefix, str, strictObject, type Parse } from './config.js';
-import { CONN_WORDS, CT, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, invertTuple, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
+import { CT, Conntrack, DEFAULT_TIMEOUTS, KW, L4, PARSE, PacketView, invertTuple, parsePacket, parseTimeouts, type ConntrackTimeouts } from './lib/conntrack.js';
 import { flowHash4, fmix32 } from './lib/flowhash.js';
 import { flowBucket, flowKeyOfTuple, symmetricKey } from './lib/flowkey.js';
 import { countDrop, countTx, dropBatch, portRange, portRows } from './lib/port-counters.js';
@@ -682,12 +682,7 @@ export class Nat implements NetworkFunction {
 
   /** Partitioning: the mappings whose flow key (of the original tuple) `owns` accepts, removed here (ports freed). */
   exportFlows(owns: (key: number) => boolean): Plain {
-    const ct = this.ct;
-    const moving = ct.connections().filter((c) => owns(flowKeyOfTuple(ct.tuples, c * CONN_WORDS)));
-    const set = new Set(moving);
-    const rows = ct.exportRows((c) => set.has(c));
-    for (const c of moving) ct.remove(c);
-    return { addresses: this.cfg.addresses.map(formatIpv4), connections: rows };
+    return { addresses: this.cfg.addresses.map(formatIpv4), connections: this.ct.takeRows(owns) };
   }
 
   /** Partitioning: adds mappings another instance exported (same pool); a port both hold is shared. */

@@ -26,6 +26,7 @@
 import { ConfigError, type Plain } from '../contract.js';
 import { formatIpv6, int, parseIpv4, parseIpv6, strictObject } from '../config.js';
 import { fmix32 } from './flowhash.js';
+import { flowKeyOfTuple } from './flowkey.js';
 import { headerChecksumOk } from '../../packet/ipv4.js';
 
 /** Words per tuple. */
@@ -901,6 +902,20 @@ export class Conntrack {
         mark: this.mark[c]!,
       });
     }
+    return rows;
+  }
+
+  /**
+   * Partitioning (exportFlows): the rows (as exportRows) of the connections whose flow key (of
+   * the original tuple) `owns` accepts, removed from the table.
+   *
+   * @example return { connections: this.ct.takeRows(owns) };
+   */
+  takeRows(owns: (key: number) => boolean): Plain[] {
+    const moving = this.connections().filter((c) => owns(flowKeyOfTuple(this.tuples, c * CONN_WORDS)));
+    const set = new Set(moving);
+    const rows = this.exportRows((c) => set.has(c));
+    for (const c of moving) this.remove(c);
     return rows;
   }
 

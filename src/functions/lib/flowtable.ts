@@ -7,6 +7,7 @@
  * every move through the `move` callback given once at construction.
  */
 import { fmix32 } from './flowhash.js';
+import { flowKeyOfFlowTableKey } from './flowkey.js';
 
 export const FLOW_KEY_WORDS = 10;
 
@@ -175,6 +176,33 @@ export class FlowTable {
   }
 
   /** Removes everything. */
+  /**
+   * Partitioning (exportFlows): removes the entries whose flow key `owns` accepts and returns
+   * their items of `rows`, the owner's rows one per used slot in slot order (as its exportState
+   * lists them).
+   *
+   * @example return { connections: this.conns.take(this.exportState().connections, owns) };
+   */
+  take<T>(rows: readonly T[], owns: (key: number) => boolean): T[] {
+    const out: T[] = [];
+    const moving: Uint32Array[] = [];
+    let row = 0;
+    for (let i = 0; i < this.capacity; i++) {
+      if (this.used[i] !== 1) continue;
+      if (owns(flowKeyOfFlowTableKey(this.keys, i * FLOW_KEY_WORDS))) {
+        out.push(rows[row] as T);
+        moving.push(this.keys.slice(i * FLOW_KEY_WORDS, (i + 1) * FLOW_KEY_WORDS));
+      }
+      row++;
+    }
+    // A removal shifts entries: each is found again by its key.
+    for (const key of moving) {
+      const i = this.find(key);
+      if (i >= 0) this.removeAt(i);
+    }
+    return out;
+  }
+
   clear(): void {
     this.used.fill(0);
     this.n = 0;
