@@ -85,8 +85,8 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
       phases[name] = now - t;
       t = now;
     };
-    if (!migrate) {
-      // The control run: as long a window, nothing moves.
+    // The window's longest gap, then the sink's count once the last frame is in (or 15 s passed).
+    const settle = async (): Promise<Trial> => {
       await sleep(300);
       const gap = tap.longest;
       const end = performance.now() + 15000;
@@ -94,6 +94,10 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
       await sleep(300);
       const f = (await flow()) ?? {};
       return { lost: n - ((f['received'] as number | undefined) ?? 0), duplicates: (f['duplicates'] as number | undefined) ?? 0, reordered: (f['reordered'] as number | undefined) ?? 0, gap, baselineGap, phases };
+    };
+    if (!migrate) {
+      // The control run: as long a window, nothing moves.
+      return await settle();
     }
     await b.warm(KEY, r1, ['eth0', 'eth1'], { remote: [{ port: 'r1.eth0', vni: 100, remote: ea }] });
     lap('prepare (warm)');
@@ -111,13 +115,7 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
     lap('drain (grace, final state)');
     if (fin !== undefined) await b.importState(KEY, 'r1', mergeState('router', await b.exportState(KEY, 'r1'), fin));
     lap('final merge');
-    await sleep(300);
-    const gap = tap.longest;
-    const end = performance.now() + 15000;
-    while (((await flow())?.['maxSeq'] as number | undefined) !== n - 1 && performance.now() < end) await sleep(20);
-    await sleep(300);
-    const f = (await flow()) ?? {};
-    return { lost: n - ((f['received'] as number | undefined) ?? 0), duplicates: (f['duplicates'] as number | undefined) ?? 0, reordered: (f['reordered'] as number | undefined) ?? 0, gap, baselineGap, phases };
+    return await settle();
   } finally {
     await a.close();
     await b.close();
