@@ -84,17 +84,9 @@ export function stateKeyOf(key: string): string {
   return MIGRATION_STATE_PREFIX + key.slice(MIGRATION_PREFIX.length);
 }
 
-export interface NewMigrationInit {
-  namespace: string;
-  network: string;
-  function: string;
-  from: string;
-  to: string;
-  reason: MigrationReason;
-  detail?: string;
+export interface NewMigrationInit extends Pick<MigrationObject, 'namespace' | 'network' | 'function' | 'from' | 'to' | 'reason' | 'detail' | 'standby'> {
   /** Default `pending` (a standby promotion starts at `switched`). */
   phase?: MigrationObjectPhase;
-  standby?: boolean;
   /** Who creates it (first timeline entry), default `controller`. */
   by?: string;
   /** Epoch ms, default now. */
