@@ -19,6 +19,25 @@ import { HostServer } from './hostserver.js';
 import { ServerLink } from './migration-link.js';
 
 /** Longest interarrival gap per test flow (UDP over untagged IPv4: header at byte 42). */
+/**
+ * Polls `count` every 10 ms until `done()` holds or it has not changed for `quietMs`: the end of
+ * a drain that cannot know when the last frame is in.
+ *
+ * @example await untilQuiet(received, 1000, () => received() >= sent);
+ */
+export async function untilQuiet(count: () => number, quietMs: number, done: () => boolean = () => false): Promise<void> {
+  let last = count();
+  let lastAt = performance.now();
+  while (!done() && performance.now() - lastAt < quietMs) {
+    await new Promise((r) => setTimeout(r, 10));
+    const n = count();
+    if (n !== last) {
+      last = n;
+      lastAt = performance.now();
+    }
+  }
+}
+
 export class GapMeter {
   private readonly last = new Map<number, number>();
   private readonly perFlow = new Map<number, number>();
@@ -167,15 +186,7 @@ export async function routerBed(init: BedInit): Promise<RouterBed> {
       const recv = (): number => sink.report().reduce((n, f) => n + f.received, 0);
       const sent = sentNow();
       // Drain: rings, link, domain; until all arrived, or nothing more for 1 s (a loaded machine stalls a thread for a while).
-      let last = recv();
-      let lastAt = performance.now();
-      while (recv() < sent && performance.now() - lastAt < 1000) {
-        await new Promise((r) => setTimeout(r, 10));
-        if (recv() !== last) {
-          last = recv();
-          lastAt = performance.now();
-        }
-      }
+      await untilQuiet(recv, 1000, () => recv() >= sent);
       await new Promise((r) => setTimeout(r, 20));
       const flows = sink.report();
       const received = recv();

@@ -25,6 +25,7 @@ import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.
 import { HostServer } from './hostserver.js';
 import { Partition } from './partition.js';
 import { ServerLink } from './migration-link.js';
+import { untilQuiet } from './migration-bed.js';
 
 /** The LAN address of flow `i` (10.`net`.x.y, y in 1…250). */
 export function flowAddress(i: number, net = 0): string {
@@ -180,16 +181,8 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     async stopCirculating(): Promise<number> {
       looping = false;
       afterStop = 0;
-      let last = -1;
-      let lastAt = performance.now();
       // Until nothing came back for 300 ms.
-      while (performance.now() - lastAt < 300) {
-        await new Promise((r) => setTimeout(r, 10));
-        if (afterStop !== last) {
-          last = afterStop;
-          lastAt = performance.now();
-        }
-      }
+      await untilQuiet(() => afterStop, 300);
       return afterStop;
     },
     async finish() {
@@ -197,15 +190,7 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
       const sentNow = (): number => ((source?.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
       const recv = (): number => sink.report().reduce((n, f) => n + f.received, 0);
       const sent = sentNow();
-      let last = recv();
-      let lastAt = performance.now();
-      while (recv() < sent && performance.now() - lastAt < 1000) {
-        await new Promise((r) => setTimeout(r, 10));
-        if (recv() !== last) {
-          last = recv();
-          lastAt = performance.now();
-        }
-      }
+      await untilQuiet(recv, 1000, () => recv() >= sent);
       const flows = sink.report();
       const duplicates = flows.reduce((n, f) => n + f.duplicates, 0);
       const received = recv();
