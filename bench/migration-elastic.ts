@@ -23,10 +23,8 @@ import { fmt } from './report.js';
 import { partitionBed } from '../src/host/partition-bed.js';
 import type { ResizeRecord } from '../src/host/partition.js';
 import type { Emit } from '../src/functions/contract.js';
-import { trafficSourceFactory, type TrafficSource } from '../src/functions/traffic-source.js';
-import { trafficSinkFactory, type TrafficSink } from '../src/functions/traffic-sink.js';
 import { HostServer } from '../src/host/hostserver.js';
-import { ROUTER_CONFIG } from '../src/host/migration-bed.js';
+import { routedNetwork } from '../src/host/migration-bed.js';
 import { AgentAutoscaler } from '../src/cli/agent-autoscale.js';
 import { natFactory } from '../src/functions/nat.js';
 import { Batch, PacketPool } from '../src/packet/pool.js';
@@ -53,36 +51,15 @@ async function throughput(replicas: number, ms: number): Promise<{ wall: number;
   }
 }
 
-/** source endpoint → router (user domain, behind the token scheduler) → sink. */
-async function routed(h: HostServer, net: string, pps: number, profile?: { periodMs: number; min: number; max: number; originMs: number }): Promise<{ source: TrafficSource; sink: TrafficSink }> {
-  const flows = 8;
-  const source = trafficSourceFactory.create({
-    flows: Array.from({ length: flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 40000 + i, dstPort: 9, payloadBytes: 32, intervalMs: (1000 * flows) / pps })),
-    ...(profile ? { profile: { shape: 'day', ...profile } } : {}),
-  }) as TrafficSource;
-  const sink = trafficSinkFactory.create({}) as TrafficSink;
-  const [srcAtt] = h.addEndpoint(net, source, 'src');
-  const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
-  const ctx = { pool: h.pool, out: release, now: 0 };
-  const sinkAtt = h.attachExternal(net, `${net}:sink.in`, (b) => {
-    ctx.now = performance.now();
-    sink.process(0, b, ctx);
-    return true;
-  });
-  const { attachments } = await h.addDomain({ name: net, contexts: [{ network: net, functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics: [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }] });
-  h.bridge.wire(srcAtt as number, attachments[0] as number);
-  h.bridge.wire(attachments[1] as number, sinkAtt);
-  return { source, sink };
-}
-
 /** A compressed day of the 'day' network beside a constant one; with or without the autoscaler. */
 async function day(autoscaled: boolean): Promise<{ p99Ms: number; bgP99Ms: number; dropped: number; changes: number; min: number; max: number; lost: number }> {
   const h = new HostServer({ name: 'as-bench', slots: 65536, slotSize: 512, capacity: { capacity: 30_000, unit: 'packets' }, domain: { watchdogMs: 5000, ringCapacity: 32768 } });
   h.addNetwork('day', { allocation: 10 });
   h.addNetwork('bg', { allocation: 10 });
   const periodMs = 4000;
-  const d = await routed(h, 'day', 18_000, { periodMs, min: 0.05, max: 1, originMs: performance.timeOrigin + performance.now() });
-  await routed(h, 'bg', 14_000);
+  const dayNet = await routedNetwork(h, 'day');
+  const d = { sink: dayNet.sink, source: dayNet.source(18_000, { periodMs, min: 0.05, max: 1, originMs: performance.timeOrigin + performance.now() }) };
+  (await routedNetwork(h, 'bg')).source(14_000);
   const scaler = new AgentAutoscaler({ host: h, limits: (n) => (n === 'day' ? { minTokens: 2, maxTokens: 40, targetUtilization: 0.7 } : undefined), options: { downWindows: 3 } });
   const allocs: number[] = [];
   try {

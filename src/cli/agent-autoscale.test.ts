@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Emit } from '../functions/contract.js';
-import { trafficSourceFactory, type TrafficSource } from '../functions/traffic-source.js';
-import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.js';
+import type { TrafficSource } from '../functions/traffic-source.js';
+import type { TrafficSink } from '../functions/traffic-sink.js';
 import { HostServer } from '../host/hostserver.js';
-import { ROUTER_CONFIG } from '../host/migration-bed.js';
+import { routedNetwork } from '../host/migration-bed.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { AgentAutoscaler, type ScaleChange } from './agent-autoscale.js';
 import { MemoryStore } from '../control/store/memory.js';
@@ -14,36 +13,6 @@ import { listEvents } from '../control/events.js';
 import { ServerAgent } from './agent.js';
 import { until } from './agent-testing.js';
 
-/**
- * router (user domain, behind the token scheduler) → sink; `source()` then attaches the traffic
- * source (endpoint in domain 0) synchronously, so a day profile starts where the caller wants.
- */
-async function network(h: HostServer, net: string): Promise<{ sink: TrafficSink; source: (pps: number, profile?: { periodMs: number; min: number; max: number; originMs: number }) => TrafficSource }> {
-  const sink = trafficSinkFactory.create({}) as TrafficSink;
-  const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
-  const ctx = { pool: h.pool, out: release, now: 0 };
-  const sinkAtt = h.attachExternal(net, `${net}:sink.in`, (b) => {
-    ctx.now = performance.now();
-    sink.process(0, b, ctx);
-    return true;
-  });
-  const { attachments } = await h.addDomain({ name: net, contexts: [{ network: net, functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics: [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }] });
-  h.bridge.wire(attachments[1] as number, sinkAtt);
-  return {
-    sink,
-    source: (pps, profile) => {
-      const flows = 8;
-      const source = trafficSourceFactory.create({
-        flows: Array.from({ length: flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 40000 + i, dstPort: 9, payloadBytes: 32, intervalMs: (1000 * flows) / pps })),
-        ...(profile ? { profile: { shape: 'day', ...profile } } : {}),
-      }) as TrafficSource;
-      const [srcAtt] = h.addEndpoint(net, source, 'src');
-      h.bridge.wire(srcAtt as number, attachments[0] as number);
-      return source;
-    },
-  };
-}
-
 const sent = (s: TrafficSource): number => ((s.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
 const received = (s: TrafficSink): number => s.report().reduce((n, f) => n + f.received, 0);
 
@@ -52,8 +21,8 @@ test('autoscaler on a host: a compressed day raises the allocation at the peak a
   h.addNetwork('day', { allocation: 10 });
   h.addNetwork('bg', { allocation: 10 });
   const periodMs = 4000;
-  const dayNet = await network(h, 'day');
-  const bgNet = await network(h, 'bg');
+  const dayNet = await routedNetwork(h, 'day');
+  const bgNet = await routedNetwork(h, 'bg');
   // The sources start together, at 21:36 of a compressed day (phase 0.9): night, then the load
   // rises to 6 kpps at noon and falls back to 300 packets/s at the next midnight. Rates a loaded
   // machine keeps up with: a backlog at the scheduler would rightly keep the allocation up.

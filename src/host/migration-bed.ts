@@ -126,6 +126,41 @@ export const ROUTER_CONFIG = {
 };
 
 /**
+ * router (user domain, behind the token scheduler) → sink; `source()` then attaches the traffic
+ * source (endpoint in domain 0) synchronously, so a day profile starts where the caller wants.
+ * `pps` frames/s over 8 UDP flows, optionally shaped by a day `profile`.
+ *
+ * @example
+ * const n = await routedNetwork(h, 'day');
+ * const src = n.source(6000, { periodMs: 4000, min: 0.05, max: 1, originMs: performance.timeOrigin + performance.now() });
+ */
+export async function routedNetwork(h: HostServer, net: string): Promise<{ sink: TrafficSink; source: (pps: number, profile?: { periodMs: number; min: number; max: number; originMs: number }) => TrafficSource }> {
+  const sink = trafficSinkFactory.create({}) as TrafficSink;
+  const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
+  const ctx = { pool: h.pool, out: release, now: 0 };
+  const sinkAtt = h.attachExternal(net, `${net}:sink.in`, (b) => {
+    ctx.now = performance.now();
+    sink.process(0, b, ctx);
+    return true;
+  });
+  const { attachments } = await h.addDomain({ name: net, contexts: [{ network: net, functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics: [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }] });
+  h.bridge.wire(attachments[1] as number, sinkAtt);
+  return {
+    sink,
+    source: (pps, profile) => {
+      const flows = 8;
+      const source = trafficSourceFactory.create({
+        flows: Array.from({ length: flows }, (_, i) => ({ id: i + 1, kind: 'udp', srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 40000 + i, dstPort: 9, payloadBytes: 32, intervalMs: (1000 * flows) / pps })),
+        ...(profile ? { profile: { shape: 'day', ...profile } } : {}),
+      }) as TrafficSource;
+      const [srcAtt] = h.addEndpoint(net, source, 'src');
+      h.bridge.wire(srcAtt as number, attachments[0] as number);
+      return source;
+    },
+  };
+}
+
+/**
  * Builds the bed and starts the traffic; resolves once packets reach the sink.
  *
  * @example
