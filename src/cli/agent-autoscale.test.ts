@@ -12,6 +12,7 @@ import { apply } from '../control/manifest/apply.js';
 import { listEvents } from '../control/events.js';
 import { ServerAgent } from './agent.js';
 import { until } from './agent-testing.js';
+import { infraManifest } from './agent-bed.js';
 
 const sent = (s: TrafficSource): number => ((s.counters()['flows'] ?? []) as readonly { packets: number }[]).reduce((n, f) => n + f.packets, 0);
 const received = (s: TrafficSink): number => s.report().reduce((n, f) => n + f.received, 0);
@@ -106,16 +107,7 @@ test('server agent: a network whose tokens lie outside its spec.autoscale limits
   const ctl = await startControllers(store);
   let agent: ServerAgent | undefined;
   try {
-    const text = `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: s1 }
-spec: { datacenter: dc1, capacity: { cpu: 1, memory: 1Gi } }
----
+    const text = `${infraManifest(['s1'], { cpu: 1, memory: '1Gi' })}---
 apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: web, namespace: default }

@@ -11,19 +11,9 @@ import { TokenAuth } from '../control/api/auth.js';
 import { LATENCY_LE_MS } from '../functions/latency.js';
 import { ServerAgent } from './agent.js';
 import { until } from './agent-testing.js';
+import { infraManifest } from './agent-bed.js';
 
-const MANIFEST = `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: m1 }
-spec:
-  datacenter: dc1
-  capacity: { cpu: 1, memory: 4Gi }
----
+const MANIFEST = `${infraManifest(['m1'], { cpu: 1, memory: '4Gi' })}---
 apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: tv, namespace: default }
