@@ -70,15 +70,20 @@ function before(a: AgentRuntime, b: AgentRuntime, r1spec = r1()): { pa: NetworkP
   };
 }
 
+/** Applies `before` on both runtimes and waits for traffic at the sink: the plans and the sink's count then. */
+async function running(a: AgentRuntime, b: AgentRuntime): Promise<{ pa: NetworkPlan; pb: NetworkPlan; f0: Flow }> {
+  const { pa, pb } = before(a, b);
+  await b.apply(pb);
+  await a.apply(pa);
+  await until('traffic at the sink', async () => (await flow(b)).received > 300);
+  return { pa, pb, f0: await flow(b) };
+}
+
 test('AgentRuntime warm instance: r1 moves from A to B under traffic (warm, state copied, VNI bound ahead, adopted, final state); no frame lost or duplicated, its learned neighbour travelled', async () => {
   const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 } });
   const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 } });
   try {
-    const { pa, pb } = before(a, b);
-    await b.apply(pb);
-    await a.apply(pa);
-    await until('traffic at the sink', async () => (await flow(b)).received > 300);
-    const f0 = await flow(b);
+    const { f0 } = await running(a, b);
     // r1 learned r2's MAC by ARP (r2 answered): state that must travel.
     const learned = `10.0.0.2@${mac(3)}`;
     assert.ok(neighbours(await a.exportState(KEY, 'r1')).includes(learned));
@@ -132,11 +137,7 @@ test('AgentRuntime plan changes keep state: a new FIB replaces r1 make-before-br
   const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 } });
   const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 } });
   try {
-    const { pa, pb } = before(a, b);
-    await b.apply(pb);
-    await a.apply(pa);
-    await until('traffic at the sink', async () => (await flow(b)).received > 300);
-    const f0 = await flow(b);
+    const { pa, pb, f0 } = await running(a, b);
     const learned = `10.0.0.2@${mac(3)}`;
     assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions).sort(), [['r1'], ['src']]);
 
