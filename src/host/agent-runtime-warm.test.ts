@@ -137,7 +137,7 @@ test('AgentRuntime plan changes keep state: a new FIB replaces r1 make-before-br
   const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 } });
   const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 } });
   try {
-    const { pa, pb, f0 } = await running(a, b);
+    const { pb, f0 } = await running(a, b);
     const learned = `10.0.0.2@${mac(3)}`;
     assert.deepEqual(a.domainsOf(KEY).map((d) => d.functions).sort(), [['r1'], ['src']]);
 
