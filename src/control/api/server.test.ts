@@ -15,6 +15,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/contract.js';
 import { TokenAuth } from './auth.js';
 import { ApiServer } from './server.js';
+import { until as untilShared } from '../../testkit/until.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const ADMIN = 'admin-token-0123456789';
@@ -81,15 +82,7 @@ function collect(api: ApiClient, opts: Parameters<ApiClient['watch']>[0]): { msg
   };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => untilShared(what, f, 10_000, 50);
 
 function crudAndWatch(backend: string, open: () => Store): void {
   describe(`API over ${backend}`, () => {

@@ -8,16 +8,7 @@ import { MemoryStore } from '../store/memory.js';
 import { computeTop } from '../top.js';
 import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../../testkit/until.js';
 
 describe('network controller with the filter/score scheduler', () => {
   it('places a network with standbys and anti-affinity, and explains an unschedulable one', async () => {

@@ -11,6 +11,7 @@ import type { JsonObject, Store } from '../store/contract.js';
 import { MigrationController } from './migration.js';
 import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
+import { until as untilShared } from '../../testkit/until.js';
 
 const server = (name: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${name} }\nspec: { datacenter: dc1, capacity: { cpu: 8, memory: 8Gi } }\n---\n`;
 const INFRA = `apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: dc1 }\nspec: { tier: edge }\n---\n${server('s1')}${server('s2')}${server('s3')}`;
@@ -35,15 +36,7 @@ async function setup(fns: string[], on: (f: string, i: number) => string, cpu = 
   return s;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined>, ms = 5000): Promise<T> => untilShared(what, f, ms, 10);
 
 const placement = async (s: Store, f: string): Promise<Placement> => (await s.get(placementKey('t1', 'web', f)))!.value as unknown as Placement;
 

@@ -10,6 +10,7 @@ import type { Store } from '../store/contract.js';
 import { setCondition } from '../events.js';
 import { GangScheduler } from './gang.js';
 import { NetworkController, type NetworkScheduler, type PlaceContext, type PlacementDecision } from './network.js';
+import { until } from '../../testkit/until.js';
 
 const server = (name: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${name} }\nspec: { datacenter: dc1, capacity: { cpu: 4, memory: 8Gi } }\n---\n`;
 const INFRA = `apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: dc1 }\nspec: { tier: edge }\n---\n${server('s1')}${server('s2')}`;
@@ -26,16 +27,6 @@ async function applyText(store: Store, text: string): Promise<void> {
   const { resources, issues } = parseManifestText(text, 'test.yaml');
   assert.deepEqual(issues, []);
   await apply(store, resources);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const placements = async (store: Store, network: string): Promise<Placement[]> => (await store.list(`${PLACEMENT_PREFIX}t1/${network}/`)).items.map((kv) => kv.value as unknown as Placement);

@@ -9,16 +9,9 @@ import { MemoryStore } from '../store/memory.js';
 import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
 import { ServerLifecycleController } from './servers.js';
+import { until as untilShared } from '../../testkit/until.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 8000;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => untilShared(what, f, 8000, 25);
 
 const server = (n: string): string => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: ${n} }\nspec: { datacenter: dc1, capacity: { cpu: 4, memory: 8Gi } }\n---\n`;
 
