@@ -6,21 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
-import { dashboardBuilt, launchChromium } from './browser.js';
-import { startUp, until, type ApiPlacement } from './dashboard-testing.js';
+import { until, withUpInBrowser, type ApiPlacement } from './dashboard-testing.js';
 
 const TOKEN = 'dash-failover-token-0123456789';
 
 test('dashboard on swnet up: fail a server from the page, watch it go down and its functions move', { timeout: 60_000 }, async () => {
-  assert.ok(dashboardBuilt(DEFAULT_WEB_ROOT), `the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
-  const dir = mkdtempSync(join(tmpdir(), 'swnet-dashfail-'));
-  const u = await startUp(dir, TOKEN);
-  const b = await launchChromium();
-  try {
+  await withUpInBrowser('swnet-dashfail-', TOKEN, async (u, b) => {
     const placed = await until('placements', 20_000, async () => {
       const { items } = await u.get<{ items: ApiPlacement[] }>('/api/v1/placements');
       return items.length > 0 ? items : undefined;
@@ -63,12 +54,5 @@ test('dashboard on swnet up: fail a server from the page, watch it go down and i
     await page.check('#ev-warn');
     await page.waitForFunction(`[...document.querySelectorAll('#ev-rows .ev.Warning')].some((r) => /AgentLost/.test(r.textContent) && r.textContent.includes(${JSON.stringify(victim)}))`, undefined, { timeout: 5_000 });
     assert.deepEqual(errors, []);
-  } catch (e) {
-    process.stderr.write(`swnet up output (tail):\n${u.out().slice(-3000)}\n`);
-    throw e;
-  } finally {
-    await b.close();
-    await u.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

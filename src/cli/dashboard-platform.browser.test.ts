@@ -7,12 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
-import { dashboardBuilt, launchChromium } from './browser.js';
-import { startUp, until, type ApiPlacement } from './dashboard-testing.js';
+import { until, withUpInBrowser, type ApiPlacement } from './dashboard-testing.js';
 
 const TOKEN = 'dash-platform-token-0123456789';
 
@@ -20,12 +15,8 @@ interface Named { metadata: { name: string; namespace?: string } }
 type Pl = ApiPlacement;
 
 test('dashboard on swnet up: servers and networks, charts fed by the agents, drain from the page empties the server', { timeout: 60_000 }, async () => {
-  assert.ok(dashboardBuilt(DEFAULT_WEB_ROOT), `the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
-  const dir = mkdtempSync(join(tmpdir(), 'swnet-dashup-'));
-  const u = await startUp(dir, TOKEN);
-  const b = await launchChromium();
-  const get = u.get;
-  try {
+  await withUpInBrowser('swnet-dashup-', TOKEN, async (u, b) => {
+    const get = u.get;
     // The example is applied and placed.
     const { servers, nets } = await until('servers, networks and placements', 20_000, async () => {
       const [s, n, p] = await Promise.all([get<{ items: Named[] }>('/api/v1/servers'), get<{ items: Named[] }>('/api/v1/softwarenetworks'), get<{ items: Pl[] }>('/api/v1/placements')]);
@@ -93,12 +84,5 @@ test('dashboard on swnet up: servers and networks, charts fed by the agents, dra
     await page.check('#ev-mig');
     await page.waitForFunction(`[...document.querySelectorAll('#ev-rows .migration')].some((r) => r.textContent.includes(${JSON.stringify(`${victim} →`)}) && /operator|drain/.test(r.textContent))`, undefined, { timeout: 5_000 });
     assert.deepEqual(errors, []);
-  } catch (e) {
-    process.stderr.write(`swnet up output (tail):\n${u.out().slice(-3000)}\n`);
-    throw e;
-  } finally {
-    await b.close();
-    await u.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

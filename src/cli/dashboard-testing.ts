@@ -4,7 +4,12 @@
  * made through the API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_WEB_ROOT } from '../control/api/static.js';
+import { dashboardBuilt, launchChromium } from './browser.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -60,6 +65,29 @@ export async function startUp(dir: string, token: string): Promise<Up> {
       throw new Error(`swnet up did not start:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * `swnet up` in a fresh directory (`prefix` + random) and a Chromium, both given to `body`; the
+ * tail of what up printed goes to stderr when `body` throws; everything is closed and removed after.
+ * @example
+ * await withUpInBrowser('swnet-dash-', TOKEN, async (u, b) => { const page = await b.context.newPage(); await page.goto(u.url); });
+ */
+export async function withUpInBrowser(prefix: string, token: string, body: (u: Up, b: Awaited<ReturnType<typeof launchChromium>>) => Promise<void>): Promise<void> {
+  if (!dashboardBuilt(DEFAULT_WEB_ROOT)) throw new Error(`the dashboard is not built in ${DEFAULT_WEB_ROOT} (npm run build)`);
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const u = await startUp(dir, token);
+  const b = await launchChromium();
+  try {
+    await body(u, b);
+  } catch (e) {
+    process.stderr.write(`swnet up output (tail):\n${u.out().slice(-3000)}\n`);
+    throw e;
+  } finally {
+    await b.close();
+    await u.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
