@@ -51,6 +51,7 @@ import { HostServer, type HostDomain } from './hostserver.js';
 import type { CostUnit } from './tokens.js';
 import { VxlanUplink, type UplinkRemote } from './uplink.js';
 import { carryState } from './agent-state.js';
+import { DomainPool } from './domain-pool.js';
 import { Partition, type ResizeRecord } from './partition.js';
 
 export class AgentRuntimeError extends Error {
@@ -165,6 +166,11 @@ export interface AgentRuntimeInit {
   readonly capacity?: { readonly capacity: number; readonly unit: CostUnit };
   readonly power?: PowerModel;
   readonly slots?: number;
+  /**
+   * Idle domain workers kept started (domain-pool.ts; default 2, 0 = none): a warm instance or a
+   * rebuilt cell takes one instead of starting a thread.
+   */
+  readonly idleWorkers?: number;
 }
 
 /** A function of a cell. */
@@ -275,6 +281,8 @@ export class AgentRuntime {
   private readonly retiring = new Set<Retiring>();
   /** Final states of functions that retired (or are retiring), by `key\0fn`. */
   private readonly finals = new Map<string, Promise<Plain | undefined>>();
+  /** Idle domain workers (warm starts take one). */
+  pool: DomainPool | undefined;
   private lastWork = 0;
   private lastCap = 0;
   private closed = false;
@@ -286,10 +294,18 @@ export class AgentRuntime {
 
   /** Opens the host (pool, loop started) and its uplink; rejects with UplinkError if the address is unusable. */
   static async open(init: AgentRuntimeInit): Promise<AgentRuntime> {
-    const host = new HostServer({ name: init.name, slots: init.slots ?? 8192, ...(init.capacity ? { capacity: { ...init.capacity } } : {}), ...(init.power ? { power: init.power } : {}) });
-    const uplink = init.vxlan ? await VxlanUplink.open({ address: init.vxlan.address, port: init.vxlan.port }, host.pool) : undefined;
+    const pool = new DomainPool(init.idleWorkers ?? 2);
+    const host = new HostServer({ name: init.name, slots: init.slots ?? 8192, domain: { pool }, ...(init.capacity ? { capacity: { ...init.capacity } } : {}), ...(init.power ? { power: init.power } : {}) });
+    const uplink = init.vxlan
+      ? await VxlanUplink.open({ address: init.vxlan.address, port: init.vxlan.port }, host.pool).catch(async (e: unknown) => {
+          await pool.close();
+          throw e;
+        })
+      : undefined;
     host.start();
-    return new AgentRuntime(host, uplink);
+    const rt = new AgentRuntime(host, uplink);
+    rt.pool = pool;
+    return rt;
   }
 
   /** The uplink's bound endpoint (the port is the real one when 0 was asked). */
@@ -491,13 +507,24 @@ export class AgentRuntime {
    * await rt.isolate('default/web', 'r1'); // before a migration's pre-copy
    */
   async isolate(key: string, fn: string): Promise<void> {
+    // Isolations asked while another change of the network runs are done together, in one
+    // rebuild (a drain isolates many functions of one cell: one rebuild each would start the
+    // cell's domain again per function).
+    let asked = this.isolating.get(key);
+    if (!asked) this.isolating.set(key, (asked = new Set()));
+    asked.add(fn);
     await this.locked(key, async () => {
+      const fns = this.isolating.get(key);
+      // Taken by an earlier isolation of the network, done before this one's turn.
+      if (!fns) return;
+      this.isolating.delete(key);
       const cur = this.nets.get(key);
-      const c = cur?.cells.get(fn);
-      if (!cur || !c || c.fns.length === 1) return;
-      await this.applyPlan(cur.plan, {}, fn);
+      const due = new Set([...fns].filter((f) => (cur?.cells.get(f)?.fns.length ?? 1) > 1));
+      if (!cur || due.size === 0) return;
+      await this.applyPlan(cur.plan, {}, due);
     });
   }
+  private readonly isolating = new Map<string, Set<string>>();
 
   /**
    * Runs changes of network `key` one at a time (a reconcile's apply, a migration's warm-up or
@@ -518,7 +545,7 @@ export class AgentRuntime {
   }
   private readonly locks = new Map<string, Promise<void>>();
 
-  private async applyPlan(plan: NetworkPlan, opts: ApplyOptions, isolate: string | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
+  private async applyPlan(plan: NetworkPlan, opts: ApplyOptions, isolate: ReadonlySet<string> | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
     this.assertOpen();
     const canon = JSON.stringify(plan);
     const cur = this.nets.get(plan.key);
@@ -632,7 +659,7 @@ export class AgentRuntime {
     const keptCells = new Set<Cell>();
     for (const c of curCells) {
       const names = new Set(c.fns.map((m) => m.spec.name));
-      if (isolate !== undefined && names.has(isolate) && names.size > 1) continue;
+      if (isolate !== undefined && names.size > 1 && [...names].some((n) => isolate.has(n))) continue;
       if (!c.fns.every((m) => cellByName.has(m.spec.name) && canonOf(cellByName.get(m.spec.name) as FunctionSpec) === m.canon)) continue;
       const l = layout(names);
       if (JSON.stringify(l.wires) !== JSON.stringify(c.wires) || !l.vnics.every((v) => c.vnics.includes(v))) continue;
@@ -655,7 +682,7 @@ export class AgentRuntime {
         }
       }
       const g = { f, from: c ?? w };
-      if (f.name === isolate || SOLO_KINDS.has(f.kind)) groups.push([g]);
+      if (isolate?.has(f.name) || SOLO_KINDS.has(f.kind)) groups.push([g]);
       else (groups[0] as { f: FunctionSpec; from: Cell | undefined }[]).push(g);
     }
     const wanted = groups.filter((g) => g.length > 0);
@@ -875,7 +902,13 @@ export class AgentRuntime {
       await this.destroyCell(c);
     }
     // 5. Re-partitions, live: the fronts stay wired, the moving flows' frames wait in domain 0.
-    for (const [p, n] of resizeTo) pushRecord(p, await p.partition.resize(n));
+    try {
+      for (const [p, n] of resizeTo) pushRecord(p, await p.partition.resize(n));
+    } catch (e) {
+      // Not the plan yet: the next apply of the same plan tries again.
+      run.canon = '';
+      throw e;
+    }
     return cur ? 'replaced' : 'created';
   }
 
@@ -1210,6 +1243,7 @@ export class AgentRuntime {
     await Promise.all([...this.retiring].map((r) => r.finish().catch(() => undefined)));
     await Promise.all([...this.partsRetiring]);
     this.closed = true;
+    await this.pool?.close();
     await this.host.close();
     await this.uplink?.close();
   }
