@@ -63,6 +63,10 @@ export class MigrationAgent {
   private readonly warmFor = new Map<string, { key: string; fn: string }>();
   /** Source steps waiting for a retirement's final state, by migration key. */
   private readonly draining = new Set<string>();
+  /** Migrations whose step is running, and those steps (awaited by `settled`). */
+  private readonly busy = new Set<string>();
+  private readonly recheck = new Set<string>();
+  private readonly inFlight = new Set<Promise<void>>();
   /** Per migration key, how long each of this agent's steps took (ms). */
   readonly steps = new Map<string, Record<string, number>>();
 
@@ -102,8 +106,12 @@ export class MigrationAgent {
     await this.settled();
   }
 
+  /** Resolves once no pass and no step runs. */
   async settled(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running || this.inFlight.size > 0) {
+      if (this.running) await this.running;
+      else await Promise.all([...this.inFlight]);
+    }
   }
 
   private async pass(): Promise<void> {
@@ -118,13 +126,30 @@ export class MigrationAgent {
       const mk = keyOf(m);
       if (m.phase !== 'done' && m.phase !== 'failed') live.add(mk);
       if (m.to !== me && m.from !== me) continue;
-      try {
-        await this.step(mk, m);
-      } catch (e) {
-        const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-        this.init.log?.(`agent ${me}: migration ${m.id} (${m.phase}): ${msg}`);
-        await failMigration(this.init.store, mk, this.by, `${me}: ${msg}`).catch(() => undefined);
+      // Migrations are independent: each step runs on its own (a warm start here never waits for
+      // another migration's export); the runtime orders the changes of one network. One step per
+      // migration at a time: a pass that meets a migration still busy leaves it, and the step's
+      // end asks for another pass.
+      if (this.busy.has(mk)) {
+        this.recheck.add(mk);
+        continue;
       }
+      const phase = m.phase;
+      this.busy.add(mk);
+      const run = this.step(mk, m)
+        .catch(async (e: unknown) => {
+          const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+          this.init.log?.(`agent ${me}: migration ${m.id} (${phase}): ${msg}`);
+          await failMigration(this.init.store, mk, this.by, `${me}: ${msg}`).catch(() => undefined);
+        })
+        .finally(() => {
+          this.busy.delete(mk);
+          this.inFlight.delete(run);
+          // A pass met it busy: it looks again (on the next turn: a step with nothing to do ends
+          // at once, and a pass per microtask would starve the timers).
+          if (this.recheck.delete(mk)) setImmediate(() => this.kick());
+        });
+      this.inFlight.add(run);
     }
     // Warm instances of migrations that failed or vanished before the switch.
     for (const [mk, w] of [...this.warmFor]) {

@@ -406,13 +406,24 @@ class Runtime {
   }
 }
 
-if (!isMainThread && parentPort && (workerData as { rings?: unknown } | null)?.rings !== undefined) {
-  const port = parentPort;
-  const rt = new Runtime(workerData as DomainWorkerInit);
+function runDomain(init: DomainWorkerInit, port: MessagePort): void {
+  const rt = new Runtime(init);
   rt.port = port;
   port.postMessage({ type: 'ready' } satisfies DomainMessage);
   rt.run();
   port.postMessage({ type: 'stopped', state: rt.exportAll() } satisfies DomainMessage);
   // Counters of a stopped domain, then the thread ends by itself (nothing keeps it alive).
   port.postMessage({ type: 'counters', counters: rt.countersAll() } satisfies DomainMessage);
+}
+
+const wd = isMainThread ? null : (workerData as { rings?: unknown; pooled?: unknown } | null);
+if (parentPort && wd?.rings !== undefined) runDomain(wd as DomainWorkerInit, parentPort);
+else if (parentPort && wd?.pooled === true) {
+  // A pooled worker (domain-pool.ts): its configuration comes by message. The domain runs inside
+  // this handler and never returns to the event loop: later messages stay queued on the port for
+  // the runtime's receiveMessageOnPort.
+  const port = parentPort;
+  port.once('message', (m: { type?: unknown; init?: DomainWorkerInit }) => {
+    if (m.type === 'init' && m.init) runDomain(m.init, port);
+  });
 }

@@ -28,6 +28,7 @@ import type { Plain } from '../functions/contract.js';
 import { Ring } from './ring.js';
 import { CTL, DOM0, VirtualNic, newDomainRings, ringBell, type DomainRings } from './vnic.js';
 import type { ContextSpec, Dom0Message, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
+import { POOL_INIT, type DomainPool } from './domain-pool.js';
 
 export type { ContextSpec, FunctionSpec, VnicSpec } from './domain-worker.js';
 
@@ -71,6 +72,8 @@ export interface DomainInit {
   tickMs?: number;
   /** Empty slots kept posted on the free ring; default 256. */
   freeSlots?: number;
+  /** Idle workers started ahead: the domain (and its restarts) take one when there is one. */
+  pool?: DomainPool;
 }
 
 export interface DomainCounters {
@@ -156,7 +159,9 @@ export class Domain {
       tickMs: this.init.tickMs ?? 10,
     };
     this.state = this.restarts === 0 ? 'starting' : 'restarting';
-    const w = new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: data });
+    const pooled = this.init.pool?.take();
+    const w = pooled ?? new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: data });
+    if (pooled) pooled.postMessage({ type: POOL_INIT, init: data });
     this.worker = w;
     w.on('message', (m: DomainMessage) => {
       if (gen !== this.generation) return;

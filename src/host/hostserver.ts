@@ -42,7 +42,7 @@ export interface HostServerInit {
   /** Timer interval of endpoints and of the idle loop (ms); default 1. */
   tickMs?: number;
   /** Defaults for the domains' rings and watchdog. */
-  domain?: Partial<Pick<DomainInit, 'ringCapacity' | 'spin' | 'heartbeatMs' | 'watchdogMs' | 'tickMs' | 'freeSlots'>>;
+  domain?: Partial<Pick<DomainInit, 'ringCapacity' | 'spin' | 'heartbeatMs' | 'watchdogMs' | 'tickMs' | 'freeSlots' | 'pool'>>;
 }
 
 export interface DomainRequest {
