@@ -81,8 +81,12 @@ async function trial(servers: 1 | 2, standby = false): Promise<Trial> {
   }
 }
 
+/** `SWNET_BENCH_PARTS=drain,failover npm run bench -- migration` runs only those parts (planned, failover, drain, elastic, agent). */
+const parts = (process.env['SWNET_BENCH_PARTS'] ?? '').split(',').filter((x) => x !== '');
+const part = (name: string): boolean => parts.length === 0 || parts.includes(name);
+
 export async function run(r: Reporter): Promise<void> {
-  for (const standby of [false, true]) {
+  for (const standby of part('planned') ? [false, true] : []) {
     for (const servers of [1, 2] as const) {
       const where = `${servers === 1 ? 'between domains' : 'between servers'}${standby ? ', warm standby target' : ''}`;
       const trials: Trial[] = [];
@@ -103,8 +107,8 @@ export async function run(r: Reporter): Promise<void> {
       r.record({ name: `planned migration${name}: longest gap across the switch`, value: median(trials.map((t) => Math.max(t.byPhase['→drained'] ?? 0, t.byPhase['→done'] ?? 0))), unit: 'ms', target: 1, better: 'lower', baseline });
     }
   }
-  await (await import('./migration-failover.js')).runFailover(r);
-  await (await import('./migration-drain.js')).runDrain(r);
-  await (await import('./migration-elastic.js')).runElastic(r);
-  await (await import('./migration-agent.js')).runAgentMigration(r);
+  if (part('failover')) await (await import('./migration-failover.js')).runFailover(r);
+  if (part('drain')) await (await import('./migration-drain.js')).runDrain(r);
+  if (part('elastic')) await (await import('./migration-elastic.js')).runElastic(r);
+  if (part('agent')) await (await import('./migration-agent.js')).runAgentMigration(r);
 }
