@@ -184,7 +184,14 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
           k++;
         }
         await new Promise((r) => setImmediate(r));
-        for (let w = 0; sent - (delivered - base) > window && w < 20; w++) await new Promise((r) => setTimeout(r, 1));
+        // Wait while more than `window` are in flight and replies still come (none for 50 ms:
+        // the rest are lost, the next round resends them). A fixed number of waits let a starved
+        // agent fall behind by its whole pool (8,192 slots) and drop thousands.
+        for (let last = delivered, since = performance.now(); sent - (delivered - base) > window; ) {
+          await new Promise((r) => setTimeout(r, 1));
+          if (delivered !== last) (last = delivered), (since = performance.now());
+          else if (performance.now() - since > 50) break;
+        }
       }
       if (log) {
         const diag = agents.map((a) => {
