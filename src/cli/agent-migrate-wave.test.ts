@@ -78,7 +78,10 @@ test('one wave moves two linked functions of one network: r1 and r2 (one domain 
       const end = await until(`migration of ${m.function} ended`, async () => {
         const cur = (await getMigration(store, keyOf(m)))?.m;
         return cur?.phase === 'done' || cur?.phase === 'failed' ? cur : undefined;
-      }, 20000, 20);
+      }, 20000, 20).catch(async (e: unknown) => {
+        const cur = (await getMigration(store, keyOf(m)))?.m;
+        throw new Error(`${String(e)}: ${JSON.stringify(cur?.timeline)}; s2 ${JSON.stringify(s2.runtime.domainsOf('default/wave'))} s3 ${JSON.stringify(s3.runtime.domainsOf('default/wave'))} warm s3 ${JSON.stringify(s3.runtime.warmList())}`);
+      });
       assert.equal(end.phase, 'done', `${m.function}: ${end.error ?? ''} ${JSON.stringify((end as MigrationObject).timeline.map((e) => e.phase))}`);
     }
     await until('r1, r2 run on s3 and no longer on s2', async () => (s3.runtime.functions('default/wave').sort().join() === 'r1,r2' && s2.runtime.functions('default/wave').length === 0 ? true : undefined), 10000, 20);

@@ -1155,6 +1155,18 @@ export class AgentRuntime {
       this.uplink?.unbindVni(vni);
       this.host.bridge.detach(v.att);
     }
+    // A warm instance not adopted yet bound it ahead: the link between two functions both coming
+    // here (one wave moves linked functions), whose other end is adopted first. Once both are
+    // here the link is a local wire; meanwhile the adopted end owns the VNI.
+    for (const ws of this.warms.values())
+      for (const c of ws.values()) {
+        const i = c.pre?.findIndex((v) => v.vni === vni) ?? -1;
+        if (i < 0 || !c.pre) continue;
+        const v = c.pre[i] as Vx;
+        c.pre.splice(i, 1);
+        this.uplink?.unbindVni(vni);
+        this.host.bridge.detach(v.att);
+      }
   }
 
   /**
