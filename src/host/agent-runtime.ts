@@ -1214,7 +1214,10 @@ export class AgentRuntime {
       let processed = 0;
       let domDrops = 0;
       const cells = [...new Set(r.cells.values())];
-      const states = await Promise.all(cells.map((c) => (c.hd.domain.state === 'running' ? c.hd.domain.exportState(1000).catch(() => [] as Plain[][]) : Promise.resolve([] as Plain[][]))));
+      // Only traffic generators and sinks carry report figures: a cell of 200 routers is not asked
+      // for its route tables every status period (a copy of 40,000 routes on the traffic's thread).
+      const reports = (c: Cell): boolean => c.hd.domain.state === 'running' && c.fns.some((m) => TRAFFIC_KINDS.has(m.spec.kind));
+      const states = await Promise.all(cells.map((c) => (reports(c) ? c.hd.domain.exportState(1000).catch(() => [] as Plain[][]) : Promise.resolve([] as Plain[][]))));
       // A partition's instances count like domains; their state (conntrack tables) is not a sink's.
       for (const p of r.parts.values())
         for (const hd of p.partition.domains()) {
@@ -1292,6 +1295,9 @@ function pushRecord(p: Part, r: ResizeRecord): void {
 function emptyChanges(): ApplyChanges {
   return { started: [], kept: [], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] };
 }
+
+/** Kinds whose exported state has the `flows[]` figures a report reads (traffic-source.ts, traffic-sink.ts). */
+const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['traffic-source', 'traffic-sink']);
 
 /** Sums `flows[].received/bytes` of a function's exported state (traffic sinks); undefined for others. */
 function sinkTotals(st: Plain | undefined): { received: number; bytes: number; lost?: number } | undefined {
