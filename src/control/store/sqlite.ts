@@ -279,7 +279,7 @@ export class SqliteStore extends BaseStore {
     this.commitsSinceCheckpoint = 0;
     this.checkpointing = true;
     if (!this.checkpointer) {
-      const w = new Worker(CHECKPOINTER, { eval: true, workerData: { module: require.resolve('better-sqlite3'), path: this.path } });
+      const w = new Worker(CHECKPOINTER, { eval: true, workerData: { module: require.resolve('better-sqlite3'), path: this.path }, resourceLimits: CHECKPOINTER_LIMITS });
       w.on('message', () => {
         this.checkpointing = false;
         this.stats.checkpoints++;
@@ -468,12 +468,16 @@ const require = createRequire(import.meta.url);
 /** Group commits between two checkpoints (a group commit of 256 per-user connects is ~300 WAL pages). */
 const CHECKPOINT_EVERY = 16;
 
+/** A checkpoint copies pages without caching them: a small heap and page cache (RSS counts per idle user network). */
+const CHECKPOINTER_LIMITS = { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 };
+
 /** The checkpointer thread: its own connection, one PASSIVE checkpoint per request. */
 const CHECKPOINTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 10000');
+db.pragma('cache_size = -64');
 parentPort.on('message', () => {
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
   parentPort.postMessage('done');
