@@ -394,7 +394,7 @@ export class ServerAgent {
       const ep = this.runtime.endpoint;
       const domains = rep.domains.map((d) => ({
         network: d.network, functions: [...d.functions], state: d.state, restarts: d.restarts, processed: d.processed, traffic: d.traffic as unknown as JsonObject,
-        drops: d.drops, latency: { ...d.latency, buckets: [...d.latency.buckets] }, ...(d.tokens ? { tokens: { ...d.tokens } } : {}),
+        drops: d.drops, latency: { ...d.latency, buckets: [...d.latency.buckets] }, ...(d.tokens ? { tokens: { ...d.tokens } } : {}), ports: { ...d.ports },
       }));
       // status.cordoned mirrors spec.unschedulable (contract s11 §2), so status readers need not read the spec.
       const srv = await this.init.store.get(resourceKey('Server', this.server));

@@ -46,6 +46,11 @@ test('dashboard on swnet up: servers and networks, charts fed by the agents, dra
     await page.selectOption('#ch-sort', 'bits');
     const order = await page.$$eval('#ch-rows .netcard', (cs) => cs.map((c) => Number(c.getAttribute('data-bits') || -1)));
     assert.ok(order.length > 1 && order.every((x, i) => i === 0 || x <= order[i - 1]!), `cards by throughput: ${order.join(', ')}`);
+    // Links with their load: the agents' per-port frame counters give the busiest network's
+    // topology edges a rate (frames/s), at least one of them carrying traffic.
+    await page.click('#tabs button[data-tab="nets"]');
+    await page.click(`[data-net="${net}"]`);
+    await page.waitForFunction(`Object.values(JSON.parse(document.querySelector('#topology')?.dataset.links ?? '{}')).some((v) => v > 0)`, undefined, { timeout: 15_000 });
     // The infrastructure's energy chart has points too.
     await page.click('#tabs button[data-tab="infra"]');
     await page.waitForFunction(`Number(document.querySelector('#chart-active')?.dataset.points) >= 2 && Number(document.querySelector('#chart-energy')?.dataset.lastWatts) > 0`, undefined, { timeout: 10_000 });

@@ -78,10 +78,15 @@ test('dashboard: servers, networks, apply from the page, live updates, manifest 
     await page.waitForSelector('#topology canvas', { timeout: 5_000 });
     // Traffic counted by the agent's sinks becomes the network's throughput chart.
     for (let i = 1; i <= 8; i++) {
-      await writeStatus(store, 's1', { domains: [{ network: 'tenant-a/web', functions: ['r1'], state: 'running', restarts: 0, processed: i * 1000, traffic: { r1: { received: i * 1000, bytes: i * 1_000_000 } } }] });
+      await writeStatus(store, 's1', { domains: [{ network: 'tenant-a/web', functions: ['r1'], state: 'running', restarts: 0, processed: i * 1000, traffic: { r1: { received: i * 1000, bytes: i * 1_000_000 } }, ports: { 'r1.eth0': i * 500, 'r1.eth1': 0 } }] });
       await new Promise((r) => setTimeout(r, 400));
     }
     await page.waitForFunction(`Number(document.querySelector('#net-charts')?.dataset.maxBits) > 0`, undefined, { timeout: 5_000 });
+    // Links with their load: r1.eth0 sent 500 frames per ~400 ms → link 0 (r1:eth0 – fw) carries
+    // about 1,250 frames/s; link 1's r1 end sent nothing (its lb end is not reported).
+    await page.waitForFunction(`(JSON.parse(document.querySelector('#topology')?.dataset.links ?? '{}').l0 ?? 0) > 300`, undefined, { timeout: 5_000 });
+    const loads = JSON.parse((await page.evaluate(`document.querySelector('#topology').dataset.links`)) as string) as Record<string, number>;
+    assert.ok((loads['l0'] ?? 0) < 5_000 && loads['l1'] === 0, JSON.stringify(loads));
     // Drops, latency and tokens: rates between the agent's own report times, latency of the
     // interval from the difference of two cumulative histograms (bounds 4^m µs): 1,000 new frames
     // all in (0.256, 1.024] ms → p50 0.64, p99 1.016 (interpolated), mean 800/1000 exactly.

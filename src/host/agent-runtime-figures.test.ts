@@ -74,6 +74,10 @@ test('AgentRuntime report: drops charged per network, merged sink latency, token
     // Latency: merged over the sinks (one each here), cumulative buckets consistent with the count.
     assert.equal(c.latency.count, c.traffic['sink']?.received);
     assert.equal(f.latency.count, f.traffic['sink']?.received);
+    // Port counters: what the calm source sent on its port (read after the sink's state) covers
+    // every frame its sink received; the burst's sink end only receives.
+    assert.ok((c.ports['src.out'] ?? 0) > 0 && (c.ports['src.out'] ?? 0) >= (c.traffic['sink']?.received ?? Infinity), JSON.stringify(c.ports));
+    assert.equal(f.ports['sink.in'], 0);
     // The calm network's source and sink share a domain (a frame can arrive in the pass that sent
     // it: 0 ms); the burst crosses VXLAN and waits at the emulated server, so its latency is > 0.
     assert.ok(f.latency.p50Ms > 0 && f.latency.sumMs > 0, JSON.stringify(f.latency));

@@ -148,6 +148,11 @@ export interface DomainReport {
   readonly latency: LatencySummary;
   /** The network's token share at the emulated server and its balance now; absent without a capacity. */
   readonly tokens?: { readonly allocation: number; readonly balance: number; readonly priority: number; readonly backlog: number };
+  /**
+   * Frames each function port sent (`fn.port` → count) since its domain started: a link's load is
+   * the sum over its two ends. A partitioned function's ports are its fronts in domain 0: absent.
+   */
+  readonly ports: Readonly<Record<string, number>>;
 }
 
 export interface RuntimeReport {
@@ -1227,7 +1232,9 @@ export class AgentRuntime {
           processed += cc.processed;
           domDrops += cc.txFull + cc.lostInCrash;
         }
+      const ports: Record<string, number> = {};
       cells.forEach((c, i) => {
+        Object.assign(ports, c.hd.domain.portCounters());
         const cc = c.hd.domain.counters();
         if (cc.state !== 'running' && state === 'running') state = cc.state;
         restarts += cc.restarts;
@@ -1246,7 +1253,7 @@ export class AgentRuntime {
       const drops = hd.unwired + hd.ringFull + hd.queueFull + hd.noBuffer + domDrops + upDrops;
       const sh = shares.get(key);
       const tokens = sh ? { tokens: { allocation: sh.allocation, balance: sh.balance, priority: sh.priority, backlog: sh.backlog } } : {};
-      domains.push({ network: key, functions: r.plan.functions.map((f) => f.name), state, restarts, processed, traffic, drops, latency: latency.summary(), ...tokens });
+      domains.push({ network: key, functions: r.plan.functions.map((f) => f.name), state, restarts, processed, traffic, drops, latency: latency.summary(), ...tokens, ports });
     }
     return { utilisation, powerWatts: e?.watts, energyJoules: e?.joules, domains, drops: { ...this.host.drops } };
   }

@@ -66,7 +66,8 @@ export interface DomainWorkerInit {
 
 /** Messages a domain posts to domain 0. */
 export type DomainMessage =
-  | { type: 'ready' }
+  /** `ports`: frames each function port sent (Float64, one writer: this worker), named `fn.port` in `portNames`. */
+  | { type: 'ready'; ports: SharedArrayBuffer; portNames: string[] }
   | { type: 'stopped'; state: Plain[][] }
   | { type: 'counters'; counters: Plain[][] }
   | { type: 'state'; id: number; state: Plain[][] }
@@ -117,7 +118,12 @@ class Node implements Emit {
   spare: Batch[] = [];
   routes: Route[];
   readonly ctx: { pool: PacketPool; out: Emit; now: number };
-  constructor(readonly fn: NetworkFunction, readonly rt: Runtime) {
+  constructor(
+    readonly fn: NetworkFunction,
+    readonly rt: Runtime,
+    /** Index of its port 0 in the runtime's per-port counters. */
+    readonly txBase: number,
+  ) {
     this.out = fn.ports.map(() => new Batch(MAX_BATCH));
     this.routes = fn.ports.map((): Route => ({ kind: 'none' }));
     this.ctx = { pool: rt.pool, out: this, now: 0 };
@@ -139,6 +145,9 @@ class Node implements Emit {
     const b = this.out[port] as Batch;
     if (b.count === 0) return;
     this.out[port] = this.spare.pop() ?? new Batch(MAX_BATCH);
+    // Per batch: what a link carries is the sum of what its two ports sent.
+    const tx = this.rt.portTx;
+    if (tx) tx[this.txBase + port] = (tx[this.txBase + port] as number) + b.count;
     const r = this.routes[port] as Route;
     if (r.kind === 'fn') this.rt.deliver(r.node, r.port, b);
     else if (r.kind === 'vnic') this.rt.transmit(r.index, b);
@@ -158,6 +167,9 @@ class Runtime {
   readonly rx: Ring[];
   readonly tx: Ring[];
   readonly nodes: Node[][] = [];
+  /** `fn.port` of every function port, in counter order; counters shared with domain 0. */
+  readonly portNames: string[] = [];
+  portTx: Float64Array | undefined;
   readonly vnicTarget: { node: Node; port: number }[] = [];
   private readonly inBatch = new Batch(MAX_BATCH);
   private pushed = false;
@@ -175,7 +187,8 @@ class Runtime {
       for (const f of c.functions) {
         const fn = f.kind === faultFactory.kind ? faultFactory.create(f.config) : createFunction(f.kind, f.config);
         if (f.state !== undefined) fn.importState(f.state);
-        const n = new Node(fn, this);
+        const n = new Node(fn, this, this.portNames.length);
+        for (const p of fn.ports) this.portNames.push(`${f.name}.${p.name}`);
         nodes.push(n);
         byName.set(f.name, n);
       }
@@ -195,6 +208,7 @@ class Runtime {
       this.nodes.push(nodes);
       this.resolvers.push(resolve);
     }
+    this.portTx = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, this.portNames.length)));
     init.vnics.forEach((v, i) => {
       const r = this.resolvers[v.context];
       if (!r) throw new Error(`domain ${init.id}: vNIC ${i} names context ${v.context}`);
@@ -409,7 +423,7 @@ class Runtime {
 function runDomain(init: DomainWorkerInit, port: MessagePort): void {
   const rt = new Runtime(init);
   rt.port = port;
-  port.postMessage({ type: 'ready' } satisfies DomainMessage);
+  port.postMessage({ type: 'ready', ports: (rt.portTx as Float64Array).buffer as SharedArrayBuffer, portNames: rt.portNames } satisfies DomainMessage);
   rt.run();
   port.postMessage({ type: 'stopped', state: rt.exportAll() } satisfies DomainMessage);
   // Counters of a stopped domain, then the thread ends by itself (nothing keeps it alive).

@@ -114,6 +114,8 @@ export class Domain {
   private lastBeatAt = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private generation = 0;
+  private portTx: Float64Array | undefined;
+  private portNames: string[] = [];
   private processedBefore = 0;
   private txFullBefore = 0;
   private readonly c = { sent: 0, received: 0, ringFull: 0, invalid: 0, lostInCrash: 0 };
@@ -166,6 +168,8 @@ export class Domain {
     w.on('message', (m: DomainMessage) => {
       if (gen !== this.generation) return;
       if (m.type === 'ready') {
+        this.portTx = new Float64Array(m.ports);
+        this.portNames = m.portNames;
         this.state = 'running';
         this.lastBeat = -1;
         this.lastBeatAt = performance.now();
@@ -447,6 +451,17 @@ export class Domain {
     let n = 0;
     for (const v of this.vnics) n += v.tx.size;
     return n;
+  }
+
+  /**
+   * Frames each function port has sent since the domain (re)started, `fn.port` → count, read from
+   * memory the worker writes (no message): a link's load is the sum over its two ports.
+   */
+  portCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const tx = this.portTx;
+    if (tx) this.portNames.forEach((n, i) => (out[n] = tx[i] as number));
+    return out;
   }
 
   counters(): DomainCounters {

@@ -550,7 +550,43 @@ function sinkRates(r: Resource, k: string, at: number): void {
       const node = cy?.getElementById(`fn:${fn}`);
       if (prev && t > prev.at && node && node.nonempty()) node.data('label', `${String(node.data('base') ?? fn)}\n${fmt(Math.max(0, ((bytes - prev.bytes) * 8 * 1000) / (t - prev.at)), 'bit/s')}`);
     }
+    // Frames each port sent: a link's load is the sum of its two ends' rates (each end may be
+    // reported by another server, so rates are kept per port and summed per edge).
+    for (const [port, v] of Object.entries((d['ports'] as Record<string, unknown> | undefined) ?? {})) {
+      const frames = num(v) ?? 0;
+      const id = `${k}|${port}`;
+      const prev = portRate.get(id);
+      const rate = prev && t > prev.at ? Math.max(0, ((frames - prev.frames) * 1000) / (t - prev.at)) : (prev?.rate ?? NaN);
+      portRate.set(id, { at: t, frames, rate });
+    }
   }
+  linkLoads(k);
+}
+
+/** Per `network|fn.port`: the last count of frames sent and the rate it gave. */
+const portRate = new Map<string, { at: number; frames: number; rate: number }>();
+/** Labels each topology edge with the frames per second its two ends sent. */
+function linkLoads(k: string): void {
+  const loads: Record<string, number> = {};
+  cy?.edges().forEach((e) => {
+    const ends = e.data('ends') as string[] | undefined;
+    if (!ends) return;
+    let sum = 0;
+    let known = false;
+    for (const end of ends) {
+      // A bare function name: its port, if the reports name exactly one.
+      const ids = end.includes('.') ? [`${k}|${end}`] : [...portRate.keys()].filter((x) => x.startsWith(`${k}|${end}.`));
+      const r = ids.length === 1 ? portRate.get(ids[0] as string)?.rate : undefined;
+      if (r !== undefined && Number.isFinite(r)) {
+        sum += r;
+        known = true;
+      }
+    }
+    e.data('label', known ? `${String(e.data('base') ?? '')}${e.data('base') ? '\n' : ''}${fmt(sum, ' fps')}` : String(e.data('base') ?? ''));
+    if (known) loads[e.id()] = sum;
+  });
+  // The canvas can't be read back: the figures are also on the element (tests, accessibility).
+  $('topology').dataset['links'] = JSON.stringify(loads);
 }
 
 let cy: cytoscape.Core | undefined;
@@ -631,7 +667,9 @@ function renderSelected(): void {
     const known = new Set(fns.map((f) => f.name));
     links.forEach((l, i) => {
       const [a, b] = (l.endpoints ?? []).map((e) => e.split(':')[0] ?? e);
-      if (a && b && known.has(a) && known.has(b)) els.push({ data: { id: `l${i}`, source: `fn:${a}`, target: `fn:${b}`, label: [l.latency, l.bandwidth].filter(Boolean).join(' ') } });
+      const base = [l.latency, l.bandwidth].filter(Boolean).join(' ');
+      const ends = (l.endpoints ?? []).map((e) => e.replace(':', '.'));
+      if (a && b && known.has(a) && known.has(b)) els.push({ data: { id: `l${i}`, source: `fn:${a}`, target: `fn:${b}`, label: base, base, ends } });
     });
     if (!cy) {
       cy = cyLib({
@@ -642,7 +680,7 @@ function renderSelected(): void {
           { selector: '.unplaced', style: { 'background-color': '#ff5c5c' } },
           { selector: '.standby', style: { 'background-color': '#555', 'border-style': 'dashed', 'border-width': 2, 'border-color': '#aaa' } },
           { selector: '.server', style: { 'background-color': '#1f2833', 'background-opacity': 0.6, 'border-color': '#3ecf8e', 'border-width': 1, 'text-valign': 'top', color: '#3ecf8e' } },
-          { selector: 'edge', style: { width: 2, 'line-color': '#8895a3', label: 'data(label)', 'font-size': 9, color: '#8895a3', 'curve-style': 'bezier' } },
+          { selector: 'edge', style: { width: 2, 'line-color': '#8895a3', label: 'data(label)', 'font-size': 9, color: '#8895a3', 'curve-style': 'bezier', 'text-wrap': 'wrap' } },
         ],
       });
     }
