@@ -56,6 +56,32 @@ export class PartitionError extends Error {
   override readonly name = 'PartitionError';
 }
 
+/**
+ * Where an instance runs when it is not on the partition's server nor on a ServerLink's: a server
+ * reached over the network (spread.ts: VXLAN between agents, in-band markers, state through the
+ * store).
+ */
+export interface InstanceSite {
+  /** The place (e.g. the server's name): an instance whose site id changes is replaced, its buckets moving to the new one. */
+  readonly id: string;
+  /** Starts instance `name` there; what it sends by its port p is handed to `toFront(p, batch)` (slots of the partition's pool). */
+  start(name: string, ports: readonly string[], toFront: (port: number, b: Batch) => void): Promise<RemoteInstance>;
+}
+
+/** An instance on another server (see InstanceSite). */
+export interface RemoteInstance {
+  /** Per port, an attachment on the partition's server: a batch forwarded from it reaches the instance's port p. */
+  readonly backs: readonly number[];
+  /**
+   * The flows of `buckets` (as `Domain.exportFlows`), once the instance processed every frame
+   * forwarded to it before the call and what it sent meanwhile was handed to `toFront`.
+   */
+  exportFlows(buckets: readonly number[]): Promise<Plain[][]>;
+  /** Merges flows (as `Domain.importFlows`): applied before any frame forwarded after it resolves. */
+  importFlows(flows: Plain[][]): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface PartitionInit {
   host: HostServer;
   network: string;
@@ -68,6 +94,11 @@ export interface PartitionInit {
    * server k mod (1 + servers.length), 0 being `host` (the spreader and the fronts stay there).
    */
   servers?: readonly { host: HostServer; link: ServerLink }[];
+  /**
+   * Sites of instances on servers of other processes, by instance index (undefined: on `host`,
+   * or `servers` as above). `resize` takes the sites of the new configuration.
+   */
+  sites?: readonly (InstanceSite | undefined)[];
 }
 
 /** What one re-partition did. */
@@ -96,9 +127,13 @@ export interface PartitionCounters {
 
 interface Instance {
   name: string;
-  /** The server the instance runs on. */
+  /** Where it runs: the site's id, or the name of a server of this process. */
+  site: string;
+  /** The server the instance runs on (the partition's own for a remote instance). */
   host: HostServer;
-  hd: HostDomain;
+  /** Its domain, when on a server of this process. */
+  hd: HostDomain | undefined;
+  remote: RemoteInstance | undefined;
   /** On another server: the channel ends there (detached with the instance). */
   far: number[];
   /** Back attachment per port, wired to the instance's vNIC. */
@@ -135,12 +170,14 @@ export class Partition {
   private heldTotal = 0;
   private resizes = 0;
   private busy = false;
+  private sites: readonly (InstanceSite | undefined)[];
 
   private constructor(
     readonly init: PartitionInit,
     ports: readonly string[],
   ) {
     this.ports = ports;
+    this.sites = init.sites ?? [];
   }
 
   /**
@@ -158,7 +195,12 @@ export class Partition {
     p.ports.forEach((port, i) => {
       p.fronts.push(init.host.attachExternal(init.network, `${init.network}:${init.fn.name}.${port}`, (b) => p.spreadBatch(i, b)));
     });
-    for (let k = 0; k < init.replicas; k++) p.instances.push(await p.startInstance(k));
+    try {
+      for (let k = 0; k < init.replicas; k++) p.instances.push(await p.startInstance(k, p.sites[k]));
+    } catch (e) {
+      await p.close();
+      throw e;
+    }
     p.table = p.buildTable(init.replicas);
     return p;
   }
@@ -173,9 +215,14 @@ export class Partition {
     return this.table[bucket] as number;
   }
 
-  /** The user domains of the instances, in order. */
+  /** The user domains of the instances on servers of this process, in order. */
   domains(): HostDomain[] {
-    return this.instances.map((i) => i.hd);
+    return this.instances.flatMap((i) => (i.hd ? [i.hd] : []));
+  }
+
+  /** Where each instance runs, in order: its name and site (a site's id, else a server's name). */
+  placement(): { name: string; site: string }[] {
+    return this.instances.map((i) => ({ name: i.name, site: i.site }));
   }
 
   counters(): PartitionCounters {
@@ -192,9 +239,13 @@ export class Partition {
     return { spread, buckets, held: this.heldTotal, resizes: this.resizes };
   }
 
-  private async startInstance(k: number): Promise<Instance> {
+  private async startInstance(k: number, site: InstanceSite | undefined): Promise<Instance> {
     const { host, network, fn } = this.init;
     const name = `${fn.name}#${k}`;
+    if (site) {
+      const remote = await site.start(name, this.ports, (p, b) => host.forward(this.fronts[p] as number, b));
+      return { name, site: site.id, host, hd: undefined, remote, far: [], backs: [...remote.backs], sub: new Batch(MAX_BATCH), spread: 0 };
+    }
     const others = this.init.servers ?? [];
     const place = k % (1 + others.length);
     const remote = place === 0 ? undefined : (others[place - 1] as { host: HostServer; link: ServerLink });
@@ -223,7 +274,7 @@ export class Partition {
       }
       return back;
     });
-    return { name, host: on, hd, far, backs, sub: new Batch(MAX_BATCH), spread: 0 };
+    return { name, site: on.name, host: on, hd, remote: undefined, far, backs, sub: new Batch(MAX_BATCH), spread: 0 };
   }
 
   private buildTable(n: number): Int32Array {
@@ -267,40 +318,59 @@ export class Partition {
 
   /**
    * Re-partitions to `replicas` instances (see the module comment); resolves once the held
-   * frames were released and removed instances destroyed. One resize at a time.
+   * frames were released and removed instances destroyed. One resize at a time. With `sites`
+   * (the new configuration's, by index), an instance whose site changed is replaced by a new
+   * one there: all its buckets move, with their flows.
    *
    * @example
    * await p.resize(p.replicas + 1);
    */
-  async resize(replicas: number): Promise<ResizeRecord> {
+  async resize(replicas: number, sites?: readonly (InstanceSite | undefined)[]): Promise<ResizeRecord> {
     if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) throw new PartitionError(`replicas must be an integer in 1…${MAX_REPLICAS}, got ${replicas}`);
     if (this.busy) throw new PartitionError('a resize is already running');
     this.busy = true;
     try {
-      return await this.doResize(replicas);
+      return await this.doResize(replicas, sites ?? this.sites);
     } finally {
       this.busy = false;
     }
   }
 
-  private async doResize(m: number): Promise<ResizeRecord> {
+  private async doResize(m: number, sites: readonly (InstanceSite | undefined)[]): Promise<ResizeRecord> {
     const t0 = performance.now();
-    const n = this.instances.length;
-    // 1. new instances, idle.
-    for (let k = n; k < m; k++) this.instances.push(await this.startInstance(k));
+    const old = this.instances;
+    const n = old.length;
+    // 1. new instances (and replacements of instances whose site changed), idle.
+    const nextInst: Instance[] = [];
+    const started: Instance[] = [];
+    try {
+      for (let k = 0; k < m; k++) {
+        const cur = old[k];
+        const site = sites[k];
+        if (cur && (site ? site.id === cur.site : cur.remote === undefined)) nextInst.push(cur);
+        else {
+          const i = await this.startInstance(k, site);
+          started.push(i);
+          nextInst.push(i);
+        }
+      }
+    } catch (e) {
+      for (const i of started) await this.destroy(i);
+      throw e;
+    }
     const next = this.buildTable(m);
-    const moves = new Map<string, number[]>();
+    const moves = new Map<string, { from: Instance; to: Instance; buckets: number[] }>();
     let moved = 0;
     for (let b = 0; b < FLOW_BUCKETS; b++) {
-      const from = this.table[b] as number;
-      const to = next[b] as number;
+      const from = old[this.table[b] as number] as Instance;
+      const to = nextInst[next[b] as number] as Instance;
       if (from === to) continue;
       moved++;
       this.held[b] = 1;
-      const key = `${from}>${to}`;
+      const key = `${old.indexOf(from)}>${started.indexOf(to)}:${nextInst.indexOf(to)}`;
       let l = moves.get(key);
-      if (!l) moves.set(key, (l = []));
-      l.push(b);
+      if (!l) moves.set(key, (l = { from, to, buckets: [] }));
+      l.buckets.push(b);
     }
     // 2. hold.
     const heldBefore = this.heldTotal;
@@ -308,9 +378,10 @@ export class Partition {
     this.holding = true;
     let flows = 0;
     try {
-      // 3. frames of the network queued at the token scheduler before the hold reach their instances.
+      // 3. frames of the network queued at the token scheduler before the hold reach their
+      // instances (a remote instance's export is itself a barrier: spread.ts).
       const net = this.init.network;
-      for (const h of new Set(this.instances.map((i) => i.host))) {
+      for (const h of new Set(old.filter((i) => i.hd).map((i) => i.host))) {
         const st = h.stats()?.networks.find((x) => x.net === net);
         if (!st) continue;
         const end = performance.now() + 3000;
@@ -321,63 +392,73 @@ export class Partition {
           await new Promise<void>((r) => setImmediate(r));
         }
       }
-      // 4. state, per (old, new) pair; pairs of different instances at once, but a domain serves
-      // one request at a time (its export and import control words hold one request each).
-      const tails = new Map<number, Promise<unknown>>();
-      const serial = <T>(inst: number, f: () => Promise<T>): Promise<T> => {
+      // 4. state, per (old, new) pair; pairs of different instances at once, but an instance
+      // serves one request at a time (a domain's export and import control words hold one each).
+      const tails = new Map<Instance, Promise<unknown>>();
+      const serial = <T>(inst: Instance, f: () => Promise<T>): Promise<T> => {
         const p = (tails.get(inst) ?? Promise.resolve()).then(f);
         tails.set(inst, p.catch(() => undefined));
         return p;
       };
       await Promise.all(
-        [...moves].map(async ([key, buckets]) => {
-          const [from, to] = key.split('>').map(Number) as [number, number];
-          const a = this.instances[from] as Instance;
-          const b = this.instances[to] as Instance;
-          const st = await serial(from, async () => {
-            const s = await a.hd.domain.exportFlows(buckets);
-            this.forwardTx(a);
-            return s;
-          });
+        [...moves.values()].map(async ({ from, to, buckets }) => {
+          const st = await serial(from, () => this.exportOf(from, buckets));
           flows += countRows(st);
-          await serial(to, () => b.hd.domain.importFlows(st));
+          await serial(to, () => (to.remote ? to.remote.importFlows(st) : (to.hd as HostDomain).domain.importFlows(st)));
         }),
       );
     } finally {
       // 5. switch and release, in arrival order (also when a step failed: frames are never kept).
+      this.instances = nextInst;
       this.table = next;
+      this.sites = [...sites];
       this.holding = false;
       this.held.fill(0);
       const q = this.holdQ.splice(0);
       for (const h of q) this.spreadBatch(h.port, h.batch);
     }
     const holdMs = performance.now() - tHold;
-    // 6. removed instances go, once what they sent left.
-    for (const gone of this.instances.splice(m)) {
-      this.forwardTx(gone);
-      this.detach(gone);
-      await gone.host.removeDomain(gone.hd.domain.id);
-    }
+    // 6. removed (and replaced) instances go, once what they sent left.
+    for (const gone of old) if (!nextInst.includes(gone)) await this.destroy(gone);
     this.resizes++;
     return { from: n, to: m, moved, flows, held: this.heldTotal - heldBefore, holdMs, totalMs: performance.now() - t0 };
+  }
+
+  /** The flows of `buckets` out of instance `i`, its output up to then forwarded. */
+  private async exportOf(i: Instance, buckets: readonly number[]): Promise<Plain[][]> {
+    if (i.remote) return i.remote.exportFlows(buckets);
+    const s = await (i.hd as HostDomain).domain.exportFlows(buckets);
+    this.forwardTx(i);
+    return s;
+  }
+
+  /** An instance leaves: what it sent is forwarded, its attachments detached, its domain destroyed. */
+  private async destroy(i: Instance): Promise<void> {
+    if (i.hd) this.forwardTx(i);
+    this.detach(i);
+    if (i.remote) await i.remote.close();
+    else if (i.hd) await i.host.removeDomain(i.hd.domain.id);
   }
 
   /** Forwards what an instance left on its tx rings (domain 0 would on its next pass). */
   private forwardTx(i: Instance): void {
     const host = i.host;
+    const hd = i.hd;
+    if (!hd) return;
     const b = new Batch(MAX_BATCH);
-    i.hd.domain.service();
-    for (let v = 0; v < i.hd.attachments.length; v++) {
+    hd.domain.service();
+    for (let v = 0; v < hd.attachments.length; v++) {
       for (;;) {
         b.clear();
-        if (i.hd.domain.receive(v, b) === 0) break;
-        host.forward(i.hd.attachments[v] as number, b);
+        if (hd.domain.receive(v, b) === 0) break;
+        host.forward(hd.attachments[v] as number, b);
       }
     }
   }
 
   private detach(i: Instance): void {
-    for (const back of i.backs) this.init.host.bridge.detach(back);
+    // A remote instance's backs are its site's (closed with it).
+    if (!i.remote) for (const back of i.backs) this.init.host.bridge.detach(back);
     for (let k = 0; k < i.far.length; k += 2) {
       this.init.host.bridge.detach(i.far[k] as number);
       i.host.bridge.detach(i.far[k + 1] as number);
@@ -390,7 +471,8 @@ export class Partition {
     for (const f of this.fronts) this.init.host.bridge.detach(f);
     for (const i of this.instances.splice(0)) {
       this.detach(i);
-      await i.host.removeDomain(i.hd.domain.id);
+      if (i.remote) await i.remote.close().catch(() => undefined);
+      else if (i.hd) await i.host.removeDomain(i.hd.domain.id);
     }
   }
 }
