@@ -39,7 +39,11 @@ export interface HostServerInit {
   capacity?: { capacity: number; unit: CostUnit };
   power?: PowerModel;
   standbyWatts?: number;
-  /** Timer interval of endpoints and of the idle loop (ms); default 1. */
+  /**
+   * Timer interval of endpoints and of the idle loop (ms); default 1. Below 1 ms (sub-ms pacing of
+   * traffic sources) the idle loop sleeps synchronously on the doorbell until the next tick:
+   * Node's `Atomics.waitAsync` timeouts are libuv timers of whole milliseconds.
+   */
   tickMs?: number;
   /** Defaults for the domains' rings and watchdog. */
   domain?: Partial<Pick<DomainInit, 'ringCapacity' | 'spin' | 'heartbeatMs' | 'watchdogMs' | 'tickMs' | 'freeSlots' | 'pool'>>;
@@ -434,9 +438,12 @@ export class HostServer {
     this.loop = (async () => {
       let idle = 0;
       const tick = this.init.tickMs ?? 1;
+      // Paced: a thread that sleeps between short bursts is woken at once by the OS scheduler, one
+      // that spins is preempted for whole time slices (gaps of several ms on a busy machine).
+      const paced = tick < 1;
       while (this.running) {
         const w = this.pump();
-        if (w > 0 || ++idle < spin) {
+        if (w > 0 || ++idle < (paced ? 2 : spin)) {
           if (w > 0) idle = 0;
           // Yield to I/O (uplink sockets, timers) without sleeping.
           await new Promise<void>((r) => setImmediate(r));
@@ -447,6 +454,13 @@ export class HostServer {
         Atomics.store(this.bell, DOM0.SLEEPING, 1);
         let pending = 0;
         for (const hd of this.domains.values()) pending += hd.domain.pendingTx;
+        if (pending === 0 && paced) {
+          // At most one tick blocked (a futex wait, µs precision), then a turn of the event loop.
+          Atomics.wait(this.bell, DOM0.BELL, seen, Math.max(0, Math.min(tick, this.lastTick + tick - performance.now())));
+          Atomics.store(this.bell, DOM0.SLEEPING, 0);
+          await new Promise<void>((r) => setImmediate(r));
+          continue;
+        }
         if (pending === 0) {
           const r = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string } }).waitAsync(this.bell, DOM0.BELL, seen, tick);
           if (r.async) await r.value;

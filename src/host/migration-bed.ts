@@ -93,6 +93,8 @@ export interface BedInit {
   capacityPps?: number;
   /** One-way delay of the link between the servers (s); default 0. */
   linkDelay?: number;
+  /** Domain 0's tick (ms): how often the source sends what is due (HostServerInit.tickMs); default 0.2. */
+  tickMs?: number;
 }
 
 export interface BedResult {
@@ -168,7 +170,7 @@ export async function routedNetwork(h: HostServer, net: string): Promise<{ sink:
  */
 export async function routerBed(init: BedInit): Promise<RouterBed> {
   const mk = (name: string): HostServer => {
-    const x = new HostServer({ name, slots: 65536, slotSize: 512, domain: { watchdogMs: 3000, ringCapacity: 32768 }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
+    const x = new HostServer({ name, slots: 65536, slotSize: 512, tickMs: init.tickMs ?? 0.2, domain: { watchdogMs: 3000, ringCapacity: 32768, spin: 20 }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
     x.addNetwork('mig', { allocation: 10 });
     return x;
   };
