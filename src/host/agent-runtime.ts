@@ -53,6 +53,7 @@ import { VxlanUplink, type UplinkRemote } from './uplink.js';
 import { carryState } from './agent-state.js';
 import { DomainPool } from './domain-pool.js';
 import { Partition, type ResizeRecord } from './partition.js';
+import { ContextNetworks, type SharedDomain } from './context-domain.js';
 
 export class AgentRuntimeError extends Error {
   override readonly name = 'AgentRuntimeError';
@@ -83,6 +84,12 @@ export interface NetworkPlan {
    * present (even 1) = a Partition that resizes live, absent = a member of a cell.
    */
   readonly replicas?: Readonly<Record<string, number>>;
+  /**
+   * `context`: the network runs as one context of a domain shared with other such networks
+   * (context-domain.ts; not with `replicas`, which need domains of their own); `domain` (the
+   * default): in domains of its own. A switch restarts its functions from their configuration.
+   */
+  readonly isolation?: 'domain' | 'context';
 }
 
 export interface ApplyOptions {
@@ -153,6 +160,8 @@ export interface DomainReport {
    * the sum over its two ends. A partitioned function's ports are its fronts in domain 0: absent.
    */
   readonly ports: Readonly<Record<string, number>>;
+  /** An `isolation: context` network: the domain it shares (its drops then exclude the domain's own, shared ones). */
+  readonly shared?: SharedDomain;
 }
 
 export interface RuntimeReport {
@@ -176,6 +185,8 @@ export interface AgentRuntimeInit {
    * rebuilt cell takes one instead of starting a thread.
    */
   readonly idleWorkers?: number;
+  /** Networks per context domain (`isolation: context`); default 64 (context-domain.ts). */
+  readonly contextsPerDomain?: number;
 }
 
 /** A function of a cell. */
@@ -288,6 +299,8 @@ export class AgentRuntime {
   private readonly finals = new Map<string, Promise<Plain | undefined>>();
   /** Idle domain workers (warm starts take one). */
   pool: DomainPool | undefined;
+  /** Networks with `isolation: context`, in shared context domains (context-domain.ts). */
+  contexts!: ContextNetworks;
   private lastWork = 0;
   private lastCap = 0;
   private closed = false;
@@ -310,6 +323,7 @@ export class AgentRuntime {
     host.start();
     const rt = new AgentRuntime(host, uplink);
     rt.pool = pool;
+    rt.contexts = new ContextNetworks({ host, uplink, ...(init.contextsPerDomain !== undefined ? { perDomain: init.contextsPerDomain } : {}), takeOverVni: (v) => rt.takeOverVni(v) });
     return rt;
   }
 
@@ -319,17 +333,19 @@ export class AgentRuntime {
   }
 
   keys(): string[] {
-    return [...this.nets.keys()];
+    return [...this.nets.keys(), ...this.contexts.keys()];
   }
 
   /** Functions of network `key` running here (warm instances and retiring ones excluded). */
   functions(key: string): string[] {
     const r = this.nets.get(key);
-    return [...(r?.cells.keys() ?? []), ...(r?.parts.keys() ?? [])];
+    return [...(r?.cells.keys() ?? []), ...(r?.parts.keys() ?? []), ...this.contexts.functions(key)];
   }
 
   /** Domains running network `key` here, with their functions (warm instances excluded; a partition's instances one each). */
   domainsOf(key: string): { id: number; functions: string[] }[] {
+    const sh = this.contexts.sharedOf(key);
+    if (sh) return [{ id: sh.id, functions: this.contexts.functions(key) }];
     const r = this.nets.get(key);
     const out = [...new Set(r?.cells.values() ?? [])].map((c) => ({ id: c.hd.domain.id, functions: c.fns.map((m) => m.spec.name) }));
     for (const [n, p] of r?.parts ?? []) for (const hd of p.partition.domains()) out.push({ id: hd.domain.id, functions: [n] });
@@ -356,7 +372,7 @@ export class AgentRuntime {
 
   /** What the last apply of `key` did (undefined if the network is not here). */
   changes(key: string): ApplyChanges | undefined {
-    return this.nets.get(key)?.changes;
+    return this.nets.get(key)?.changes ?? this.contexts.changes(key);
   }
 
   /**
@@ -404,6 +420,18 @@ export class AgentRuntime {
       pre.push({ vni: r.vni, port: r.port, remote: { ...r.remote }, att });
     }
     this.putWarm(key, cell);
+  }
+
+  /**
+   * The functions in the domain of running function `fn` of `key`, itself included ([] if it does
+   * not run here in a cell): a migration's source leaves a domain whose functions all leave
+   * together (a drain's wave) as it is, instead of isolating each.
+   *
+   * @example
+   * rt.domainOf('default/web', 'r1'); // ['r1', 'r2']
+   */
+  domainOf(key: string, fn: string): string[] {
+    return this.nets.get(key)?.cells.get(fn)?.fns.map((m) => m.spec.name) ?? [];
   }
 
   /** True if a warm instance of `fn` of `key` is ready. */
@@ -454,6 +482,7 @@ export class AgentRuntime {
    * await rt.importState('default/web', 'nat', await other.exportState('default/web', 'nat'));
    */
   async importState(key: string, fn: string, state: Plain, timeoutMs = 2000): Promise<void> {
+    if (!this.hasWarm(key, fn) && this.contexts.has(key)) return this.contexts.importState(key, fn, state, timeoutMs);
     const c = this.cellOf(key, fn);
     await c.hd.domain.importState([only(memberIndex(c, fn), state)], timeoutMs);
   }
@@ -466,6 +495,7 @@ export class AgentRuntime {
    * const st = await rt.exportState('default/web', 'r1'); // { routes, neighbors, ipId }
    */
   async exportState(key: string, fn: string, timeoutMs = 2000): Promise<Plain> {
+    if (!this.hasWarm(key, fn) && this.contexts.has(key)) return this.contexts.exportState(key, fn, timeoutMs);
     const c = this.cellOf(key, fn);
     const st = await c.hd.domain.exportState(timeoutMs);
     return st[0]?.[memberIndex(c, fn)] ?? null;
@@ -500,7 +530,19 @@ export class AgentRuntime {
    * await rt.apply(plan);   // r1 adopted: its vNICs wired, its state kept
    */
   async apply(plan: NetworkPlan, opts: ApplyOptions = {}): Promise<'created' | 'replaced' | 'unchanged'> {
+    if (plan.isolation === 'context' || this.contexts.has(plan.key)) return this.locked(plan.key, () => this.applyContext(plan, opts));
     return this.locked(plan.key, () => this.applyPlan(plan, opts, undefined));
+  }
+
+  /** A plan of (or leaving) context isolation: a switch removes the network from the other side first (state not carried). */
+  private async applyContext(plan: NetworkPlan, opts: ApplyOptions): Promise<'created' | 'replaced' | 'unchanged'> {
+    if (plan.isolation === 'context' && plan.replicas === undefined) {
+      this.assertOpen();
+      if (this.nets.has(plan.key)) await this.removeNow(plan.key, { graceMs: 0 });
+      return this.contexts.apply(plan);
+    }
+    await this.contexts.remove(plan.key, 0);
+    return this.applyPlan(plan, opts, undefined);
   }
 
   /**
@@ -1183,6 +1225,7 @@ export class AgentRuntime {
    * await rt.remove('default/web', { graceMs: 0 });
    */
   async remove(key: string, opts: ApplyOptions = {}): Promise<boolean> {
+    if (this.contexts.has(key)) return this.locked(key, async () => (await this.contexts.remove(key, opts.graceMs ?? 100)) !== false);
     return this.locked(key, () => this.removeNow(key, opts));
   }
 
@@ -1255,6 +1298,7 @@ export class AgentRuntime {
       const tokens = sh ? { tokens: { allocation: sh.allocation, balance: sh.balance, priority: sh.priority, backlog: sh.backlog } } : {};
       domains.push({ network: key, functions: r.plan.functions.map((f) => f.name), state, restarts, processed, traffic, drops, latency: latency.summary(), ...tokens, ports });
     }
+    domains.push(...(await this.contexts.report(sinkTotals)));
     return { utilisation, powerWatts: e?.watts, energyJoules: e?.joules, domains, drops: { ...this.host.drops } };
   }
 
@@ -1264,6 +1308,7 @@ export class AgentRuntime {
     for (const k of [...this.warms.keys()]) for (const fn of [...(this.warms.get(k)?.keys() ?? [])]) await this.dropWarm(k, fn).catch(() => false);
     await Promise.all([...this.retiring].map((r) => r.finish().catch(() => undefined)));
     await Promise.all([...this.partsRetiring]);
+    await this.contexts.close();
     this.closed = true;
     await this.pool?.close();
     await this.host.close();

@@ -39,7 +39,7 @@ export interface ContextSpec {
 }
 
 export interface VnicSpec {
-  /** Context index and `fn.port` the front-end feeds. */
+  /** Context index and `fn.port` the front-end feeds; < 0: a free index (a removed context's vNIC, no port). */
   context: number;
   port: string;
 }
@@ -67,7 +67,13 @@ export interface DomainWorkerInit {
 /** Messages a domain posts to domain 0. */
 export type DomainMessage =
   /** `ports`: frames each function port sent (Float64, one writer: this worker), named `fn.port` in `portNames`. */
-  | { type: 'ready'; ports: SharedArrayBuffer; portNames: string[] }
+  | { type: 'ready'; ports: SharedArrayBuffer; portNames: string[]; portContexts: number[]; frames: SharedArrayBuffer }
+  /**
+   * A live context change applied (or refused: `error`, nothing changed), with the new port
+   * counters (`portContexts[i]`: the context of port i) and per-context frame counters
+   * (`frames`, Float64 by context index); a removed context's final `state`.
+   */
+  | { type: 'context'; id: number; error?: string; state?: Plain[]; ports: SharedArrayBuffer; portNames: string[]; portContexts: number[]; frames: SharedArrayBuffer }
   | { type: 'stopped'; state: Plain[][] }
   | { type: 'counters'; counters: Plain[][] }
   | { type: 'state'; id: number; state: Plain[][] }
@@ -79,7 +85,17 @@ export type DomainMessage =
  * 'exportFlows' (announced by CTL.EXPORT = −id): the functions' exportFlows for the flows whose
  * bucket (lib/flowkey.ts) is listed.
  */
-export type Dom0Message = { type: 'import'; id: number; state: Plain[][]; flows?: boolean } | { type: 'exportFlows'; id: number; buckets: number[] };
+export type Dom0Message = { type: 'import'; id: number; state: Plain[][]; flows?: boolean } | { type: 'exportFlows'; id: number; buckets: number[] } | ContextChange;
+
+/**
+ * Live contexts (announced by CTL.CONTEXT = id, applied between two batches, in id order):
+ * `add` builds context `index` (a free index or the next) with a vNIC per entry of `vnics` on
+ * the rings domain 0 allocated; `remove` processes what is on the context's rx rings, exports
+ * its functions' state and frees its index and its vNICs' (domain 0 drains their tx rings).
+ */
+export type ContextChange =
+  | { type: 'context'; id: number; op: 'add'; index: number; spec: ContextSpec; vnics: { index: number; port: string; rx: SharedArrayBuffer; tx: SharedArrayBuffer }[] }
+  | { type: 'context'; id: number; op: 'remove'; index: number };
 
 /** Worker-side pool: allocation from the slots domain 0 posted, release onto the return ring. */
 class GrantedPool extends PacketPool {
@@ -111,6 +127,9 @@ class GrantedPool extends PacketPool {
   }
 }
 
+/** The rings of a free vNIC index: always empty, never pushed to. */
+const DEAD_RING = new Ring({ capacity: 2 });
+
 type Route = { kind: 'fn'; node: Node; port: number } | { kind: 'vnic'; index: number } | { kind: 'none' };
 
 class Node implements Emit {
@@ -118,11 +137,13 @@ class Node implements Emit {
   spare: Batch[] = [];
   routes: Route[];
   readonly ctx: { pool: PacketPool; out: Emit; now: number };
+  /** The function's name in its context (counter names `name.port`). */
+  name = '';
   constructor(
     readonly fn: NetworkFunction,
     readonly rt: Runtime,
-    /** Index of its port 0 in the runtime's per-port counters. */
-    readonly txBase: number,
+    /** Index of its port 0 in the runtime's per-port counters (moves when contexts come and go). */
+    public txBase: number,
   ) {
     this.out = fn.ports.map(() => new Batch(MAX_BATCH));
     this.routes = fn.ports.map((): Route => ({ kind: 'none' }));
@@ -168,9 +189,15 @@ class Runtime {
   readonly tx: Ring[];
   readonly nodes: Node[][] = [];
   /** `fn.port` of every function port, in counter order; counters shared with domain 0. */
-  readonly portNames: string[] = [];
+  portNames: string[] = [];
+  /** Context index of each port counter. */
+  portContexts: number[] = [];
   portTx: Float64Array | undefined;
-  readonly vnicTarget: { node: Node; port: number }[] = [];
+  /** Frames taken from the rx rings per context (Float64 by context index, shared with domain 0). */
+  ctxFrames = new Float64Array(new SharedArrayBuffer(8));
+  /** Per vNIC: the port it feeds (undefined: a free index) and its context (−1: free). */
+  readonly vnicTarget: ({ node: Node; port: number } | undefined)[] = [];
+  readonly vnicCtx: number[] = [];
   private readonly inBatch = new Batch(MAX_BATCH);
   private pushed = false;
   now = 0;
@@ -182,42 +209,174 @@ class Runtime {
     this.tx = init.rings.tx.map((b) => new Ring({ buffer: b }));
     this.pool = new GrantedPool(init.pool, new Ring({ buffer: init.rings.free }), new Ring({ buffer: init.rings.ret }));
     for (const c of init.contexts) {
-      const byName = new Map<string, Node>();
-      const nodes: Node[] = [];
-      for (const f of c.functions) {
-        const fn = f.kind === faultFactory.kind ? faultFactory.create(f.config) : createFunction(f.kind, f.config);
-        if (f.state !== undefined) fn.importState(f.state);
-        const n = new Node(fn, this, this.portNames.length);
-        for (const p of fn.ports) this.portNames.push(`${f.name}.${p.name}`);
-        nodes.push(n);
-        byName.set(f.name, n);
-      }
-      const resolve = (ref: string): { node: Node; port: number } => {
-        const dot = ref.lastIndexOf('.');
-        const node = byName.get(ref.slice(0, dot));
-        const port = node ? node.fn.ports.findIndex((p) => p.name === ref.slice(dot + 1)) : -1;
-        if (!node || port < 0) throw new Error(`domain ${init.id}: no port ${ref} in network ${c.network}`);
-        return { node, port };
-      };
-      for (const [a, b] of c.wires) {
-        const x = resolve(a);
-        const y = resolve(b);
-        x.node.routes[x.port] = { kind: 'fn', node: y.node, port: y.port };
-        y.node.routes[y.port] = { kind: 'fn', node: x.node, port: x.port };
-      }
-      this.nodes.push(nodes);
-      this.resolvers.push(resolve);
+      const built = this.buildContext(c);
+      this.nodes.push(built.nodes);
+      this.resolvers.push(built.resolve);
     }
-    this.portTx = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, this.portNames.length)));
     init.vnics.forEach((v, i) => {
+      if (v.context < 0) {
+        this.rx[i] = DEAD_RING;
+        this.tx[i] = DEAD_RING;
+        this.vnicTarget.push(undefined);
+        this.vnicCtx.push(-1);
+        return;
+      }
       const r = this.resolvers[v.context];
       if (!r) throw new Error(`domain ${init.id}: vNIC ${i} names context ${v.context}`);
       const t = r(v.port);
       t.node.routes[t.port] = { kind: 'vnic', index: i };
       this.vnicTarget.push(t);
+      this.vnicCtx.push(v.context);
     });
+    this.relayout();
   }
   private readonly resolvers: ((ref: string) => { node: Node; port: number })[] = [];
+
+  /** Builds a context's functions and inner wires (throws on a bad specification; nothing is kept then). */
+  private buildContext(c: ContextSpec): { nodes: Node[]; resolve: (ref: string) => { node: Node; port: number } } {
+    const byName = new Map<string, Node>();
+    const nodes: Node[] = [];
+    for (const f of c.functions) {
+      const fn = f.kind === faultFactory.kind ? faultFactory.create(f.config) : createFunction(f.kind, f.config);
+      if (f.state !== undefined) fn.importState(f.state);
+      const n = new Node(fn, this, -1);
+      n.name = f.name;
+      nodes.push(n);
+      byName.set(f.name, n);
+    }
+    const id = this.init.id;
+    const resolve = (ref: string): { node: Node; port: number } => {
+      const dot = ref.lastIndexOf('.');
+      const node = byName.get(ref.slice(0, dot));
+      const port = node ? node.fn.ports.findIndex((p) => p.name === ref.slice(dot + 1)) : -1;
+      if (!node || port < 0) throw new Error(`domain ${id}: no port ${ref} in network ${c.network}`);
+      return { node, port };
+    };
+    for (const [a, b] of c.wires) {
+      const x = resolve(a);
+      const y = resolve(b);
+      x.node.routes[x.port] = { kind: 'fn', node: y.node, port: y.port };
+      y.node.routes[y.port] = { kind: 'fn', node: x.node, port: x.port };
+    }
+    return { nodes, resolve };
+  }
+
+  /**
+   * Lays the per-port and per-context counters out again (at start and after a context change),
+   * carrying the counts of the ports that stay; new buffers, posted to domain 0.
+   */
+  private relayout(): void {
+    const old = this.portTx;
+    let total = 0;
+    for (const ns of this.nodes) for (const n of ns) total += n.fn.ports.length;
+    const tx = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, total)));
+    const names: string[] = [];
+    const ctxs: number[] = [];
+    let k = 0;
+    this.nodes.forEach((ns, c) =>
+      ns.forEach((n) => {
+        n.fn.ports.forEach((p, j) => {
+          if (old && n.txBase >= 0) tx[k + j] = old[n.txBase + j] ?? 0;
+          names.push(`${n.name}.${p.name}`);
+          ctxs.push(c);
+        });
+        n.txBase = k;
+        k += n.fn.ports.length;
+      }),
+    );
+    this.portTx = tx;
+    this.portNames = names;
+    this.portContexts = ctxs;
+    const frames = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, this.nodes.length)));
+    frames.set(this.ctxFrames.subarray(0, Math.min(frames.length, this.ctxFrames.length)));
+    this.ctxFrames = frames;
+  }
+
+  private reconfigured = 0;
+
+  /** Applies the context changes domain 0 announced (CTL.CONTEXT), in order, answering each. */
+  private applyContexts(): void {
+    const want = Atomics.load(this.ctl, CTL.CONTEXT);
+    const last = this.take('context', want);
+    const all = this.inbox.filter((x): x is ContextChange => x.type === 'context' && x.id < want).sort((x, y) => x.id - y.id);
+    for (const x of all) this.inbox.splice(this.inbox.indexOf(x), 1);
+    if (last?.type === 'context') all.push(last);
+    this.reconfigured = want;
+    for (const m of all) {
+      let error: string | undefined;
+      let state: Plain[] | undefined;
+      try {
+        if (m.op === 'add') this.addContext(m);
+        else state = this.removeContext(m.index);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      // A change of the function set: the timers' round starts again from the current one.
+      this.cursor = 0;
+      this.relayout();
+      const reply: DomainMessage = { type: 'context', id: m.id, ports: (this.portTx as Float64Array).buffer as SharedArrayBuffer, portNames: this.portNames, portContexts: this.portContexts, frames: this.ctxFrames.buffer as SharedArrayBuffer };
+      if (error !== undefined) reply.error = error;
+      if (state !== undefined) reply.state = state;
+      this.port?.postMessage(reply);
+    }
+  }
+
+  private addContext(m: Extract<ContextChange, { op: 'add' }>): void {
+    if (m.index < 0 || m.index > this.nodes.length || (m.index < this.nodes.length && (this.nodes[m.index] as Node[]).length > 0)) throw new Error(`domain ${this.init.id}: context ${m.index} is in use`);
+    for (const v of m.vnics) if (v.index < 0 || v.index > this.rx.length + m.vnics.length || this.vnicTarget[v.index] !== undefined) throw new Error(`domain ${this.init.id}: vNIC ${v.index} is in use`);
+    // Everything that can throw first (a bad configuration, an unknown port): nothing kept then.
+    const built = this.buildContext(m.spec);
+    const targets = m.vnics.map((v) => built.resolve(v.port));
+    this.nodes[m.index] = built.nodes;
+    this.resolvers[m.index] = built.resolve;
+    m.vnics.forEach((v, k) => {
+      const t = targets[k] as { node: Node; port: number };
+      t.node.routes[t.port] = { kind: 'vnic', index: v.index };
+      while (this.rx.length < v.index) {
+        this.rx.push(DEAD_RING);
+        this.tx.push(DEAD_RING);
+        this.vnicTarget.push(undefined);
+        this.vnicCtx.push(-1);
+      }
+      this.rx[v.index] = new Ring({ buffer: v.rx });
+      this.tx[v.index] = new Ring({ buffer: v.tx });
+      this.vnicTarget[v.index] = t;
+      this.vnicCtx[v.index] = m.index;
+    });
+    this.ctxFrames[m.index] = 0;
+  }
+
+  /** Processes what waits on the context's rx rings, exports its state, frees its index and vNICs. */
+  private removeContext(index: number): Plain[] {
+    const nodes = this.nodes[index];
+    if (!nodes) throw new Error(`domain ${this.init.id}: no context ${index}`);
+    const inb = this.inBatch;
+    const mine = this.vnicCtx.flatMap((c, i) => (c === index ? [i] : []));
+    for (const i of mine) {
+      const ring = this.rx[i] as Ring;
+      for (;;) {
+        inb.clear();
+        const n = ring.pop(inb);
+        if (n === 0) break;
+        const t = this.vnicTarget[i] as { node: Node; port: number };
+        this.deliver(t.node, t.port, inb);
+      }
+    }
+    for (const i of mine) {
+      this.rx[i] = DEAD_RING;
+      this.tx[i] = DEAD_RING;
+      this.vnicTarget[i] = undefined;
+      this.vnicCtx[i] = -1;
+    }
+    const state = nodes.map((n) => n.fn.exportState());
+    this.nodes[index] = [];
+    this.resolvers[index] = (ref) => {
+      throw new Error(`domain ${this.init.id}: no port ${ref}: context ${index} was removed`);
+    };
+    this.ctxFrames[index] = 0;
+    return state;
+  }
+
 
   deliver(node: Node, port: number, b: Batch): void {
     node.ctx.now = this.now;
@@ -226,6 +385,10 @@ class Runtime {
   }
 
   transmit(index: number, b: Batch): void {
+    if ((this.vnicCtx[index] ?? -1) < 0) {
+      for (let k = 0; k < b.count; k++) this.pool.release(b.slots[k] as number);
+      return;
+    }
     const ring = this.tx[index] as Ring;
     let done = ring.push(b);
     if (done < b.count) {
@@ -280,6 +443,7 @@ class Runtime {
     for (;;) {
       ctl[CTL.HEARTBEAT] = ++beat;
       if (Atomics.load(ctl, CTL.STOP) !== 0) return;
+      if (Atomics.load(ctl, CTL.CONTEXT) !== this.reconfigured) this.applyContexts();
       this.now = performance.now();
       let work = 0;
       for (let i = 0; i < this.rx.length; i++) {
@@ -289,8 +453,11 @@ class Runtime {
         // A pending import (migration's final state) is applied before any frame pushed after it.
         if (Atomics.load(ctl, CTL.IMPORT) !== this.imported) this.applyImport();
         work += n;
-        const t = this.vnicTarget[i] as { node: Node; port: number };
-        this.deliver(t.node, t.port, inb);
+        const t = this.vnicTarget[i];
+        const c = this.vnicCtx[i] as number;
+        if (c >= 0) this.ctxFrames[c] = (this.ctxFrames[c] as number) + n;
+        if (t) this.deliver(t.node, t.port, inb);
+        else for (let k = 0; k < n; k++) this.pool.release(inb.slots[k] as number);
       }
       if (this.now >= nextTick && this.tickSlice()) {
         // A round of timers at most every tickMs and at most 5 % of the domain's time: a domain
@@ -350,8 +517,9 @@ class Runtime {
         if (n === 0) break;
         if (Atomics.load(this.ctl, CTL.IMPORT) !== this.imported) this.applyImport();
         need -= n;
-        const t = this.vnicTarget[i] as { node: Node; port: number };
-        this.deliver(t.node, t.port, inb);
+        const t = this.vnicTarget[i];
+        if (t) this.deliver(t.node, t.port, inb);
+        else for (let k = 0; k < n; k++) this.pool.release(inb.slots[k] as number);
         Atomics.add(this.ctl, CTL.FRAMES, n);
       }
     });
@@ -423,7 +591,7 @@ class Runtime {
 function runDomain(init: DomainWorkerInit, port: MessagePort): void {
   const rt = new Runtime(init);
   rt.port = port;
-  port.postMessage({ type: 'ready', ports: (rt.portTx as Float64Array).buffer as SharedArrayBuffer, portNames: rt.portNames } satisfies DomainMessage);
+  port.postMessage({ type: 'ready', ports: (rt.portTx as Float64Array).buffer as SharedArrayBuffer, portNames: rt.portNames, portContexts: rt.portContexts, frames: rt.ctxFrames.buffer as SharedArrayBuffer } satisfies DomainMessage);
   rt.run();
   port.postMessage({ type: 'stopped', state: rt.exportAll() } satisfies DomainMessage);
   // Counters of a stopped domain, then the thread ends by itself (nothing keeps it alive).

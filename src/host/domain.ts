@@ -27,7 +27,7 @@ import { Batch, MAX_BATCH, type PacketPool } from '../packet/pool.js';
 import type { Plain } from '../functions/contract.js';
 import { Ring } from './ring.js';
 import { CTL, DOM0, VirtualNic, newDomainRings, ringBell, type DomainRings } from './vnic.js';
-import type { ContextSpec, Dom0Message, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
+import type { ContextChange, ContextSpec, Dom0Message, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
 import { POOL_INIT, type DomainPool } from './domain-pool.js';
 
 export type { ContextSpec, FunctionSpec, VnicSpec } from './domain-worker.js';
@@ -116,6 +116,8 @@ export class Domain {
   private generation = 0;
   private portTx: Float64Array | undefined;
   private portNames: string[] = [];
+  private portContexts: number[] = [];
+  private ctxFrames: Float64Array | undefined;
   private processedBefore = 0;
   private txFullBefore = 0;
   private readonly c = { sent: 0, received: 0, ringFull: 0, invalid: 0, lostInCrash: 0 };
@@ -170,6 +172,8 @@ export class Domain {
       if (m.type === 'ready') {
         this.portTx = new Float64Array(m.ports);
         this.portNames = m.portNames;
+        this.portContexts = m.portContexts;
+        this.ctxFrames = new Float64Array(m.frames);
         this.state = 'running';
         this.lastBeat = -1;
         this.lastBeatAt = performance.now();
@@ -181,6 +185,15 @@ export class Domain {
       } else if (m.type === 'stopped') this.stopped?.(m.state);
       else if (m.type === 'state') this.settle(m.id, m.state, undefined);
       else if (m.type === 'imported') this.settle(m.id, null, m.error);
+      else if (m.type === 'context') {
+        this.portTx = new Float64Array(m.ports);
+        this.portNames = m.portNames;
+        this.portContexts = m.portContexts;
+        this.ctxFrames = new Float64Array(m.frames);
+        const w = this.ctxWaiting.get(m.id);
+        this.ctxWaiting.delete(m.id);
+        w?.(m.error, m.state);
+      }
     });
     w.on('error', (e: Error) => {
       if (gen !== this.generation) return;
@@ -209,6 +222,7 @@ export class Domain {
     void old?.terminate();
     this.c.lostInCrash += this.slots.reclaim(this.id);
     this.restarts++;
+    this.failContextChanges(`domain ${this.init.name} crashed during a context change: ${cause.message}`);
     this.spawn();
     this.onCrash?.(cause);
   }
@@ -349,6 +363,117 @@ export class Domain {
     return r.done.then(() => undefined);
   }
 
+  private contextChanges = 0;
+
+  /** Waits (bounded) for a starting or restarting domain to run. */
+  private async settled(timeoutMs: number): Promise<void> {
+    if (this.state !== 'starting' && this.state !== 'restarting') return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([this.ready(), new Promise<void>((r) => (t = setTimeout(r, timeoutMs)))]);
+    clearTimeout(t);
+  }
+  private readonly ctxWaiting = new Map<number, (error: string | undefined, state: Plain[] | undefined) => void>();
+
+  private failContextChanges(why: string): void {
+    const ws = [...this.ctxWaiting.values()];
+    this.ctxWaiting.clear();
+    for (const w of ws) w(why, undefined);
+  }
+
+  /** Posts a context change and announces it (CTL.CONTEXT); settles with the worker's answer. */
+  private contextChange(m: ContextChange, timeoutMs: number): Promise<Plain[] | undefined> {
+    if (this.state !== 'running' || !this.worker) return Promise.reject(new DomainError(`domain ${this.init.name} is ${this.state}`));
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.ctxWaiting.delete(m.id);
+        reject(new DomainError(`domain ${this.init.name}: no answer to context change ${m.id} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.ctxWaiting.set(m.id, (error, state) => {
+        clearTimeout(t);
+        if (error !== undefined) reject(new DomainError(`domain ${this.init.name}: ${error}`));
+        else resolve(state);
+      });
+      this.worker?.postMessage(m satisfies Dom0Message);
+      Atomics.store(this.ctl, CTL.CONTEXT, m.id);
+      Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
+      Atomics.notify(this.ctl, CTL.WORKER_BELL);
+    });
+  }
+
+  /**
+   * Live contexts (a lightweight domain hosting many small networks): builds context `spec` in
+   * the running domain, with a vNIC feeding each `fn.port` of `ports`, between two of its batches
+   * — the other contexts keep forwarding. Free indices (of removed contexts and their vNICs) are
+   * reused. Rejects with DomainError (nothing changed) if a function cannot be built or the domain
+   * restarts meanwhile; a restart later rebuilds the context from its configuration.
+   *
+   * @example
+   * const { context, vnics } = await d.addContext({ network: 'u1', functions, wires }, ['r.eth0']);
+   */
+  async addContext(spec: ContextSpec, ports: readonly string[], timeoutMs = 2000): Promise<{ context: number; vnics: number[] }> {
+    await this.settled(timeoutMs);
+    const cs = this.init.contexts;
+    let index = cs.findIndex((c) => c.functions.length === 0 && c.network === '');
+    if (index < 0) index = cs.length;
+    const free = this.init.vnics.flatMap((v, i) => (v.context < 0 ? [i] : []));
+    let next = this.init.vnics.length;
+    const vnics = ports.map((port) => {
+      const i = free.shift() ?? next++;
+      return { index: i, port, rx: new Ring({ capacity: this.init.ringCapacity ?? 1024 }).buffer, tx: new Ring({ capacity: this.init.ringCapacity ?? 1024 }).buffer };
+    });
+    await this.contextChange({ type: 'context', id: ++this.contextChanges, op: 'add', index, spec, vnics }, timeoutMs);
+    // Applied: a restart from now on rebuilds it (from its configuration).
+    cs[index] = spec;
+    for (const v of vnics) {
+      while (this.init.vnics.length < v.index) this.init.vnics.push({ context: -1, port: '' });
+      this.init.vnics[v.index] = { context: index, port: v.port };
+      while (this.vnics.length < v.index) this.vnics.push(deadVnic(this.vnics.length));
+      this.vnics[v.index] = new VirtualNic(v.index, v.rx, v.tx);
+    }
+    return { context: index, vnics: vnics.map((v) => v.index) };
+  }
+
+  /**
+   * Removes context `index` live: the frames on its rx rings are processed, its functions' final
+   * state returned (empty if the domain restarted meanwhile: the restart left it out), what it
+   * sent and domain 0 did not take yet is released (detach its vNICs from the bridge first).
+   *
+   * @example
+   * const state = await d.removeContext(3);
+   */
+  async removeContext(index: number, timeoutMs = 2000): Promise<Plain[]> {
+    await this.settled(timeoutMs);
+    const c = this.init.contexts[index];
+    if (!c || (c.functions.length === 0 && c.network === '')) throw new DomainError(`domain ${this.init.name}: no context ${index}`);
+    const mine = this.init.vnics.flatMap((v, i) => (v.context === index ? [i] : []));
+    // Out of the configuration first: a restart from now on leaves it out.
+    this.init.contexts[index] = { network: '', functions: [], wires: [] };
+    for (const i of mine) this.init.vnics[i] = { context: -1, port: '' };
+    let state: Plain[] = [];
+    try {
+      state = (await this.contextChange({ type: 'context', id: ++this.contextChanges, op: 'remove', index }, timeoutMs)) ?? [];
+    } catch (e) {
+      if (this.state === 'stopped') return [];
+      if (!(e instanceof DomainError) || !/crashed/.test(e.message)) throw e;
+    }
+    const b = this.scratch;
+    for (const i of mine) {
+      // What it sent that domain 0 did not take: back to the pool (its attachments left).
+      for (;;) {
+        b.clear();
+        if (this.receive(i, b) === 0) break;
+        for (let k = 0; k < b.count; k++) this.slots.pool.release(b.slots[k] as number);
+      }
+      this.vnics[i] = deadVnic(i);
+    }
+    return state;
+  }
+
+  /** Frames the domain took from context `index`'s rx rings since it (re)started. */
+  contextFrames(index: number): number {
+    return this.ctxFrames?.[index] ?? 0;
+  }
+
   /** Resolves when the domain (or its restarted instance) is running. */
   ready(): Promise<void> {
     if (this.state === 'running') return Promise.resolve();
@@ -457,10 +582,10 @@ export class Domain {
    * Frames each function port has sent since the domain (re)started, `fn.port` → count, read from
    * memory the worker writes (no message): a link's load is the sum over its two ports.
    */
-  portCounters(): Record<string, number> {
+  portCounters(context?: number): Record<string, number> {
     const out: Record<string, number> = {};
     const tx = this.portTx;
-    if (tx) this.portNames.forEach((n, i) => (out[n] = tx[i] as number));
+    if (tx) this.portNames.forEach((n, i) => (context === undefined || this.portContexts[i] === context ? (out[n] = tx[i] as number) : 0));
     return out;
   }
 
@@ -476,6 +601,7 @@ export class Domain {
   async destroy(timeoutMs = 2000): Promise<Plain[][]> {
     if (this.state === 'stopped') return [];
     this.disarm();
+    this.failContextChanges(`domain ${this.init.name} stopped`);
     const w = this.worker;
     const wasRunning = this.state === 'running';
     this.state = 'stopped';
@@ -499,4 +625,9 @@ export class Domain {
     this.slots.reclaim(this.id);
     return state;
   }
+}
+
+/** The vNIC of a free index: tiny rings, always empty. */
+function deadVnic(i: number): VirtualNic {
+  return new VirtualNic(i, new Ring({ capacity: 2 }).buffer, new Ring({ capacity: 2 }).buffer);
 }

@@ -23,7 +23,7 @@ import type { Emit, NetworkFunction, Plain, ProcessContext } from '../functions/
 import type { PowerModel } from '../policy/power.js';
 import type { CaptureWriter } from '../packet/capture.js';
 import { Bridge, type AttachmentTarget } from './bridge.js';
-import { Dom0Slots, Domain, type ContextSpec, type DomainInit, type VnicSpec } from './domain.js';
+import { Dom0Slots, Domain, DomainError, type ContextSpec, type DomainInit, type VnicSpec } from './domain.js';
 import { EmulatedServer, type ServerStats } from './server.js';
 import type { CostUnit } from './tokens.js';
 import { EnergyMeter, type EnergyReading } from './energy.js';
@@ -157,6 +157,40 @@ export class HostServer {
     this.domains.delete(id);
     for (const a of hd.attachments) this.bridge.detach(a);
     return hd.domain.destroy();
+  }
+
+  /**
+   * Live contexts: adds context `spec` to running domain `id` (a lightweight domain hosting many
+   * small networks), with a vNIC per `fn.port` of `ports`, attached to the bridge in the
+   * context's network (unwired). The domain's other contexts keep forwarding.
+   *
+   * @example
+   * const { context, attachments } = await h.addContext(hd.domain.id, { network: 'u7', functions, wires }, ['r.eth0']);
+   */
+  async addContext(id: number, spec: ContextSpec, ports: readonly string[]): Promise<{ context: number; attachments: number[] }> {
+    const hd = this.domains.get(id);
+    if (!hd) throw new DomainError(`no domain ${id} on ${this.name}`);
+    const r = await hd.domain.addContext(spec, ports);
+    const attachments = r.vnics.map((v, k) => {
+      const a = this.bridge.attach(spec.network, { kind: 'vnic', domain: id, vnic: v }, `${spec.network}:${ports[k] ?? ''}`);
+      while (hd.attachments.length < v) hd.attachments.push(-1);
+      hd.attachments[v] = a;
+      return a;
+    });
+    return { context: r.context, attachments };
+  }
+
+  /** Removes context `context` of domain `id` live: its attachments leave the bridge; returns its functions' final state. */
+  async removeContext(id: number, context: number): Promise<Plain[]> {
+    const hd = this.domains.get(id);
+    if (!hd) return [];
+    hd.domain.init.vnics.forEach((v, i) => {
+      const a = hd.attachments[i];
+      if (v.context !== context || a === undefined || a < 0) return;
+      this.bridge.detach(a);
+      hd.attachments[i] = -1;
+    });
+    return hd.domain.removeContext(context);
   }
 
   domainList(): HostDomain[] {

@@ -38,7 +38,9 @@ export const CTL = {
   IMPORT: 96,
   /** Frames the domain dropped because its tx ring stayed full (domain 0 did not drain it). */
   TX_FULL: 112,
-  WORDS: 128,
+  /** Live contexts: the number of a context change (add/remove) domain 0 posted; the domain applies it between two batches. */
+  CONTEXT: 128,
+  WORDS: 144,
 } as const;
 
 /** Word indices of domain 0's doorbell, one per server, shared by all its domains. */

@@ -1,0 +1,492 @@
+/**
+ * Context domains: software networks with `isolation: context` (per-user networks from a
+ * template, many small networks) share user domains, one *context* each, instead of a domain
+ * (worker thread) per network. The agent runtime (agent-runtime.ts) hands such plans here.
+ *
+ * What stays per network, as with domain isolation:
+ * - in domain 0, every vNIC of a context is a bridge attachment of its own network, and a
+ *   cross-server link its own VNI: the bridge never wires two networks (IsolationError), so a
+ *   frame of network A never reaches a port of B — in the domain, a context's functions are
+ *   wired among themselves only (no route leads from one context to another);
+ * - each network has its own token account at the emulated server (allocation, priority): a
+ *   frame is charged to its network when it enters the network's context, exactly as for a
+ *   network in its own domain;
+ * - status per network (`DomainReport`), with `shared` naming the domain it shares.
+ *
+ * Design choices:
+ * - at most `perDomain` networks per context domain (default {@link CONTEXTS_PER_DOMAIN} = 64):
+ *   a new network goes into the first domain with room (first fit, so domains fill up and few
+ *   threads run), else a new domain starts (from the idle worker pool when there is one). A
+ *   domain whose last context left is destroyed.
+ * - networks come and go live: a context is added to or removed from the running worker between
+ *   two of its batches (Domain.addContext/removeContext: the rings of the new vNICs are
+ *   SharedArrayBuffers posted to the worker, the change announced by CTL.CONTEXT) — the other
+ *   contexts of the domain neither stop nor lose a frame or their state.
+ * - a changed plan whose functions, inner wires and linked ports are the same only re-points or
+ *   rebinds its VNIs and changes its token share (nothing restarts); any other change builds a
+ *   new context beside the old one in the same domain (make-before-break; the domain may hold
+ *   `perDomain + 1` contexts meanwhile), carries the state of the functions that keep their name
+ *   and kind (agent-state.ts: a new FIB keeps its own routes), moves the VNIs over, then removes
+ *   the old context. Frames the old context still processes after its state was copied are lost:
+ *   the network's own traffic sees a short gap; its neighbours in the domain see none.
+ * - removal keeps the context running `graceMs` (frames in flight get through), then its final
+ *   state is taken and its VNIs unbound; applying the network again meanwhile ends that at once.
+ * - a crash (or a watchdog kill) of a context domain restarts it, and with it every context it
+ *   holds, rebuilt from configuration (state lost), bridge attachments and VNIs kept: that is the
+ *   documented trade-off of contexts — one thread for many networks, one fault domain too.
+ *   Every network of the domain reports the restart.
+ * - partitioned functions (`replicas`) need domains of their own: a plan with `replicas` runs
+ *   with domain isolation whatever it asks (agent-runtime.ts decides).
+ *
+ * @example
+ * const ctx = new ContextNetworks({ host, uplink, perDomain: 64 });
+ * await ctx.apply({ key: 'users/u1', functions, wires, remote: [] });
+ * ctx.sharedOf('users/u1'); // { domain: 'contexts-1', id: 3, context: 0, networks: 1 }
+ * await ctx.remove('users/u1', 0);
+ */
+import type { Plain } from '../functions/contract.js';
+import { LatencyMerge, type LatencySummary } from '../functions/latency.js';
+import type { FunctionSpec } from './domain.js';
+import type { HostDomain, HostServer } from './hostserver.js';
+import type { UplinkRemote, VxlanUplink } from './uplink.js';
+import { carryState } from './agent-state.js';
+
+/** Networks per context domain unless told otherwise. */
+export const CONTEXTS_PER_DOMAIN = 64;
+
+export class ContextDomainError extends Error {
+  override readonly name = 'ContextDomainError';
+}
+
+/** What a context network needs on this server (the agent runtime's NetworkPlan fits). */
+export interface ContextPlan {
+  readonly key: string;
+  readonly functions: readonly FunctionSpec[];
+  readonly wires: readonly (readonly [string, string])[];
+  readonly remote: readonly { readonly port: string; readonly vni: number; readonly remote: UplinkRemote }[];
+  readonly allocation?: number;
+  readonly priority?: number;
+}
+
+/** The domain a context network shares. */
+export interface SharedDomain {
+  /** Its name (`contexts-N`) and id on this server. */
+  readonly domain: string;
+  readonly id: number;
+  /** The network's context index in it. */
+  readonly context: number;
+  /** Networks the domain hosts now. */
+  readonly networks: number;
+}
+
+/** A context network's report, the shape of the agent runtime's DomainReport. */
+export interface ContextNetworkReport {
+  readonly network: string;
+  readonly functions: readonly string[];
+  readonly state: string;
+  readonly restarts: number;
+  readonly processed: number;
+  readonly traffic: Readonly<Record<string, { readonly received: number; readonly bytes: number; readonly lost?: number }>>;
+  readonly drops: number;
+  readonly latency: LatencySummary;
+  readonly tokens?: { readonly allocation: number; readonly balance: number; readonly priority: number; readonly backlog: number };
+  readonly ports: Readonly<Record<string, number>>;
+  readonly shared: SharedDomain;
+}
+
+/** What the last apply of a context network did (the agent runtime's ApplyChanges). */
+export interface ContextChanges {
+  readonly started: readonly string[];
+  readonly kept: readonly string[];
+  readonly adopted: readonly string[];
+  readonly replaced: readonly string[];
+  readonly stateLost: readonly string[];
+  readonly retiring: readonly string[];
+  readonly repointed: readonly number[];
+}
+
+export interface ContextNetworksInit {
+  readonly host: HostServer;
+  readonly uplink: VxlanUplink | undefined;
+  /** Networks per context domain (1 … 4096); default CONTEXTS_PER_DOMAIN. */
+  readonly perDomain?: number;
+  /** Ends another binding of `vni` on this server (a retiring one) before it is bound here. */
+  readonly takeOverVni?: (vni: number) => void;
+}
+
+interface CtxDomain {
+  readonly hd: HostDomain;
+  readonly name: string;
+  /** Networks (keys) with a context here, including one being replaced. */
+  readonly members: Set<string>;
+}
+
+interface Vx {
+  readonly vni: number;
+  readonly port: string;
+  remote: UplinkRemote;
+  readonly att: number;
+}
+
+interface CtxNet {
+  plan: ContextPlan;
+  canon: string;
+  /** Functions, inner wires and linked ports: equal means the context can stay. */
+  body: string;
+  readonly dom: CtxDomain;
+  readonly index: number;
+  /** Linked ports (`fn.port`) and their vNIC attachments, by index. */
+  readonly ports: readonly string[];
+  readonly atts: readonly number[];
+  readonly vx: Map<number, Vx>;
+  changes: ContextChanges;
+}
+
+/** Kinds whose exported state has the `flows[]` figures a report reads (traffic-source.ts, traffic-sink.ts). */
+const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['traffic-source', 'traffic-sink']);
+const fnOf = (ref: string): string => ref.slice(0, ref.lastIndexOf('.'));
+const bodyOf = (p: ContextPlan): string => JSON.stringify([p.functions, p.wires, p.remote.map((r) => r.port)]);
+
+/**
+ * The context networks of one server and the context domains they share (see the file's comment).
+ *
+ * @example
+ * const ctx = new ContextNetworks({ host, uplink: undefined });
+ * await ctx.apply(plan);          // 'created': a context in a shared domain
+ * ctx.domainCount;                // 1
+ */
+export class ContextNetworks {
+  private readonly nets = new Map<string, CtxNet>();
+  private readonly domains: CtxDomain[] = [];
+  /** Removals running out their grace period, by key: `finish()` ends one now (`inChain`: called from a serialised change). */
+  private readonly retiring = new Map<string, { finish: (inChain?: boolean) => Promise<unknown> }>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private seq = 0;
+  readonly perDomain: number;
+
+  constructor(private readonly o: ContextNetworksInit) {
+    const n = o.perDomain ?? CONTEXTS_PER_DOMAIN;
+    if (!Number.isInteger(n) || n < 1 || n > 4096) throw new ContextDomainError(`contexts per domain must be an integer in 1…4096, got ${n}`);
+    this.perDomain = n;
+  }
+
+  /**
+   * One change at a time: changes of different networks share domains (a context index, a
+   * domain's room), so they are serialised here; each is a message round trip to a worker.
+   */
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(f, f);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  has(key: string): boolean {
+    return this.nets.has(key);
+  }
+
+  keys(): string[] {
+    return [...this.nets.keys()];
+  }
+
+  /** Context domains running now. */
+  get domainCount(): number {
+    return this.domains.length;
+  }
+
+  functions(key: string): string[] {
+    return this.nets.get(key)?.plan.functions.map((f) => f.name) ?? [];
+  }
+
+  /** The domain network `key` shares, or undefined if it is not a context network here. */
+  sharedOf(key: string): SharedDomain | undefined {
+    const n = this.nets.get(key);
+    return n ? { domain: n.dom.name, id: n.dom.hd.domain.id, context: n.index, networks: n.dom.members.size } : undefined;
+  }
+
+  changes(key: string): ContextChanges | undefined {
+    return this.nets.get(key)?.changes;
+  }
+
+  /**
+   * Makes context network `plan.key` run as the plan says (see the file's comment); rejects
+   * (ContextDomainError, DomainError for a function that cannot be built) with nothing changed.
+   */
+  apply(plan: ContextPlan): Promise<'created' | 'replaced' | 'unchanged'> {
+    return this.serial(() => this.applyNow(plan));
+  }
+
+  private async applyNow(plan: ContextPlan): Promise<'created' | 'replaced' | 'unchanged'> {
+    const canon = JSON.stringify(plan);
+    const cur = this.nets.get(plan.key);
+    if (cur && cur.canon === canon) return 'unchanged';
+    if (plan.remote.length > 0 && !this.o.uplink) throw new ContextDomainError(`network ${plan.key}: links to other servers need a VXLAN endpoint (--vxlan-listen)`);
+    const names = new Set<string>();
+    for (const f of plan.functions) {
+      if (names.has(f.name)) throw new ContextDomainError(`network ${plan.key}: function ${f.name} twice in the plan`);
+      names.add(f.name);
+    }
+    for (const ref of [...plan.wires.flat(), ...plan.remote.map((r) => r.port)]) if (!names.has(fnOf(ref))) throw new ContextDomainError(`network ${plan.key}: no port ${ref} among the functions placed here`);
+    // Ended now: its context and VNIs must not be in the way of the new ones.
+    await this.retiring.get(plan.key)?.finish(true);
+    const host = this.o.host;
+    const share = { allocation: plan.allocation ?? 1, ...(plan.priority !== undefined ? { priority: plan.priority } : {}) };
+    host.addNetwork(plan.key, share);
+    if (cur && (cur.plan.allocation !== plan.allocation || cur.plan.priority !== plan.priority)) host.setAllocation(plan.key, share.allocation, share.priority);
+    const body = bodyOf(plan);
+    if (cur && cur.body === body) {
+      const repointed = this.rebind(cur, plan, cur.atts);
+      cur.plan = plan;
+      cur.canon = canon;
+      cur.changes = { started: [], kept: plan.functions.map((f) => f.name), adopted: [], replaced: [], stateLost: [], retiring: [], repointed };
+      return 'replaced';
+    }
+    const dom = cur?.dom ?? (await this.roomy());
+    const ports = plan.remote.map((r) => r.port);
+    let added: { context: number; attachments: number[] };
+    try {
+      added = await host.addContext(dom.hd.domain.id, { network: plan.key, functions: plan.functions.map((f) => ({ ...f })), wires: plan.wires.map(([a, b]) => [a, b]) }, ports);
+    } catch (e) {
+      if (dom.members.size === 0) await this.dropDomain(dom);
+      throw e;
+    }
+    dom.members.add(plan.key);
+    const stateLost: string[] = [];
+    const carried: string[] = [];
+    if (cur) {
+      // Make-before-break: the new context takes the state of the functions that keep their name.
+      const st = await dom.hd.domain.exportState().catch(() => [] as Plain[][]);
+      const old = st[cur.index] ?? [];
+      const fresh = st[added.context] ?? [];
+      const arr: Plain[] = [];
+      plan.functions.forEach((f, i) => {
+        const j = cur.plan.functions.findIndex((g) => g.name === f.name);
+        const g = cur.plan.functions[j];
+        if (!g || old[j] === undefined) return;
+        try {
+          arr[i] = carryState(g.kind, old[j] as Plain, fresh[i] ?? null, f.kind);
+          carried.push(f.name);
+        } catch {
+          stateLost.push(f.name);
+        }
+      });
+      if (carried.length > 0) {
+        const all: Plain[][] = [];
+        all[added.context] = arr;
+        await dom.hd.domain.importState(all).catch(() => stateLost.push(...carried.splice(0)));
+      }
+    }
+    const net: CtxNet = { plan, canon, body, dom, index: added.context, ports, atts: added.attachments, vx: cur?.vx ?? new Map(), changes: emptyChanges() };
+    // The switch, one synchronous step: the VNIs lead to the new context's vNICs.
+    let repointed: number[];
+    try {
+      repointed = this.rebind(net, plan, added.attachments);
+    } catch (e) {
+      // A VNI bound by something else here: the new context goes, the old one (if any) stays.
+      await host.removeContext(dom.hd.domain.id, added.context).catch(() => [] as Plain[]);
+      if (!cur) {
+        for (const v of net.vx.values()) {
+          this.o.uplink?.unbindVni(v.vni);
+          host.bridge.detach(v.att);
+        }
+        dom.members.delete(plan.key);
+        if (dom.members.size === 0) await this.dropDomain(dom);
+      }
+      throw e;
+    }
+    this.nets.set(plan.key, net);
+    const unchanged = (f: FunctionSpec): boolean => JSON.stringify(cur?.plan.functions.find((g) => g.name === f.name) ?? null) === JSON.stringify(f);
+    net.changes = {
+      started: plan.functions.filter((f) => !carried.includes(f.name)).map((f) => f.name),
+      kept: plan.functions.filter((f) => carried.includes(f.name) && unchanged(f)).map((f) => f.name),
+      adopted: [],
+      replaced: plan.functions.filter((f) => carried.includes(f.name) && !unchanged(f)).map((f) => f.name),
+      stateLost,
+      retiring: cur ? cur.plan.functions.filter((g) => !names.has(g.name)).map((g) => g.name) : [],
+      repointed,
+    };
+    if (cur) await host.removeContext(dom.hd.domain.id, cur.index).catch(() => [] as Plain[]);
+    return cur ? 'replaced' : 'created';
+  }
+
+  /**
+   * Binds the plan's VNIs to `atts` (the vNICs of `plan.remote`'s ports, in order): a VNI kept
+   * is re-pointed in place and moved to its new vNIC, a new one bound, one that left unbound.
+   * Synchronous: the pump cannot run in between. Returns the VNIs re-pointed.
+   */
+  private rebind(net: CtxNet, plan: ContextPlan, atts: readonly number[]): number[] {
+    const br = this.o.host.bridge;
+    const up = this.o.uplink;
+    const repointed: number[] = [];
+    const keep = new Set(plan.remote.map((r) => r.vni));
+    for (const [vni, v] of [...net.vx]) {
+      const r = plan.remote.find((x) => x.vni === vni);
+      if (keep.has(vni) && r && r.port === v.port) continue;
+      up?.unbindVni(vni);
+      br.detach(v.att);
+      net.vx.delete(vni);
+    }
+    plan.remote.forEach((r, i) => {
+      const vnic = atts[i] as number;
+      let v = net.vx.get(r.vni);
+      if (v && (v.remote.address !== r.remote.address || v.remote.port !== r.remote.port)) {
+        up?.setRemotes(r.vni, [{ ...r.remote }]);
+        v.remote = { ...r.remote };
+        repointed.push(r.vni);
+      }
+      if (!v) {
+        this.o.takeOverVni?.(r.vni);
+        const att = this.o.host.attachUplink(up as VxlanUplink, r.vni, plan.key, [{ ...r.remote }]);
+        v = { vni: r.vni, port: r.port, remote: { ...r.remote }, att };
+        net.vx.set(r.vni, v);
+      }
+      if (br.peerOf(v.att) === vnic && br.peerOf(vnic) === v.att) return;
+      const old = br.peerOf(v.att);
+      if (old >= 0) br.unlink(old);
+      br.unlink(v.att);
+      if (br.peerOf(vnic) >= 0) br.unlink(vnic);
+      br.wire(v.att, vnic);
+    });
+    return repointed;
+  }
+
+  /** The first context domain with room, or a new one. */
+  private async roomy(): Promise<CtxDomain> {
+    const d = this.domains.find((x) => x.members.size < this.perDomain);
+    if (d) return d;
+    const name = `contexts-${++this.seq}`;
+    const hd = await this.o.host.addDomain({ name, contexts: [], vnics: [] });
+    const dom: CtxDomain = { hd, name, members: new Set() };
+    this.domains.push(dom);
+    return dom;
+  }
+
+  private async dropDomain(dom: CtxDomain): Promise<void> {
+    const i = this.domains.indexOf(dom);
+    if (i >= 0) this.domains.splice(i, 1);
+    await this.o.host.removeDomain(dom.hd.domain.id);
+  }
+
+  /**
+   * Removes context network `key`: it keeps running `graceMs` (frames in flight get through),
+   * then its context leaves its domain (destroyed if it was the last) and its VNIs are unbound.
+   * With `graceMs <= 0` it resolves once everything is gone, with the functions' final state
+   * (by name). False if `key` is not a context network here.
+   */
+  async remove(key: string, graceMs = 100): Promise<Record<string, Plain> | false> {
+    const net = this.nets.get(key);
+    if (!net) return false;
+    this.nets.delete(key);
+    let done: Promise<Record<string, Plain>> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const body = async (): Promise<Record<string, Plain>> => {
+      const st = await this.o.host.removeContext(net.dom.hd.domain.id, net.index).catch(() => [] as Plain[]);
+      for (const v of net.vx.values()) {
+        this.o.uplink?.unbindVni(v.vni);
+        this.o.host.bridge.detach(v.att);
+      }
+      net.vx.clear();
+      net.dom.members.delete(key);
+      if (net.dom.members.size === 0) await this.dropDomain(net.dom);
+      if (this.retiring.get(key) === entry) this.retiring.delete(key);
+      const out: Record<string, Plain> = {};
+      net.plan.functions.forEach((f, i) => (out[f.name] = st[i] ?? null));
+      return out;
+    };
+    const finish = (inChain = false): Promise<Record<string, Plain>> => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      done ??= inChain ? body() : this.serial(body);
+      return done;
+    };
+    const entry = { finish };
+    this.retiring.set(key, entry);
+    if (graceMs > 0) {
+      timer = setTimeout(() => void finish().catch(() => undefined), graceMs);
+      return {};
+    }
+    return finish();
+  }
+
+  /** The state of function `fn` of context network `key`, exported live. */
+  async exportState(key: string, fn: string, timeoutMs = 2000): Promise<Plain> {
+    const { net, i } = this.member(key, fn);
+    const st = await net.dom.hd.domain.exportState(timeoutMs);
+    return st[net.index]?.[i] ?? null;
+  }
+
+  /** Imports state into function `fn` of context network `key` (applied before any later frame). */
+  async importState(key: string, fn: string, state: Plain, timeoutMs = 2000): Promise<void> {
+    const { net, i } = this.member(key, fn);
+    const ctx: Plain[] = [];
+    ctx[i] = state;
+    const all: Plain[][] = [];
+    all[net.index] = ctx;
+    await net.dom.hd.domain.importState(all, timeoutMs);
+  }
+
+  private member(key: string, fn: string): { net: CtxNet; i: number } {
+    const net = this.nets.get(key);
+    const i = net ? net.plan.functions.findIndex((f) => f.name === fn) : -1;
+    if (!net || i < 0) throw new ContextDomainError(`context network ${key} has no function ${fn} on this server`);
+    return { net, i };
+  }
+
+  /**
+   * Each context network's figures, as the agent runtime reports a network: `totals` reads a
+   * traffic function's exported state (sinks' flows); one live export per domain that holds a
+   * traffic function (a domain of routers only is not asked for its tables).
+   */
+  async report(totals: (st: Plain | undefined) => { received: number; bytes: number; lost?: number } | undefined): Promise<ContextNetworkReport[]> {
+    const host = this.o.host;
+    const shares = new Map((host.server?.scheduler.balances().networks ?? []).map((n) => [n.net, n]));
+    const wanted = new Set<CtxDomain>();
+    for (const n of this.nets.values()) if (n.plan.functions.some((f) => TRAFFIC_KINDS.has(f.kind))) wanted.add(n.dom);
+    const states = new Map<CtxDomain, Plain[][]>();
+    await Promise.all([...wanted].map(async (d) => states.set(d, d.hd.domain.state === 'running' ? await d.hd.domain.exportState(1000).catch(() => []) : [])));
+    const out: ContextNetworkReport[] = [];
+    for (const [key, n] of this.nets) {
+      const d = n.dom.hd.domain;
+      const cc = d.counters();
+      const traffic: Record<string, { received: number; bytes: number; lost?: number }> = {};
+      const latency = new LatencyMerge();
+      const st = states.get(n.dom)?.[n.index] ?? [];
+      n.plan.functions.forEach((f, i) => {
+        const t = totals(st[i]);
+        if (t) traffic[f.name] = t;
+        latency.addState(st[i]);
+      });
+      const hd = host.dropsOf(key);
+      let upDrops = 0;
+      for (const v of n.vx.values()) upDrops += this.o.uplink?.droppedOf(v.vni) ?? 0;
+      const sh = shares.get(key);
+      out.push({
+        network: key,
+        functions: n.plan.functions.map((f) => f.name),
+        state: cc.state,
+        restarts: cc.restarts,
+        processed: d.contextFrames(n.index),
+        traffic,
+        // The domain's own drops (tx ring full, in flight in a crash) are not the network's alone: not counted.
+        drops: hd.unwired + hd.ringFull + hd.queueFull + hd.noBuffer + upDrops,
+        latency: latency.summary(),
+        ...(sh ? { tokens: { allocation: sh.allocation, balance: sh.balance, priority: sh.priority, backlog: sh.backlog } } : {}),
+        ports: d.portCounters(n.index),
+        shared: { domain: n.dom.name, id: d.id, context: n.index, networks: n.dom.members.size },
+      });
+    }
+    return out;
+  }
+
+  /** Removes every context network at once and destroys the context domains. */
+  async close(): Promise<void> {
+    for (const k of [...this.nets.keys()]) await this.remove(k, 0).catch(() => false);
+    await Promise.all([...this.retiring.values()].map((r) => r.finish().catch(() => undefined)));
+    await this.serial(async () => {
+      for (const d of [...this.domains]) await this.dropDomain(d);
+    });
+  }
+}
+
+function emptyChanges(): ContextChanges {
+  return { started: [], kept: [], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] };
+}
