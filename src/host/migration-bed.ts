@@ -18,7 +18,6 @@ import { trafficSinkFactory, type FlowReport, type TrafficSink } from '../functi
 import { HostServer } from './hostserver.js';
 import { ServerLink } from './migration-link.js';
 
-/** Longest interarrival gap per test flow (UDP over untagged IPv4: header at byte 42). */
 /**
  * Polls `count` every 10 ms until `done()` holds or it has not changed for `quietMs`: the end of
  * a drain that cannot know when the last frame is in.
@@ -38,48 +37,100 @@ export async function untilQuiet(count: () => number, quietMs: number, done: () 
   }
 }
 
+/** The longest gap of a flow, with its anatomy from the source's timestamp in each frame. */
+export interface Gap {
+  ms: number;
+  flow: number;
+  /** Arrival of the frame that ends the gap (performance.now() ms). */
+  at: number;
+  /** Time between the two frames' emission by the source (a source that sent late). */
+  emitMs: number;
+  /** Source → sink latency of the frame before the gap and of the one that ends it (a path that stalled). */
+  latencyBeforeMs: number;
+  latencyAfterMs: number;
+}
+
+/**
+ * Per test flow (UDP over untagged IPv4: test header at byte 42), the longest time between two
+ * consecutive arrivals (the interruption a migration causes) and where it came from: the test header's timestamp (traffic-source.ts, byte 12 of the
+ * header) splits a gap into the source's emission gap and the growth of the path's latency.
+ * `mark()` measures the gap that spans one instant per flow (the switch from one instance to the
+ * next: the last frame before it, the first after it).
+ *
+ * @example
+ * const g = new GapMeter();
+ * g.observe(pool.bytes, batch, performance.now());
+ * g.longest(); // { ms, flow, emitMs, latencyBeforeMs, latencyAfterMs, at }
+ */
 export class GapMeter {
   private readonly last = new Map<number, number>();
+  private readonly lastEmit = new Map<number, number>();
   private readonly perFlow = new Map<number, number>();
-  private max = 0;
-  private maxFlow = -1;
+  private max: Gap = GapMeter.none();
+  private readonly pending = new Set<number>();
+  private span: Gap = GapMeter.none();
+  private view: DataView | undefined;
+  /** Arrivals before this instant (the last reset) open no gap of `longest`, but still one spanning a mark. */
+  private floor = -Infinity;
+  private static none(): Gap {
+    return { ms: 0, flow: -1, at: 0, emitMs: 0, latencyBeforeMs: 0, latencyAfterMs: 0 };
+  }
   /** Forgets the past (call once the traffic runs steadily). */
   reset(): void {
-    this.last.clear();
+    this.floor = performance.now();
     this.perFlow.clear();
-    this.max = 0;
-    this.maxFlow = -1;
+    this.pending.clear();
+    this.max = GapMeter.none();
+    this.span = GapMeter.none();
   }
   /** Forgets the longest gaps but not the last arrivals (a gap spanning the call is still measured). */
   resetMax(): void {
     this.perFlow.clear();
-    this.max = 0;
-    this.maxFlow = -1;
+    this.max = GapMeter.none();
   }
-  /** Notes a batch's arrival at `now` (ms). */
+  /** From now on, each flow's next arrival closes its gap spanning this instant (see `spanning`). */
+  mark(): void {
+    this.pending.clear();
+    for (const f of this.last.keys()) this.pending.add(f);
+    this.span = GapMeter.none();
+  }
+  /** Notes a batch's arrival at `now` (performance.now() ms). */
   observe(bytes: Uint8Array, b: Batch, now: number): void {
+    if (this.view?.buffer !== bytes.buffer) this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const dv = this.view;
     for (let k = 0; k < b.count; k++) {
       const o = (b.offs[k] as number) + 42;
       if ((b.lens[k] as number) < 62 || ((bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0 !== TEST_MAGIC) continue;
       const id = ((bytes[o + 4]! << 24) | (bytes[o + 5]! << 16) | (bytes[o + 6]! << 8) | bytes[o + 7]!) >>> 0;
+      const emit = dv.getFloat64(o + 12);
       const prev = this.last.get(id);
-      if (prev !== undefined && now - prev > (this.perFlow.get(id) ?? 0)) {
-        this.perFlow.set(id, now - prev);
-        if (now - prev > this.max) {
-          this.max = now - prev;
-          this.maxFlow = id;
+      if (prev !== undefined) {
+        const gap = now - prev;
+        if (prev >= this.floor && gap > (this.perFlow.get(id) ?? 0)) {
+          this.perFlow.set(id, gap);
+          if (gap > this.max.ms) this.max = this.anatomy(id, gap, now, emit, prev);
         }
+        if (this.pending.size > 0 && this.pending.delete(id) && gap > this.span.ms) this.span = this.anatomy(id, gap, now, emit, prev);
       }
-      if (prev !== now) this.last.set(id, now);
+      this.last.set(id, now);
+      this.lastEmit.set(id, emit);
     }
+  }
+  private anatomy(flow: number, ms: number, now: number, emit: number, prev: number): Gap {
+    const pe = this.lastEmit.get(flow) ?? emit;
+    return { ms, flow, at: now, emitMs: emit - pe, latencyBeforeMs: prev - pe, latencyAfterMs: now - emit };
   }
   /** The longest gap (ms) of one flow since the last reset (0 if none). */
   of(flow: number): number {
     return this.perFlow.get(flow) ?? 0;
   }
-  /** The longest gap (ms) and its flow. */
-  longest(): { ms: number; flow: number } {
-    return { ms: this.max, flow: this.maxFlow };
+  /** The longest gap, its flow and anatomy. */
+  longest(): Gap {
+    return { ...this.max };
+  }
+  /** The longest gap spanning the last `mark()` over the flows that arrived since (max over flows). */
+  spanning(): Gap {
+    return { ...this.span };
   }
 }
 
