@@ -5,7 +5,7 @@
  * 1. Control plane alone, SQLite store: network + migration controllers; each agent step of the
  *    protocol (prepared, state-copied, both-running; drained, done) is written by this bench the
  *    moment the previous one lands, so the figure is what the control plane adds (target choice by
- *    the scheduler for 50 functions, 8 migrations at a time, one switch transaction each, the
+ *    the scheduler for 50 functions, one wave per network, one switch transaction per wave, the
  *    standby mark). Baseline: make-after-break — cordon, delete the 50 placements, time until the
  *    network controller has placed them all elsewhere.
  * 2. With in-process ServerAgents over a memory store (VXLAN on loopback): time until the drained
@@ -14,7 +14,7 @@
  *    agents run them all. Skipped (with a note) when the agents do not carry migrations through.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Reporter } from './report.js';
 import { fmt } from './report.js';
@@ -130,7 +130,7 @@ async function controlPlaneOnly(r: Reporter): Promise<void> {
       bases.push(performance.now() - t0);
     }
     const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    r.record({ name: 'drain of a server with 50 functions, control plane only (SQLite; agent steps written instantly; 8 at a time)', value: med(drains), unit: 'ms', target: null, better: 'lower', baseline: med(bases) });
+    r.record({ name: 'drain of a server with 50 functions, control plane only (SQLite; agent steps written instantly; one wave per network, 32 functions at a time)', value: med(drains), unit: 'ms', target: null, better: 'lower', baseline: med(bases) });
     r.note(`  trials ${drains.map(fmt).join(', ')} ms; baseline = delete + re-place make-after-break (${bases.map(fmt).join(', ')} ms)`);
   } finally {
     await agents.cancel();
@@ -148,12 +148,47 @@ function running(agents: ReadonlyMap<string, ServerAgent>): Map<string, number> 
   return out;
 }
 
-async function withAgents(r: Reporter, drainConcurrency = 8): Promise<void> {
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * Where a drain's time went, as records (target null): per phase of the protocol, the median
+ * and the sum over the migrations of the time from the previous phase to it (who waited), and
+ * the agents' own step times inside those (what they did); the rest of a phase is waiting — for
+ * a watch event, a pass, a per-network lock, the CPU. Also the targets chosen and the domain
+ * workers taken from the agents' pools.
+ */
+function breakdown(r: Reporter, ms: readonly MigrationObject[], agents: ReadonlyMap<string, ServerAgent>, wall: number, startedAt: number): void {
+  const phases = new Map<string, number[]>();
+  for (const m of ms) for (let i = 1; i < m.timeline.length; i++) phases.set(m.timeline[i]!.phase, [...(phases.get(m.timeline[i]!.phase) ?? []), m.timeline[i]!.at - m.timeline[i - 1]!.at]);
+  // The agent step done before each phase (agent-migrate.ts step names).
+  const stepOf: Record<string, string> = { prepared: 'prepare', 'state-copied': 'export', 'both-running': 'import', drained: 'drain', done: 'final-import' };
+  const steps = new Map<string, number[]>();
+  for (const a of agents.values()) for (const st of a.migrations?.steps.values() ?? []) for (const [k, v] of Object.entries(st)) steps.set(k, [...(steps.get(k) ?? []), v]);
+  for (const [phase, xs] of phases) {
+    const st = steps.get(stepOf[phase] ?? '') ?? [];
+    r.record({ name: `drain breakdown: → ${phase}, median per migration${st.length > 0 ? ` (agent step ${stepOf[phase] ?? ''} median ${fmt(median(st))} ms, sum ${fmt(sum(st))} ms)` : ''}`, value: median(xs), unit: 'ms', target: null, better: 'lower' });
+    r.note(`  → ${phase}: p90 ${fmt([...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)] ?? 0)} ms, max ${fmt(Math.max(...xs))} ms, sum over ${xs.length} ${fmt(sum(xs))} ms`);
+  }
+  const starts = ms.map((m) => m.createdAt);
+  const ends = ms.map((m) => m.timeline.at(-1)?.at ?? m.createdAt);
+  let peak = 0;
+  for (const t of starts) peak = Math.max(peak, ms.filter((m, i) => starts[i]! <= t && ends[i]! > t).length);
+  const first = Math.min(...starts);
+  r.record({ name: 'drain breakdown: first migration created → last done', value: Math.max(...ends) - first, unit: 'ms', target: null, better: 'lower' });
+  const targets = new Map<string, number>();
+  for (const m of ms) targets.set(m.to, (targets.get(m.to) ?? 0) + 1);
+  const taken = [...agents].map(([n, a]) => `${n} ${a.runtime.pool?.taken ?? 0}`).join(', ');
+  const failed = ms.filter((m) => m.phase === 'failed');
+  r.note(`  ${ms.length} migrations (${failed.length} failed${failed[0] ? `, e.g. ${failed[0].error ?? ''}` : ''}), at most ${peak} in flight; wall ${fmt(wall)} ms, first created ${fmt(first - startedAt)} ms after the drain call; targets ${[...targets].map(([t, n]) => `${t} ×${n}`).join(', ')}; pooled workers taken: ${taken}`);
+}
+
+async function withAgents(r: Reporter, drainConcurrency?: number): Promise<void> {
   const s = new MemoryStore();
   let ctl: Controllers | undefined;
   const agents = new Map<string, ServerAgent>();
   try {
-    ctl = await startControllers(s, { overload: false, migration: { drainConcurrency } });
+    ctl = await startControllers(s, { overload: false, migration: drainConcurrency !== undefined ? { drainConcurrency } : {} });
     const { resources } = parseManifestText(manifest(true), 'drain.yaml');
     await apply(s, resources.filter((x) => x.resource.kind !== 'SoftwareNetwork'));
     for (const name of ['s0', ...TARGETS]) agents.set(name, await ServerAgent.start({ store: s, server: name, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 50, resyncMs: 500 }));
@@ -161,6 +196,8 @@ async function withAgents(r: Reporter, drainConcurrency = 8): Promise<void> {
     const all = NETS * FNS;
     await until('s0 runs 50 functions', async () => (running(agents).get('s0') === all ? true : undefined), 60_000, 20);
     let t0 = performance.now();
+    const startedAt = Date.now();
+    const cpu0 = process.cpuUsage();
     await drainServer(s, 's0');
     const moving = await until('a migration prepared', async () => {
       const ms = (await s.list(MIGRATION_PREFIX)).items.map((kv) => kv.value as unknown as MigrationObject);
@@ -175,13 +212,10 @@ async function withAgents(r: Reporter, drainConcurrency = 8): Promise<void> {
       return run.get('s0') === 0 && TARGETS.reduce((n, t) => n + (run.get(t) ?? 0), 0) === all && (await standby(s, 's0')) ? true : undefined;
     }, 120_000, 10);
     const drain = performance.now() - t0;
-    // Where the time went: each phase's median duration over the drain's migrations, and failures.
+    const cpu = process.cpuUsage(cpu0);
+    r.note(`  CPU of the process (all threads) during the drain: ${fmt((cpu.user + cpu.system) / 1000)} ms (${fmt((cpu.user + cpu.system) / 1000 / drain)} cores on average); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
     const done = (await s.list(MIGRATION_PREFIX)).items.map((kv) => kv.value as unknown as MigrationObject).filter((m) => m.detail === 'drain s0');
-    const phases = new Map<string, number[]>();
-    for (const m of done) for (let i = 1; i < m.timeline.length; i++) phases.set(m.timeline[i]!.phase, [...(phases.get(m.timeline[i]!.phase) ?? []), m.timeline[i]!.at - m.timeline[i - 1]!.at]);
-    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    const failed = done.filter((m) => m.phase === 'failed');
-    r.note(`  ${done.length} migrations (${failed.length} failed${failed[0] ? `, e.g. ${failed[0].error ?? ''}` : ''}); median per phase: ${[...phases].map(([p, xs]) => `${p} ${fmt(med(xs))} ms`).join(', ')}`);
+    breakdown(r, done, agents, drain, startedAt);
     await refill(s);
     await until('s0 runs 50 functions again', async () => (running(agents).get('s0') === all ? true : undefined), 60_000, 20);
     t0 = performance.now();
@@ -207,5 +241,6 @@ async function withAgents(r: Reporter, drainConcurrency = 8): Promise<void> {
  */
 export async function runDrain(r: Reporter): Promise<void> {
   await controlPlaneOnly(r);
-  await withAgents(r);
+  const c = process.env['SWNET_BENCH_DRAIN_CONCURRENCY'];
+  await withAgents(r, c !== undefined ? Number(c) : undefined);
 }

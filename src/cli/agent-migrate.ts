@@ -32,6 +32,7 @@ import type { AgentRuntime, NetworkPlan } from '../host/agent-runtime.js';
 import { mergeState } from '../host/agent-state.js';
 import { advance, failMigration, keyOf, MIGRATION_PREFIX, stateKeyOf, type MigrationObject, type MigrationState } from '../control/migrations.js';
 import type { JsonObject, Store } from '../control/store/contract.js';
+import { parsedValue } from '../control/store/parsed.js';
 import { Reflector } from '../control/store/reflector.js';
 
 export class MigrationAgentError extends Error {
@@ -121,7 +122,8 @@ export class MigrationAgent {
     const live = new Set<string>();
     for (const kv of cache.values()) {
       if (this.stopped) return;
-      const m = kv.value;
+      // Parsed once per version for the process (five agents and the controller read each).
+      const m = parsedValue(kv);
       if (!isMigration(m) || m.standby) continue;
       const mk = keyOf(m);
       if (m.phase !== 'done' && m.phase !== 'failed') live.add(mk);
@@ -186,8 +188,9 @@ export class MigrationAgent {
     }
     if (m.phase === 'prepared' && m.from === me) {
       if (!rt.functions(key).includes(fn)) throw new MigrationAgentError(`${key}/${fn} does not run on ${me}`);
-      // Alone in its domain, the function can leave after the switch while the others stay.
-      await rt.isolate(key, fn);
+      // Alone in its domain, the function can leave after the switch while the others stay; a
+      // domain whose functions all leave in this wave (switched together) retires whole as it is.
+      if (!this.waveHolds(m, rt.domainOf(key, fn))) await rt.isolate(key, fn);
       const pre = await rt.exportState(key, fn);
       const bytes = JSON.stringify(pre).length;
       this.timed(mk, 'export', t0);
@@ -252,6 +255,18 @@ export class MigrationAgent {
       return;
     }
     if ((m.phase === 'switched' || m.phase === 'drained') && m.to === me && rt.functions(key).includes(fn)) this.warmFor.delete(mk);
+  }
+
+  /** True if every one of `fns` leaves this server in `m`'s wave (none of it failed). */
+  private waveHolds(m: MigrationObject, fns: readonly string[]): boolean {
+    if (m.wave === undefined || fns.length === 0) return false;
+    const leaving = new Set<string>();
+    for (const kv of this.reflector?.cache.values() ?? []) {
+      const o = parsedValue(kv);
+      if (!isMigration(o) || o.wave !== m.wave || o.from !== this.init.server || o.phase === 'failed') continue;
+      if (o.namespace === m.namespace && o.network === m.network) leaving.add(o.function);
+    }
+    return fns.every((f) => leaving.has(f));
   }
 
   private async readState(mk: string): Promise<MigrationState> {

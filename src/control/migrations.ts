@@ -56,6 +56,16 @@ export interface MigrationObject {
   error?: string;
   /** A failover promotion of a warm standby (created directly in phase `switched`). */
   standby?: boolean;
+  /**
+   * Migrations created together with one wave id (a drain's functions of one network on the
+   * server being left) are switched together: by the controller in ONE transaction once every
+   * one of them is `both-running` (one re-plan on each agent, not one per function); one of them
+   * failing before the switch fails the others (nothing switched yet). A source whose domain
+   * holds only functions of the wave leaves them in it (the whole domain retires after the
+   * switch, its grace period and final states as for one function), instead of moving each into
+   * a domain of its own first.
+   */
+  wave?: string;
 }
 
 /** What the state key holds: the function's exported state before and after the switch. */
@@ -84,7 +94,7 @@ export function stateKeyOf(key: string): string {
   return MIGRATION_STATE_PREFIX + key.slice(MIGRATION_PREFIX.length);
 }
 
-export interface NewMigrationInit extends Pick<MigrationObject, 'namespace' | 'network' | 'function' | 'from' | 'to' | 'reason' | 'detail' | 'standby'> {
+export interface NewMigrationInit extends Pick<MigrationObject, 'namespace' | 'network' | 'function' | 'from' | 'to' | 'reason' | 'detail' | 'standby' | 'wave'> {
   /** Default `pending` (a standby promotion starts at `switched`). */
   phase?: MigrationObjectPhase;
   /** Who creates it (first timeline entry), default `controller`. */
@@ -124,6 +134,7 @@ export function newMigration(init: NewMigrationInit): MigrationObject {
   };
   if (init.detail !== undefined) m.detail = init.detail;
   if (init.standby) m.standby = true;
+  if (init.wave !== undefined) m.wave = init.wave;
   return m;
 }
 

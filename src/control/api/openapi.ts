@@ -57,6 +57,7 @@ const SCHEMAS: Record<string, Schema> = {
       createdAt: { type: 'number' },
       error: str,
       standby: { type: 'boolean' },
+      wave: str,
     },
     ['kind', 'id', 'namespace', 'network', 'function', 'from', 'to', 'reason', 'phase', 'timeline', 'createdAt'],
   ),

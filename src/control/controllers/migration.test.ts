@@ -129,7 +129,7 @@ describe('migration controller', () => {
 
   it('drains a server a bounded number at a time onto scheduler-chosen servers, then marks it standby; uncordon clears', async () => {
     const fns = Array.from({ length: 7 }, (_, i) => `f${i}`);
-    // 2 CPUs each: s2 (8 CPUs, f6 on it) takes three more, s3 the rest (the energy score packs).
+    // 2 CPUs each, on servers of 8 CPUs: s2 has f6.
     const s = await setup(fns, (_f, i) => (i < 6 ? 's1' : 's2'), 2);
     const c = await MigrationController.start(s, { resyncMs: 20, drainConcurrency: 2 });
     let maxFlying = 0;
@@ -156,9 +156,14 @@ describe('migration controller', () => {
       const ms = await listMigrations(s, 't1', 'web');
       assert.equal(ms.length, 6);
       assert.ok(ms.every((m) => m.reason === 'operator' && m.detail === 'drain s1' && m.phase === 'done'));
-      // The scheduler's filters (capacity) and scores chose: s2 filled first, then s3.
-      assert.equal(ms.filter((m) => m.to === 's2').length, 3);
-      assert.deepEqual([...new Set(ms.map((m) => m.to))].sort(), ['s2', 's3'], ms.map((m) => m.to).join());
+      // Waves of at most 2 (the bound), each onto one server; the scheduler's balance score
+      // spread the waves: s3 (empty) first, then s2 (f6 on it), then either.
+      const waves = new Map<string, MigrationObject[]>();
+      for (const m of ms) waves.set(m.wave ?? '', [...(waves.get(m.wave ?? '') ?? []), m]);
+      assert.deepEqual([...waves.values()].map((w) => w.length), [2, 2, 2], [...waves.keys()].join());
+      assert.ok([...waves.values()].every((w) => new Set(w.map((m) => m.to)).size === 1));
+      const first = [...waves.values()].map((w) => w[0]!).sort((a, b) => a.createdAt - b.createdAt);
+      assert.deepEqual(first.slice(0, 2).map((m) => m.to), ['s3', 's2'], first.map((m) => m.to).join());
       const evs = await listEvents(s, { involved: { kind: 'Server', name: 's1' } });
       assert.match(evs.find((e) => e.reason === 'Drained')?.message ?? '', /server s1 drained in \d+\.\d s: nothing placed on it, now in standby/);
       await uncordonServer(s, 's1');
@@ -169,6 +174,61 @@ describe('migration controller', () => {
       await assert.rejects(requestMigration(s, { namespace: 't1', network: 'web', function: 'f6', to: 's3' }), /cordoned/);
     } finally {
       clearInterval(agents);
+      await c.stop();
+    }
+  });
+
+  it('a drain moves a network as one wave: one target while it fits, one switch transaction once all are both-running; one failure fails the wave', async () => {
+    const fns = ['f0', 'f1', 'f2', 'f3'];
+    const s = await setup([...fns, 'g'], (f) => (f === 'g' ? 's2' : 's1'), 1);
+    const c = await MigrationController.start(s, { resyncMs: 20 });
+    try {
+      await drainServer(s, 's1');
+      const wave = await until('a wave of 4', async () => {
+        const ms = await listMigrations(s, 't1', 'web');
+        return ms.length === 4 ? ms : undefined;
+      });
+      // Together, on the least allocated server (s3: empty; s2 runs g).
+      assert.equal(new Set(wave.map((m) => m.wave)).size, 1);
+      assert.ok(wave[0]!.wave?.startsWith('s1:t1/web:'), wave[0]!.wave);
+      assert.deepEqual(wave.map((m) => m.to), ['s3', 's3', 's3', 's3']);
+      // Three of four both-running: nothing switches.
+      for (const m of wave.slice(0, 3)) await agentSteps(s, m);
+      await c.settle();
+      await c.settle();
+      assert.ok((await listMigrations(s, 't1', 'web')).every((m) => m.phase !== 'switched'));
+      assert.ok((await Promise.all(fns.map((f) => placement(s, f)))).every((p) => p.server === 's1'));
+      // The last one: all four switch in one transaction (one revision moves every placement).
+      await agentSteps(s, wave[3]!);
+      const moved = await until('switched', async () => {
+        const kvs = await Promise.all(fns.map((f) => s.get(placementKey('t1', 'web', f))));
+        return kvs.every((kv) => (kv!.value as unknown as Placement).server === 's3') ? kvs : undefined;
+      });
+      assert.equal(new Set(moved.map((kv) => kv!.modRevision)).size, 1);
+      const sw = await listMigrations(s, 't1', 'web');
+      assert.ok(sw.every((m) => m.phase === 'switched' && /a wave of 4/.test(m.timeline.at(-1)?.detail ?? '')));
+      for (const m of sw) await afterSwitch(s, m);
+      await until('standby', async () => ((await getResource(s, 'Server', 's1')).status?.['standby'] === true ? true : undefined));
+
+      // A wave of which one fails before the switch: the others fail with it, nothing moves.
+      await uncordonServer(s, 's1');
+      for (const f of fns) await s.put(placementKey('t1', 'web', f), { ...(await placement(s, f)), server: 's1' } as unknown as JsonObject);
+      await c.settle();
+      for (const kv of (await s.list('/swnet/migration/')).items) await s.delete(kv.key);
+      await drainServer(s, 's1');
+      const w2 = await until('a second wave', async () => {
+        const ms = (await listMigrations(s, 't1', 'web')).filter((m) => m.phase !== 'done');
+        return ms.length === 4 ? ms : undefined;
+      });
+      for (const m of w2.slice(0, 3)) await agentSteps(s, m);
+      await advance(s, keyOf(w2[3]!), ['pending'], 'failed', `agent/${w2[3]!.to}`, 'cannot start f: out of memory');
+      const failed = await until('wave failed', async () => {
+        const ms = (await listMigrations(s, 't1', 'web')).filter((m) => m.wave === w2[0]!.wave);
+        return ms.every((m) => m.phase === 'failed') ? ms : undefined;
+      });
+      assert.ok(failed.filter((m) => m.function !== w2[3]!.function).every((m) => /of its wave failed before the switch \(cannot start f: out of memory\): nothing of the wave switched/.test(m.error ?? '')), failed.map((m) => m.error).join('; '));
+      assert.ok((await Promise.all(fns.map((f) => placement(s, f)))).every((p) => p.server === 's1'));
+    } finally {
       await c.stop();
     }
   });

@@ -20,8 +20,10 @@ import type { Resource } from '../manifest/types.js';
 import { advance, failMigration, formatTimeline, keyOf, MIGRATION_PREFIX, newMigration, stateKeyOf, type MigrationObject, type MigrationTimelineEntry } from '../migrations.js';
 import { PLACEMENT_PREFIX, placementKey, type Placement } from '../placement.js';
 import { MovePlanner, type PlacedFunction } from '../scheduler/move.js';
+import { balanceScore } from '../scheduler/plugins.js';
 import { DRAIN_ANNOTATION, inFlight, setServerStandby } from '../server-ops.js';
-import type { JsonObject, KeyValue, Store } from '../store/contract.js';
+import type { Compare, JsonObject, KeyValue, Op, Store } from '../store/contract.js';
+import { parsedValue } from '../store/parsed.js';
 import { Reflector } from '../store/reflector.js';
 import { serverSchedulable } from './servers.js';
 
@@ -34,8 +36,14 @@ export interface MigrationControllerInit {
   readonly cleanupMs?: number;
   /** Periodic pass even without changes (ms, default 500). */
   readonly resyncMs?: number;
-  /** Drain migrations in flight per server (default 8). */
+  /**
+   * Drain migrations in flight per server (default 32). A drain moves the functions of one
+   * network together, as one wave (MigrationObject.wave): a wave is admitted whole while it fits,
+   * or alone when nothing else is in flight.
+   */
   readonly drainConcurrency?: number;
+  /** Functions of one network in one drain wave at most (default 64; the rest in later waves). */
+  readonly drainWave?: number;
   /** A function whose drain migration failed is retried after this (ms, default 2000). */
   readonly drainRetryMs?: number;
   readonly log?: (line: string) => void;
@@ -44,6 +52,18 @@ export interface MigrationControllerInit {
 const NET_PREFIX = '/swnet/softwarenetwork/';
 const INFRA_PREFIXES = ['/swnet/datacenter/', '/swnet/server/', '/swnet/link/'];
 const SERVER_PREFIX = '/swnet/server/';
+/** Phases before the switch (nothing changed for traffic yet). */
+const PRE_SWITCH: readonly MigrationObject['phase'][] = ['pending', 'prepared', 'state-copied', 'both-running'];
+
+/** A migration object read from the cache, with its revision. */
+interface Entry {
+  readonly key: string;
+  readonly m: MigrationObject;
+  readonly rev: number;
+}
+
+/** A drain's targets: spread (LeastAllocated, as evicted pods are rescheduled), see MovePlannerOptions. */
+const DRAIN_SCORES = [{ plugin: balanceScore('least'), weight: 1 }];
 
 const EVENT_REASON: Record<string, string> = {
   pending: 'MigrationStarted',
@@ -140,37 +160,55 @@ export class MigrationController {
     if (this.stopped || !this.migrations) return;
     this.passes++;
     const now = Date.now();
-    // Each value read once a pass: the cache keeps large values as text, a read parses it (a
-    // drain's 50 migrations read four times a pass were most of the control plane's CPU).
-    const all: { key: string; m: MigrationObject }[] = [];
+    // Each version parsed once (parsed.ts): the cache keeps large values as text, a read parses
+    // it (a drain's 50 migrations read by every pass were most of the control plane's CPU).
+    const all: Entry[] = [];
+    const waves = new Map<string, Entry[]>();
     for (const kv of this.migrations.cache.values()) {
-      const v = kv.value;
-      if (!(v instanceof Uint8Array) && v['kind'] === 'Migration') all.push({ key: kv.key, m: v as unknown as MigrationObject });
+      const v = parsedValue(kv);
+      if (v instanceof Uint8Array || v['kind'] !== 'Migration') continue;
+      const x: Entry = { key: kv.key, m: v as unknown as MigrationObject, rev: kv.modRevision };
+      all.push(x);
+      if (x.m.wave === undefined) continue;
+      let w = waves.get(x.m.wave);
+      if (!w) waves.set(x.m.wave, (w = []));
+      w.push(x);
     }
-    // Migrations are independent: their writes overlap (one group commit on SQLite).
-    await Promise.all(
-      all.map(async ({ key, m }) => {
+    const log = (key: string, e: unknown): void => this.init.log?.(`migration-controller: ${key}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    // Migrations are independent (waves apart): their writes overlap (one group commit on SQLite).
+    await Promise.all([
+      ...all.map(async ({ key, m }) => {
         try {
-          await this.step(key, m, now);
+          await this.step(key, m, now, m.wave !== undefined ? waves.get(m.wave) : undefined);
         } catch (e) {
-          this.init.log?.(`migration-controller: ${key}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+          log(key, e);
         }
       }),
-    );
+      ...[...waves].map(async ([w, xs]) => {
+        try {
+          await this.waveStep(xs);
+        } catch (e) {
+          log(w, e);
+        }
+      }),
+    ]);
     for (const key of this.recorded.keys()) if (!this.migrations.cache.has(key)) this.recorded.delete(key);
     await this.drains(all.map((x) => x.m), now);
   }
 
-  private async step(key: string, m: MigrationObject, now: number): Promise<void> {
+  private async step(key: string, m: MigrationObject, now: number, wave: readonly Entry[] | undefined): Promise<void> {
     if (this.stopped) return;
     this.recordEvents(key, m);
     const last = m.timeline.at(-1);
-    const since = now - (last?.at ?? m.createdAt);
-    if (m.phase === 'both-running') {
+    // A wave before its switch is stuck only when none of its migrations moved on for that long
+    // (its first ones wait in both-running for the target to warm the last).
+    const lastAt = wave && PRE_SWITCH.includes(m.phase) ? Math.max(...wave.map((x) => x.m.timeline.at(-1)?.at ?? x.m.createdAt)) : (last?.at ?? m.createdAt);
+    const since = now - lastAt;
+    if (m.phase === 'both-running' && !wave) {
       const r = await this.switchOver(key, m);
       if (r) return this.recordEvents(key, r);
     }
-    if (['pending', 'prepared', 'state-copied', 'both-running'].includes(m.phase) && since > (this.init.stuckMs ?? 10_000)) {
+    if (PRE_SWITCH.includes(m.phase) && since > (this.init.stuckMs ?? 10_000)) {
       const f = await failMigration(this.store, key, 'controller', `stuck in phase ${m.phase} for ${(since / 1000).toFixed(1)} s (nothing was switched: traffic still flows through ${m.from})`);
       if (f) return this.recordEvents(key, f);
     }
@@ -184,6 +222,46 @@ export class MigrationController {
     if (!inFlight(m) && since > (this.init.cleanupMs ?? 60_000)) {
       await this.store.txn([], [{ type: 'delete', key }, { type: 'delete', key: stateKeyOf(key) }]);
     }
+  }
+
+  /**
+   * A wave: switched whole, in ONE transaction (every placement → its target, every migration →
+   * `switched`), once all of it is `both-running`; failed whole while nothing of it switched, as
+   * soon as one of it failed.
+   */
+  private async waveStep(xs: readonly Entry[]): Promise<void> {
+    if (this.stopped) return;
+    const bad = xs.find((x) => x.m.phase === 'failed' && !x.m.timeline.some((e) => e.phase === 'switched'));
+    if (bad) {
+      const why = `${bad.m.function} of its wave failed before the switch (${bad.m.error ?? 'unknown error'}): nothing of the wave switched`;
+      await Promise.all(xs.filter((x) => PRE_SWITCH.includes(x.m.phase)).map(async (x) => {
+        const f = await advance(this.store, x.key, PRE_SWITCH, 'failed', 'controller', why);
+        if (f) this.recordEvents(x.key, f);
+      }));
+      return;
+    }
+    if (!xs.every((x) => x.m.phase === 'both-running')) return;
+    const pkvs = await Promise.all(xs.map((x) => this.store.get(placementKey(x.m.namespace, x.m.network, x.m.function))));
+    const compares: Compare[] = [];
+    const ops: Op[] = [];
+    const next: Entry[] = [];
+    const now = Date.now();
+    for (let i = 0; i < xs.length; i++) {
+      const { key, m, rev } = xs[i] as Entry;
+      const pkv = pkvs[i];
+      const p = pkv?.value as unknown as Placement | undefined;
+      // One that cannot switch fails; the others follow on the next pass (the rule above).
+      if (!pkv || !p) return void (await failMigration(this.store, key, 'controller', `the placement of ${m.function} was deleted meanwhile (network changed or deleted)`));
+      if (p.server !== m.from && p.server !== m.to) return void (await failMigration(this.store, key, 'controller', `the placement of ${m.function} moved to ${p.server} meanwhile`));
+      compares.push({ key, modRevision: rev }, { key: pkv.key, modRevision: pkv.modRevision });
+      if (p.server !== m.to) ops.push({ type: 'put', key: pkv.key, value: { ...p, server: m.to } as unknown as JsonObject });
+      const n: MigrationObject = { ...m, phase: 'switched', timeline: [...m.timeline, { phase: 'switched', at: now, sinceStartMs: now - m.createdAt, by: 'controller', detail: `placement → ${m.to} (a wave of ${xs.length})` }] };
+      ops.push({ type: 'put', key, value: n as unknown as JsonObject });
+      next.push({ key, m: n, rev });
+    }
+    // A compare that fails (the cache behind the store, a placement rewritten): the next pass.
+    const r = await this.store.txn(compares, ops);
+    if (r.succeeded) for (const x of next) this.recordEvents(x.key, x.m);
   }
 
   /** The switch: placement → target and phase `switched`, in one transaction. */
@@ -228,9 +306,17 @@ export class MigrationController {
     await Promise.all([...this.eventChains.values()]);
   }
 
+  /** Infrastructure resources, each version read once (servers' status is large, kept as text). */
   private infrastructure(): Resource[] {
-    return this.infra.flatMap((r) => [...r.cache.values()].map(readResource));
+    return this.infra.flatMap((r) =>
+      [...r.cache.values()].map((kv) => {
+        let res = this.infraRead.get(kv);
+        if (!res) this.infraRead.set(kv, (res = readResource(kv)));
+        return res;
+      }),
+    );
   }
+  private readonly infraRead = new WeakMap<KeyValue, Resource>();
 
   /** Drains: bounded batches of migrations off each draining server; standby once empty. */
   private async drains(migrations: readonly MigrationObject[], now: number): Promise<void> {
@@ -249,7 +335,7 @@ export class MigrationController {
         const p = this.placements.cache.get(placementKey(m.namespace, m.network, m.function))?.value as unknown as Placement | undefined;
         return p ? [{ ...p, server: m.to }] : [];
       });
-      planner = new MovePlanner(usable, placements, reserved);
+      planner = new MovePlanner(usable, placements, reserved, { scores: DRAIN_SCORES, together: true });
       return planner;
     };
     for (const srv of draining) {
@@ -265,23 +351,54 @@ export class MigrationController {
         }
         continue;
       }
-      const budget = (this.init.drainConcurrency ?? 8) - leaving.length;
-      if (budget <= 0) continue;
+      let room = (this.init.drainConcurrency ?? 32) - leaving.length;
+      // (A wave is at most drainConcurrency functions: the bound holds.)
+      if (room <= 0) continue;
       const busy = new Set(flying.map((m) => `${m.namespace}/${m.network}/${m.function}`));
       const retryMs = this.init.drainRetryMs ?? 2000;
       const recentFail = new Set(migrations.filter((m) => m.phase === 'failed' && m.from === name && now - (m.timeline.at(-1)?.at ?? 0) < retryMs).map((m) => `${m.namespace}/${m.network}/${m.function}`));
       // Standby copies are the network controller's (it re-places those on cordoned servers).
       const todo = on.filter((p) => !p.function.includes('~standby-') && !busy.has(`${p.namespace}/${p.network}/${p.function}`) && !recentFail.has(`${p.namespace}/${p.network}/${p.function}`));
-      // Targets one after the other (each plan reserves its target), then the writes at once.
+      // Per network, its functions here as one wave (targets planned together, each plan
+      // reserving its targets); a network whose functions do not fit together goes one by one.
+      const byNet = new Map<string, Placement[]>();
+      for (const p of todo) {
+        const k = `${p.namespace}/${p.network}`;
+        const l = byNet.get(k);
+        if (l) l.push(p);
+        else byNet.set(k, [p]);
+      }
       const batch: MigrationObject[] = [];
       const blocked: string[] = [];
-      for (const p of todo) {
-        if (batch.length >= budget) break;
-        const net = this.nets.cache.get(`${NET_PREFIX}${p.namespace}/${p.network}`);
-        if (!net) continue;
-        const plan = plannerOf().plan(readResource(net), [p.function], new Set([name]));
-        if (!plan.ok) blocked.push(`${p.namespace}/${p.network}/${p.function} has nowhere to go: ${plan.reason}`);
-        else batch.push(newMigration({ namespace: p.namespace, network: p.network, function: p.function, from: name, to: plan.targets.get(p.function) ?? '', reason: 'operator', detail: `drain ${name}` }));
+      const conc = this.init.drainConcurrency ?? 32;
+      const maxWave = Math.max(1, Math.min(this.init.drainWave ?? 64, conc));
+      const exclude = new Set([name]);
+      for (const [nk, all] of byNet) {
+        if (room <= 0) break;
+        const kv = this.nets.cache.get(`${NET_PREFIX}${nk}`);
+        if (!kv) continue;
+        const ps = all.slice(0, maxWave);
+        // A wave is never split: it waits for room, unless nothing else is in flight.
+        if (ps.length > room && (leaving.length > 0 || batch.length > 0)) continue;
+        const net = readResource(kv);
+        const mk = (p: Placement, to: string, wave?: string): MigrationObject =>
+          newMigration({ namespace: p.namespace, network: p.network, function: p.function, from: name, to, reason: 'operator', detail: `drain ${name}`, ...(wave !== undefined ? { wave } : {}) });
+        const plan = ps.length > 1 ? plannerOf().plan(net, ps.map((p) => p.function), exclude) : undefined;
+        if (plan?.ok) {
+          const wave = `${name}:${nk}:${now.toString(36)}`;
+          for (const p of ps) batch.push(mk(p, plan.targets.get(p.function) ?? '', wave));
+          room -= ps.length;
+          continue;
+        }
+        for (const p of ps) {
+          if (room <= 0) break;
+          const one = plannerOf().plan(net, [p.function], exclude);
+          if (!one.ok) blocked.push(`${nk}/${p.function} has nowhere to go: ${one.reason}`);
+          else {
+            batch.push(mk(p, one.targets.get(p.function) ?? ''));
+            room--;
+          }
+        }
       }
       await Promise.all(
         batch.map((m) => {

@@ -9,8 +9,8 @@ import type { Resource } from '../manifest/types.js';
 import { DEFAULT_NAMESPACE } from '../manifest/types.js';
 import type { Cluster, FunctionRequest } from './cluster.js';
 import { clusterFromResources, functionId, networkRequests } from './resources.js';
-import { DEFAULT_FILTERS, type FilterPlugin } from './plugins.js';
-import { Scheduler } from './scheduler.js';
+import { DEFAULT_FILTERS, energyScore, balanceScore, type FilterPlugin, type ScorePlugin } from './plugins.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /** Where a function runs (a Placement, or the target of a migration in flight). */
 export interface PlacedFunction {
@@ -19,6 +19,23 @@ export interface PlacedFunction {
   readonly function: string;
   readonly server: string;
   readonly requests: { readonly cpu: number; readonly memory: number; readonly bandwidth: number };
+}
+
+export interface MovePlannerOptions {
+  /**
+   * Score plugins (default the scheduler's: energy and balance). A drain passes balance alone
+   * ('least', kube-scheduler's LeastAllocated): evicted functions spread over the servers left,
+   * as Kubernetes reschedules evicted pods, instead of all packing onto the one server the
+   * energy score likes best (whose agent would then start every one of them); consolidation is
+   * the urbanizer's job afterwards.
+   */
+  readonly scores?: SchedulerOptions['scores'];
+  /**
+   * Functions planned together go to one server while it has room (a score of 200 for the servers
+   * already chosen for the plan): a network moved as one keeps its links local and its target
+   * agent starts one domain for it, not one per function; different plans still spread.
+   */
+  readonly together?: boolean;
 }
 
 export type MovePlan = { readonly ok: true; readonly targets: ReadonlyMap<string, string> } | { readonly ok: false; readonly reason: string };
@@ -32,16 +49,31 @@ export type MovePlan = { readonly ok: true; readonly targets: ReadonlyMap<string
 export class MovePlanner {
   readonly cluster: Cluster;
   private readonly excluded = new Set<number>();
+  /** Ids of the functions of the plan in progress (the `together` score). */
+  private readonly gang = new Set<string>();
   private readonly scheduler: Scheduler;
 
   /** `reserved`: capacity held elsewhere (a migration's target while both copies run), under unique ids. */
-  constructor(infrastructure: readonly Resource[], placements: readonly PlacedFunction[], reserved: readonly PlacedFunction[] = []) {
+  constructor(infrastructure: readonly Resource[], placements: readonly PlacedFunction[], reserved: readonly PlacedFunction[] = [], opts: MovePlannerOptions = {}) {
     this.cluster = clusterFromResources(infrastructure);
     for (const p of placements) this.assume(functionId(p.namespace, p.network, p.function), p);
     reserved.forEach((p, i) => this.assume(`${functionId(p.namespace, p.network, p.function)}#reserved-${i}`, p));
     const excluded = this.excluded;
     const exclude: FilterPlugin = { name: 'exclude', filter: (_r, s) => !excluded.has(s), reason: (_r, s, c) => `${c.names[s]} is the server being left` };
-    this.scheduler = new Scheduler(this.cluster, { filters: [exclude, ...DEFAULT_FILTERS] });
+    const gang = this.gang;
+    const cluster = this.cluster;
+    const together: ScorePlugin = {
+      name: 'together',
+      score: (_r, s) => {
+        for (const id of gang) if (cluster.placed.get(id)?.server === s) return 100;
+        return 0;
+      },
+    };
+    const scores = opts.scores ?? [
+      { plugin: energyScore, weight: 1 },
+      { plugin: balanceScore('least'), weight: 1 },
+    ];
+    this.scheduler = new Scheduler(this.cluster, { filters: [exclude, ...DEFAULT_FILTERS], scores: opts.together ? [...scores, { plugin: together, weight: 2 }] : scores });
   }
 
   private assume(id: string, p: PlacedFunction): void {
@@ -84,8 +116,10 @@ export class MovePlanner {
       const s = this.cluster.index.get(name);
       if (s !== undefined) this.excluded.add(s);
     }
+    for (const r of reqs) this.gang.add(r.id);
     const g = this.scheduler.scheduleGang(reqs);
     this.excluded.clear();
+    this.gang.clear();
     if (!g.ok) {
       for (const s of saved) this.cluster.assume(s.req, s.server);
       return { ok: false, reason: g.unschedulable.message };
