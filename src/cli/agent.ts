@@ -6,7 +6,10 @@
  * functions placed here, local links as wires inside it, links to functions on other servers as
  * VXLAN (one VNI per cross-server link, derived from the network and the link's index so both
  * ends agree without talking), routers' FIBs computed by SDN routing (src/control/routing.ts)
- * and given to the routers with their configuration. A changed plan keeps the functions' state
+ * and given to the routers with their configuration. A network with `isolation: context` (per-user
+ * networks) runs instead as one context of a domain it shares with other such networks
+ * (src/host/context-domain.ts); its status entry says `isolation: context` and which domain
+ * (`shared`). A changed plan keeps the functions' state
  * (make-before-break: unchanged domains are only rewired, a new FIB gets a new domain with the
  * old one's state, a function placed elsewhere keeps running a grace period). Its steps of
  * planned migrations run in agent-migrate.ts. Every few seconds it writes the Server's status
@@ -373,7 +376,7 @@ export class ServerAgent {
       remote.push({ port, vni, remote: { address: ep.host, port: ep.port } });
     }
     const tokens = spec.tokens;
-    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}), ...(Object.keys(replicas).length > 0 ? { replicas } : {}) };
+    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}), ...(Object.keys(replicas).length > 0 ? { replicas } : {}), ...(spec.isolation === 'context' ? { isolation: 'context' as const } : {}) };
   }
 
   /** The VXLAN endpoint a peer agent published in its heartbeat. */
@@ -395,6 +398,8 @@ export class ServerAgent {
       const domains = rep.domains.map((d) => ({
         network: d.network, functions: [...d.functions], state: d.state, restarts: d.restarts, processed: d.processed, traffic: d.traffic as unknown as JsonObject,
         drops: d.drops, latency: { ...d.latency, buckets: [...d.latency.buckets] }, ...(d.tokens ? { tokens: { ...d.tokens } } : {}), ports: { ...d.ports },
+        // An `isolation: context` network: the domain it shares with other networks.
+        ...(d.shared ? { isolation: 'context', shared: { ...d.shared } } : {}),
       }));
       // status.cordoned mirrors spec.unschedulable (contract s11 §2), so status readers need not read the spec.
       const srv = await this.init.store.get(resourceKey('Server', this.server));

@@ -355,7 +355,7 @@ export class AgentRuntime {
   /** The kind of function `fn` of `key` here (warm instance first, else running); undefined if neither. */
   kindOf(key: string, fn: string): string | undefined {
     const c = this.warms.get(key)?.get(fn) ?? this.nets.get(key)?.cells.get(fn);
-    return c?.fns.find((m) => m.spec.name === fn)?.spec.kind ?? this.nets.get(key)?.parts.get(fn)?.spec.kind;
+    return c?.fns.find((m) => m.spec.name === fn)?.spec.kind ?? this.nets.get(key)?.parts.get(fn)?.spec.kind ?? this.contexts.kindOf(key, fn);
   }
 
   /**
@@ -511,11 +511,12 @@ export class AgentRuntime {
    * const final = await rt.retired('default/web', 'r1');
    */
   retired(key: string, fn: string): Promise<Plain | undefined> | undefined {
-    return this.finals.get(`${key}\0${fn}`);
+    return this.finals.get(`${key}\0${fn}`) ?? this.contexts.retired(key, fn);
   }
 
   /** Forgets the final state of a retired function (once handed on). */
   forgetRetired(key: string, fn: string): void {
+    this.contexts.forgetRetired(key, fn);
     this.finals.delete(`${key}\0${fn}`);
   }
 
@@ -539,7 +540,15 @@ export class AgentRuntime {
     if (plan.isolation === 'context' && plan.replicas === undefined) {
       this.assertOpen();
       if (this.nets.has(plan.key)) await this.removeNow(plan.key, { graceMs: 0 });
-      return this.contexts.apply(plan);
+      // Warm instances of functions new here (a migration's target) are adopted by their state.
+      const initial = new Map<string, Plain>();
+      for (const f of plan.functions) {
+        if (!this.hasWarm(plan.key, f.name) || this.contexts.functions(plan.key).includes(f.name)) continue;
+        const st = await this.exportState(plan.key, f.name).catch(() => undefined);
+        if (st !== undefined) initial.set(f.name, st);
+        await this.dropWarmNow(plan.key, f.name);
+      }
+      return this.contexts.apply(plan, initial);
     }
     await this.contexts.remove(plan.key, 0);
     return this.applyPlan(plan, opts, undefined);

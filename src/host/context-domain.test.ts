@@ -169,6 +169,22 @@ test('context isolation: a cap of networks per domain, free contexts reused, emp
     assert.deepEqual(rt.changes('users/l4')?.kept, ['sink']);
     assert.ok(((await sinkFlows(rt, 'users/l4'))[0]?.received ?? 0) >= was);
 
+    // A migration's target: a warm instance given state is adopted by it (its state, not its
+    // domain: the function joins the network's context), and a function leaving has a final state.
+    const st4 = await rt.exportState('users/l4', 'sink');
+    await rt.warm('users/l5', { name: 'sink', kind: 'traffic-sink', config: {} });
+    await rt.importState('users/l5', 'sink', st4);
+    const dom0 = rt.host.domainList().length;
+    await rt.apply(local(5));
+    assert.equal(rt.hasWarm('users/l5', 'sink'), false);
+    assert.equal(rt.host.domainList().length, dom0 - 1);
+    assert.ok(((await sinkFlows(rt, 'users/l5')).find((f) => f.id === 4)?.received ?? 0) >= was, 'the adopted sink kept the counts it was given');
+    assert.equal(await rt.apply({ ...local(5), functions: local(5).functions.slice(0, 1), wires: [] }), 'replaced');
+    assert.deepEqual(rt.changes('users/l5')?.retiring, ['sink']);
+    const fin = (await rt.retired('users/l5', 'sink')) as { flows: { id: number; received: number }[] } | undefined;
+    assert.ok((fin?.flows.find((f) => f.id === 5)?.received ?? 0) > 0 && (fin?.flows.find((f) => f.id === 4)?.received ?? 0) >= was, JSON.stringify(fin?.flows.map((f) => [f.id, f.received])));
+    await rt.remove('users/l5', { graceMs: 0 });
+
     // Switched to domain isolation: out of the shared domain, into one of its own (two: the source is solo).
     await rt.apply(local(2, 'domain'));
     assert.equal(rt.contexts.has('users/l2'), false);

@@ -144,6 +144,8 @@ interface CtxNet {
 
 /** Kinds whose exported state has the `flows[]` figures a report reads (traffic-source.ts, traffic-sink.ts). */
 const TRAFFIC_KINDS: ReadonlySet<string> = new Set(['traffic-source', 'traffic-sink']);
+/** How long a function's final state stays available (`retired`), ms. */
+const FINAL_KEEP_MS = 60_000;
 const fnOf = (ref: string): string => ref.slice(0, ref.lastIndexOf('.'));
 const bodyOf = (p: ContextPlan): string => JSON.stringify([p.functions, p.wires, p.remote.map((r) => r.port)]);
 
@@ -161,6 +163,8 @@ export class ContextNetworks {
   /** Removals running out their grace period, by key: `finish()` ends one now (`inChain`: called from a serialised change). */
   private readonly retiring = new Map<string, { finish: (inChain?: boolean) => Promise<unknown> }>();
   private chain: Promise<unknown> = Promise.resolve();
+  /** Final states of functions that left (a changed plan, a removal), by `key\0fn`, kept FINAL_KEEP_MS. */
+  private readonly finals = new Map<string, Promise<Plain | undefined>>();
   private seq = 0;
   readonly perDomain: number;
 
@@ -207,15 +211,49 @@ export class ContextNetworks {
     return this.nets.get(key)?.changes;
   }
 
+  /** The kind of function `fn` of context network `key`, or undefined. */
+  kindOf(key: string, fn: string): string | undefined {
+    return this.nets.get(key)?.plan.functions.find((f) => f.name === fn)?.kind;
+  }
+
+  /**
+   * The final state of function `fn` that left context network `key` here (a changed plan, a
+   * removal): undefined if no such departure is known; resolves once its context is gone.
+   */
+  retired(key: string, fn: string): Promise<Plain | undefined> | undefined {
+    return this.finals.get(`${key}\0${fn}`);
+  }
+
+  forgetRetired(key: string, fn: string): void {
+    this.finals.delete(`${key}\0${fn}`);
+  }
+
+  /** Announces the final states of `fns` of `key`; the returned function settles them. */
+  private departing(key: string, fns: readonly string[]): (st: (fn: string) => Plain | undefined) => void {
+    const rs = new Map<string, (s: Plain | undefined) => void>();
+    for (const fn of fns) {
+      const k = `${key}\0${fn}`;
+      const p = new Promise<Plain | undefined>((r) => rs.set(fn, r));
+      this.finals.set(k, p);
+      setTimeout(() => {
+        if (this.finals.get(k) === p) this.finals.delete(k);
+      }, FINAL_KEEP_MS).unref();
+    }
+    return (st) => {
+      for (const [fn, r] of rs) r(st(fn));
+    };
+  }
+
   /**
    * Makes context network `plan.key` run as the plan says (see the file's comment); rejects
    * (ContextDomainError, DomainError for a function that cannot be built) with nothing changed.
+   * `initial`: state for functions new to the network here (a warm instance's, a migration's).
    */
-  apply(plan: ContextPlan): Promise<'created' | 'replaced' | 'unchanged'> {
-    return this.serial(() => this.applyNow(plan));
+  apply(plan: ContextPlan, initial?: ReadonlyMap<string, Plain>): Promise<'created' | 'replaced' | 'unchanged'> {
+    return this.serial(() => this.applyNow(plan, initial));
   }
 
-  private async applyNow(plan: ContextPlan): Promise<'created' | 'replaced' | 'unchanged'> {
+  private async applyNow(plan: ContextPlan, initial: ReadonlyMap<string, Plain> | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
     const canon = JSON.stringify(plan);
     const cur = this.nets.get(plan.key);
     if (cur && cur.canon === canon) return 'unchanged';
@@ -244,7 +282,9 @@ export class ContextNetworks {
     const ports = plan.remote.map((r) => r.port);
     let added: { context: number; attachments: number[] };
     try {
-      added = await host.addContext(dom.hd.domain.id, { network: plan.key, functions: plan.functions.map((f) => ({ ...f })), wires: plan.wires.map(([a, b]) => [a, b]) }, ports);
+      const had = new Set(cur?.plan.functions.map((f) => f.name) ?? []);
+      const fns = plan.functions.map((f) => (!had.has(f.name) && initial?.has(f.name) ? { ...f, state: initial.get(f.name) ?? null } : { ...f }));
+      added = await host.addContext(dom.hd.domain.id, { network: plan.key, functions: fns, wires: plan.wires.map(([a, b]) => [a, b]) }, ports);
     } catch (e) {
       if (dom.members.size === 0) await this.dropDomain(dom);
       throw e;
@@ -304,7 +344,11 @@ export class ContextNetworks {
       retiring: cur ? cur.plan.functions.filter((g) => !names.has(g.name)).map((g) => g.name) : [],
       repointed,
     };
-    if (cur) await host.removeContext(dom.hd.domain.id, cur.index).catch(() => [] as Plain[]);
+    if (cur) {
+      const settle = this.departing(plan.key, net.changes.retiring);
+      const fin = await host.removeContext(dom.hd.domain.id, cur.index).catch(() => [] as Plain[]);
+      settle((fn) => fin[cur.plan.functions.findIndex((g) => g.name === fn)]);
+    }
     return cur ? 'replaced' : 'created';
   }
 
@@ -378,8 +422,10 @@ export class ContextNetworks {
     this.nets.delete(key);
     let done: Promise<Record<string, Plain>> | undefined;
     let timer: NodeJS.Timeout | undefined;
+    const settle = this.departing(key, net.plan.functions.map((f) => f.name));
     const body = async (): Promise<Record<string, Plain>> => {
       const st = await this.o.host.removeContext(net.dom.hd.domain.id, net.index).catch(() => [] as Plain[]);
+      settle((fn) => st[net.plan.functions.findIndex((f) => f.name === fn)]);
       for (const v of net.vx.values()) {
         this.o.uplink?.unbindVni(v.vni);
         this.o.host.bridge.detach(v.att);
