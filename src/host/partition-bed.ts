@@ -22,10 +22,14 @@ import type { Emit, Plain } from '../functions/contract.js';
 import { udpFrame } from '../packet/frames.js';
 import { trafficSourceFactory, type TrafficSource } from '../functions/traffic-source.js';
 import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.js';
+import { createFunction } from '../functions/registry.js';
 import { HostServer } from './hostserver.js';
 import { Partition } from './partition.js';
 import { ServerLink } from './migration-link.js';
 import { untilQuiet } from './migration-bed.js';
+import { VxlanUplink } from './uplink.js';
+import { SpreadNode, type SpreadStateStore } from './spread.js';
+import type { InstanceSite } from './partition.js';
 
 /** The LAN address of flow `i` (10.`net`.x.y, y in 1…250). */
 export function flowAddress(i: number, net = 0): string {
@@ -41,6 +45,11 @@ export interface PartitionBedInit {
   capacityPps?: number;
   /** 2: odd instances run on a second server joined by a ServerLink. */
   servers?: 1 | 2;
+  /**
+   * Servers reached over VXLAN on 127.0.0.1 as agents of other processes would be (spread.ts:
+   * in-band markers, flows through a state map): instance k runs on server k mod (1 + spread).
+   */
+  spread?: number;
 }
 
 export interface PartitionBed {
@@ -49,6 +58,9 @@ export interface PartitionBed {
   hosts: HostServer[];
   partition: Partition;
   sink: TrafficSink;
+  /** With `spread`: the spread nodes (the first on `host`), and a resize that serves the instances first and stops the removed ones after. */
+  spreadNodes: SpreadNode[];
+  spreadResize(n: number): ReturnType<Partition['resize']>;
   /** Frames the WAN reflector turned around, and frames the LAN tap received. */
   readonly reflected: number;
   readonly returned: number;
@@ -100,7 +112,42 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     hosts.push(h2);
     link = new ServerLink(h, h2);
   }
-  const partition = await Partition.create({ host: h, network: net, fn: init.fn ?? { name: 'fw', kind: 'firewall', config: FIREWALL_CONFIG }, replicas: init.replicas, ...(link ? { servers: [{ host: hosts[1] as HostServer, link }] } : {}) });
+  const fnSpec = init.fn ?? { name: 'fw', kind: 'firewall', config: FIREWALL_CONFIG };
+  const nodes: SpreadNode[] = [];
+  const flowsByRef = new Map<string, Plain[][]>();
+  const state: SpreadStateStore = {
+    put: async (ref, f) => void flowsByRef.set(ref, f),
+    take: async (ref) => {
+      const f = flowsByRef.get(ref);
+      flowsByRef.delete(ref);
+      return f;
+    },
+  };
+  for (let i = 0; i <= (init.spread ?? -1); i++) {
+    const x = i === 0 ? h : new HostServer({ name: `part-s${i + 1}`, slots: 65536, slotSize: 512, domain: { watchdogMs: 5000, ringCapacity: 32768 } });
+    if (i > 0) hosts.push(x);
+    const uplink = await VxlanUplink.open({ address: '127.0.0.1', port: 0 }, x.pool);
+    nodes.push(new SpreadNode({ host: x, uplink, server: x.name, state }));
+    // Pings and markers cross while the partition starts: the pumps run.
+    x.start();
+  }
+  const ports = createFunction(fnSpec.kind, fnSpec.config).ports.map((x) => x.name);
+  const sitesFor = async (n: number): Promise<(InstanceSite | undefined)[]> => {
+    const out: (InstanceSite | undefined)[] = [];
+    for (let k = 0; k < n; k++) {
+      const at = nodes.length > 0 ? k % nodes.length : 0;
+      const node = nodes[at];
+      if (at === 0 || !node) {
+        out.push(undefined);
+        continue;
+      }
+      const front = nodes[0] as SpreadNode;
+      await node.serve(net, fnSpec, k, { address: front.init.uplink.address, port: front.init.uplink.port }, ports);
+      out.push(front.site(net, fnSpec.name, k, { server: node.init.server, remote: { address: node.init.uplink.address, port: node.init.uplink.port } }));
+    }
+    return out;
+  };
+  const partition = await Partition.create({ host: h, network: net, fn: fnSpec, replicas: init.replicas, ...(link ? { servers: [{ host: hosts[1] as HostServer, link }] } : {}), ...(nodes.length > 0 ? { sites: await sitesFor(init.replicas) } : {}) });
   const sink = trafficSinkFactory.create({}) as TrafficSink;
   const release: Emit = { send: (_p, slot) => h.pool.release(slot), drop: (slot) => h.pool.release(slot) };
   const ctx = { pool: h.pool, out: release, now: 0 };
@@ -137,6 +184,12 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     hosts,
     partition,
     sink,
+    spreadNodes: nodes,
+    async spreadResize(n) {
+      const rec = await partition.resize(n, await sitesFor(n));
+      for (const node of nodes.slice(1)) for (const r of node.servedList()) if (r.k >= n) await node.unserve(r.key, r.fn, r.k);
+      return rec;
+    },
     get reflected() {
       return reflected;
     },
@@ -199,6 +252,10 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     async close(): Promise<void> {
       await partition.close();
       link?.close();
+      for (const n of nodes) {
+        await n.close();
+        await n.init.uplink.close();
+      }
       for (const x of hosts) await x.close();
     },
   };
