@@ -6,7 +6,7 @@
  * not written.
  */
 import type { Cluster, FunctionRequest } from '../scheduler/cluster.js';
-import { clusterFromResources, functionId, networkRequests } from '../scheduler/resources.js';
+import { clusterFromResources, functionId, networkRequests, REPLICA_GROUP } from '../scheduler/resources.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { DEFAULT_NAMESPACE, type Resource } from '../manifest/types.js';
 import type { Placement } from '../placement.js';
@@ -45,7 +45,7 @@ export class GangScheduler implements NetworkScheduler {
       cluster.forget(idOf(p));
     }
     const reqs = networkRequests(network);
-    const g = scheduler.scheduleGang(reqs);
+    const g = scheduleSoft(scheduler, reqs);
     if (!g.ok) {
       for (const s of saved) cluster.assume(s.req, s.server);
       return { ok: false, reason: g.unschedulable.message };
@@ -87,7 +87,7 @@ export class GangScheduler implements NetworkScheduler {
       cluster.forget(idOf(p));
     }
     const reqs = [...full.values()].filter((r) => functions.has(r.id.slice(prefix.length)));
-    const g = scheduler.scheduleGang(reqs);
+    const g = scheduleSoft(scheduler, reqs);
     if (!g.ok) {
       for (const s of saved) cluster.assume(s.req, s.server);
       return { ok: false, reason: g.unschedulable.message };
@@ -105,4 +105,22 @@ export class GangScheduler implements NetworkScheduler {
   reset(): void {
     this.state = undefined;
   }
+}
+
+/**
+ * Schedules a gang; replicas spread over servers (`~replica-k`, group `#replicas`) keep apart
+ * where the cluster allows: refused, the gang is tried again with the last replica free of the
+ * group, then the last two, … (the most servers first). The reason of the first refusal is kept
+ * when even that fails.
+ */
+function scheduleSoft(scheduler: Scheduler, reqs: readonly FunctionRequest[]): ReturnType<Scheduler['scheduleGang']> {
+  const first = scheduler.scheduleGang([...reqs]);
+  if (first.ok) return first;
+  const reps = reqs.filter((r) => /~replica-\d+$/.test(r.id) && r.antiAffinity?.some((g) => g.endsWith(REPLICA_GROUP)));
+  for (let free = 1; free <= reps.length; free++) {
+    const loose = new Set(reps.slice(reps.length - free).map((r) => r.id));
+    const g = scheduler.scheduleGang(reqs.map((r) => (loose.has(r.id) ? { ...r, antiAffinity: (r.antiAffinity ?? []).filter((x) => !x.endsWith(REPLICA_GROUP)) } : r)));
+    if (g.ok) return g;
+  }
+  return first;
 }

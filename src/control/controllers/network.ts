@@ -335,7 +335,8 @@ export class NetworkController {
     const spec = net.spec as unknown as SoftwareNetworkSpec;
     const standbys = spec.resilience?.standby ?? 0;
     // Every placement the network needs: its functions and their standby copies.
-    const fns = (spec.functions ?? []).flatMap((f) => [f.name, ...Array.from({ length: standbys }, (_, k) => `${f.name}~standby-${k + 1}`)]);
+    // Replicas spread over servers are placements of their own (`fw~replica-k`, k ≥ 1).
+    const fns = (spec.functions ?? []).flatMap((f) => [f.name, ...Array.from({ length: standbys }, (_, k) => `${f.name}~standby-${k + 1}`), ...Array.from({ length: f.spread === 'servers' ? (f.replicas ?? 1) - 1 : 0 }, (_, k) => `${f.name}~replica-${k + 1}`)]);
     const placed = new Set(mine.map((p) => p.function));
     // A migrated placement keeps its generation: it is up to date wherever it now runs. A standby
     // copy on a server being drained is not: it moves, since a drain leaves nothing behind (the

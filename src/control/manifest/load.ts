@@ -259,6 +259,7 @@ function checkNetwork(spec: SoftwareNetworkSpec, base: Path, here: (path: Path, 
     const ports = checkFunction(f, [...base, 'functions', i], here);
     const why = f.replicas !== undefined ? unpartitionable(f) : undefined;
     if (why !== undefined) here([...base, 'functions', i, 'replicas'], why);
+    if (f.spread !== undefined && f.replicas === undefined) here([...base, 'functions', i, 'spread'], `function "${f.name}": spread needs replicas (the instances to spread)`);
     if (fns.has(f.name)) here([...base, 'functions', i, 'name'], `duplicate function name "${f.name}"`);
     else fns.set(f.name, ports ? { ports } : {});
   });

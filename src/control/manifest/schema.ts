@@ -133,6 +133,7 @@ const definitions = {
       config: { type: 'object' },
       resources: { $ref: '#/definitions/Resources' },
       replicas: { type: 'integer', minimum: 1, maximum: 16, description: 'horizontal elasticity: instances on its server, traffic spread by flow hash (firewall, nat with partitioned: true, dpi, loadbalancer in dsr mode)' },
+      spread: { type: 'string', enum: ['servers'], description: "with replicas: 'servers' places each replica on its own server where possible (replica k as <name>~replica-k), reached over VXLAN from the function's server" },
     },
   },
   NetworkLink: {

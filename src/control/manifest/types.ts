@@ -55,6 +55,12 @@ export interface NetworkFunctionSpec {
    * dpi, loadbalancer in dsr mode). A change re-partitions live.
    */
   replicas?: number;
+  /**
+   * `servers`: the replicas run on several servers (replica k ≥ 1 placed as `<name>~replica-k`,
+   * away from the others where the cluster allows); the function's own server keeps the spreader
+   * and reaches the others over VXLAN (src/host/spread.ts). Absent: all on the function's server.
+   */
+  spread?: 'servers';
 }
 
 export interface SoftwareNetworkSpec {

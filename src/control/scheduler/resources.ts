@@ -1,7 +1,8 @@
 /**
  * From manifests to the scheduler's inputs: Datacenter/Server/Link resources become a Cluster;
  * a SoftwareNetwork becomes one FunctionRequest per function and per standby copy, with its
- * placement constraints (tier, datacenter, latency bounds, anti-affinity groups).
+ * placement constraints (tier, datacenter, latency bounds, anti-affinity groups); a function whose
+ * replicas spread over servers gets one request per replica (`<id>~replica-k`).
  */
 import { powerModel } from '../../policy/power.js';
 import { parseBytes, parseCpu, parseDuration, parseRate } from '../manifest/quantity.js';
@@ -52,6 +53,9 @@ export function clusterFromResources(resources: readonly Resource[], o: ClusterO
   }
   return new Cluster(servers, links, { datacenters: [...tierOf.keys()], ...o });
 }
+
+/** Suffix of the anti-affinity group of a function and its replicas spread over servers (a soft one: see gang.ts). */
+export const REPLICA_GROUP = '#replicas';
 
 /** `namespace/network/function`, the id a function is scheduled and reported under. */
 export function functionId(namespace: string, network: string, fn: string): string {
@@ -109,9 +113,14 @@ export function networkRequests(net: Resource): FunctionRequest[] {
     const own = groups.get(f.name) ?? [];
     const resil = standby > 0 ? [`${id(f.name)}#standby`] : [];
     const lat = bounds.get(f.name);
-    out.push({ id: id(f.name), ...base, antiAffinity: [...own, ...resil], ...(lat ? { latency: lat } : {}) });
+    // Replicas spread over servers: one request each, apart from the function and each other
+    // (group `#replicas`, which the gang scheduler relaxes when the cluster has too few servers).
+    const spread = f.spread === 'servers' ? (f.replicas ?? 1) - 1 : 0;
+    const reps = spread > 0 ? [`${id(f.name)}${REPLICA_GROUP}`] : [];
+    out.push({ id: id(f.name), ...base, antiAffinity: [...own, ...resil, ...reps], ...(lat ? { latency: lat } : {}) });
     // Standbys keep the same latency bounds (to the primaries): they must be able to take over.
     for (let k = 1; k <= standby; k++) out.push({ id: `${id(f.name)}~standby-${k}`, ...base, antiAffinity: resil, ...(lat ? { latency: lat } : {}) });
+    for (let k = 1; k <= spread; k++) out.push({ id: `${id(f.name)}~replica-${k}`, ...base, antiAffinity: reps, ...(lat ? { latency: lat } : {}) });
   }
   return out;
 }
