@@ -12,6 +12,7 @@ import { PacketPool } from '../src/packet/pool.js';
 import { checksumValid, internetChecksum } from '../src/packet/checksum.js';
 import { EmulatedServer, type ServerStats } from '../src/host/server.js';
 import { virtualizationCost } from './host-domains.js';
+import { contextDomainCost } from './host-contexts.js';
 import { setupHtb, type HtbFlowResult } from './htb.js';
 
 function peer(init: PeerInit): Promise<PeerReport> {
@@ -336,5 +337,6 @@ async function htbComparison(r: Reporter, swnet: { shareErr: number; idleUse: nu
 export async function run(r: Reporter): Promise<void> {
   await ringThroughput(r);
   await virtualizationCost(r);
+  await contextDomainCost(r);
   await isolation(r);
 }
