@@ -322,11 +322,18 @@ class Runtime {
   }
 
   private addContext(m: Extract<ContextChange, { op: 'add' }>): void {
-    if (m.index < 0 || m.index > this.nodes.length || (m.index < this.nodes.length && (this.nodes[m.index] as Node[]).length > 0)) throw new Error(`domain ${this.init.id}: context ${m.index} is in use`);
-    for (const v of m.vnics) if (v.index < 0 || v.index > this.rx.length + m.vnics.length || this.vnicTarget[v.index] !== undefined) throw new Error(`domain ${this.init.id}: vNIC ${v.index} is in use`);
+    if (m.index < 0 || (this.nodes[m.index]?.length ?? 0) > 0) throw new Error(`domain ${this.init.id}: context ${m.index} is in use`);
+    for (const v of m.vnics) if (v.index < 0 || this.vnicTarget[v.index] !== undefined) throw new Error(`domain ${this.init.id}: vNIC ${v.index} is in use`);
     // Everything that can throw first (a bad configuration, an unknown port): nothing kept then.
     const built = this.buildContext(m.spec);
     const targets = m.vnics.map((v) => built.resolve(v.port));
+    // Indices below it may still be free (an earlier add was refused): empty contexts.
+    while (this.nodes.length < m.index) {
+      this.nodes.push([]);
+      this.resolvers.push((ref) => {
+        throw new Error(`domain ${this.init.id}: no port ${ref}: a free context`);
+      });
+    }
     this.nodes[m.index] = built.nodes;
     this.resolvers[m.index] = built.resolve;
     m.vnics.forEach((v, k) => {

@@ -364,6 +364,8 @@ export class Domain {
   }
 
   private contextChanges = 0;
+  private readonly ctxReserved = new Set<number>();
+  private readonly vnicReserved = new Set<number>();
 
   /** Waits (bounded) for a starting or restarting domain to run. */
   private async settled(timeoutMs: number): Promise<void> {
@@ -413,16 +415,22 @@ export class Domain {
   async addContext(spec: ContextSpec, ports: readonly string[], timeoutMs = 2000): Promise<{ context: number; vnics: number[] }> {
     await this.settled(timeoutMs);
     const cs = this.init.contexts;
-    let index = cs.findIndex((c) => c.functions.length === 0 && c.network === '');
-    if (index < 0) index = cs.length;
-    const free = this.init.vnics.flatMap((v, i) => (v.context < 0 ? [i] : []));
-    let next = this.init.vnics.length;
-    const vnics = ports.map((port) => {
-      const i = free.shift() ?? next++;
-      return { index: i, port, rx: new Ring({ capacity: this.init.ringCapacity ?? 1024 }).buffer, tx: new Ring({ capacity: this.init.ringCapacity ?? 1024 }).buffer };
-    });
-    await this.contextChange({ type: 'context', id: ++this.contextChanges, op: 'add', index, spec, vnics }, timeoutMs);
+    // Indices of changes still in flight are reserved: concurrent adds take different ones.
+    let index = 0;
+    while (this.ctxReserved.has(index) || (index < cs.length && !isFreeContext(cs[index]))) index++;
+    const taken: number[] = [];
+    for (let i = 0; taken.length < ports.length; i++) if (!this.vnicReserved.has(i) && (i >= this.init.vnics.length || (this.init.vnics[i]?.context ?? -1) < 0)) taken.push(i);
+    const vnics = ports.map((port, k) => ({ index: taken[k] as number, port, rx: new Ring({ capacity: this.init.ringCapacity ?? 1024 }).buffer, tx: new Ring({ capacity: this.init.ringCapacity ?? 1024 }).buffer }));
+    this.ctxReserved.add(index);
+    for (const i of taken) this.vnicReserved.add(i);
+    try {
+      await this.contextChange({ type: 'context', id: ++this.contextChanges, op: 'add', index, spec, vnics }, timeoutMs);
+    } finally {
+      this.ctxReserved.delete(index);
+      for (const i of taken) this.vnicReserved.delete(i);
+    }
     // Applied: a restart from now on rebuilds it (from its configuration).
+    while (cs.length < index) cs.push({ network: '', functions: [], wires: [] });
     cs[index] = spec;
     for (const v of vnics) {
       while (this.init.vnics.length < v.index) this.init.vnics.push({ context: -1, port: '' });
@@ -444,7 +452,7 @@ export class Domain {
   async removeContext(index: number, timeoutMs = 2000): Promise<Plain[]> {
     await this.settled(timeoutMs);
     const c = this.init.contexts[index];
-    if (!c || (c.functions.length === 0 && c.network === '')) throw new DomainError(`domain ${this.init.name}: no context ${index}`);
+    if (!c || isFreeContext(c)) throw new DomainError(`domain ${this.init.name}: no context ${index}`);
     const mine = this.init.vnics.flatMap((v, i) => (v.context === index ? [i] : []));
     // Out of the configuration first: a restart from now on leaves it out.
     this.init.contexts[index] = { network: '', functions: [], wires: [] };
@@ -630,4 +638,9 @@ export class Domain {
 /** The vNIC of a free index: tiny rings, always empty. */
 function deadVnic(i: number): VirtualNic {
   return new VirtualNic(i, new Ring({ capacity: 2 }).buffer, new Ring({ capacity: 2 }).buffer);
+}
+
+/** A context index free for reuse (a removed context's). */
+function isFreeContext(c: ContextSpec | undefined): boolean {
+  return c === undefined || (c.functions.length === 0 && c.network === '');
 }
