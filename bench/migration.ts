@@ -87,7 +87,7 @@ async function trial(servers: 1 | 2, standby = false): Promise<Trial> {
   }
 }
 
-/** `SWNET_BENCH_PARTS=drain,failover npm run bench -- migration` runs only those parts (planned, failover, drain, elastic, agent). */
+/** `SWNET_BENCH_PARTS=drain,failover npm run bench -- migration` runs only those parts (planned, anatomy, failover, drain, elastic, agent). */
 const parts = (process.env['SWNET_BENCH_PARTS'] ?? '').split(',').filter((x) => x !== '');
 const part = (name: string): boolean => parts.length === 0 || parts.includes(name);
 
@@ -115,6 +115,7 @@ export async function run(r: Reporter): Promise<void> {
       r.record({ name: `planned migration${name}: longest gap across the switch`, value: median(trials.map((t) => Math.max(t.byPhase['→drained'] ?? 0, t.byPhase['→done'] ?? 0))), unit: 'ms', target: 1, better: 'lower', baseline });
     }
   }
+  if (part('anatomy')) await (await import('./migration-anatomy.js')).runAnatomy(r);
   if (part('failover')) await (await import('./migration-failover.js')).runFailover(r);
   if (part('drain')) await (await import('./migration-drain.js')).runDrain(r);
   if (part('elastic')) await (await import('./migration-elastic.js')).runElastic(r);

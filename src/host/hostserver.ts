@@ -89,6 +89,7 @@ export class HostServer {
   private readonly uplinks: VxlanUplink[] = [];
   private readonly externals = new Map<number, Sink>();
   private readonly captures = new Map<number, { writer: CaptureWriter; iface: number }>();
+  private readonly mirrors = new Map<number, (batch: Batch) => void>();
   private readonly gated = new Set<string>();
   private readonly dest: Int32Array;
   private readonly batch = new Batch(MAX_BATCH);
@@ -244,6 +245,19 @@ export class HostServer {
     return id;
   }
 
+  /**
+   * Shows every batch about to be delivered to attachment `a` to `fn` first (read only: the
+   * frames stay the caller's and go on to `a`); `undefined` removes it. Migration warms its target
+   * with copies of the source's input.
+   *
+   * @example
+   * h.mirror(sourceVnic, (b) => copies.push(copyOf(b)));
+   */
+  mirror(a: number, fn: ((batch: Batch) => void) | undefined): void {
+    if (fn) this.mirrors.set(a, fn);
+    else this.mirrors.delete(a);
+  }
+
   /** Writes every frame crossing the wire at attachment `a` (both ways) to `writer`. */
   capture(a: number, writer: CaptureWriter, iface = 0): void {
     this.captures.set(a, { writer, iface });
@@ -262,6 +276,7 @@ export class HostServer {
       if (from < this.bridge.unwired.length) this.bridge.unwired[from] = (this.bridge.unwired[from] as number) + batch.count;
       return this.releaseAll(batch);
     }
+    if (this.mirrors.size > 0) this.mirrors.get(to)?.(batch);
     if (this.captures.size > 0) {
       const cap = this.captures.get(from) ?? this.captures.get(to);
       if (cap) {

@@ -48,6 +48,9 @@ for (const servers of [1, 2] as const) {
       assert.deepEqual(rec.timeline.map((e) => e.phase), [...MIGRATION_PHASES]);
       for (let i = 1; i < rec.timeline.length; i++) assert.ok((rec.timeline[i]?.at as number) >= (rec.timeline[i - 1]?.at as number));
       assert.ok(rec.stateBytes.final > 0 && rec.stateBytes.preCopy > 0);
+      // The target ran copies of the live frames before the switch (their output discarded: no
+      // duplicate at the sink, no unwired drop below).
+      assert.match(rec.timeline.find((e) => e.phase === 'both-running')?.detail ?? '', /^target warmed with \d{3,} copies/);
       // The source is gone; the target forwarded (the traffic kept flowing after the switch).
       assert.equal(bed.hosts[0]?.domainList().some((d) => d.domain.id === bed.domain), false);
       const target = to.domainList().find((d) => d.domain.id === rec.to.domain);
