@@ -29,6 +29,7 @@
  */
 import type { Plain } from '../functions/contract.js';
 import type { AgentRuntime, NetworkPlan } from '../host/agent-runtime.js';
+import type { FunctionSpec } from '../host/domain.js';
 import { mergeState } from '../host/agent-state.js';
 import { advance, failMigration, keyOf, MIGRATION_PREFIX, stateKeyOf, type MigrationObject, type MigrationState } from '../control/migrations.js';
 import type { JsonObject, Store } from '../control/store/contract.js';
@@ -43,8 +44,8 @@ export interface MigrationAgentInit {
   readonly store: Store;
   readonly server: string;
   readonly runtime: AgentRuntime;
-  /** The plan of network `key` were function `fn` placed on this server (its FIB, its links). */
-  readonly planWith: (key: string, fn: string) => Promise<NetworkPlan | undefined>;
+  /** The plan of network `key` were function `fn` (or each of several) placed on this server (its FIB, its links). */
+  readonly planWith: (key: string, fn: string | readonly string[]) => Promise<NetworkPlan | undefined>;
   readonly log?: (line: string) => void;
 }
 
@@ -136,22 +137,17 @@ export class MigrationAgent {
         this.recheck.add(mk);
         continue;
       }
-      const phase = m.phase;
-      this.busy.add(mk);
-      const run = this.step(mk, m)
-        .catch(async (e: unknown) => {
-          const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-          this.init.log?.(`agent ${me}: migration ${m.id} (${phase}): ${msg}`);
-          await failMigration(this.init.store, mk, this.by, `${me}: ${msg}`).catch(() => undefined);
-        })
-        .finally(() => {
-          this.busy.delete(mk);
-          this.inFlight.delete(run);
-          // A pass met it busy: it looks again (on the next turn: a step with nothing to do ends
-          // at once, and a pass per microtask would starve the timers).
-          if (this.recheck.delete(mk)) setImmediate(() => this.kick());
-        });
-      this.inFlight.add(run);
+      // A wave's functions bound here are warmed together, in one domain (one start, not one each).
+      if (m.phase === 'pending' && m.to === me && m.wave !== undefined) {
+        const wave: { mk: string; m: MigrationObject }[] = [];
+        for (const o of cache.values()) {
+          const w = parsedValue(o);
+          if (isMigration(w) && !w.standby && w.wave === m.wave && w.phase === 'pending' && w.to === me && w.namespace === m.namespace && w.network === m.network && !this.busy.has(keyOf(w))) wave.push({ mk: keyOf(w), m: w });
+        }
+        this.launch(wave, () => this.warmWave(wave));
+        continue;
+      }
+      this.launch([{ mk, m }], () => this.step(mk, m));
     }
     // Warm instances of migrations that failed or vanished before the switch.
     for (const [mk, w] of [...this.warmFor]) {
@@ -159,6 +155,59 @@ export class MigrationAgent {
       this.warmFor.delete(mk);
       if (this.init.runtime.hasWarm(w.key, w.fn)) await this.init.runtime.dropWarm(w.key, w.fn).catch(() => false);
     }
+  }
+
+  /** Runs a step of `items` (busy meanwhile); one that throws fails them all. */
+  private launch(items: readonly { mk: string; m: MigrationObject }[], step: () => Promise<void>): void {
+    const me = this.init.server;
+    for (const x of items) this.busy.add(x.mk);
+    const run = step()
+      .catch(async (e: unknown) => {
+        const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        for (const { m, mk } of items) {
+          this.init.log?.(`agent ${me}: migration ${m.id} (${m.phase}): ${msg}`);
+          await failMigration(this.init.store, mk, this.by, `${me}: ${msg}`).catch(() => undefined);
+        }
+      })
+      .finally(() => {
+        this.inFlight.delete(run);
+        let again = false;
+        for (const { mk } of items) {
+          this.busy.delete(mk);
+          // A pass met it busy: it looks again (on the next turn: a step with nothing to do ends
+          // at once, and a pass per microtask would starve the timers).
+          if (this.recheck.delete(mk)) again = true;
+        }
+        if (again) setImmediate(() => this.kick());
+      });
+    this.inFlight.add(run);
+  }
+
+  /**
+   * `pending` of a wave's migrations to this server, of one network: their functions warmed in
+   * ONE domain (AgentRuntime.warmGroup; links among them inside it), then each → `prepared`.
+   * Networks isolated by contexts warm each function on its own (their plans adopt by state).
+   */
+  private async warmWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
+    const me = this.init.server;
+    const rt = this.init.runtime;
+    const m0 = items[0]?.m;
+    if (!m0) return;
+    const key = `${m0.namespace}/${m0.network}`;
+    const t0 = performance.now();
+    const fns = items.map((x) => x.m.function);
+    const plan = await this.init.planWith(key, fns);
+    const specs = fns.map((fn) => plan?.functions.find((f) => f.name === fn));
+    if (!plan || specs.some((f) => f === undefined)) throw new MigrationAgentError(`no plan for ${key}/${fns.filter((_, i) => !specs[i]).join(',')} on ${me} (network or function unknown here)`);
+    const names = new Set(fns);
+    const remote = plan.remote.filter((r) => names.has(r.port.slice(0, r.port.lastIndexOf('.'))));
+    const share = { ...(plan.allocation !== undefined ? { allocation: plan.allocation } : {}), ...(plan.priority !== undefined ? { priority: plan.priority } : {}) };
+    for (const x of items) this.warmFor.set(x.mk, { key, fn: x.m.function });
+    const ok = specs as FunctionSpec[];
+    if (plan.isolation === 'context') for (const f of ok) await rt.warm(key, f, undefined, { remote: remote.filter((r) => r.port.startsWith(`${f.name}.`)), ...share });
+    else await rt.warmGroup(key, ok, plan.wires, { remote, ...share });
+    for (const x of items) this.timed(x.mk, 'prepare', t0);
+    await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['pending'], 'prepared', this.by, `warm ${x.m.function} on ${me}, in one domain with the ${items.length} function(s) of its wave here (${remote.length} VXLAN link(s) bound ahead)`)));
   }
 
   private timed(mk: string, step: string, t0: number): void {

@@ -268,12 +268,13 @@ export class ServerAgent {
     this.migrations?.kick();
   }
 
-  /** The plan of network `key` were `fn` placed on this server (what a warm standby must run). */
-  async planWith(key: string, fn: string): Promise<NetworkPlan | undefined> {
+  /** The plan of network `key` were `fn` (or each of several) placed on this server (what a warm standby or a migration's target must run). */
+  async planWith(key: string, fn: string | readonly string[]): Promise<NetworkPlan | undefined> {
     const [ns, name] = key.split('/') as [string, string];
     const kv = this.reflectors[1]?.cache.get(resourceKey('SoftwareNetwork', name, ns));
+    const here = new Set(typeof fn === 'string' ? [fn] : fn);
     const ps = [...(this.reflectors[0]?.cache.values() ?? [])].map((x) => x.value as unknown as Placement).filter((p) => p.namespace === ns && p.network === name && !p.function.includes('~'));
-    return kv ? this.plan(key, readResource(kv), ps.map((p) => (p.function === fn ? { ...p, server: this.server } : p))) : undefined;
+    return kv ? this.plan(key, readResource(kv), ps.map((p) => (here.has(p.function) ? { ...p, server: this.server } : p))) : undefined;
   }
 
   /** The Server's `DomainsReady` condition: False (AgentError) naming every network it cannot run. */

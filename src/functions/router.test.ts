@@ -493,3 +493,17 @@ test('router: the pushed-FIB fast path parses IPv4 and IPv6 routes exactly as th
   }
   assert.deepEqual([...(parseRoutes([{ prefix: '::ffff:10.0.0.0/120', via: '2001:db8:a::2' }], ifs)[0]?.addr6 ?? [])], [...(parseIpv6('::ffff:10.0.0.0') ?? [])]);
 });
+
+test('router: exported neighbour ages are whole ms under a fractional clock (performance.now), so an import takes them', () => {
+  const r = router();
+  const h = new Harness(r);
+  h.now = 10.25;
+  h.run(0, [arpRequestFrame({ srcMac: 0x0200000000d1, spa: '10.0.1.77', tpa: '10.0.1.1' })]);
+  h.now = 1811.5;
+  h.run(0, [arpRequestFrame({ srcMac: 0x0200000000d2, spa: '10.0.1.78', tpa: '10.0.1.1' })]);
+  const st = r.exportState() as { neighbors: { address: string; ageMs: number }[] };
+  const learnt = st.neighbors.filter((n) => n.address.startsWith('10.0.1.7'));
+  assert.equal(learnt.length, 2);
+  assert.ok(learnt.some((n) => n.ageMs > 1000) && st.neighbors.every((n) => Number.isInteger(n.ageMs)), JSON.stringify(st.neighbors));
+  router().importState(JSON.parse(JSON.stringify(st)));
+});

@@ -2297,7 +2297,8 @@ export class Router implements NetworkFunction {
         address: nb.family(id) === 4 ? formatIpv4(nb.k0[id] as number) : formatIpv6(addrOf(nb, id)),
         mac: formatMac(nb.mac[id] as number),
         state: NUD_NAMES[st] ?? 'stale',
-        ageMs: st === NUD.PERMANENT ? 0 : Math.max(0, ref - (nb.confirmed[id] as number)),
+        // Whole ms: times are performance.now() fractions, importState takes an integer.
+        ageMs: st === NUD.PERMANENT ? 0 : Math.max(0, Math.round(ref - (nb.confirmed[id] as number))),
       });
     }
     return { routes: this.routeSpecs() as unknown as Plain[], neighbors, ipId: this.ipId };

@@ -401,11 +401,45 @@ export class AgentRuntime {
     if (!this.nets.has(key)) this.host.addNetwork(key, { allocation: opts.allocation ?? 1, ...(opts.priority !== undefined ? { priority: opts.priority } : {}) });
     const all = ports ? [...ports] : functionPorts(fn.kind, fn.config);
     const started = await this.startCell(key, [{ spec: fn, canon, ports: all }], [], all.map((p) => `${fn.name}.${p}`));
-    const pre: Vx[] = [];
-    const cell: Cell = { ...started, pre };
+    this.bindAhead(key, { ...started, pre: [] }, opts.remote);
+  }
+
+  /**
+   * Warm instances of several functions of network `key` in ONE idle domain (a drain's wave moving
+   * a network: one domain start, not one per function), `wires` among them inside it (the links
+   * of `wires` between two of `fns`), a vNIC for every other port; otherwise as {@link warm}. A
+   * later plan adopts the domain whole when it places all of them here as they were warmed;
+   * otherwise their state is carried out of it. Replaces warm instances of these functions.
+   *
+   * @example
+   * await rt.warmGroup('default/web', [r1, r2], [['r1.eth1', 'r2.eth0']]);
+   */
+  async warmGroup(key: string, fns: readonly FunctionSpec[], wires: readonly (readonly [string, string])[] = [], opts: WarmOptions = {}): Promise<void> {
+    const f0 = fns[0];
+    if (fns.length === 1 && f0) return this.warm(key, f0, undefined, opts);
+    return this.locked(key, async () => {
+      this.assertOpen();
+      const names = new Set(fns.map((f) => f.name));
+      const members: Member[] = fns.map((f) => ({ spec: { ...f }, canon: canonOf(f), ports: functionPorts(f.kind, f.config) }));
+      const inner = wires.filter(([a, b]) => names.has(fnOf(a)) && names.has(fnOf(b))).map(([a, b]): [string, string] => (a < b ? [a, b] : [b, a]));
+      inner.sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
+      const cur = f0 ? this.warms.get(key)?.get(f0.name) : undefined;
+      if (cur && cur.fns.length === members.length && cur.fns.every((m, i) => m.canon === members[i]?.canon && m.spec.name === members[i]?.spec.name) && JSON.stringify(cur.wires) === JSON.stringify(inner)) return;
+      for (const f of fns) await this.dropWarmNow(key, f.name);
+      if (!this.nets.has(key)) this.host.addNetwork(key, { allocation: opts.allocation ?? 1, ...(opts.priority !== undefined ? { priority: opts.priority } : {}) });
+      const wired = new Set(inner.flat());
+      const vnics = members.flatMap((m) => m.ports.map((p) => `${m.spec.name}.${p}`)).filter((r) => !wired.has(r));
+      const started = await this.startCell(key, members, inner, vnics);
+      this.bindAhead(key, { ...started, pre: [] }, opts.remote);
+    });
+  }
+
+  /** Binds the VNIs of `remote` not bound yet to `cell`'s vNICs ahead (one way), and keeps it warm. */
+  private bindAhead(key: string, cell: Cell & { pre: Vx[] }, remote: readonly RemotePort[] | undefined): void {
+    const pre = cell.pre;
     const br = this.host.bridge;
-    for (const r of opts.remote ?? []) {
-      if (fnOf(r.port) !== fn.name || !this.uplink || this.uplink.remotesOf(r.vni) !== undefined) continue;
+    for (const r of remote ?? []) {
+      if (!cell.vnics.includes(r.port) || !this.uplink || this.uplink.remotesOf(r.vni) !== undefined) continue;
       const i = cell.vnics.indexOf(r.port);
       const vnic = cell.hd.attachments[i];
       const e = cell.early?.[i];
@@ -455,7 +489,7 @@ export class AgentRuntime {
     const m = this.warms.get(key);
     const c = m?.get(fn);
     if (!m || !c) return false;
-    m.delete(fn);
+    for (const f of c.fns) if (m.get(f.spec.name) === c) m.delete(f.spec.name);
     if (m.size === 0) this.warms.delete(key);
     for (const v of c.pre ?? []) {
       this.uplink?.unbindVni(v.vni);
@@ -725,15 +759,31 @@ export class AgentRuntime {
     const warm = this.warms.get(plan.key);
     const adopted: Cell[] = [];
     const groups: { f: FunctionSpec; from: Cell | undefined }[][] = [[]];
+    // A warm domain of several functions (warmGroup) is adopted whole: all of them in the plan,
+    // new here, as they were warmed, with the same links among them; else they carry their state
+    // out of it like any old domain.
+    const whole = (w: Cell): boolean => {
+      if (w.fns.length === 1) return true;
+      if (!w.fns.every((m) => !cur?.cells.has(m.spec.name) && cellByName.has(m.spec.name) && canonOf(cellByName.get(m.spec.name) as FunctionSpec) === m.canon)) return false;
+      const l = layout(new Set(w.fns.map((m) => m.spec.name)));
+      return JSON.stringify(l.wires) === JSON.stringify(w.wires) && l.vnics.every((v) => w.vnics.includes(v));
+    };
+    const warmOf = new Map<string, Cell>();
+    for (const f of plan.functions) {
+      const w = warm?.get(f.name);
+      if (w && !cur?.cells.has(f.name)) warmOf.set(f.name, w);
+    }
     for (const f of plan.functions) {
       if (cells.has(f.name) || partNames.has(f.name)) continue;
       const c = cur?.cells.get(f.name);
-      const w = c ? undefined : warm?.get(f.name);
+      const w = c ? undefined : warmOf.get(f.name);
       if (w) {
-        warm?.delete(f.name);
-        adopted.push(w);
-        if (w.fns[0]?.canon === canonOf(f)) {
-          cells.set(f.name, w);
+        if (!adopted.includes(w)) {
+          adopted.push(w);
+          for (const m of w.fns) if (warm?.get(m.spec.name) === w) warm.delete(m.spec.name);
+        }
+        if (whole(w) && w.fns.find((m) => m.spec.name === f.name)?.canon === canonOf(f)) {
+          for (const m of w.fns) cells.set(m.spec.name, w);
           continue;
         }
       }
@@ -1132,7 +1182,7 @@ export class AgentRuntime {
   private putWarm(key: string, c: Cell): void {
     let m = this.warms.get(key);
     if (!m) this.warms.set(key, (m = new Map()));
-    m.set(c.fns[0]?.spec.name ?? '', c);
+    for (const f of c.fns) m.set(f.spec.name, c);
   }
 
   /**

@@ -119,12 +119,15 @@ test('context isolation: user networks share one domain each side, carry traffic
     frame.writeUInt16BE(FAULT_ETHERTYPE, 8 + 12);
     frame[8 + 14] = FAULT_THROW;
     const pre = (await sinkFlows(b, 'users/u2'))[0]?.received ?? 0;
+    const procPre = byNet((await b.report()).domains, 'users/u1').processed;
     const sock = createSocket('udp4');
     await new Promise<void>((r) => sock.send(frame, b.endpoint?.port ?? 0, '127.0.0.1', () => r()));
     sock.close();
     await until('the restart', async () => (byNet((await b.report()).domains, 'users/u1').restarts === 1 ? true : undefined));
     rep = (await b.report()).domains;
     assert.deepEqual(['users/u1', 'users/u2', 'users/bad'].map((k) => byNet(rep, k).restarts), [1, 1, 1]);
+    // A network's processed count survives the restart (as a domain's does).
+    assert.ok(byNet(rep, 'users/u1').processed >= procPre, `${byNet(rep, 'users/u1').processed} < ${procPre}`);
     await until('traffic after the restart', async () => (byNet((await b.report()).domains, 'users/u2').state === 'running' && ((await sinkFlows(b, 'users/u2'))[0]?.received ?? 0) > 50 ? true : undefined));
     // Restarted from its configuration, the sink counts only what came since: everything it
     // received before shows as lost (sent before its highest sequence, not counted).

@@ -118,6 +118,8 @@ export class Domain {
   private portNames: string[] = [];
   private portContexts: number[] = [];
   private ctxFrames: Float64Array | undefined;
+  /** Per context, frames counted by workers that crashed (a context's count survives restarts, as `processed`). */
+  private readonly ctxBefore: number[] = [];
   private processedBefore = 0;
   private txFullBefore = 0;
   private readonly c = { sent: 0, received: 0, ringFull: 0, invalid: 0, lostInCrash: 0 };
@@ -223,6 +225,8 @@ export class Domain {
     this.c.lostInCrash += this.slots.reclaim(this.id);
     this.restarts++;
     this.failContextChanges(`domain ${this.init.name} crashed during a context change: ${cause.message}`);
+    this.ctxFrames?.forEach((v, i) => (this.ctxBefore[i] = (this.ctxBefore[i] ?? 0) + v));
+    this.ctxFrames = undefined;
     this.spawn();
     this.onCrash?.(cause);
   }
@@ -432,6 +436,7 @@ export class Domain {
     // Applied: a restart from now on rebuilds it (from its configuration).
     while (cs.length < index) cs.push({ network: '', functions: [], wires: [] });
     cs[index] = spec;
+    this.ctxBefore[index] = 0;
     for (const v of vnics) {
       while (this.init.vnics.length < v.index) this.init.vnics.push({ context: -1, port: '' });
       this.init.vnics[v.index] = { context: index, port: v.port };
@@ -477,9 +482,9 @@ export class Domain {
     return state;
   }
 
-  /** Frames the domain took from context `index`'s rx rings since it (re)started. */
+  /** Frames the domain took from context `index`'s rx rings since the context was added (across restarts). */
   contextFrames(index: number): number {
-    return this.ctxFrames?.[index] ?? 0;
+    return (this.ctxBefore[index] ?? 0) + (this.ctxFrames?.[index] ?? 0);
   }
 
   /** Resolves when the domain (or its restarted instance) is running. */

@@ -400,11 +400,20 @@ export class MigrationController {
           }
         }
       }
+      // One transaction per wave (its agents see it whole: the target warms it in one domain),
+      // guarded by the placements: one that moved meanwhile is looked at again next pass.
+      const txns = new Map<string, MigrationObject[]>();
+      for (const m of batch) {
+        const k = m.wave ?? keyOf(m);
+        txns.set(k, [...(txns.get(k) ?? []), m]);
+      }
       await Promise.all(
-        batch.map((m) => {
-          const pk = placementKey(m.namespace, m.network, m.function);
-          // Guarded by the placement: one that moved meanwhile is looked at again next pass.
-          return this.store.txn([{ key: keyOf(m), modRevision: 0 }, { key: pk, modRevision: this.placements.cache.get(pk)?.modRevision ?? 0 }], [{ type: 'put', key: keyOf(m), value: m as unknown as JsonObject }]);
+        [...txns.values()].map((ms) => {
+          const cmp: Compare[] = ms.flatMap((m) => {
+            const pk = placementKey(m.namespace, m.network, m.function);
+            return [{ key: keyOf(m), modRevision: 0 }, { key: pk, modRevision: this.placements.cache.get(pk)?.modRevision ?? 0 }];
+          });
+          return this.store.txn(cmp, ms.map((m) => ({ type: 'put', key: keyOf(m), value: m as unknown as JsonObject })));
         }),
       );
       for (const b of blocked.slice(0, 3)) await this.events.record({ kind: 'Server', name }, 'Warning', 'DrainBlocked', b);
