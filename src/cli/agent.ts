@@ -46,6 +46,8 @@ import { daemonLogger, logOptions } from './log-options.js';
 import { StandbyManager, type StandbyOptions } from './agent-standby.js';
 import { startAgentAutoscaler } from './agent-autoscale.js';
 import { MigrationAgent } from './agent-migrate.js';
+import { SpreadNode, type SpreadTarget } from '../host/spread.js';
+import { SpreadReplicas, spreadStatus, spreadTargets, storeSpreadState } from './agent-spread.js';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';
@@ -117,6 +119,8 @@ export class ServerAgent {
   standby: StandbyManager | undefined;
   /** This server's steps of planned migrations (agent-migrate.ts). */
   migrations: MigrationAgent | undefined;
+  /** Replicas spread over servers placed here for fronts elsewhere (agent-spread.ts). */
+  spreadReplicas: SpreadReplicas | undefined;
 
   private constructor(
     readonly init: ServerAgentInit,
@@ -160,6 +164,10 @@ export class ServerAgent {
       for (const prefix of [PLACEMENT_PREFIX, NET_PREFIX, HEARTBEAT_PREFIX]) a.reflectors.push(await Reflector.start(init.store, { prefix, onChange: kick, onRelist: (e) => init.log?.(`agent ${init.server}: relist ${prefix}: ${e.message}`) }));
       const [pl, , beats] = a.reflectors as [Reflector, Reflector, Reflector];
       await standby.start({ store: init.store, server: init.server, runtime, placements: pl.cache, heartbeats: beats.cache, planWith: (k, f) => a.planWith(k, f), waitPlacements: (r) => pl.waitFor(r), reconcileNow: () => (a.kick(), a.settled()), fail: () => a.kill(), ...(init.log ? { log: init.log } : {}) });
+      if (runtime.uplink) {
+        runtime.spread = new SpreadNode({ host: runtime.host, uplink: runtime.uplink, server: init.server, state: storeSpreadState(init.store) });
+        a.spreadReplicas = new SpreadReplicas({ server: init.server, node: runtime.spread, runtime, placements: pl.cache, networks: (a.reflectors[1] as Reflector).cache, endpoint: (s) => a.peerEndpoint(s), ...(init.log ? { log: init.log } : {}) });
+      }
       a.migrations = await MigrationAgent.start({ store: init.store, server: init.server, runtime, planWith: (k, f) => a.planWith(k, f), ...(init.log ? { log: init.log } : {}) });
     } catch (e) {
       await a.stop();
@@ -265,6 +273,7 @@ export class ServerAgent {
     for (const key of [...this.errors.keys()]) if (!wanted.has(key)) this.errors.delete(key);
     await this.syncCondition();
     await this.standby?.reconcile();
+    await this.spreadReplicas?.reconcile().catch((e: unknown) => this.init.log?.(`agent ${this.server}: spread replicas: ${e instanceof Error ? e.message : String(e)}`));
     this.migrations?.kick();
   }
 
@@ -332,6 +341,16 @@ export class ServerAgent {
       if (byFns.size >= 4) byFns.clear();
       byFns.set(fnKey, { functions, replicas });
     }
+    // Replicas spread over servers: the front (here) reaches each placed replica on its server.
+    const spread: Record<string, (SpreadTarget | null)[]> = {};
+    let reps = replicas;
+    for (const f of spec.functions) {
+      if (f.spread !== 'servers' || f.replicas === undefined || where.get(f.name) !== this.server) continue;
+      const [ns, name] = key.split('/') as [string, string];
+      const t = await spreadTargets(this.reflectors[0]?.cache ?? new Map(), ns, name, f.name, f.replicas, this.server, (s) => this.peerEndpoint(s));
+      spread[f.name] = t;
+      reps = { ...reps, [f.name]: t.length };
+    }
     const portOf = (end: string): { fn: string; port: string } => {
       const i = end.indexOf(':');
       if (i >= 0) return { fn: end.slice(0, i), port: `${end.slice(0, i)}.${end.slice(i + 1)}` };
@@ -377,7 +396,7 @@ export class ServerAgent {
       remote.push({ port, vni, remote: { address: ep.host, port: ep.port } });
     }
     const tokens = spec.tokens;
-    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}), ...(Object.keys(replicas).length > 0 ? { replicas } : {}), ...(spec.isolation === 'context' ? { isolation: 'context' as const } : {}) };
+    return { key, functions, wires, remote, ...(tokens !== undefined ? { allocation: tokens } : {}), ...(spec.priority !== undefined ? { priority: spec.priority } : {}), ...(Object.keys(reps).length > 0 ? { replicas: reps } : {}), ...(Object.keys(spread).length > 0 ? { spread } : {}), ...(spec.isolation === 'context' ? { isolation: 'context' as const } : {}) };
   }
 
   /** The VXLAN endpoint a peer agent published in its heartbeat. */
@@ -413,6 +432,8 @@ export class ServerAgent {
         ...(rep.energyJoules !== undefined ? { energyJoules: rep.energyJoules } : {}),
         domains: [...domains, ...failed] as unknown as JsonObject[],
         cordoned,
+        // Replicas spread over servers: which server runs each instance (agent-spread.ts).
+        partitions: spreadStatus(this.runtime),
       };
       if (!this.stopped) await this.patchStatus(patch);
     } catch (e) {
@@ -468,6 +489,7 @@ export class ServerAgent {
     await Promise.all(this.reflectors.map((r) => r.stop().catch(() => undefined)));
     await this.settled();
     await this.statusWrite;
+    await this.runtime.spread?.close();
     await this.runtime.close();
   }
 }

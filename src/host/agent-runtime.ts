@@ -52,7 +52,8 @@ import type { CostUnit } from './tokens.js';
 import { VxlanUplink, type UplinkRemote } from './uplink.js';
 import { carryState } from './agent-state.js';
 import { DomainPool } from './domain-pool.js';
-import { Partition, type ResizeRecord } from './partition.js';
+import { Partition, type InstanceSite, type ResizeRecord } from './partition.js';
+import type { SpreadNode, SpreadTarget } from './spread.js';
 import { ContextNetworks, type SharedDomain } from './context-domain.js';
 
 export class AgentRuntimeError extends Error {
@@ -84,6 +85,11 @@ export interface NetworkPlan {
    * present (even 1) = a Partition that resizes live, absent = a member of a cell.
    */
   readonly replicas?: Readonly<Record<string, number>>;
+  /**
+   * Partitioned functions whose instances run on several servers (spread.ts): per function, the
+   * server of each instance (`null`: here), as many as its `replicas`. Needs `spread` set.
+   */
+  readonly spread?: Readonly<Record<string, readonly (SpreadTarget | null)[]>>;
   /**
    * `context`: the network runs as one context of a domain shared with other such networks
    * (context-domain.ts; not with `replicas`, which need domains of their own); `domain` (the
@@ -234,6 +240,8 @@ interface Part {
   readonly partition: Partition;
   /** Re-partitions done by plan changes, oldest first (the last 16). */
   readonly resizes: ResizeRecord[];
+  /** The plan's `spread` entry it runs (JSON): a change re-partitions. */
+  spreadKey: string;
 }
 
 interface Running {
@@ -299,6 +307,8 @@ export class AgentRuntime {
   private readonly finals = new Map<string, Promise<Plain | undefined>>();
   /** Idle domain workers (warm starts take one). */
   pool: DomainPool | undefined;
+  /** Instances of partitions on other servers, and the ones run here for fronts elsewhere (set by the agent). */
+  spread: SpreadNode | undefined;
   /** Networks with `isolation: context`, in shared context domains (context-domain.ts). */
   contexts!: ContextNetworks;
   private lastWork = 0;
@@ -694,12 +704,13 @@ export class AgentRuntime {
         if (o && o.canon === canonOf(f)) {
           parts.set(n, o);
           oldParts.delete(n);
-          if (o.partition.replicas !== want) resizeTo.set(o, want);
+          if (o.partition.replicas !== want || o.spreadKey !== spreadKeyOf(plan, n)) resizeTo.set(o, want);
           continue;
         }
         const from = cur?.cells.get(n);
-        const p = await Partition.create({ host: this.host, network: plan.key, fn: { name: n, kind: f.kind, config: f.config }, replicas: from ? 1 : want });
-        const part: Part = { spec: { ...f }, canon: canonOf(f), ports: [...p.ports], partition: p, resizes: [] };
+        const sites = from ? undefined : this.sitesOf(plan, n);
+        const p = await Partition.create({ host: this.host, network: plan.key, fn: { name: n, kind: f.kind, config: f.config }, replicas: from ? 1 : want, ...(sites ? { sites } : {}) });
+        const part: Part = { spec: { ...f }, canon: canonOf(f), ports: [...p.ports], partition: p, resizes: [], spreadKey: from ? '' : spreadKeyOf(plan, n) };
         newParts.push(part);
         parts.set(n, part);
         if (!from) continue;
@@ -1009,13 +1020,25 @@ export class AgentRuntime {
     }
     // 5. Re-partitions, live: the fronts stay wired, the moving flows' frames wait in domain 0.
     try {
-      for (const [p, n] of resizeTo) pushRecord(p, await p.partition.resize(n));
+      for (const [p, n] of resizeTo) {
+        pushRecord(p, await p.partition.resize(n, this.sitesOf(plan, p.spec.name) ?? []));
+        p.spreadKey = spreadKeyOf(plan, p.spec.name);
+      }
     } catch (e) {
       // Not the plan yet: the next apply of the same plan tries again.
       run.canon = '';
       throw e;
     }
     return cur ? 'replaced' : 'created';
+  }
+
+  /** The sites of a spread partition's instances (undefined: all here). */
+  private sitesOf(plan: NetworkPlan, fn: string): (InstanceSite | undefined)[] | undefined {
+    const ts = plan.spread?.[fn];
+    if (!ts || ts.every((t) => t === null)) return undefined;
+    const node = this.spread;
+    if (!node) throw new AgentRuntimeError(`network ${plan.key}: ${fn} has instances on other servers, which need a VXLAN endpoint (--vxlan-listen)`);
+    return ts.map((t, k) => (t ? node.site(plan.key, fn, k, t) : undefined));
   }
 
   /** A partition that left the plan runs `graceMs` more (frames in flight get through), then closes. */
@@ -1395,6 +1418,11 @@ function only(i: number, state: Plain): Plain[] {
   const arr: Plain[] = [];
   arr[i] = state;
   return arr;
+}
+
+/** A partition's `spread` entry in `plan`, canonical. */
+function spreadKeyOf(plan: NetworkPlan, fn: string): string {
+  return JSON.stringify(plan.spread?.[fn] ?? null);
 }
 
 /** Keeps the last 16 re-partitions of a partition. */

@@ -114,6 +114,11 @@ export interface ResizeRecord {
   /** From the hold to the release of the held frames (ms). */
   holdMs: number;
   totalMs: number;
+  /**
+   * Moves whose flows could not be handed over (a remote instance that did not answer: its
+   * server is gone): their buckets moved without state. Absent when every move carried its flows.
+   */
+  stateLost?: string[];
 }
 
 export interface PartitionCounters {
@@ -377,6 +382,7 @@ export class Partition {
     const tHold = performance.now();
     this.holding = true;
     let flows = 0;
+    let stateLost: string[] | undefined;
     try {
       // 3. frames of the network queued at the token scheduler before the hold reach their
       // instances (a remote instance's export is itself a barrier: spread.ts).
@@ -402,7 +408,16 @@ export class Partition {
       };
       await Promise.all(
         [...moves.values()].map(async ({ from, to, buckets }) => {
-          const st = await serial(from, () => this.exportOf(from, buckets));
+          let st: Plain[][];
+          try {
+            st = await serial(from, () => this.exportOf(from, buckets));
+          } catch (e) {
+            // A remote instance that does not answer (its server is gone) has no flows to give:
+            // its buckets move without them rather than never. A local domain's failure is the caller's.
+            if (!from.remote) throw e;
+            (stateLost ??= []).push(`${from.name}@${from.site} → ${to.name}: ${e instanceof Error ? e.message : String(e)}`);
+            return;
+          }
           flows += countRows(st);
           await serial(to, () => (to.remote ? to.remote.importFlows(st) : (to.hd as HostDomain).domain.importFlows(st)));
         }),
@@ -419,9 +434,9 @@ export class Partition {
     }
     const holdMs = performance.now() - tHold;
     // 6. removed (and replaced) instances go, once what they sent left.
-    for (const gone of old) if (!nextInst.includes(gone)) await this.destroy(gone);
+    for (const gone of old) if (!nextInst.includes(gone)) await this.destroy(gone).catch(() => undefined);
     this.resizes++;
-    return { from: n, to: m, moved, flows, held: this.heldTotal - heldBefore, holdMs, totalMs: performance.now() - t0 };
+    return { from: n, to: m, moved, flows, held: this.heldTotal - heldBefore, holdMs, totalMs: performance.now() - t0, ...(stateLost ? { stateLost } : {}) };
   }
 
   /** The flows of `buckets` out of instance `i`, its output up to then forwarded. */

@@ -1,0 +1,160 @@
+// Replicas spread over servers through the real control plane: the network controller places
+// `fw~replica-k` apart, the agent of fw's server runs the partition's front and reaches the other
+// agents' replicas over VXLAN (127.0.0.1), a changed `replicas` re-partitions live across servers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryStore } from '../control/store/memory.js';
+import { startControllers } from '../control/controllers/start.js';
+import { apply } from '../control/manifest/apply.js';
+import { parseManifestText } from '../control/manifest/load.js';
+import { resourceKey } from '../control/manifest/types.js';
+import type { Plain } from '../functions/contract.js';
+import { ServerAgent } from './agent.js';
+import { infraManifest, placements } from './agent-bed.js';
+import { until } from './agent-testing.js';
+
+const FLOWS = 12;
+const FWD_COUNT = 60;
+const SERVERS = ['s1', 's2', 's3'];
+const KEY = 'default/sp';
+
+/**
+ * As agent-replicas.test.ts: the client's flows (ids 1…12) open conntrack entries and end; the
+ * server's replies (101…112, the same 5-tuples reversed, 100/s each) pass only where their
+ * flow's entry is — once re-partitioned across servers, only if the entries moved with their buckets.
+ */
+function manifest(replicas: number): string {
+  const fwd = Array.from({ length: FLOWS }, (_, i) => `          - { id: ${i + 1}, kind: udp, srcMac: '02:0a:00:00:00:01', dstMac: '02:0a:00:00:00:02', src: 10.9.1.${10 + i}, dst: 10.9.2.10, srcPort: ${41000 + i}, dstPort: 7000, payloadBytes: 64, intervalMs: 5, count: ${FWD_COUNT} }`).join('\n');
+  const rev = Array.from({ length: FLOWS }, (_, i) => `          - { id: ${101 + i}, kind: udp, srcMac: '02:0a:00:00:00:04', dstMac: '02:0a:00:00:00:03', src: 10.9.2.10, dst: 10.9.1.${10 + i}, srcPort: 7000, dstPort: ${41000 + i}, payloadBytes: 64, intervalMs: 10, startMs: 1200 }`).join('\n');
+  return `${infraManifest(SERVERS)}---
+apiVersion: swnet.io/v1
+kind: SoftwareNetwork
+metadata: { name: sp, namespace: default }
+spec:
+  functions:
+    - name: cli
+      kind: traffic-source
+      config:
+        flows:
+${fwd}
+    - name: srv
+      kind: traffic-source
+      config:
+        flows:
+${rev}
+    - name: fw
+      kind: firewall
+      replicas: ${replicas}
+      spread: servers
+      config:
+        interfaces: [{ name: a, to: b }, { name: b, to: a }, { name: c, to: d }, { name: d, to: c }]
+        defaultPolicy: deny
+        rules: [{ name: client-out, in: a, action: allow }]
+    - { name: ssink, kind: traffic-sink }
+    - { name: csink, kind: traffic-sink }
+  links:
+    - { endpoints: ['cli:out', 'fw:a'] }
+    - { endpoints: ['fw:b', 'ssink:in'] }
+    - { endpoints: ['fw:c', 'csink:in'] }
+    - { endpoints: ['srv:out', 'fw:d'] }
+`;
+}
+
+interface SinkFlow {
+  id: number;
+  received: number;
+  maxSeq: number;
+  duplicates: number;
+}
+
+async function applyReplicas(store: MemoryStore, n: number): Promise<void> {
+  const { resources, issues } = parseManifestText(manifest(n), 'spread.yaml');
+  assert.deepEqual(issues, []);
+  await apply(store, resources);
+}
+
+test('agents: a firewall with replicas spread over 3 servers (VXLAN between agents), 2 → 3 → 1 live under numbered replies: each flow on one instance, every reply passes once (conntrack entries moved across servers), status names each replica’s server', async () => {
+  const store = new MemoryStore();
+  const ctl = await startControllers(store, { overload: false });
+  const agents = new Map<string, ServerAgent>();
+  try {
+    const { resources } = parseManifestText(manifest(2), 'spread.yaml');
+    await apply(store, resources.filter((r) => r.resource.kind !== 'SoftwareNetwork'));
+    for (const s of SERVERS) agents.set(s, await ServerAgent.start({ store, server: s, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 400, resyncMs: 300 }));
+    await applyReplicas(store, 2);
+    const where = await until('placed', async () => {
+      const p = await placements(store);
+      return p.has('fw~replica-1') && p.has('csink') ? p : undefined;
+    });
+    const front = agents.get(where.get('fw') as string) as ServerAgent;
+    assert.notEqual(where.get('fw'), where.get('fw~replica-1'), 'replicas apart');
+    const sinkAgent = (fn: string): ServerAgent => agents.get(where.get(fn) as string) as ServerAgent;
+    const sinkFlows = async (fn: string, ids: (id: number) => boolean): Promise<SinkFlow[]> => {
+      const st = (await sinkAgent(fn).runtime.exportState(KEY, fn).catch(() => null)) as { flows?: Plain[] } | null;
+      return ((st?.flows ?? []) as unknown as SinkFlow[]).filter((f) => ids(f.id)).sort((a, b) => a.id - b.id);
+    };
+    const instances = (): string[] => front.runtime.partitionOf(KEY, 'fw')?.partition.placement().map((i) => i.site.split('@')[0] as string) ?? [];
+    await until('fw spread on 2 servers', async () => (instances().length === 2 ? true : undefined));
+    assert.deepEqual(instances(), [where.get('fw'), where.get('fw~replica-1')]);
+    const part = front.runtime.partitionOf(KEY, 'fw');
+    assert.ok(part);
+    // The replica's server runs it in a domain of its own for the front.
+    const rep1 = agents.get(where.get('fw~replica-1') as string) as ServerAgent;
+    assert.deepEqual(rep1.runtime.spread?.servedList().map((r) => [r.fn, r.k]), [['fw', 1]]);
+
+    const fwd = await until('forward flows delivered', async () => {
+      const f = await sinkFlows('ssink', (id) => id <= FLOWS);
+      return f.length === FLOWS && f.every((x) => x.received === FWD_COUNT) ? f : undefined;
+    }, 20000);
+    assert.ok(fwd.every((x) => x.duplicates === 0 && x.maxSeq === FWD_COUNT - 1), JSON.stringify(fwd));
+    const spread = Object.values(part.partition.counters().spread);
+    assert.ok(spread.every((n) => n > 0), `both instances got flows: ${spread.join(' + ')}`);
+
+    await until('replies flowing', async () => {
+      const f = await sinkFlows('csink', (id) => id > 100);
+      return f.length === FLOWS && f.every((x) => x.received > 30) ? true : undefined;
+    }, 20000);
+    await applyReplicas(store, 3);
+    await until('3 instances on 3 servers', async () => (new Set(instances()).size === 3 ? true : undefined), 20000);
+    // Status: which server runs each instance.
+    const st = await until('status partitions', async () => {
+      const v = (await store.get(resourceKey('Server', where.get('fw') as string)))?.value as { status?: { partitions?: { function: string; instances?: { server: string; buckets: number }[] }[] } } | undefined;
+      const p = v?.status?.partitions?.find((x) => x.function === 'fw');
+      return p?.instances?.length === 3 ? p : undefined;
+    });
+    assert.equal(new Set(st.instances?.map((i) => i.server)).size, 3);
+    assert.equal(st.instances?.reduce((n, i) => n + i.buckets, 0), 257);
+    await new Promise((r) => setTimeout(r, 500));
+    await applyReplicas(store, 1);
+    await until('1 instance', async () => (instances().length === 1 ? true : undefined), 20000);
+    assert.equal(front.runtime.partitionOf(KEY, 'fw')?.partition, part.partition, 'the same partition throughout: re-partitioned, never rebuilt');
+
+    // Replies still pass after the last re-partition (50 frames = 0.5 s per flow), none missing.
+    const from = new Map((await sinkFlows('csink', (id) => id > 100)).map((f) => [f.id, f.maxSeq]));
+    const final = await until('every reply flow 50 frames further', async () => {
+      const f = await sinkFlows('csink', (id) => id > 100);
+      return f.length === FLOWS && f.every((x) => x.maxSeq >= (from.get(x.id) ?? 0) + 50) ? f : undefined;
+    }, 20000);
+    const recs = part.resizes;
+    const why = JSON.stringify({ recs, final });
+    for (const x of final) {
+      assert.equal(x.received, x.maxSeq + 1, `flow ${x.id}: ${x.received} of ${x.maxSeq + 1} replies ${why}`);
+      assert.equal(x.duplicates, 0, `flow ${x.id} duplicated`);
+    }
+    assert.deepEqual(
+      recs.map((r) => [r.from, r.to]),
+      [
+        [2, 3],
+        [3, 1],
+      ],
+    );
+    assert.ok(recs[0] && recs[0].moved > 60 && recs[0].moved < 110, `2→3 moved ${recs[0]?.moved}`);
+    assert.ok(recs[1] && recs[1].moved > 140 && recs[1].moved < 200, `3→1 moved ${recs[1]?.moved}`);
+    assert.ok(recs[1].flows > 0 && !recs[1].stateLost, `3→1 moved ${recs[1].flows} connections`);
+    // The replicas no longer placed stop on their servers after their keep time.
+    console.log(`spread agents: ${where.get('fw')} front; 2→3 moved ${recs[0].moved} buckets, ${recs[0].flows} connections, held ${recs[0].held} frames ${recs[0].holdMs.toFixed(1)} ms; 3→1 moved ${recs[1].moved}, ${recs[1].flows} connections, held ${recs[1].held} frames ${recs[1].holdMs.toFixed(1)} ms`);
+  } finally {
+    for (const a of agents.values()) await a.stop();
+    await ctl.stop();
+  }
+});
