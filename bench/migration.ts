@@ -5,6 +5,8 @@
  * longest gap over the same time without migration (in-run baseline), for a migration between
  * domains of one server and between two servers; the duration of each phase.
  */
+import { loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import type { Reporter } from './report.js';
 import { fmt } from './report.js';
 import { ROUTER_CONFIG, routerBed, type Gap } from '../src/host/migration-bed.js';
@@ -92,6 +94,11 @@ const parts = (process.env['SWNET_BENCH_PARTS'] ?? '').split(',').filter((x) => 
 const part = (name: string): boolean => parts.length === 0 || parts.includes(name);
 
 export async function run(r: Reporter): Promise<void> {
+  // Scavenges on this thread only: V8's parallel scavenger waits for helper threads that a loaded
+  // 2-core machine starves (domain 0 paused 15–112 ms in 3 of 3 runs of the 'anatomy' part, 2–14 ms
+  // without). Set at run time, it applies from the next scavenge on (the whole process).
+  setFlagsFromString('--no-parallel-scavenge');
+  r.note(`V8 --no-parallel-scavenge; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (const standby of part('planned') ? [false, true] : []) {
     for (const servers of [1, 2] as const) {
       const where = `${servers === 1 ? 'between domains' : 'between servers'}${standby ? ', warm standby target' : ''}`;
