@@ -13,6 +13,8 @@
  *   loop's population after the resizes — plus the buckets moved and how long the moving
  *   buckets' frames were held.
  *
+ * Replicas spread over servers: bench/migration-spread.ts (run at the end).
+ *
  * And vertical elasticity: a compressed day (4 s) of a network that peaks at 18 kpps beside a
  * constant 14 kpps one on a 30 kpps server, with the autoscaler (src/cli/agent-autoscale.ts,
  * limits 2…40 tokens) and without (both at 10 tokens, the baseline): the day network's p99 sojourn
@@ -29,6 +31,7 @@ import { AgentAutoscaler } from '../src/cli/agent-autoscale.js';
 import { natFactory } from '../src/functions/nat.js';
 import { Batch, PacketPool } from '../src/packet/pool.js';
 import { tcpFrame } from '../src/packet/frames.js';
+import { runSpread } from './migration-spread.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -162,4 +165,7 @@ export async function runElastic(r: Reporter): Promise<void> {
   }
   for (const x of loopRecs) r.note(`re-partition ${x.from} → ${x.to} flat out: ${x.moved} buckets, ${x.flows} connections, ${x.held} frames held for ${fmt(x.holdMs)} ms`);
   r.record({ name: 're-partition 2→3→4→2 flat out: frames lost of 4096 circulating', value: 4096 - population, unit: 'frames', target: 0, better: 'lower' });
+
+  // The same partition with its instances on several servers (VXLAN between them).
+  await runSpread(r);
 }
