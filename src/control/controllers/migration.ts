@@ -358,7 +358,7 @@ export class MigrationController {
       const retryMs = this.init.drainRetryMs ?? 2000;
       const recentFail = new Set(migrations.filter((m) => m.phase === 'failed' && m.from === name && now - (m.timeline.at(-1)?.at ?? 0) < retryMs).map((m) => `${m.namespace}/${m.network}/${m.function}`));
       // Standby copies are the network controller's (it re-places those on cordoned servers).
-      const todo = on.filter((p) => !p.function.includes('~standby-') && !busy.has(`${p.namespace}/${p.network}/${p.function}`) && !recentFail.has(`${p.namespace}/${p.network}/${p.function}`));
+      const todo = on.filter((p) => !p.function.includes('~standby-') && !p.function.includes('~replica-') && !busy.has(`${p.namespace}/${p.network}/${p.function}`) && !recentFail.has(`${p.namespace}/${p.network}/${p.function}`));
       // Per network, its functions here as one wave (targets planned together, each plan
       // reserving its targets); a network whose functions do not fit together goes one by one.
       const byNet = new Map<string, Placement[]>();

@@ -341,7 +341,8 @@ export class NetworkController {
     // A migrated placement keeps its generation: it is up to date wherever it now runs. A standby
     // copy on a server being drained is not: it moves, since a drain leaves nothing behind (the
     // migration controller moves the primaries; a mere cordon moves nothing).
-    const misplaced = (p: Placement): boolean => !servers.has(p.server) || (p.function.includes('~standby-') && this.draining.has(p.server));
+    // Replicas spread over servers likewise: placed again elsewhere, their front moves their flows.
+    const misplaced = (p: Placement): boolean => !servers.has(p.server) || ((p.function.includes('~standby-') || p.function.includes('~replica-')) && this.draining.has(p.server));
     const upToDate = mine.length > 0 && mine.every((p) => p.generation === gen && !misplaced(p)) && fns.every((f) => placed.has(f));
     if (upToDate) {
       await this.ensureCondition(net, { type: 'Scheduled', status: 'True', reason: 'Scheduled', message: summary(mine) }, false);

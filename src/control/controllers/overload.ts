@@ -197,7 +197,8 @@ export class OverloadController {
       const st = this.samples.get(name)!;
       const all = candidatesOf(name);
       // Standby copies carry no load of their own and functions already moving stay put.
-      const list = all.filter((c) => !c.p.function.includes('~standby-') && !moving.has(`${c.p.namespace}/${c.p.network}/${c.p.function}`));
+      // Standby copies and spread replicas (re-placed by the network controller) are not migrated.
+      const list = all.filter((c) => !c.p.function.includes('~standby-') && !c.p.function.includes('~replica-') && !moving.has(`${c.p.namespace}/${c.p.network}/${c.p.function}`));
       const vms = list.map((c) => c.vm);
       const idx = vms.map((_, i) => i);
       const removed = new Set<Placement>();

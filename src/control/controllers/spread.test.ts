@@ -9,6 +9,7 @@ import { MemoryStore } from '../store/memory.js';
 import { GangScheduler } from './gang.js';
 import { NetworkController } from './network.js';
 import { until } from '../../testkit/until.js';
+import { drainServer } from '../server-ops.js';
 
 function infra(n: number): string {
   return [`apiVersion: swnet.io/v1\nkind: Datacenter\nmetadata: { name: dc1 }\nspec: { tier: edge }\n`, ...Array.from({ length: n }, (_, i) => `apiVersion: swnet.io/v1\nkind: Server\nmetadata: { name: s${i + 1} }\nspec: { datacenter: dc1, capacity: { cpu: 8, memory: 16Gi } }\n`)].join('---\n');
@@ -39,6 +40,14 @@ test('spread: replicas 3 over 3 servers get a server each; scaled to 4 on 3 serv
     assert.equal(new Set(['fw', 'fw~replica-1', 'fw~replica-2', 'fw~replica-3'].map((f) => at.get(f))).size, 3, JSON.stringify([...at]));
     await apply(store, parseManifestText(net(2), 'sp.yaml').resources);
     at = await placed(store, 2);
+    assert.notEqual(at.get('fw'), at.get('fw~replica-1'));
+    // A drained server's replica is placed again elsewhere by the network controller (not migrated).
+    const from = at.get('fw~replica-1') as string;
+    await drainServer(store, from);
+    at = await until('replica re-placed', async () => {
+      const m = await placed(store, 2);
+      return m.get('fw~replica-1') !== from ? m : undefined;
+    });
     assert.notEqual(at.get('fw'), at.get('fw~replica-1'));
     // Without spread, replicas stay one placement.
     await apply(store, parseManifestText(net(3, ''), 'sp.yaml').resources);
