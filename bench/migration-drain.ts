@@ -130,7 +130,7 @@ async function controlPlaneOnly(r: Reporter): Promise<void> {
       bases.push(performance.now() - t0);
     }
     const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    r.record({ name: 'drain of a server with 50 functions, control plane only (SQLite; agent steps written instantly; one wave per network, 32 functions at a time)', value: med(drains), unit: 'ms', target: null, better: 'lower', baseline: med(bases) });
+    r.record({ name: 'drain of a server with 50 functions, control plane only (SQLite; agent steps written instantly; one wave per network, 64 functions at a time)', value: med(drains), unit: 'ms', target: null, better: 'lower', baseline: med(bases) });
     r.note(`  trials ${drains.map(fmt).join(', ')} ms; baseline = delete + re-place make-after-break (${bases.map(fmt).join(', ')} ms)`);
   } finally {
     await agents.cancel();

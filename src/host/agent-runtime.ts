@@ -1270,7 +1270,13 @@ export class AgentRuntime {
     };
     this.retiring.add(r);
     const started = performance.now();
-    r.timer = setTimeout(() => void r.finish(false), graceMs);
+    // Nothing else leads to them any more (no VNI retires with them, no attachment outside them
+    // is wired to theirs): no frame can still be on its way to them, the grace would only wait;
+    // they go once quiet (what they pass among themselves). A drain's whole domain, typically.
+    const br = this.host.bridge;
+    const mine = new Set(cells.flatMap((c) => c.hd.attachments));
+    const fed = vx.length > 0 || br.attachments().some((a) => !mine.has(a.id) && mine.has(br.peerOf(a.id)));
+    r.timer = setTimeout(() => void r.finish(false), fed ? graceMs : 0);
     return r;
   }
 

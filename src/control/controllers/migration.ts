@@ -37,7 +37,7 @@ export interface MigrationControllerInit {
   /** Periodic pass even without changes (ms, default 500). */
   readonly resyncMs?: number;
   /**
-   * Drain migrations in flight per server (default 32). A drain moves the functions of one
+   * Drain migrations in flight per server (default 64). A drain moves the functions of one
    * network together, as one wave (MigrationObject.wave): a wave is admitted whole while it fits,
    * or alone when nothing else is in flight.
    */
@@ -351,7 +351,7 @@ export class MigrationController {
         }
         continue;
       }
-      let room = (this.init.drainConcurrency ?? 32) - leaving.length;
+      let room = (this.init.drainConcurrency ?? 64) - leaving.length;
       // (A wave is at most drainConcurrency functions: the bound holds.)
       if (room <= 0) continue;
       const busy = new Set(flying.map((m) => `${m.namespace}/${m.network}/${m.function}`));
@@ -370,7 +370,7 @@ export class MigrationController {
       }
       const batch: MigrationObject[] = [];
       const blocked: string[] = [];
-      const conc = this.init.drainConcurrency ?? 32;
+      const conc = this.init.drainConcurrency ?? 64;
       const maxWave = Math.max(1, Math.min(this.init.drainWave ?? 64, conc));
       const exclude = new Set([name]);
       for (const [nk, all] of byNet) {
