@@ -20,6 +20,16 @@ export async function run(r: Reporter, baseline?: number): Promise<void> {
     `200-router line through apply → controllers → 2 agents: placed ${m.placedMs.toFixed(0)} ms, first datagram end to end both ways ${m.firstMs.toFixed(0)} ms, all ${m.delivered}/${m.pairs} pairs ${m.allMs.toFixed(0)} ms (routers per server: ${Object.entries(m.spread).map(([s, k]) => `${s} ${k}`).join(', ')})`,
   );
   r.record({ name: '200-router line through apply, controllers and server agents: every pair of hosts reached', value: m.allMs / 1000, unit: 's', target: 2, better: 'lower', ...(baseline !== undefined ? { baseline } : {}) });
+  // Where the time went: consecutive phases from the apply call (they sum to the figure above).
+  const what: Record<keyof typeof m.phases, string> = {
+    parse: 'manifest parsed and validated',
+    store: 'apply transaction',
+    schedule: 'controllers placed every router',
+    agents: 'agents: routes, plan, routers built in their domains',
+    start: 'first datagram across the line both ways',
+    traffic: 'every pair reached',
+  };
+  for (const [k, v] of Object.entries(m.phases) as [keyof typeof m.phases, number][]) r.record({ name: `200-router line phase: ${k} (${what[k]})`, value: v / 1000, unit: 's', target: null, better: 'lower' });
 }
 
 if (process.argv[2] === '--try') {

@@ -310,7 +310,9 @@ export class ServerAgent {
       const hit = this.routeCache.get(key);
       if (hit && hit.id === id) routes = hit.routes;
       else {
-        routes = computeRoutes(spec).routes;
+        // Aggregated exactly (sibling prefixes with one next hop merged): the same forwarding, a
+        // 200-router line's FIBs in ~7,600 routes instead of ~158,000 to build, copy and parse.
+        routes = computeRoutes(spec, { aggregate: true }).routes;
         this.routeCache.set(key, { id, routes });
       }
     } catch (e) {

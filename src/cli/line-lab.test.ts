@@ -19,5 +19,11 @@ describe('line through apply, controllers and server agents', () => {
     assert.equal(m.pairs, 90);
     assert.deepEqual(Object.keys(m.spread).sort(), ['s1', 's2']);
     assert.ok(m.placedMs <= m.firstMs && m.firstMs <= m.allMs);
+    // The phases are consecutive: each ≥ 0, together the whole figure.
+    const ph = Object.values(m.phases);
+    assert.equal(ph.length, 6);
+    assert.ok(ph.every((x) => x >= 0), JSON.stringify(m.phases));
+    assert.ok(Math.abs(ph.reduce((a, b) => a + b, 0) - m.allMs) < 1e-6, JSON.stringify(m.phases));
+    assert.ok(m.phases.agents > 0 && m.phases.traffic > 0, JSON.stringify(m.phases));
   });
 });

@@ -20,6 +20,7 @@ import { parseManifestText } from '../control/manifest/load.js';
 import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
 import { lanOf, lineNetwork } from '../control/routing-lab.js';
 import { SqliteStore } from '../control/store/sqlite.js';
+import { literalLookup } from '../host/uplink.js';
 import { udpFrame } from '../packet/frames.js';
 import { VXLAN_HLEN, buildVxlan } from '../packet/vxlan.js';
 
@@ -48,6 +49,24 @@ export interface LineThroughAgents {
   readonly pairs: number;
   /** Routers per server. */
   readonly spread: Record<string, number>;
+  /** Where the time went, ms, consecutive phases from the apply call (they sum to `allMs`). */
+  readonly phases: LinePhases;
+}
+
+/**
+ * The consecutive phases of one run (ms): `parse` (manifest text → validated resources),
+ * `store` (the apply's transaction), `schedule` (until the controllers wrote the last
+ * placement), `agents` (until every agent that runs routers has its domains running: routes
+ * computed, plan applied, routers built in their domain workers), `start` (until a datagram
+ * crossed the line both ways), `traffic` (until every pair was reached).
+ */
+export interface LinePhases {
+  readonly parse: number;
+  readonly store: number;
+  readonly schedule: number;
+  readonly agents: number;
+  readonly start: number;
+  readonly traffic: number;
 }
 
 /** The manifest `swnet apply -f` would be given (generated: the hosts' UDP port is chosen at run time). */
@@ -73,7 +92,7 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
   const log = o.log;
   const dir = mkdtempSync(join(tmpdir(), 'swnet-bench-line-'));
   const store = new SqliteStore({ dataDir: dir });
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
   const agents: ServerAgent[] = [];
   let ctl: Awaited<ReturnType<typeof startControllers>> | undefined;
   try {
@@ -89,7 +108,14 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
     }
     const hosts = { address: '127.0.0.1', port: sock.address().port };
     await apply(store, parseManifestText(embeddedServers(servers), 'servers.yaml').resources);
-    for (let i = 1; i <= servers; i++) agents.push(await ServerAgent.start({ store, server: `s${i}`, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 2000, ...(log ? { log } : {}) }));
+    // When each agent reported the line's domains running (its log line after an apply that
+    // created or replaced them), every time.
+    const running = new Map<string, number[]>();
+    const agentLog = (server: string) => (line: string): void => {
+      if (line.startsWith(`agent ${server}: default/line-${n} created`) || line.startsWith(`agent ${server}: default/line-${n} replaced`)) running.set(server, [...(running.get(server) ?? []), performance.now()]);
+      log?.(line);
+    };
+    for (let i = 1; i <= servers; i++) agents.push(await ServerAgent.start({ store, server: `s${i}`, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 2000, log: agentLog(`s${i}`) }));
     ctl = await startControllers(store, log ? { log } : {});
     const endpoint = new Map(agents.map((a) => [a.server, a.runtime.endpoint!]));
 
@@ -130,12 +156,22 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
       }
     });
 
+    // The last placement's write, seen by a watch (the agents see it the same way).
+    let placedAt = 0;
+    const placedKeys = new Set<string>();
+    const watch = await store.watch(`${PLACEMENT_PREFIX}default/line-${n}/`, {}, (evs) => {
+      for (const e of evs) if (e.type === 'put') placedKeys.add(e.key);
+      if (placedAt === 0 && placedKeys.size === n) placedAt = performance.now();
+    });
+
     const t0 = performance.now();
     log?.('apply');
     const { resources, issues } = parseManifestText(lineManifest(n, hosts, o.cpuPerRouter), `line-${n}.yaml`);
     if (issues.length > 0) throw new Error(issues.map((x) => x.message).join('; '));
+    const tParsed = performance.now();
     log?.('parsed');
     await apply(store, resources);
+    const tApplied = performance.now();
     log?.('applied');
     const deadline = t0 + timeoutMs;
     // Where each router runs, from the placements the controller writes.
@@ -152,6 +188,7 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
     }
     const placedMs = performance.now() - t0;
     log?.('placed');
+    await watch.cancel();
     const send = (i: number, k: number): void => {
       const ep = endpoint.get(where[i]!)!;
       sock.send(frames[i]![k]!, ep.port, ep.address);
@@ -207,7 +244,19 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
     const allMs = performance.now() - t0;
     const spread: Record<string, number> = {};
     for (const s of where) spread[s] = (spread[s] ?? 0) + 1;
-    return { routers: n, servers, placedMs, firstMs, allMs, delivered, pairs: n * (n - 1), spread };
+    // Phase ends, clamped to be consecutive (a watch or log line is seen after the step it marks).
+    // An agent's domains: the last (re)build before the first datagram crossed.
+    const ranAt = (s: string): number => Math.max(-Infinity, ...(running.get(s) ?? []).filter((t) => t <= t0 + firstMs));
+    const ends = [tParsed, tApplied, placedAt || t0 + placedMs, Math.max(...Object.keys(spread).map(ranAt)), t0 + firstMs, t0 + allMs];
+    const d: number[] = [];
+    let prev = t0;
+    for (const e of ends) {
+      const at = Math.min(Math.max(e, prev), t0 + allMs);
+      d.push(at - prev);
+      prev = at;
+    }
+    const [parse, st, schedule, agentsMs, start, traffic] = d as [number, number, number, number, number, number];
+    return { routers: n, servers, placedMs, firstMs, allMs, delivered, pairs: n * (n - 1), spread, phases: { parse, store: st, schedule, agents: agentsMs, start, traffic } };
   } finally {
     sock.close();
     await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));

@@ -22,6 +22,7 @@ import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../functions/confi
 import { parseRouterConfig, type RouteSpec, type RouterInterfaceConfig } from '../functions/router.js';
 import { shortestDistances } from '../policy/scheduling.js';
 import { parseDuration } from './manifest/quantity.js';
+import { PrefixTree, sigOf, words } from './route-aggregate.js';
 import type { SoftwareNetworkSpec } from './manifest/types.js';
 
 export class RoutingError extends Error {
@@ -63,6 +64,12 @@ export interface RoutingOptions {
   readonly failedNodes?: Iterable<string>;
   /** Function kinds that join their ports into one L2 segment (default ['switch']). */
   readonly l2Kinds?: readonly string[];
+  /**
+   * `routes` aggregated exactly (route-aggregate.ts: sibling prefixes with the same next hops
+   * merged, never into a router's connected subnet or one of its static routes): the same
+   * forwarding from a smaller table. `fibs` stay one entry per prefix.
+   */
+  readonly aggregate?: boolean;
 }
 
 interface RIf { readonly r: number; readonly i: number }
@@ -107,11 +114,24 @@ export function computeRoutes(spec: SoftwareNetworkSpec, o: RoutingOptions = {})
   const names: string[] = [];
   const ifs: (readonly RouterInterfaceConfig[])[] = [];
   const rIndex = new Map<string, number>();
+  const tree = o.aggregate ? new PrefixTree() : undefined;
+  /** Per router, the prefixes aggregation must not produce (connected subnets, static routes). */
+  const fixed: number[][] = [];
   for (const f of spec.functions) {
     if (f.kind !== 'router' || failedNodes.has(f.name)) continue;
     let parsed: readonly RouterInterfaceConfig[];
     try {
-      parsed = parseRouterConfig(f.config ?? {}).interfaces;
+      const c = parseRouterConfig(f.config ?? {});
+      parsed = c.interfaces;
+      if (tree) {
+        // Every connected subnet (up or not: the router installs it) and every static route.
+        const own = c.routes.map((x) => tree.node(x.family, x.family === 4 ? [x.addr4] : words(6, x.addr6), x.len));
+        for (const i of c.interfaces) {
+          for (const x of i.v4) own.push(tree.node(4, [(x.addr & mask4(x.len)) >>> 0], x.len));
+          for (const x of i.v6) own.push(tree.node(6, words(6, net6(x.addr, x.len)), x.len));
+        }
+        fixed.push(own);
+      }
     } catch (e) {
       if (e instanceof ConfigError) throw new RoutingError(`router ${f.name}: ${e.message}`);
       throw e;
@@ -218,23 +238,24 @@ export function computeRoutes(spec: SoftwareNetworkSpec, o: RoutingOptions = {})
     }
   }
   // Prefixes and their owners.
-  const prefixes = new Map<string, { family: 4 | 6; text: string; owners: number[] }>();
+  const prefixes = new Map<string, { family: 4 | 6; text: string; owners: number[]; node: number }>();
   ifs.forEach((list, r) =>
     list.forEach((f, i) => {
       if (!(up[r] as boolean[])[i]) return;
-      const own = (key: string, family: 4 | 6, text: string): void => {
+      const own = (key: string, family: 4 | 6, text: string, w: () => number[], len: number): void => {
         const p = prefixes.get(key);
-        if (!p) prefixes.set(key, { family, text, owners: [r] });
+        if (!p) prefixes.set(key, { family, text, owners: [r], node: tree ? tree.node(family, w(), len, text) : -1 });
         else if (!p.owners.includes(r)) p.owners.push(r);
       };
       for (const a of f.v4) {
         const net = (a.addr & mask4(a.len)) >>> 0;
-        own(`4/${net}/${a.len}`, 4, `${formatIpv4(net)}/${a.len}`);
+        own(`4/${net}/${a.len}`, 4, `${formatIpv4(net)}/${a.len}`, () => [net], a.len);
       }
       for (const a of f.v6) {
         if (isLinkLocal6(a.addr)) continue;
-        const t = `${formatIpv6(net6(a.addr, a.len))}/${a.len}`;
-        own(`6/${t}`, 6, t);
+        const n6 = net6(a.addr, a.len);
+        const t = `${formatIpv6(n6)}/${a.len}`;
+        own(`6/${t}`, 6, t, () => words(6, n6), a.len);
       }
     }),
   );
@@ -250,6 +271,7 @@ export function computeRoutes(spec: SoftwareNetworkSpec, o: RoutingOptions = {})
   const rev6 = reverse(out6);
   const fibs: FibEntry[][] = Array.from({ length: R }, () => []);
   const specs: RouteSpec[][] = Array.from({ length: R }, () => []);
+  const items: { node: number; sig: string; spec: RouteSpec }[][] = Array.from({ length: R }, () => []);
   const unreachable: string[][] = Array.from({ length: R }, () => []);
   const distCache = new Map<string, Float64Array>();
   for (const p of prefixes.values()) {
@@ -279,7 +301,9 @@ export function computeRoutes(spec: SoftwareNetworkSpec, o: RoutingOptions = {})
       if (hops.length > MAX_ECMP) hops.length = MAX_ECMP;
       const entry: FibEntry = { prefix: p.text, family: p.family, cost: d, nexthops: hops };
       (fibs[r] as FibEntry[]).push(entry);
-      (specs[r] as RouteSpec[]).push(routeSpec(entry, implied));
+      const rs = routeSpec(entry, implied);
+      (specs[r] as RouteSpec[]).push(rs);
+      if (tree) (items[r] as { node: number; sig: string; spec: RouteSpec }[]).push({ node: p.node, sig: sigOf(rs), spec: rs });
     }
   }
   const fibMap = new Map<string, readonly FibEntry[]>();
@@ -288,7 +312,7 @@ export function computeRoutes(spec: SoftwareNetworkSpec, o: RoutingOptions = {})
   names.forEach((n, r) => {
     const fib = fibs[r] as FibEntry[];
     fibMap.set(n, fib);
-    routeMap.set(n, specs[r] as RouteSpec[]);
+    routeMap.set(n, tree ? tree.aggregate(items[r] as { node: number; sig: string; spec: RouteSpec }[], fixed[r] as number[]) : (specs[r] as RouteSpec[]));
     unreach.set(n, unreachable[r] as string[]);
   });
   return { fibs: fibMap, routes: routeMap, unreachable: unreach };

@@ -18,6 +18,8 @@
  * up.send(100, batch);  // encapsulates in the slots' headroom and sends
  */
 import dgram from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import { Batch, MAX_BATCH, type PacketPool } from '../packet/pool.js';
 import { VXLAN_FLAG_I, VXLAN_HLEN, buildVxlan } from '../packet/vxlan.js';
 
@@ -42,6 +44,20 @@ export interface UplinkCounters {
   rxUnknownVni: number;
   rxNoBuffer: number;
   txErrors: number;
+}
+
+/**
+ * dgram's address lookup with IP literals answered at once: dns.lookup answers even a literal on
+ * the next tick, so every datagram sent to an address (not a connected socket) cost a deferral
+ * and a closure before its sendto. Names still go to dns.lookup.
+ *
+ * @example
+ * const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
+ */
+export function literalLookup(host: string, options: LookupOneOptions | number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const f = isIP(host);
+  if (f !== 0) cb(null, host, f);
+  else dnsLookup(host, typeof options === 'number' ? { family: options } : options, cb);
 }
 
 export class UplinkError extends Error {
@@ -73,10 +89,15 @@ export class VxlanUplink {
     sock.on('message', (msg) => this.onMessage(msg));
   }
 
+  /** One send callback for every datagram (no closure per datagram). */
+  private readonly sent = (e: Error | null): void => {
+    if (e) this.c.txErrors++;
+  };
+
   /** Binds the socket; rejects with UplinkError if the address or port is unusable. */
   static open(init: UplinkInit, pool: PacketPool): Promise<VxlanUplink> {
     const type = init.address.includes(':') ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket({ type, reuseAddr: false });
+    const sock = dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup });
     return new Promise((resolve, reject) => {
       sock.once('error', (e) => reject(new UplinkError(`uplink ${init.address}:${init.port ?? 4789}: ${e.message}`)));
       sock.bind(init.port ?? 4789, init.address, () => {
@@ -200,9 +221,7 @@ export class VxlanUplink {
       const dg = Buffer.allocUnsafe(len + VXLAN_HLEN);
       buf.copy(dg, 0, start, off + len);
       for (const r of b.remotes) {
-        this.sock.send(dg, r.port, r.address, (e) => {
-          if (e) this.c.txErrors++;
-        });
+        this.sock.send(dg, r.port, r.address, this.sent);
         this.c.txPackets++;
       }
     }
