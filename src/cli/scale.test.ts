@@ -34,3 +34,15 @@ test('scale: sets replicas of one function, the generation grows, the rest of th
   await assert.rejects(scaleInStore(store, 'default', 'web', 'nope', 2), { name: 'ScaleError' });
   assert.equal((await getResource(store, 'SoftwareNetwork', 'web', 'default')).metadata.generation, 2);
 });
+
+test('scale: --spread servers sets spread with the count, a later scale keeps it, none removes it', async () => {
+  const store = new MemoryStore();
+  await apply(store, parseManifestText(NET, 'web.yaml').resources);
+  const fw = async (): Promise<{ replicas?: number; spread?: string }> => ((await getResource(store, 'SoftwareNetwork', 'web', 'default')).spec as unknown as SoftwareNetworkSpec).functions[0] ?? {};
+  await scaleInStore(store, 'default', 'web', 'fw', 3, 'servers');
+  assert.deepEqual([(await fw()).replicas, (await fw()).spread], [3, 'servers']);
+  await scaleInStore(store, 'default', 'web', 'fw', 2);
+  assert.deepEqual([(await fw()).replicas, (await fw()).spread], [2, 'servers']);
+  await scaleInStore(store, 'default', 'web', 'fw', 2, 'none');
+  assert.deepEqual([(await fw()).replicas, (await fw()).spread], [2, undefined]);
+});
