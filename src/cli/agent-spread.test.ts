@@ -12,6 +12,8 @@ import type { Plain } from '../functions/contract.js';
 import { ServerAgent } from './agent.js';
 import { infraManifest, placements } from './agent-bed.js';
 import { until } from './agent-testing.js';
+import { renderDescribe } from './apply.js';
+import { readResource } from '../control/manifest/apply.js';
 
 const FLOWS = 12;
 const FWD_COUNT = 60;
@@ -124,6 +126,9 @@ test('agents: a firewall with replicas spread over 3 servers (VXLAN between agen
     });
     assert.equal(new Set(st.instances?.map((i) => i.server)).size, 3);
     assert.equal(st.instances?.reduce((n, i) => n + i.buckets, 0), 257);
+    // `swnet describe server` lists them.
+    const text = renderDescribe(readResource((await store.get(resourceKey('Server', where.get('fw') as string)))!), []);
+    for (const s of SERVERS) assert.match(text, new RegExp(`default/sp +fw +fw#\\d +${s} +\\d+`), text);
     await new Promise((r) => setTimeout(r, 500));
     await applyReplicas(store, 1);
     await until('1 instance', async () => (instances().length === 1 ? true : undefined), 20000);

@@ -152,6 +152,13 @@ export function renderDescribe(r: Resource, events: readonly SwnetEvent[]): stri
     lines.push('  Conditions:');
     lines.push(...align([['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'], ...conds.map((c) => [c.type, c.status, c.reason ?? '', age(c.lastTransitionTime), c.message ?? ''])]).trimEnd().split('\n').map((l) => `    ${l}`));
   }
+  // A Server's partitions (replicas spread over servers, agent-spread.ts): which server runs each instance.
+  const parts = r.kind === 'Server' ? (r.status as { partitions?: { network?: string; function?: string; instances?: { name: string; server: string; buckets: number }[]; replica?: number; front?: string }[] } | undefined)?.partitions : undefined;
+  if (parts && parts.length > 0) {
+    lines.push('  Partitions:');
+    const rows = parts.flatMap((p) => (p.instances ? p.instances.map((i) => [p.network ?? '', p.function ?? '', i.name, i.server, String(i.buckets)]) : [[p.network ?? '', p.function ?? '', `${p.function ?? ''}#${p.replica ?? ''}`, `here, for front ${p.front ?? '?'}`, '-']]));
+    lines.push(...align([['NETWORK', 'FUNCTION', 'INSTANCE', 'SERVER', 'BUCKETS'], ...rows]).trimEnd().split('\n').map((l) => `    ${l}`));
+  }
   if (events.length === 0) lines.push('Events:             <none>');
   else {
     lines.push('Events:');
