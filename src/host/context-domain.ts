@@ -25,10 +25,11 @@
  * - a changed plan whose functions, inner wires and linked ports are the same only re-points or
  *   rebinds its VNIs and changes its token share (nothing restarts); any other change builds a
  *   new context beside the old one in the same domain (make-before-break; the domain may hold
- *   `perDomain + 1` contexts meanwhile), carries the state of the functions that keep their name
- *   and kind (agent-state.ts: a new FIB keeps its own routes), moves the VNIs over, then removes
- *   the old context. Frames the old context still processes after its state was copied are lost:
- *   the network's own traffic sees a short gap; its neighbours in the domain see none.
+ *   `perDomain + 1` contexts meanwhile) that pre-copies the state of the functions that keep their
+ *   name and kind (agent-state.ts: a new FIB keeps its own routes); then, in one synchronous step,
+ *   the VNIs that led to the old context lead to hold queues in domain 0, the old context
+ *   processes what it holds (its output still leaves), its final state goes to the new one, and
+ *   the held frames follow, in order: no frame lost, its neighbours in the domain notice nothing.
  * - removal keeps the context running `graceMs` (frames in flight get through), then its final
  *   state is taken and its VNIs unbound; applying the network again meanwhile ends that at once.
  * - a crash (or a watchdog kill) of a context domain restarts it, and with it every context it
