@@ -1191,7 +1191,7 @@ export class AgentRuntime {
   }
 
   /** Destroys a domain (and its early holds, with what they held). */
-  private async destroyCell(c: Cell): Promise<Plain[][]> {
+  private async destroyCell(c: Cell, onState?: (state: Plain[][]) => void): Promise<Plain[][]> {
     if (c.early) {
       for (const h of c.early) {
         this.host.bridge.detach(h.hold);
@@ -1199,7 +1199,7 @@ export class AgentRuntime {
       }
       c.early = undefined;
     }
-    return this.host.removeDomain(c.hd.domain.id);
+    return this.host.removeDomain(c.hd.domain.id, onState);
   }
 
   private putWarm(key: string, c: Cell): void {
@@ -1243,7 +1243,9 @@ export class AgentRuntime {
             cells.map(async (c) => {
               await c.hd.domain.exportState().catch(() => undefined);
               this.forwardTx(c.hd);
-              const st = await this.destroyCell(c).catch(() => [] as Plain[][]);
+              // The final states go out as soon as the domain posted them, not after its thread ended.
+              const hand = (st: Plain[][]): void => c.fns.forEach((m, i) => resolvers.get(m.spec.name)?.(st[0]?.[i]));
+              const st = await this.destroyCell(c, hand).catch(() => [] as Plain[][]);
               c.fns.forEach((m, i) => {
                 resolvers.get(m.spec.name)?.(st[0]?.[i]);
                 // Kept for whoever hands it on (a migration's `drained` step), not forever.

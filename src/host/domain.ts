@@ -612,9 +612,10 @@ export class Domain {
   /**
    * Stops the domain gracefully: its loop ends, it exports its functions' state (one array per
    * context), and every slot it held goes back to domain 0. A hung domain is terminated after
-   * `timeoutMs` (state then empty).
+   * `timeoutMs` (state then empty). `onState` gets that state as soon as the domain posted it,
+   * before the thread is terminated (which takes a while on a loaded machine).
    */
-  async destroy(timeoutMs = 2000): Promise<Plain[][]> {
+  async destroy(timeoutMs = 2000, onState?: (state: Plain[][]) => void): Promise<Plain[][]> {
     if (this.state === 'stopped') return [];
     this.disarm();
     this.failContextChanges(`domain ${this.init.name} stopped`);
@@ -634,6 +635,7 @@ export class Domain {
         };
       });
     }
+    onState?.(state);
     this.generation++;
     await w?.terminate();
     this.processedBefore += Atomics.load(this.ctl, CTL.FRAMES);

@@ -151,13 +151,13 @@ export class HostServer {
     return hd;
   }
 
-  /** Destroys a domain at run time: its attachments leave the bridge; returns its functions' state. */
-  async removeDomain(id: number): Promise<Plain[][]> {
+  /** Destroys a domain at run time: its attachments leave the bridge; returns its functions' state (`onState`: as soon as posted, see Domain.destroy). */
+  async removeDomain(id: number, onState?: (state: Plain[][]) => void): Promise<Plain[][]> {
     const hd = this.domains.get(id);
     if (!hd) return [];
     this.domains.delete(id);
     for (const a of hd.attachments) this.bridge.detach(a);
-    return hd.domain.destroy();
+    return hd.domain.destroy(undefined, onState);
   }
 
   /**

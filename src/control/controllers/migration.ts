@@ -11,8 +11,11 @@
  * - Every phase change is an event on the SoftwareNetwork (MigrationStarted … MigrationDone
  *   with the timeline's durations; Warning MigrationFailed).
  * - Drain: a cordoned server with the `swnet.io/drain` annotation gets one migration per
- *   function on it (targets from the scheduler's filters and scores, {@link MovePlanner}), at
- *   most `drainConcurrency` at a time; once nothing is placed on it, `status.standby = true`.
+ *   function on it, a network's functions as one wave (MigrationObject.wave: one target while it
+ *   fits — {@link MovePlanner} `together`, the servers spread by the balance score as Kubernetes
+ *   reschedules evicted pods —, written in one transaction, switched in one transaction once all
+ *   are both-running, failed whole before the switch), at most `drainConcurrency` functions in
+ *   flight; once nothing is placed on it, `status.standby = true`.
  */
 import { EventRecorder } from '../events.js';
 import { readResource } from '../manifest/apply.js';
