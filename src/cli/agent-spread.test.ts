@@ -1,6 +1,7 @@
 // Replicas spread over servers through the real control plane: the network controller places
 // `fw~replica-k` apart, the agent of fw's server runs the partition's front and reaches the other
-// agents' replicas over VXLAN (127.0.0.1), a changed `replicas` re-partitions live across servers.
+// agents' replicas over VXLAN (127.0.0.1), a changed `replicas` or replica server re-partitions
+// live across servers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../control/store/memory.js';
@@ -8,6 +9,8 @@ import { startControllers } from '../control/controllers/start.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { resourceKey } from '../control/manifest/types.js';
+import { placementKey, type Placement } from '../control/placement.js';
+import type { JsonObject } from '../control/store/contract.js';
 import type { Plain } from '../functions/contract.js';
 import { ServerAgent } from './agent.js';
 import { infraManifest, placements } from './agent-bed.js';
@@ -75,7 +78,7 @@ async function applyReplicas(store: MemoryStore, n: number): Promise<void> {
   await apply(store, resources);
 }
 
-test('agents: a firewall with replicas spread over 3 servers (VXLAN between agents), 2 → 3 → 1 live under numbered replies: each flow on one instance, every reply passes once (conntrack entries moved across servers), status names each replica’s server', async () => {
+test('agents: a firewall with replicas spread over 3 servers (VXLAN between agents), 2 → 3 → (replica 2 moved to another server) → 1 live under numbered replies: each flow on one instance, every reply passes once (conntrack entries moved across servers), status names each replica’s server', async () => {
   const store = new MemoryStore();
   const ctl = await startControllers(store, { overload: false });
   const agents = new Map<string, ServerAgent>();
@@ -130,6 +133,16 @@ test('agents: a firewall with replicas spread over 3 servers (VXLAN between agen
     const text = renderDescribe(readResource((await store.get(resourceKey('Server', where.get('fw') as string)))!), []);
     for (const s of SERVERS) assert.match(text, new RegExp(`default/sp +fw +fw#\\d +${s} +\\d+`), text);
     await new Promise((r) => setTimeout(r, 500));
+    // Replica 2 moves to replica 1's server (as a scheduler would write it): its instance is
+    // replaced there, all its buckets moving with their connections; the old one stops later.
+    const now = await placements(store);
+    const r2key = placementKey('default', 'sp', 'fw~replica-2');
+    const r2 = (await store.get(r2key))?.value as unknown as Placement;
+    const to = now.get('fw~replica-1') as string;
+    await store.put(r2key, { ...r2, server: to } as unknown as JsonObject);
+    await until('instance 2 replaced', async () => (instances()[2] === to ? true : undefined), 20000);
+    assert.deepEqual(agents.get(to)?.runtime.spread?.servedList().map((r) => r.k).sort(), [1, 2]);
+    await new Promise((r) => setTimeout(r, 500));
     await applyReplicas(store, 1);
     await until('1 instance', async () => (instances().length === 1 ? true : undefined), 20000);
     assert.equal(front.runtime.partitionOf(KEY, 'fw')?.partition, part.partition, 'the same partition throughout: re-partitioned, never rebuilt');
@@ -150,14 +163,18 @@ test('agents: a firewall with replicas spread over 3 servers (VXLAN between agen
       recs.map((r) => [r.from, r.to]),
       [
         [2, 3],
+        [3, 3],
         [3, 1],
       ],
     );
+    const moved = recs[1] as (typeof recs)[0];
+    assert.ok(Math.abs(moved.moved - 257 / 3) <= 1 && moved.flows > 0, `instance 2 replaced: ${moved.moved} buckets, ${moved.flows} connections`);
     assert.ok(recs[0] && recs[0].moved > 60 && recs[0].moved < 110, `2→3 moved ${recs[0]?.moved}`);
-    assert.ok(recs[1] && recs[1].moved > 140 && recs[1].moved < 200, `3→1 moved ${recs[1]?.moved}`);
-    assert.ok(recs[1].flows > 0 && !recs[1].stateLost, `3→1 moved ${recs[1].flows} connections`);
+    const last = recs[2] as (typeof recs)[0];
+    assert.ok(last.moved > 140 && last.moved < 200, `3→1 moved ${last.moved}`);
+    assert.ok(last.flows > 0 && !last.stateLost && !moved.stateLost, `3→1 moved ${last.flows} connections`);
     // The replicas no longer placed stop on their servers after their keep time.
-    console.log(`spread agents: ${where.get('fw')} front; 2→3 moved ${recs[0].moved} buckets, ${recs[0].flows} connections, held ${recs[0].held} frames ${recs[0].holdMs.toFixed(1)} ms; 3→1 moved ${recs[1].moved}, ${recs[1].flows} connections, held ${recs[1].held} frames ${recs[1].holdMs.toFixed(1)} ms`);
+    console.log(`spread agents: ${where.get('fw')} front; 2→3 moved ${recs[0].moved} buckets, ${recs[0].flows} connections, held ${recs[0].held} frames ${recs[0].holdMs.toFixed(1)} ms; instance 2 replaced: ${moved.moved}, ${moved.flows} connections, held ${moved.held} ${moved.holdMs.toFixed(1)} ms; 3→1 moved ${last.moved}, ${last.flows} connections, held ${last.held} frames ${last.holdMs.toFixed(1)} ms`);
   } finally {
     for (const a of agents.values()) await a.stop();
     await ctl.stop();
