@@ -165,7 +165,8 @@ export class ServerAgent {
       const [pl, , beats] = a.reflectors as [Reflector, Reflector, Reflector];
       await standby.start({ store: init.store, server: init.server, runtime, placements: pl.cache, heartbeats: beats.cache, planWith: (k, f) => a.planWith(k, f), waitPlacements: (r) => pl.waitFor(r), reconcileNow: () => (a.kick(), a.settled()), fail: () => a.kill(), ...(init.log ? { log: init.log } : {}) });
       if (runtime.uplink) {
-        runtime.spread = new SpreadNode({ host: runtime.host, uplink: runtime.uplink, server: init.server, state: storeSpreadState(init.store) });
+        // A replica whose agent's heartbeat is gone is not asked for its flows (its buckets move without them at once).
+        runtime.spread = new SpreadNode({ host: runtime.host, uplink: runtime.uplink, server: init.server, state: storeSpreadState(init.store), alive: (s) => beats.cache.has(heartbeatKey(s)) });
         a.spreadReplicas = new SpreadReplicas({ server: init.server, node: runtime.spread, runtime, placements: pl.cache, networks: (a.reflectors[1] as Reflector).cache, endpoint: (s) => a.peerEndpoint(s), ...(init.log ? { log: init.log } : {}) });
       }
       a.migrations = await MigrationAgent.start({ store: init.store, server: init.server, runtime, planWith: (k, f) => a.planWith(k, f), ...(init.log ? { log: init.log } : {}) });

@@ -50,6 +50,8 @@ export interface PartitionBedInit {
    * in-band markers, flows through a state map): instance k runs on server k mod (1 + spread).
    */
   spread?: number;
+  /** The front's view of which servers are alive (SpreadNodeInit.alive). */
+  alive?: (server: string) => boolean;
 }
 
 export interface PartitionBed {
@@ -127,7 +129,7 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
     const x = i === 0 ? h : new HostServer({ name: `part-s${i + 1}`, slots: 65536, slotSize: 512, domain: { watchdogMs: 5000, ringCapacity: 32768 } });
     if (i > 0) hosts.push(x);
     const uplink = await VxlanUplink.open({ address: '127.0.0.1', port: 0 }, x.pool);
-    nodes.push(new SpreadNode({ host: x, uplink, server: x.name, state }));
+    nodes.push(new SpreadNode({ host: x, uplink, server: x.name, state, ...(i === 0 && init.alive ? { alive: init.alive } : {}) }));
     // Pings and markers cross while the partition starts: the pumps run.
     x.start();
   }

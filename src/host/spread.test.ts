@@ -157,6 +157,26 @@ test('spread: TCP connections through a partitioned NAT on 3 servers survive 2 â
   }
 });
 
+test('spread: a remote instance whose server is gone is not asked for its flows: the re-partition goes on at once, its buckets moving without state (stateLost)', async () => {
+  let up = true;
+  const bed = await partitionBed({ replicas: 2, spread: 1, alive: () => up });
+  try {
+    bed.startSource({ kpps: 4, flows: 64 });
+    await sleep(300);
+    up = false;
+    const rec = await bed.spreadResize(1);
+    assert.equal(rec.stateLost?.length, 1, JSON.stringify(rec));
+    assert.match(rec.stateLost?.[0] ?? '', /part-s2 is gone/);
+    assert.ok(rec.holdMs < 1000, `held ${rec.holdMs} ms`);
+    assert.equal(rec.flows, 0);
+    // The flows go on through instance 0 (the firewall lets them out again, replies follow).
+    const r = await bed.finish();
+    assert.equal(r.duplicates, 0);
+  } finally {
+    await bed.close();
+  }
+});
+
 test('spread: bucket bitmaps round-trip; an unanswered site fails with SpreadError; malformed control frames are dropped, never thrown', async () => {
   const all = Array.from({ length: FLOW_BUCKETS }, (_, i) => i);
   assert.deepEqual(bitsBuckets(bucketBits(all)), all);

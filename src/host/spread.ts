@@ -61,8 +61,15 @@ export interface SpreadNodeInit {
   readonly state: SpreadStateStore;
   /** Control frames are resent this often until answered (ms, default 200). */
   readonly retryMs?: number;
-  /** A request unanswered this long fails (ms, default 10 000). */
+  /** A new instance that does not answer its pings this long fails to start (ms, default 10 000). */
   readonly timeoutMs?: number;
+  /**
+   * An export or import unanswered this long fails (ms, default 3000): the moving buckets' frames
+   * are held meanwhile, so a dead instance must not keep them long.
+   */
+  readonly requestTimeoutMs?: number;
+  /** Whether a server is alive (e.g. its agent's heartbeat): a request to a dead one fails at once. */
+  readonly alive?: (server: string) => boolean;
 }
 
 /** Local experimental ethertype (IEEE 802 local experimental 1). */
@@ -272,7 +279,7 @@ export class SpreadNode {
     const retry = this.init.retryMs ?? 200;
     const timeout = this.init.timeoutMs ?? 10_000;
     /** Sends `m` on `on` ports every `retry` ms until `done` resolves it (or the timeout). */
-    const ask = <T>(m: Msg, on: readonly number[], what: string, done: (reply: Msg, port: number, resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> =>
+    const ask = <T>(m: Msg, on: readonly number[], what: string, done: (reply: Msg, port: number, resolve: (v: T) => void, reject: (e: Error) => void) => void, limit = timeout): Promise<T> =>
       new Promise<T>((resolve, reject) => {
         const t0 = performance.now();
         let timer: NodeJS.Timeout | undefined;
@@ -289,9 +296,14 @@ export class SpreadNode {
           ),
         );
         const tick = (): void => {
-          if (this.closed || performance.now() - t0 > timeout) {
+          if (this.init.alive && !this.init.alive(target.server)) {
             end();
-            reject(new SpreadError(`${what}: no answer from ${target.server} (${target.remote.address}:${target.remote.port}) in ${timeout} ms`));
+            reject(new SpreadError(`${what}: server ${target.server} is gone`));
+            return;
+          }
+          if (this.closed || performance.now() - t0 > limit) {
+            end();
+            reject(new SpreadError(`${what}: no answer from ${target.server} (${target.remote.address}:${target.remote.port}) in ${limit} ms`));
             return;
           }
           for (const p of on) this.send(nears[p] as number, m);
@@ -313,6 +325,7 @@ export class SpreadNode {
       throw e;
     }
     const { state } = this.init;
+    const reqLimit = this.init.requestTimeoutMs ?? 3000;
     return {
       backs: nears,
       exportFlows: async (buckets) => {
@@ -322,7 +335,7 @@ export class SpreadNode {
           if (r.error !== undefined) return fail(new SpreadError(`export of ${label}: ${r.error}`));
           seen.add(p);
           if (seen.size === all.length) ok(r.ref);
-        });
+        }, reqLimit);
         const st = await state.take(ref);
         if (!st) throw new SpreadError(`export of ${label}: no flows under ${ref}`);
         return st;
@@ -334,7 +347,7 @@ export class SpreadNode {
           if (r.t !== 'I') return;
           if (r.error !== undefined) fail(new SpreadError(`import into ${label}: ${r.error}`));
           else ok();
-        });
+        }, reqLimit);
       },
       close: async () => detach(),
     };
