@@ -58,8 +58,9 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
   const r1: FunctionSpec = { name: 'r1', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(1), addresses: ['10.0.1.1/24'] }, { name: 'eth1', mac: mac(2), addresses: ['10.0.0.1/30'] }], routes: [{ prefix: '10.0.2.0/24', via: '10.0.0.2' }] } };
   const r2: FunctionSpec = { name: 'r2', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(3), addresses: ['10.0.0.2/30'] }, { name: 'eth1', mac: mac(4), addresses: ['10.0.2.1/24'] }], neighbors: [{ interface: 'eth1', address: '10.0.2.10', mac: mac(20) }] } };
   const sink: FunctionSpec = { name: 'sink', kind: 'traffic-sink', config: {} };
-  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 } });
-  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 } });
+  // The source sends what is due every 1 ms (domain timers' default 10 ms: 200-frame bursts, a 10 ms gap in every baseline).
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
   try {
     const ea = a.endpoint as { address: string; port: number };
     const eb = b.endpoint as { address: string; port: number };

@@ -193,6 +193,8 @@ export interface AgentRuntimeInit {
   readonly idleWorkers?: number;
   /** Networks per context domain (`isolation: context`); default 64 (context-domain.ts). */
   readonly contextsPerDomain?: number;
+  /** Interval of the functions' timers in user domains (ms, ≥ 1; default 10): a traffic generator sends what is due at each. */
+  readonly domainTickMs?: number;
 }
 
 /** A function of a cell. */
@@ -323,7 +325,7 @@ export class AgentRuntime {
   /** Opens the host (pool, loop started) and its uplink; rejects with UplinkError if the address is unusable. */
   static async open(init: AgentRuntimeInit): Promise<AgentRuntime> {
     const pool = new DomainPool(init.idleWorkers ?? 2);
-    const host = new HostServer({ name: init.name, slots: init.slots ?? 8192, domain: { pool }, ...(init.capacity ? { capacity: { ...init.capacity } } : {}), ...(init.power ? { power: init.power } : {}) });
+    const host = new HostServer({ name: init.name, slots: init.slots ?? 8192, domain: { pool, ...(init.domainTickMs !== undefined ? { tickMs: init.domainTickMs } : {}) }, ...(init.capacity ? { capacity: { ...init.capacity } } : {}), ...(init.power ? { power: init.power } : {}) });
     const uplink = init.vxlan
       ? await VxlanUplink.open({ address: init.vxlan.address, port: init.vxlan.port }, host.pool).catch(async (e: unknown) => {
           await pool.close();
