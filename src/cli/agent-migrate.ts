@@ -137,14 +137,17 @@ export class MigrationAgent {
         this.recheck.add(mk);
         continue;
       }
-      // A wave's functions bound here are warmed together, in one domain (one start, not one each).
-      if (m.phase === 'pending' && m.to === me && m.wave !== undefined) {
+      // A wave's functions bound here are warmed together, in one domain (one start, not one
+      // each), and given their state together; those leaving from here are exported together
+      // (one export per domain).
+      const target = (m.phase === 'pending' || m.phase === 'state-copied') && m.to === me;
+      if (m.wave !== undefined && (target || (m.phase === 'prepared' && m.from === me))) {
         const wave: { mk: string; m: MigrationObject }[] = [];
         for (const o of cache.values()) {
           const w = parsedValue(o);
-          if (isMigration(w) && !w.standby && w.wave === m.wave && w.phase === 'pending' && w.to === me && w.namespace === m.namespace && w.network === m.network && !this.busy.has(keyOf(w))) wave.push({ mk: keyOf(w), m: w });
+          if (isMigration(w) && !w.standby && w.wave === m.wave && w.phase === m.phase && (target ? w.to === me : w.from === me) && w.namespace === m.namespace && w.network === m.network && !this.busy.has(keyOf(w))) wave.push({ mk: keyOf(w), m: w });
         }
-        this.launch(wave, () => this.warmWave(wave));
+        this.launch(wave, () => (m.phase === 'pending' ? this.warmWave(wave) : m.phase === 'prepared' ? this.exportWave(wave) : this.importWave(wave)));
         continue;
       }
       this.launch([{ mk, m }], () => this.step(mk, m));
@@ -208,6 +211,52 @@ export class MigrationAgent {
     else await rt.warmGroup(key, ok, plan.wires, { remote, ...share });
     for (const x of items) this.timed(x.mk, 'prepare', t0);
     await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['pending'], 'prepared', this.by, `warm ${x.m.function} on ${me}, in one domain with the ${items.length} function(s) of its wave here (${remote.length} VXLAN link(s) bound ahead)`)));
+  }
+
+  /**
+   * `prepared` of a wave's migrations from this server, of one network: each function isolated
+   * unless the wave holds its whole domain (see `step`), their states exported with one export
+   * per domain, then each → `state-copied` with its `pre` state.
+   */
+  private async exportWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
+    const me = this.init.server;
+    const rt = this.init.runtime;
+    const m0 = items[0]?.m;
+    if (!m0) return;
+    const key = `${m0.namespace}/${m0.network}`;
+    const t0 = performance.now();
+    const fns = items.map((x) => x.m.function);
+    const gone = fns.filter((fn) => !rt.functions(key).includes(fn));
+    if (gone.length > 0) throw new MigrationAgentError(`${key}/${gone.join(',')} does not run on ${me}`);
+    await Promise.all(fns.map(async (fn) => (this.waveHolds(m0, rt.domainOf(key, fn)) ? undefined : rt.isolate(key, fn))));
+    const states = await rt.exportStates(key, fns);
+    await Promise.all(
+      items.map(async ({ mk, m }) => {
+        const pre = states.get(m.function) ?? null;
+        this.timed(mk, 'export', t0);
+        const state: MigrationState = { pre: pre as JsonObject[string] };
+        await advance(this.init.store, mk, ['prepared'], 'state-copied', this.by, `${JSON.stringify(pre).length} bytes of state`, [{ type: 'put', key: stateKeyOf(mk), value: state as unknown as JsonObject }]);
+      }),
+    );
+  }
+
+  /** `state-copied` of a wave's migrations to this server, of one network: every `pre` imported at once, then each → `both-running`. */
+  private async importWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
+    const rt = this.init.runtime;
+    const m0 = items[0]?.m;
+    if (!m0) return;
+    const key = `${m0.namespace}/${m0.network}`;
+    const t0 = performance.now();
+    const states = new Map<string, Plain>();
+    for (const [i, st] of (await Promise.all(items.map((x) => this.readState(x.mk)))).entries()) {
+      const { mk, m } = items[i] as { mk: string; m: MigrationObject };
+      if (st.pre === undefined) throw new MigrationAgentError(`no pre-copy state at ${stateKeyOf(mk)}`);
+      if (!rt.hasWarm(key, m.function)) throw new MigrationAgentError(`the warm instance of ${key}/${m.function} is gone (agent restarted?)`);
+      states.set(m.function, st.pre as Plain);
+    }
+    await rt.importStates(key, states);
+    for (const x of items) this.timed(x.mk, 'import', t0);
+    await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['state-copied'], 'both-running', this.by)));
   }
 
   private timed(mk: string, step: string, t0: number): void {

@@ -534,6 +534,30 @@ export class AgentRuntime {
   }
 
   /**
+   * Imports the state of several functions of `key` (function → state), as {@link importState},
+   * with one import per domain (a drain's wave warmed in one domain: one round trip). Rejects if
+   * a function refused its state.
+   *
+   * @example
+   * await rt.importStates('default/web', new Map([['r1', s1], ['r2', s2]]));
+   */
+  async importStates(key: string, states: ReadonlyMap<string, Plain>, timeoutMs = 2000): Promise<void> {
+    const byCell = new Map<Cell, Plain[]>();
+    const alone: Promise<void>[] = [];
+    for (const [fn, st] of states) {
+      if (!this.hasWarm(key, fn) && this.contexts.has(key)) {
+        alone.push(this.contexts.importState(key, fn, st, timeoutMs));
+        continue;
+      }
+      const c = this.cellOf(key, fn);
+      let arr = byCell.get(c);
+      if (!arr) byCell.set(c, (arr = []));
+      arr[memberIndex(c, fn)] = st;
+    }
+    await Promise.all([...alone, ...[...byCell].map(([c, arr]) => c.hd.domain.importState([arr], timeoutMs))]);
+  }
+
+  /**
    * The state of function `fn` of `key` (warm instance first, else the running one), exported
    * live once the frames already handed to it are processed.
    *
@@ -545,6 +569,33 @@ export class AgentRuntime {
     const c = this.cellOf(key, fn);
     const st = await c.hd.domain.exportState(timeoutMs);
     return st[0]?.[memberIndex(c, fn)] ?? null;
+  }
+
+  /**
+   * The states of several functions of `key`, as {@link exportState}, with one live export per
+   * domain (a drain's wave leaving one domain: one round trip, not one per function).
+   *
+   * @example
+   * const st = await rt.exportStates('default/web', ['r1', 'r2']); // Map { 'r1' => …, 'r2' => … }
+   */
+  async exportStates(key: string, fns: readonly string[], timeoutMs = 2000): Promise<Map<string, Plain>> {
+    const out = new Map<string, Plain>();
+    const byCell = new Map<Cell, string[]>();
+    for (const fn of fns) {
+      if (!this.hasWarm(key, fn) && this.contexts.has(key)) {
+        out.set(fn, await this.contexts.exportState(key, fn, timeoutMs));
+        continue;
+      }
+      const c = this.cellOf(key, fn);
+      byCell.set(c, [...(byCell.get(c) ?? []), fn]);
+    }
+    await Promise.all(
+      [...byCell].map(async ([c, names]) => {
+        const st = await c.hd.domain.exportState(timeoutMs);
+        for (const fn of names) out.set(fn, st[0]?.[memberIndex(c, fn)] ?? null);
+      }),
+    );
+    return out;
   }
 
   /**

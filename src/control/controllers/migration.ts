@@ -45,7 +45,11 @@ export interface MigrationControllerInit {
    * or alone when nothing else is in flight.
    */
   readonly drainConcurrency?: number;
-  /** Functions of one network in one drain wave at most (default 64; the rest in later waves). */
+  /**
+   * Functions of one network in one drain wave at most (default 60; the rest in later waves): a
+   * wave's switch compares and writes two keys per function in one transaction, and etcd refuses
+   * more than 128 operations of a kind in one (`--max-txn-ops`).
+   */
   readonly drainWave?: number;
   /** A function whose drain migration failed is retried after this (ms, default 2000). */
   readonly drainRetryMs?: number;
@@ -374,7 +378,7 @@ export class MigrationController {
       const batch: MigrationObject[] = [];
       const blocked: string[] = [];
       const conc = this.init.drainConcurrency ?? 64;
-      const maxWave = Math.max(1, Math.min(this.init.drainWave ?? 64, conc));
+      const maxWave = Math.max(1, Math.min(this.init.drainWave ?? 60, conc));
       const exclude = new Set([name]);
       for (const [nk, all] of byNet) {
         if (room <= 0) break;
