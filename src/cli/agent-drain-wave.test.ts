@@ -4,7 +4,7 @@ import type { Plain } from '../functions/contract.js';
 import { MemoryStore } from '../control/store/memory.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
-import { getMigration, keyOf, newMigration } from '../control/migrations.js';
+import { getMigration, keyOf, migrationStateKey, newMigration } from '../control/migrations.js';
 import type { JsonObject } from '../control/store/contract.js';
 import { MigrationController } from '../control/controllers/migration.js';
 import { ServerAgent } from './agent.js';
@@ -89,6 +89,10 @@ test('a drain wave moves two linked functions in one domain: the source does not
       const at = (p: string): string => end.timeline.find((e) => e.phase === p)?.detail ?? '';
       assert.match(at('prepared'), /in one domain with the 2 function\(s\) of its wave here/);
       assert.match(at('switched'), /a wave of 2/);
+      assert.match(at('done'), /final state (imported|merged)/);
+      // The pre-copy (one export of the shared domain) carried each router's learnt neighbour.
+      const st = (await store.get(migrationStateKey('default', 'wave', m.id)))?.value as { pre?: { neighbors?: { address: string }[] } } | undefined;
+      assert.ok(st?.pre?.neighbors?.some((n) => n.address === (m.function === 'r1' ? '10.7.0.2' : '10.7.0.1')), JSON.stringify(st));
     }
     // Both switched at one instant.
     const sw = await Promise.all(ms.map(async (m) => (await getMigration(store, keyOf(m)))?.m.timeline.find((e) => e.phase === 'switched')?.at));
