@@ -196,8 +196,8 @@ export class UrbanizeController {
       const base = p.function.split('~')[0] as string;
       const id = `${p.namespace}/${p.network}/${p.function}`;
       seen.add(id);
-      // A warm standby copy (`fw~standby-1`) processes no traffic.
-      const demand = p.function.includes('~') ? 0 : (rates.get(`${p.namespace}/${p.network}`) ?? 0);
+      // A warm standby copy (`fw~standby-1`) processes no traffic; a spread replica (`fw~replica-1`) does.
+      const demand = p.function.includes('~standby-') ? 0 : (rates.get(`${p.namespace}/${p.network}`) ?? 0);
       const hist = this.history.get(id) ?? [];
       hist.unshift(Math.min(1, demand / nominal));
       if (hist.length > HISTORY) hist.length = HISTORY;
