@@ -110,17 +110,20 @@ export class GangScheduler implements NetworkScheduler {
 /**
  * Schedules a gang; replicas spread over servers (`~replica-k`, group `#replicas`) keep apart
  * where the cluster allows: refused, the gang is tried again with the last replica free of the
- * group, then the last two, … (the most servers first). The reason of the first refusal is kept
- * when even that fails.
+ * group, then the last two, … (the most servers first). When even all of them together are
+ * refused, the reason is that last attempt's (what really blocks), the first one's beside it.
  */
 function scheduleSoft(scheduler: Scheduler, reqs: readonly FunctionRequest[]): ReturnType<Scheduler['scheduleGang']> {
   const first = scheduler.scheduleGang([...reqs]);
   if (first.ok) return first;
   const reps = reqs.filter((r) => /~replica-\d+$/.test(r.id) && r.antiAffinity?.some((g) => g.endsWith(REPLICA_GROUP)));
+  let last: ReturnType<Scheduler['scheduleGang']> = first;
   for (let free = 1; free <= reps.length; free++) {
     const loose = new Set(reps.slice(reps.length - free).map((r) => r.id));
-    const g = scheduler.scheduleGang(reqs.map((r) => (loose.has(r.id) ? { ...r, antiAffinity: (r.antiAffinity ?? []).filter((x) => !x.endsWith(REPLICA_GROUP)) } : r)));
-    if (g.ok) return g;
+    last = scheduler.scheduleGang(reqs.map((r) => (loose.has(r.id) ? { ...r, antiAffinity: (r.antiAffinity ?? []).filter((x) => !x.endsWith(REPLICA_GROUP)) } : r)));
+    if (last.ok) return last;
   }
-  return first;
+  if (last === first || last.ok || last.unschedulable.message === first.unschedulable.message) return first;
+  const u = last.unschedulable;
+  return { ...last, unschedulable: { ...u, message: `${u.message} (with every replica apart: ${first.unschedulable.message})` } };
 }

@@ -2,7 +2,7 @@
 // cluster allows, together where it does not, and the manifest's check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apply } from '../manifest/apply.js';
+import { apply, getResource } from '../manifest/apply.js';
 import { parseManifestText } from '../manifest/load.js';
 import { PLACEMENT_PREFIX, type Placement } from '../placement.js';
 import { MemoryStore } from '../store/memory.js';
@@ -53,6 +53,21 @@ test('spread: replicas 3 over 3 servers get a server each; scaled to 4 on 3 serv
     await apply(store, parseManifestText(net(3, ''), 'sp.yaml').resources);
     at = await placed(store, 1);
     assert.ok(at.has('fw'));
+  } finally {
+    await c.stop();
+    await store.close();
+  }
+});
+
+test('spread: replicas that fit nowhere even together are refused with the reason that blocks them (capacity)', async () => {
+  const store = new MemoryStore();
+  const c = await NetworkController.start(store, { scheduler: new GangScheduler(), minBackoffMs: 50 });
+  try {
+    // 2 servers of 8 CPUs, fw asks 5 CPUs per instance: 2 fit (one per server), 3 do not.
+    await apply(store, parseManifestText(`${infra(2)}---\n${net(3).replace('cpu: 1', 'cpu: 5')}`, 'sp.yaml').resources);
+    const cond = await until('unschedulable', async () => (await getResource(store, 'SoftwareNetwork', 'sp', 'default')).status?.conditions?.find((x) => x.type === 'Scheduled' && x.status === 'False'));
+    assert.match(cond.message ?? '', /fw~replica-2: capacity refused 2 \(cpu 5 > free 3/, cond.message);
+    assert.doesNotMatch(cond.message ?? '', /with every replica apart/, 'the same reason is not said twice');
   } finally {
     await c.stop();
     await store.close();
