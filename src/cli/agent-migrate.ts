@@ -140,14 +140,15 @@ export class MigrationAgent {
       // A wave's functions bound here are warmed together, in one domain (one start, not one
       // each), and given their state together; those leaving from here are exported together
       // (one export per domain).
-      const target = (m.phase === 'pending' || m.phase === 'state-copied') && m.to === me;
+      const target = (m.phase === 'pending' || m.phase === 'state-copied' || m.phase === 'drained') && m.to === me;
       if (m.wave !== undefined && (target || (m.phase === 'prepared' && m.from === me))) {
         const wave: { mk: string; m: MigrationObject }[] = [];
         for (const o of cache.values()) {
           const w = parsedValue(o);
           if (isMigration(w) && !w.standby && w.wave === m.wave && w.phase === m.phase && (target ? w.to === me : w.from === me) && w.namespace === m.namespace && w.network === m.network && !this.busy.has(keyOf(w))) wave.push({ mk: keyOf(w), m: w });
         }
-        this.launch(wave, () => (m.phase === 'pending' ? this.warmWave(wave) : m.phase === 'prepared' ? this.exportWave(wave) : this.importWave(wave)));
+        const run = { pending: this.warmWave, prepared: this.exportWave, 'state-copied': this.importWave, drained: this.finishWave }[m.phase as 'pending' | 'prepared' | 'state-copied' | 'drained'];
+        this.launch(wave, () => run.call(this, wave));
         continue;
       }
       this.launch([{ mk, m }], () => this.step(mk, m));
@@ -257,6 +258,50 @@ export class MigrationAgent {
     await rt.importStates(key, states);
     for (const x of items) this.timed(x.mk, 'import', t0);
     await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['state-copied'], 'both-running', this.by)));
+  }
+
+  /**
+   * `drained` of a wave's migrations to this server, of one network, once adopted: each
+   * function's `final` merged into its own state as in `step`, with one export and one import
+   * per domain (each on its own if the domain refuses one of them), then each → `done`.
+   */
+  private async finishWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
+    const rt = this.init.runtime;
+    const m0 = items[0]?.m;
+    if (!m0) return;
+    const key = `${m0.namespace}/${m0.network}`;
+    const t0 = performance.now();
+    // Adopted by the reconcile that followed the switch; the others on a later pass.
+    const ready = items.filter((x) => rt.functions(key).includes(x.m.function));
+    if (ready.length === 0) return;
+    for (const x of ready) this.warmFor.delete(x.mk);
+    const states = await Promise.all(ready.map((x) => this.readState(x.mk)));
+    const finals = new Map<string, Plain>();
+    ready.forEach((x, i) => {
+      const f = states[i]?.final;
+      if (f !== undefined) finals.set(x.m.function, f as Plain);
+    });
+    const own = await rt.exportStates(key, [...finals.keys()]);
+    const merged = new Map<string, Plain>();
+    for (const [fn, f] of finals) merged.set(fn, mergeState(rt.kindOf(key, fn) ?? '', own.get(fn) ?? null, f));
+    const detail = new Map<string, string>();
+    const ok = (fn: string): void => void detail.set(fn, merged.get(fn) === finals.get(fn) ? 'final state imported' : 'final state merged');
+    try {
+      await rt.importStates(key, merged);
+      for (const fn of merged.keys()) ok(fn);
+    } catch {
+      for (const [fn, st] of merged) {
+        try {
+          await rt.importState(key, fn, st);
+          ok(fn);
+        } catch (e) {
+          // A merge the function refuses (a binding both sides allocated): the target's state stands.
+          detail.set(fn, `final state not merged (${e instanceof Error ? e.message : String(e)}): the target's state stands`);
+        }
+      }
+    }
+    for (const x of ready) this.timed(x.mk, 'final-import', t0);
+    await Promise.all(ready.map((x) => advance(this.init.store, x.mk, ['drained'], 'done', this.by, detail.get(x.m.function) ?? 'no final state: the pre-copy stands')));
   }
 
   private timed(mk: string, step: string, t0: number): void {
