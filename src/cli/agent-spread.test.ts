@@ -15,6 +15,7 @@ import type { Plain } from '../functions/contract.js';
 import { ServerAgent } from './agent.js';
 import { infraManifest, placements } from './agent-bed.js';
 import { until } from './agent-testing.js';
+import { PARTITION_STATE_PREFIX, STATE_CHUNK, storeSpreadState } from './agent-spread.js';
 import { renderDescribe } from './apply.js';
 import { readResource } from '../control/manifest/apply.js';
 
@@ -179,4 +180,18 @@ test('agents: a firewall with replicas spread over 3 servers (VXLAN between agen
     for (const a of agents.values()) await a.stop();
     await ctl.stop();
   }
+});
+
+test('storeSpreadState: flows of several MiB go in chunks under the etcd request limit, are taken once, and leave nothing behind', async () => {
+  const store = new MemoryStore();
+  const state = storeSpreadState(store);
+  const rows = Array.from({ length: 20000 }, (_, i) => ({ orig: { src: `10.0.${i >> 8}.${i & 255}`, sport: 1024 + i, dst: '198.51.100.7', dport: 443 }, state: 'ESTABLISHED', expires: 123456789 + i }));
+  const flows = [[{ connections: rows }]] as unknown as Plain[][];
+  await state.put('default/sp/fw#1/x1', flows);
+  const keys = (await store.list(PARTITION_STATE_PREFIX)).items;
+  assert.ok(keys.length >= 4, `${keys.length} keys`);
+  for (const kv of keys) assert.ok(Buffer.byteLength(JSON.stringify(kv.value)) <= 2 * STATE_CHUNK + 64, kv.key);
+  assert.deepEqual(await state.take('default/sp/fw#1/x1'), flows);
+  assert.equal(await state.take('default/sp/fw#1/x1'), undefined);
+  assert.equal((await store.list(PARTITION_STATE_PREFIX)).items.length, 0);
 });

@@ -37,8 +37,14 @@ export const PARTITION_STATE_PREFIX = '/swnet/partition-state/';
 export const replicaName = (fn: string, k: number): string => `${fn}~replica-${k}`;
 const REPLICA = /^(.+)~replica-(\d+)$/;
 
+/** Characters of the flows' JSON per store value: escaped (≤ 2 bytes a character, 3 for non-ASCII) it stays under etcd's 1.5 MiB request limit. */
+export const STATE_CHUNK = 256 * 1024;
+
 /**
- * A SpreadStateStore over the control plane's store (memory, SQLite or etcd alike).
+ * A SpreadStateStore over the control plane's store (memory, SQLite or etcd alike): the flows as
+ * JSON text in chunks of at most STATE_CHUNK characters (`<ref>/<i>`), then a head (`<ref>`) with
+ * their count, written last, so a reader that finds the head finds every chunk. Taken once: read,
+ * then deleted.
  *
  * @example
  * const state = storeSpreadState(store);
@@ -46,15 +52,30 @@ const REPLICA = /^(.+)~replica-(\d+)$/;
 export function storeSpreadState(store: Store): SpreadStateStore {
   return {
     put: async (ref, flows) => {
-      await store.put(`${PARTITION_STATE_PREFIX}${ref}`, { flows } as unknown as JsonObject);
+      const key = `${PARTITION_STATE_PREFIX}${ref}`;
+      const text = JSON.stringify(flows);
+      const n = Math.max(1, Math.ceil(text.length / STATE_CHUNK));
+      for (let i = 0; i < n; i++) await store.put(`${key}/${i}`, { text: text.slice(i * STATE_CHUNK, (i + 1) * STATE_CHUNK) });
+      await store.put(key, { chunks: n });
     },
     take: async (ref) => {
       const key = `${PARTITION_STATE_PREFIX}${ref}`;
-      const kv = await store.get(key);
-      if (!kv) return undefined;
-      await store.delete(key).catch(() => undefined);
-      const f = (kv.value as { flows?: unknown }).flows;
-      return Array.isArray(f) ? (f as Plain[][]) : undefined;
+      const head = await store.get(key);
+      const n = (head?.value as { chunks?: unknown } | undefined)?.chunks;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return undefined;
+      let text = '';
+      for (let i = 0; i < n; i++) {
+        const t = ((await store.get(`${key}/${i}`))?.value as { text?: unknown } | undefined)?.text;
+        if (typeof t !== 'string') return undefined;
+        text += t;
+      }
+      await store.txn([], [{ type: 'delete', key }, { type: 'delete', key: `${key}/`, prefix: true }]).catch(() => undefined);
+      try {
+        const f = JSON.parse(text) as unknown;
+        return Array.isArray(f) ? (f as Plain[][]) : undefined;
+      } catch {
+        return undefined;
+      }
     },
   };
 }
