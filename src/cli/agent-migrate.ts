@@ -18,6 +18,11 @@
  *   (`final`) → `drained`;
  * - `drained`, the target: `final` merged into the adopted function's state (what it created
  *   since the switch stays, the source's rows it lacks are added: agent-state.ts) → `done`.
+ * A drain's wave (`MigrationObject.wave`) is stepped together where it shares a server and a
+ * network: the target warms its functions in ONE domain (AgentRuntime.warmGroup) and imports
+ * their `pre` and merged `final` states with one import per domain, the source exports them with
+ * one export per domain and leaves a domain holding only the wave's functions as it is (it
+ * retires whole after the wave's one switch).
  * A step that cannot be done fails the migration with the error's message (MigrationAgentError
  * and the runtime's typed errors); a failed or vanished migration's warm instance is dropped.
  * Failover promotions (`standby: true`) belong to agent-standby.ts and are left alone.
