@@ -13,6 +13,9 @@ import { placementKey, type Placement } from '../control/placement.js';
 import type { JsonObject } from '../control/store/contract.js';
 import type { Plain } from '../functions/contract.js';
 import { ServerAgent } from './agent.js';
+import type { HostDomain } from '../host/hostserver.js';
+import { flowBucket, flowKeyOfFrame } from '../functions/lib/flowkey.js';
+import { udpFrame } from '../packet/frames.js';
 import { infraManifest, placements } from './agent-bed.js';
 import { until } from './agent-testing.js';
 import { PARTITION_STATE_PREFIX, STATE_CHUNK, storeSpreadState } from './agent-spread.js';
@@ -64,6 +67,10 @@ ${rev}
     - { endpoints: ['fw:c', 'csink:in'] }
     - { endpoints: ['srv:out', 'fw:d'] }
 `;
+}
+
+interface Row {
+  orig: { src: string; sport: number; dst: string; dport: number };
 }
 
 interface SinkFlow {
@@ -122,6 +129,19 @@ test('agents: a firewall with replicas spread over 3 servers (VXLAN between agen
     }, 20000);
     await applyReplicas(store, 3);
     await until('3 instances on 3 servers', async () => (new Set(instances()).size === 3 ? true : undefined), 20000);
+    // Each flow's connection is in exactly one instance, on its server: the one owning its bucket.
+    const hds = [front.runtime.partitionOf(KEY, 'fw')?.partition.domains()[0], ...[1, 2].map((k) => [...agents.values()].flatMap((a) => a.runtime.spread?.servedList() ?? []).find((r) => r.k === k)?.hd)];
+    const whereConn = new Map<number, number[]>();
+    for (let k = 0; k < 3; k++) {
+      const st0 = await (hds[k] as HostDomain).domain.exportState();
+      for (const c of ((st0[0]?.[0] as { connections?: Row[] } | null)?.connections ?? [])) {
+        const f = udpFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', src: c.orig.src, dst: c.orig.dst, srcPort: c.orig.sport, dstPort: c.orig.dport, payload: new Uint8Array(1) });
+        const b = flowBucket(flowKeyOfFrame(f, 0, f.length));
+        whereConn.set(b, [...(whereConn.get(b) ?? []), k]);
+      }
+    }
+    assert.equal([...whereConn.values()].flat().length, FLOWS, 'one connection per flow');
+    for (const [b, ks] of whereConn) assert.deepEqual(ks, [part.partition.ownerOf(b)], `bucket ${b}`);
     // Status: which server runs each instance.
     const st = await until('status partitions', async () => {
       const v = (await store.get(resourceKey('Server', where.get('fw') as string)))?.value as { status?: { partitions?: { function: string; instances?: { server: string; buckets: number }[] }[] } } | undefined;
