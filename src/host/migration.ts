@@ -10,7 +10,7 @@
  * 2. state copied — pre-copy: the running source exports its functions' state (routes,
  *    neighbours, conntrack, NAT bindings, MAC table, DPI streams), the target imports it;
  * 3. both running — frames still go to the source; the target processes copies of them (its
- *    output discarded) until it has run `warmup.frames` of them, so that its code is compiled and
+ *    output discarded, paced) until it has run `warmup.frames` of them, so that its code is compiled and
  *    its caches hot when the traffic switches (a fresh worker runs its first thousands of frames
  *    in V8's interpreter: the first frames through a cold target took ~3 ms longer, measured at
  *    100 kpps). The final import replaces whatever state the copies left; the target's counters
@@ -80,11 +80,13 @@ export interface MigrationInit {
   warmMs?: number;
   /**
    * Warm-up of the target before the switch with copies of the source's input (output
-   * discarded): until it processed `frames` (default 4096) or `maxMs` passed (default 50); false:
-   * none. Copies are made only while the pool has a quarter of its slots free, and never on a
+   * discarded): `frames` copies (default 2048) at most `perMs` a millisecond (default 20), for at
+   * most `maxMs` (default 250); false: none. Paced so that the target's thread runs short bursts:
+   * at full rate, a third busy thread on a 2-core machine delayed the source's own frames by
+   * 3–8 ms. Copies are made only while the pool has a quarter of its slots free, and never on a
    * server with an emulated capacity (they would spend the network's tokens).
    */
-  warmup?: { frames?: number; maxMs?: number } | false;
+  warmup?: { frames?: number; perMs?: number; maxMs?: number } | false;
   /** Time to keep the drained source before destroying it (ms); default 0. */
   keepSourceMs?: number;
   /** Called at each phase (the control plane turns these into events). */
@@ -272,9 +274,13 @@ const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
  * discarding attachment, until it processed `frames` of them or `maxMs` passed; waits (≤ 100 ms)
  * until it has processed and sent everything, then unwires it. Returns the frames copied.
  */
-async function warmUp(from: HostServer, src: HostDomain, tgt: HostDomain, paths: readonly number[], w: { frames?: number; maxMs?: number }, id: string): Promise<number> {
-  const want = w.frames ?? 4096;
+async function warmUp(from: HostServer, src: HostDomain, tgt: HostDomain, paths: readonly number[], w: { frames?: number; perMs?: number; maxMs?: number }, id: string): Promise<number> {
+  const want = w.frames ?? 2048;
+  const perMs = w.perMs ?? 20;
   const pool = from.pool;
+  // Token bucket: `perMs` copies a millisecond, bursts of at most 2 ms' worth.
+  let budget = perMs;
+  let refilled = performance.now();
   const feeds: { vnic: number; feed: number; path: number; queue: Batch[] }[] = [];
   let copied = 0;
   for (let i = 0; i < src.attachments.length; i++) {
@@ -286,8 +292,14 @@ async function warmUp(from: HostServer, src: HostDomain, tgt: HostDomain, paths:
     const f = { vnic: s, feed, path, queue: [] as Batch[] };
     from.mirror(s, (b) => {
       if (copied >= want || pool.available < pool.slots / 4) return;
+      const now = performance.now();
+      budget = Math.min(2 * perMs, budget + (now - refilled) * perMs);
+      refilled = now;
+      const n = Math.min(b.count, Math.floor(budget), want - copied);
+      if (n <= 0) return;
+      budget -= n;
       const c = new Batch(MAX_BATCH);
-      for (let k = 0; k < b.count; k++) {
+      for (let k = 0; k < n; k++) {
         const d = pool.alloc();
         if (d < 0) break;
         const off = b.offs[k] as number;
@@ -310,7 +322,7 @@ async function warmUp(from: HostServer, src: HostDomain, tgt: HostDomain, paths:
     }
   };
   const start = tgt.domain.counters();
-  const end = performance.now() + (w.maxMs ?? 50);
+  const end = performance.now() + (w.maxMs ?? 250);
   while (copied < want && performance.now() < end) {
     await turn();
     flush();
