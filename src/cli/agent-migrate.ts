@@ -220,9 +220,9 @@ export class MigrationAgent {
   }
 
   /**
-   * `prepared` of a wave's migrations from this server, of one network: each function isolated
-   * unless the wave holds its whole domain (see `step`), their states exported with one export
-   * per domain, then each → `state-copied` with its `pre` state.
+   * `prepared` of a wave's migrations from this server, of one network: the functions isolated
+   * together into one domain unless the wave holds their whole domain, their states exported with
+   * one export per domain, then each → `state-copied` with its `pre` state.
    */
   private async exportWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
     const me = this.init.server;
@@ -234,7 +234,8 @@ export class MigrationAgent {
     const fns = items.map((x) => x.m.function);
     const gone = fns.filter((fn) => !rt.functions(key).includes(fn));
     if (gone.length > 0) throw new MigrationAgentError(`${key}/${gone.join(',')} does not run on ${me}`);
-    await Promise.all(fns.map(async (fn) => (this.waveHolds(m0, rt.domainOf(key, fn)) ? undefined : rt.isolate(key, fn))));
+    // Isolated together (one domain for the wave's functions here, one rebuild): they leave together.
+    await Promise.all(fns.map(async (fn) => (this.waveHolds(m0, rt.domainOf(key, fn)) ? undefined : rt.isolate(key, fn, m0.wave))));
     const states = await rt.exportStates(key, fns);
     await Promise.all(
       items.map(async ({ mk, m }) => {

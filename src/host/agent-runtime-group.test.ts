@@ -69,3 +69,25 @@ test('AgentRuntime warmGroup: a plan that places only one of the group carries i
     await rt.close();
   }
 });
+
+test('AgentRuntime isolate with a group: functions asked together with one group share one new domain (one rebuild), the rest another; a plan without the group retires that domain whole', async () => {
+  const rt = await AgentRuntime.open({ name: 'g3' });
+  const sw = (name: string): FunctionSpec => ({ name, kind: 'switch', config: { ports: [{ name: 'p' }, { name: 'q' }] } });
+  try {
+    await rt.apply({ key: KEY, functions: [sw('a'), sw('b'), sw('c'), sw('d')], wires: [], remote: [] });
+    assert.equal(rt.domainsOf(KEY).length, 1);
+    await Promise.all([rt.isolate(KEY, 'a', 'w1'), rt.isolate(KEY, 'b', 'w1'), rt.isolate(KEY, 'c')]);
+    const doms = rt.domainsOf(KEY).map((d) => d.functions.sort().join()).sort();
+    assert.deepEqual(doms, ['a,b', 'c', 'd']);
+    // Asked again with the same group: their domain holds exactly it, nothing is rebuilt.
+    const ids = rt.domainsOf(KEY).map((d) => d.id).sort();
+    await Promise.all([rt.isolate(KEY, 'a', 'w2'), rt.isolate(KEY, 'b', 'w2')]);
+    assert.deepEqual(rt.domainsOf(KEY).map((d) => d.id).sort(), ids);
+    await rt.apply({ key: KEY, functions: [sw('c'), sw('d')], wires: [], remote: [] }, { graceMs: 50 });
+    assert.deepEqual(rt.functions(KEY).sort(), ['c', 'd']);
+    const [fa, fb] = await Promise.all([rt.retired(KEY, 'a'), rt.retired(KEY, 'b')]);
+    assert.deepEqual([fa, fb].map((x) => (x as { macs?: unknown[] } | undefined)?.macs), [[], []]);
+  } finally {
+    await rt.close();
+  }
+});

@@ -654,30 +654,41 @@ export class AgentRuntime {
   /**
    * Moves function `fn` of network `key` into a domain of its own (make-before-break, state
    * kept, like a plan change), so that it can later leave this server alone — running out a
-   * grace period while the functions that stay go on. No-op if it is alone already.
+   * grace period while the functions that stay go on. No-op if it is alone already. Functions
+   * isolated with the same `group` share one domain of their own (a drain's wave that leaves
+   * together: one domain start, and it retires whole).
    *
    * @example
    * await rt.isolate('default/web', 'r1'); // before a migration's pre-copy
    */
-  async isolate(key: string, fn: string): Promise<void> {
+  async isolate(key: string, fn: string, group?: string): Promise<void> {
     // Isolations asked while another change of the network runs are done together, in one
     // rebuild (a drain isolates many functions of one cell: one rebuild each would start the
     // cell's domain again per function).
     let asked = this.isolating.get(key);
-    if (!asked) this.isolating.set(key, (asked = new Set()));
-    asked.add(fn);
+    if (!asked) this.isolating.set(key, (asked = new Map()));
+    asked.set(fn, group ?? `\0${fn}`);
     await this.locked(key, async () => {
       const fns = this.isolating.get(key);
       // Taken by an earlier isolation of the network, done before this one's turn.
       if (!fns) return;
       this.isolating.delete(key);
       const cur = this.nets.get(key);
-      const due = new Set([...fns].filter((f) => (cur?.cells.get(f)?.fns.length ?? 1) > 1));
+      // Due unless the function's domain already holds exactly its group.
+      const members = new Map<string, Set<string>>();
+      for (const [f, g] of fns) members.set(g, (members.get(g) ?? new Set()).add(f));
+      const due = new Map(
+        [...fns].filter(([f, g]) => {
+          const c = cur?.cells.get(f);
+          const want = members.get(g) as Set<string>;
+          return c !== undefined && c.fns.length > 1 && !(c.fns.length === want.size && c.fns.every((m) => want.has(m.spec.name)));
+        }),
+      );
       if (!cur || due.size === 0) return;
       await this.applyPlan(cur.plan, {}, due);
     });
   }
-  private readonly isolating = new Map<string, Set<string>>();
+  private readonly isolating = new Map<string, Map<string, string>>();
 
   /**
    * Runs changes of network `key` one at a time (a reconcile's apply, a migration's warm-up or
@@ -698,7 +709,7 @@ export class AgentRuntime {
   }
   private readonly locks = new Map<string, Promise<void>>();
 
-  private async applyPlan(plan: NetworkPlan, opts: ApplyOptions, isolate: ReadonlySet<string> | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
+  private async applyPlan(plan: NetworkPlan, opts: ApplyOptions, isolate: ReadonlyMap<string, string> | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
     this.assertOpen();
     const canon = JSON.stringify(plan);
     const cur = this.nets.get(plan.key);
@@ -823,6 +834,7 @@ export class AgentRuntime {
     const warm = this.warms.get(plan.key);
     const adopted: Cell[] = [];
     const groups: { f: FunctionSpec; from: Cell | undefined }[][] = [[]];
+    const isoGroups = new Map<string, number>();
     // A warm domain of several functions (warmGroup) is adopted whole: all of them in the plan,
     // new here, as they were warmed, with the same links among them; else they carry their state
     // out of it like any old domain.
@@ -852,7 +864,16 @@ export class AgentRuntime {
         }
       }
       const g = { f, from: c ?? w };
-      if (isolate?.has(f.name) || SOLO_KINDS.has(f.kind)) groups.push([g]);
+      const label = isolate?.get(f.name);
+      if (label !== undefined) {
+        // One domain per isolation group.
+        let k = isoGroups.get(label);
+        if (k === undefined) {
+          isoGroups.set(label, (k = groups.length));
+          groups.push([]);
+        }
+        (groups[k] as { f: FunctionSpec; from: Cell | undefined }[]).push(g);
+      } else if (SOLO_KINDS.has(f.kind)) groups.push([g]);
       else (groups[0] as { f: FunctionSpec; from: Cell | undefined }[]).push(g);
     }
     const wanted = groups.filter((g) => g.length > 0);
