@@ -212,11 +212,14 @@ export class MigrationAgent {
     const remote = plan.remote.filter((r) => names.has(r.port.slice(0, r.port.lastIndexOf('.'))));
     const share = { ...(plan.allocation !== undefined ? { allocation: plan.allocation } : {}), ...(plan.priority !== undefined ? { priority: plan.priority } : {}) };
     for (const x of items) this.warmFor.set(x.mk, { key, fn: x.m.function });
+    // Partitioned functions (replicas) and context-isolated networks are not cells: each warms alone.
+    const alone = (f: FunctionSpec): boolean => plan.isolation === 'context' || plan.replicas?.[f.name] !== undefined;
     const ok = specs as FunctionSpec[];
-    if (plan.isolation === 'context') for (const f of ok) await rt.warm(key, f, undefined, { remote: remote.filter((r) => r.port.startsWith(`${f.name}.`)), ...share });
-    else await rt.warmGroup(key, ok, plan.wires, { remote, ...share });
+    for (const f of ok.filter(alone)) await rt.warm(key, f, undefined, { remote: remote.filter((r) => r.port.startsWith(`${f.name}.`)), ...share });
+    const group = ok.filter((f) => !alone(f));
+    if (group.length > 0) await rt.warmGroup(key, group, plan.wires, { remote: remote.filter((r) => group.some((f) => r.port.startsWith(`${f.name}.`))), ...share });
     for (const x of items) this.timed(x.mk, 'prepare', t0);
-    await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['pending'], 'prepared', this.by, `warm ${x.m.function} on ${me}, in one domain with the ${items.length} function(s) of its wave here (${remote.length} VXLAN link(s) bound ahead)`)));
+    await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['pending'], 'prepared', this.by, group.some((f) => f.name === x.m.function) ? `warm ${x.m.function} on ${me}, in one domain with the ${group.length} function(s) of its wave here (${remote.length} VXLAN link(s) bound ahead)` : `warm ${x.m.function} on ${me} (its own domain; wave of ${items.length} here)`)));
   }
 
   /**
