@@ -242,12 +242,13 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   }
   // What the source sent is forwarded before the target's first frame (order within a flow).
   forwardTx(from, src);
-  rec.stateBytes.final = JSON.stringify(fin).length;
   const imported = tgt.domain.importState(fin);
   for (const u of ups) rec.held += u.held.reduce((n, b) => n + b.count, 0);
   release(from, paths, ups);
+  rec.durations.interruptionMs = performance.now() - tSwitch;
+  // Measured once the traffic flows again (a large table takes milliseconds to serialise).
+  rec.stateBytes.final = JSON.stringify(fin).length;
   t = stamp('drained', `${rec.held} frames held, ${rec.stateBytes.final} bytes of final state`);
-  rec.durations.interruptionMs = t - tSwitch;
   try {
     await imported;
   } catch (e) {
