@@ -3,26 +3,25 @@
  * pair of endpoints reach each other ≤ 2 s): a SoftwareNetwork manifest applied to the embedded
  * SQLite store (what `swnet apply` does), the controllers placing it, two in-process server
  * agents (src/cli/agent.ts, as `swnet up` runs them) computing the routers' FIBs and starting
- * their domains, links between servers over VXLAN on 127.0.0.1. The end hosts are this process:
- * each router's `lan` port is joined to a UDP socket here (annotation `swnet.io/vxlan.rI.lan`),
- * and one IPv4/UDP datagram is sent from every router's host to every other router's host
- * (39,800), until each has arrived. The clock runs from the apply to the last pair reached.
+ * their domains, links between servers over VXLAN on 127.0.0.1. The end hosts are a thread of
+ * this process (line-hosts.ts, as machines of their own would be): each router's `lan` port is
+ * joined to its UDP socket (annotation `swnet.io/vxlan.rI.lan`), and one IPv4/UDP datagram is
+ * sent from every router's host to every other router's host (39,800), until each has arrived.
+ * The clock runs from the apply to the hosts' thread saying the last pair was reached.
  */
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ServerAgent } from './agent.js';
 import { embeddedServers } from './up.js';
 import { startControllers } from '../control/controllers/start.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { PLACEMENT_PREFIX, type Placement } from '../control/placement.js';
-import { lanOf, lineNetwork } from '../control/routing-lab.js';
+import { lineNetwork } from '../control/routing-lab.js';
 import { SqliteStore } from '../control/store/sqlite.js';
-import { literalLookup } from '../host/uplink.js';
-import { udpFrame } from '../packet/frames.js';
-import { VXLAN_HLEN, buildVxlan } from '../packet/vxlan.js';
+import { lanVni, type HostsGo, type HostsMessage } from './line-hosts.js';
 
 /** The line did not get there in time (`delivered` pairs had). */
 export class LineTimeoutError extends Error {
@@ -35,8 +34,6 @@ export class LineTimeoutError extends Error {
   }
 }
 
-/** VNI of router i's host LAN (far from the agents' per-link VNIs, which hash the network name). */
-const lanVni = (i: number): number => 0xfe0000 + i;
 
 export interface LineThroughAgents {
   readonly routers: number;
@@ -92,21 +89,35 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
   const log = o.log;
   const dir = mkdtempSync(join(tmpdir(), 'swnet-bench-line-'));
   const store = new SqliteStore({ dataDir: dir });
-  const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
+  // The end hosts run in a thread of their own (line-hosts.ts), as on machines of their own.
+  const hostsThread = new Worker(new URL('./line-hosts.js', import.meta.url), { workerData: { lineHosts: n } });
+  const inbox: HostsMessage[] = [];
+  let wake: (() => void) | undefined;
+  let failed: Error | undefined;
+  hostsThread.on('message', (m: HostsMessage) => {
+    inbox.push(m);
+    wake?.();
+  });
+  hostsThread.on('error', (e) => {
+    failed = e;
+    wake?.();
+  });
+  /** The next message of the hosts' thread (its time of arrival is what the clock reads). */
+  const next = async (): Promise<HostsMessage> => {
+    for (;;) {
+      if (failed) throw failed;
+      const m = inbox.shift();
+      if (m) return m;
+      await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+    }
+  };
   const agents: ServerAgent[] = [];
   let ctl: Awaited<ReturnType<typeof startControllers>> | undefined;
   try {
-    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
-    // The replies of a round arrive faster than this thread reads them while it also runs the
-    // agents' domain 0: with the default 208 KiB (~270 small datagrams) thousands were lost and
-    // cost resend rounds. 4 MiB, as the agents' uplinks ask (capped by net.core.rmem_max).
-    try {
-      sock.setRecvBufferSize(4 << 20);
-      sock.setSendBufferSize(4 << 20);
-    } catch {
-      // Kept at the system's size: losses only cost resends.
-    }
-    const hosts = { address: '127.0.0.1', port: sock.address().port };
+    const ready = await next();
+    if (ready.type !== 'ready') throw new Error(`line hosts: ${ready.type} before ready`);
+    const hosts = { address: '127.0.0.1', port: ready.port };
     await apply(store, parseManifestText(embeddedServers(servers), 'servers.yaml').resources);
     // When each agent reported the line's domains running (its log line after an apply that
     // created or replaced them), every time.
@@ -118,43 +129,6 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
     for (let i = 1; i <= servers; i++) agents.push(await ServerAgent.start({ store, server: `s${i}`, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 2000, log: agentLog(`s${i}`) }));
     ctl = await startControllers(store, log ? { log } : {});
     const endpoint = new Map(agents.map((a) => [a.server, a.runtime.endpoint!]));
-
-    // Every datagram prebuilt (VXLAN header + frame), payload tagged with (from, to).
-    const frames: Buffer[][] = [];
-    for (let i = 0; i < n; i++) {
-      const s = lanOf(i);
-      const row: Buffer[] = [];
-      for (let j = 0; j < n; j++) {
-        if (j === i) continue;
-        const payload = new Uint8Array(18);
-        new DataView(payload.buffer).setUint16(0, i);
-        new DataView(payload.buffer).setUint16(2, j);
-        const f = udpFrame({ srcMac: s.hostMac, dstMac: s.routerMac, src: s.host4, dst: lanOf(j).host4, srcPort: 1000, dstPort: 2000, ttl: 255, payload });
-        const d = Buffer.alloc(VXLAN_HLEN + f.length);
-        buildVxlan(d, 0, lanVni(i));
-        d.set(f, VXLAN_HLEN);
-        row.push(d);
-      }
-      frames.push(row);
-    }
-    const seen = new Uint8Array(n * n);
-    let delivered = 0;
-    let firstBoth = 0;
-    let onAll: (() => void) | undefined;
-    sock.on('message', (m: Buffer) => {
-      // VXLAN 8 + Ethernet 14 + IPv4 20 + UDP 8, then the tag.
-      if (m.length < VXLAN_HLEN + 42 + 4) return;
-      const from = m.readUInt16BE(VXLAN_HLEN + 42);
-      const to = m.readUInt16BE(VXLAN_HLEN + 44);
-      if (from >= n || to >= n || m.readUIntBE(4, 3) !== lanVni(to)) return;
-      const k = from * n + to;
-      if (seen[k] === 0) {
-        seen[k] = 1;
-        delivered++;
-        if ((from === 0 && to === n - 1) || (from === n - 1 && to === 0)) firstBoth++;
-        if (delivered === n * (n - 1)) onAll?.();
-      }
-    });
 
     // The last placement's write, seen by a watch (the agents see it the same way).
     let placedAt = 0;
@@ -189,57 +163,27 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
     const placedMs = performance.now() - t0;
     log?.('placed');
     await watch.cancel();
-    const send = (i: number, k: number): void => {
-      const ep = endpoint.get(where[i]!)!;
-      sock.send(frames[i]![k]!, ep.port, ep.address);
-    };
-    // The domains start: probe the two ends until a datagram has crossed the line both ways.
-    while (firstBoth < 2) {
-      if (performance.now() > deadline) throw new LineTimeoutError(`the line never carried a datagram end to end in ${timeoutMs} ms`, 0);
-      send(0, n - 2);
-      send(n - 1, 0);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const firstMs = performance.now() - t0;
-    // Every pair, a router's row at a time (yielding so that replies are read); then the missing ones again.
-    // At most `window` datagrams in flight, as a host's socket buffer would allow: a burst of
-    // 39,800 overflows the agent's UDP receive buffer, and lost datagrams only cost resend rounds.
-    const all = new Promise<void>((resolve) => (onAll = resolve));
-    if (delivered === n * (n - 1)) onAll?.();
-    const window = 2048;
-    for (let round = 0; delivered < n * (n - 1); round++) {
-      if (performance.now() > deadline) throw new LineTimeoutError(`${delivered}/${n * (n - 1)} pairs reached after ${timeoutMs} ms`, delivered);
-      let sent = 0;
-      const base = delivered;
-      for (let i = 0; i < n; i++) {
-        for (let j = 0, k = 0; j < n; j++) {
-          if (j === i) continue;
-          if (seen[i * n + j] === 0) {
-            send(i, k);
-            sent++;
-          }
-          k++;
-        }
-        await new Promise((r) => setImmediate(r));
-        // Wait while more than `window` are in flight and replies still come (none for 50 ms:
-        // the rest are lost, the next round resends them). A fixed number of waits let a starved
-        // agent fall behind by its whole pool (8,192 slots) and drop thousands.
-        for (let last = delivered, since = performance.now(); sent - (delivered - base) > window; ) {
-          await new Promise((r) => setTimeout(r, 1));
-          if (delivered !== last) (last = delivered), (since = performance.now());
-          else if (performance.now() - since > 50) break;
-        }
-      }
-      if (log) {
+    const go: HostsGo = { type: 'go', endpoints: where.map((w) => endpoint.get(w)!), deadlineMs: Math.max(0, deadline - performance.now()), rounds: log !== undefined };
+    hostsThread.postMessage(go);
+    let firstMs = 0;
+    let delivered = 0;
+    for (let done = false; !done; ) {
+      const m = await next();
+      if (m.type === 'first') firstMs = performance.now() - t0;
+      else if (m.type === 'round') {
         const diag = agents.map((a) => {
           const u = a.runtime.uplink?.counters();
           const d = a.runtime.host.dropsOf(`default/line-${n}`);
           const dc = a.runtime.host.domainList().map((h) => h.domain.counters());
           return `${a.server}: up rx ${u?.rxPackets} tx ${u?.txPackets} noBuf ${u?.rxNoBuffer} unk ${u?.rxUnknownVni}; drops ${JSON.stringify(d)}; domains ${dc.map((c) => `${c.processed}/${c.ringFull}/${c.txFull}`).join(' ')}`;
         });
-        log(`round ${round}: ${sent} sent, ${delivered - base} new, ${delivered} reached; ${diag.join(' | ')}`);
+        log?.(`round ${m.round}: ${m.sent} sent, ${m.fresh} new, ${m.delivered} reached; ${diag.join(' | ')}`);
+      } else if (m.type === 'all') {
+        delivered = m.delivered;
+        done = true;
+      } else if (m.type === 'timeout') {
+        throw new LineTimeoutError(m.first ? `${m.delivered}/${n * (n - 1)} pairs reached after ${timeoutMs} ms` : `the line never carried a datagram end to end in ${timeoutMs} ms`, m.delivered);
       }
-      await Promise.race([all, new Promise((r) => setTimeout(r, round === 0 ? 200 : 50))]);
     }
     const allMs = performance.now() - t0;
     const spread: Record<string, number> = {};
@@ -258,7 +202,7 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
     const [parse, st, schedule, agentsMs, start, traffic] = d as [number, number, number, number, number, number];
     return { routers: n, servers, placedMs, firstMs, allMs, delivered, pairs: n * (n - 1), spread, phases: { parse, store: st, schedule, agents: agentsMs, start, traffic } };
   } finally {
-    sock.close();
+    await hostsThread.terminate();
     await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
     await ctl?.stop();
     await store.close();
