@@ -122,12 +122,22 @@ export class PrefixTree {
    * subnets, static routes). Returns the routes in the order of the first item each stands for.
    */
   aggregate(items: readonly { readonly node: number; readonly sig: string; readonly spec: RouteSpec }[], taken: Iterable<number>): RouteSpec[] {
+    const list = new RouteList<RouteSpec>();
+    for (const it of items) list.push(it.node, it.sig, it.spec);
+    return this.aggregateList(list, taken, (spec, prefix) => (spec.prefix === prefix ? spec : { ...spec, prefix }));
+  }
+
+  /**
+   * `aggregate` over parallel arrays, each route built by `make(spec, prefix)` only if it is
+   * in the result (a FIB of many routes allocates one object per route left, not per input).
+   */
+  aggregateList<T>(items: RouteList<T>, taken: Iterable<number>, make: (spec: T, prefix: string) => RouteSpec): RouteSpec[] {
     const g = ++this.gen;
     const sigs: string[] = [];
-    const specs: RouteSpec[] = [];
+    const specs: T[] = [];
     const orders: number[] = [];
     const nodes: number[] = [];
-    const add = (node: number, sig: string, spec: RouteSpec, order: number): void => {
+    const add = (node: number, sig: string, spec: T, order: number): void => {
       this.fit();
       this.live[node] = g;
       this.taken[node] = g;
@@ -140,10 +150,7 @@ export class PrefixTree {
     };
     this.fit();
     for (const t of taken) this.taken[t] = g;
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i] as { node: number; sig: string; spec: RouteSpec };
-      add(it.node, it.sig, it.spec, i);
-    }
+    for (let i = 0; i < items.nodes.length; i++) add(items.nodes[i] as number, items.sigs[i] as string, items.specs[i] as T, i);
     let merged = 0;
     for (let len = 128; len >= 1; len--) {
       const level = this.levels[len] as number[];
@@ -158,22 +165,16 @@ export class PrefixTree {
         if (this.live[s] !== g || sigs[this.entry[s] as number] !== sigs[e] || this.taken[p] === g) continue;
         this.live[n] = 0;
         this.live[s] = 0;
-        add(p, sigs[e] as string, specs[e] as RouteSpec, Math.min(orders[e] as number, orders[this.entry[s] as number] as number));
+        add(p, sigs[e] as string, specs[e] as T, Math.min(orders[e] as number, orders[this.entry[s] as number] as number));
         merged++;
       }
       level.length = 0;
     }
     (this.levels[0] as number[]).length = 0;
-    if (merged === 0) return items.map((x) => x.spec);
-    const out: { order: number; spec: RouteSpec }[] = [];
-    for (let e = 0; e < nodes.length; e++) {
-      const n = nodes[e] as number;
-      if (this.live[n] !== g) continue;
-      const spec = specs[e] as RouteSpec;
-      out.push({ order: orders[e] as number, spec: e < items.length ? spec : { ...spec, prefix: this.textOf(n) } });
-    }
-    out.sort((x, y) => x.order - y.order);
-    return out.map((x) => x.spec);
+    const out: { order: number; e: number }[] = [];
+    for (let e = 0; e < nodes.length; e++) if (this.live[nodes[e] as number] === g) out.push({ order: orders[e] as number, e });
+    if (merged > 0) out.sort((x, y) => x.order - y.order);
+    return out.map((x) => make(specs[x.e] as T, this.textOf(nodes[x.e] as number)));
   }
 
   /** Grows the scratch arrays to the node count. */
@@ -185,6 +186,18 @@ export class PrefixTree {
       a.set(this[k]);
       this[k] = a;
     }
+  }
+}
+
+/** Routes to aggregate as parallel arrays (no object per route): prefix node, signature, payload. */
+export class RouteList<T> {
+  readonly nodes: number[] = [];
+  readonly sigs: string[] = [];
+  readonly specs: T[] = [];
+  push(node: number, sig: string, spec: T): void {
+    this.nodes.push(node);
+    this.sigs.push(sig);
+    this.specs.push(spec);
   }
 }
 
