@@ -54,7 +54,7 @@ import { carryState } from './agent-state.js';
 import { DomainPool } from './domain-pool.js';
 import { Partition, type InstanceSite, type ResizeRecord } from './partition.js';
 import type { SpreadNode, SpreadTarget } from './spread.js';
-import { ContextNetworks, type SharedDomain } from './context-domain.js';
+import { ContextNetworks, type ContextAdoption, type SharedDomain } from './context-domain.js';
 
 export class AgentRuntimeError extends Error {
   override readonly name = 'AgentRuntimeError';
@@ -637,18 +637,97 @@ export class AgentRuntime {
     if (plan.isolation === 'context' && plan.replicas === undefined) {
       this.assertOpen();
       if (this.nets.has(plan.key)) await this.removeNow(plan.key, { graceMs: 0 });
-      // Warm instances of functions new here (a migration's target) are adopted by their state.
+      // Warm instances of functions new here (a migration's target) are adopted by their state:
+      // pre-copied into the new context, their VNIs handed over bound (frames meanwhile wait on
+      // hold queues, not dropped as of an unknown VNI), their final state imported before the
+      // held frames follow (ContextAdoption).
       const initial = new Map<string, Plain>();
+      const cells: Cell[] = [];
       for (const f of plan.functions) {
         if (!this.hasWarm(plan.key, f.name) || this.contexts.functions(plan.key).includes(f.name)) continue;
-        const st = await this.exportState(plan.key, f.name).catch(() => undefined);
-        if (st !== undefined) initial.set(f.name, st);
-        await this.dropWarmNow(plan.key, f.name);
+        const c = this.warms.get(plan.key)?.get(f.name);
+        if (c && !cells.includes(c)) cells.push(c);
       }
-      return this.contexts.apply(plan, initial);
+      for (const c of cells) {
+        const st = await c.hd.domain.exportState().catch(() => undefined);
+        c.fns.forEach((m, i) => {
+          const s = st?.[0]?.[i];
+          if (s !== undefined) initial.set(m.spec.name, s);
+        });
+      }
+      const vx = cells.flatMap((c) => c.pre ?? []);
+      let owned = false;
+      let handed = false;
+      const adopt: ContextAdoption | undefined =
+        cells.length === 0
+          ? undefined
+          : {
+              vx: [...vx],
+              // No longer warm instances (a state export or import now goes to the context).
+              taken: () => {
+                owned = true;
+                const ws = this.warms.get(plan.key);
+                for (const c of cells) {
+                  c.pre?.splice(0);
+                  for (const m of c.fns) if (ws?.get(m.spec.name) === c) ws.delete(m.spec.name);
+                }
+                if (ws?.size === 0) this.warms.delete(plan.key);
+              },
+              final: () => {
+                handed = true;
+                return this.handOverWarm(cells, vx);
+              },
+            };
+      try {
+        return await this.contexts.apply(plan, initial, adopt);
+      } finally {
+        // Not adopted (the apply failed before or during the handover): dropped as before.
+        for (const c of cells) {
+          if (!owned) for (const m of c.fns) await this.dropWarmNow(plan.key, m.spec.name);
+          else if (!handed) await this.destroyCell(c).catch(() => undefined);
+        }
+      }
     }
     await this.contexts.remove(plan.key, 0);
     return this.applyPlan(plan, opts, undefined);
+  }
+
+  /**
+   * Ends warm instances a context network adopted (its holds on their VNIs `vx` in place): what
+   * they sent before (early holds) leaves by their port's VNI — the inbound side of which stays
+   * held —, what they hold is processed and its output forwarded, then their domains go; their
+   * final states by function name. Output for a port with no VNI (a neighbour running here) has
+   * nowhere to go outside the context: dropped.
+   */
+  private async handOverWarm(cells: readonly Cell[], vx: readonly Vx[]): Promise<Map<string, Plain>> {
+    const br = this.host.bridge;
+    const out = new Map<string, Plain>();
+    for (const c of cells) {
+      const early = c.early;
+      c.early = undefined;
+      early?.forEach((h, i) => {
+        br.detach(h.hold);
+        const a = c.hd.attachments[i] as number;
+        const v = vx.find((x) => x.port === c.vnics[i]);
+        if (!v || !br.find(v.att)) return this.dropHeld(h.held);
+        // vNIC → VNI one way; the VNI's own frames keep going where they went (a hold queue).
+        const back = br.peerOf(v.att);
+        br.unlink(v.att);
+        br.redirect(a, v.att);
+        if (back >= 0 && back !== a) br.redirect(v.att, back);
+        else br.unlink(v.att);
+        for (const b of h.held) this.host.forward(a, b);
+        h.held.length = 0;
+      });
+      await c.hd.domain.exportState().catch(() => undefined);
+      this.forwardTx(c.hd);
+      const st = await this.destroyCell(c).catch(() => [] as Plain[][]);
+      c.fns.forEach((m, i) => {
+        const s = st[0]?.[i];
+        if (s !== undefined) out.set(m.spec.name, s);
+      });
+    }
+    return out;
   }
 
   /**

@@ -53,6 +53,21 @@ import type { HostDomain, HostServer } from './hostserver.js';
 import type { UplinkRemote, VxlanUplink } from './uplink.js';
 import { carryState } from './agent-state.js';
 
+/**
+ * Warm instances a context network adopts (a migration's target): their VNIs, bound ahead and
+ * already fed by the peers that switched, pass to the new context without being unbound (a frame
+ * arriving meanwhile waits on a hold queue instead of meeting an unknown VNI); `final` ends the
+ * warm instances once those holds are in place (what they hold is processed, what they sent
+ * leaves) and gives their final states, imported into the context before the held frames follow.
+ */
+export interface ContextAdoption {
+  readonly vx: readonly { readonly vni: number; readonly port: string; readonly remote: UplinkRemote; readonly att: number }[];
+  /** Called synchronously when the context owns `vx` (the warm instances must no longer unbind them). */
+  readonly taken: () => void;
+  /** Ends the warm instances; their final states by function name. */
+  readonly final: () => Promise<ReadonlyMap<string, Plain>>;
+}
+
 /** Networks per context domain unless told otherwise. */
 export const CONTEXTS_PER_DOMAIN = 64;
 
@@ -263,13 +278,14 @@ export class ContextNetworks {
   /**
    * Makes context network `plan.key` run as the plan says (see the file's comment); rejects
    * (ContextDomainError, DomainError for a function that cannot be built) with nothing changed.
-   * `initial`: state for functions new to the network here (a warm instance's, a migration's).
+   * `initial`: state for functions new to the network here (a warm instance's, a migration's);
+   * `adopt`: the warm instances of those functions, handed over without a gap (ContextAdoption).
    */
-  apply(plan: ContextPlan, initial?: ReadonlyMap<string, Plain>): Promise<'created' | 'replaced' | 'unchanged'> {
-    return this.serial(() => this.applyNow(plan, initial));
+  apply(plan: ContextPlan, initial?: ReadonlyMap<string, Plain>, adopt?: ContextAdoption): Promise<'created' | 'replaced' | 'unchanged'> {
+    return this.serial(() => this.applyNow(plan, initial, adopt));
   }
 
-  private async applyNow(plan: ContextPlan, initial: ReadonlyMap<string, Plain> | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
+  private async applyNow(plan: ContextPlan, initial: ReadonlyMap<string, Plain> | undefined, adopt: ContextAdoption | undefined): Promise<'created' | 'replaced' | 'unchanged'> {
     const canon = JSON.stringify(plan);
     const cur = this.nets.get(plan.key);
     if (cur && cur.canon === canon) return 'unchanged';
@@ -335,12 +351,16 @@ export class ContextNetworks {
       if (carried.length > 0) await dom.hd.domain.importState(all).catch(() => stateLost.push(...carried.splice(0)));
     }
     const net: CtxNet = { plan, canon, body, dom, index: added.context, ports, atts: added.attachments, vx: cur?.vx ?? new Map(), changes: emptyChanges() };
+    // Adopted VNIs stay bound: they lead to the warm instances until the holds below.
+    for (const v of adopt?.vx ?? []) net.vx.set(v.vni, { ...v, remote: { ...v.remote } });
+    adopt?.taken();
     // The switch, one synchronous step: the VNIs lead to the new context's vNICs — those that led
-    // to the old one through hold queues until its final state is in the new one.
+    // to the old one (or to an adopted warm instance) through hold queues until its final state
+    // is in the new one.
     let repointed: number[];
     const holds: Hold[] = [];
     try {
-      repointed = this.rebind(net, plan, added.attachments, cur ? holds : undefined);
+      repointed = this.rebind(net, plan, added.attachments, cur || adopt ? holds : undefined);
     } catch (e) {
       this.unhold(holds, false);
       // A VNI bound by something else here: the new context goes, the old one (if any) stays.
@@ -357,15 +377,17 @@ export class ContextNetworks {
     }
     this.nets.set(plan.key, net);
     const unchanged = (f: FunctionSpec): boolean => JSON.stringify(cur?.plan.functions.find((g) => g.name === f.name) ?? null) === JSON.stringify(f);
+    const adopted = adopt ? plan.functions.filter((f) => initial?.has(f.name) && !cur?.plan.functions.some((g) => g.name === f.name)).map((f) => f.name) : [];
     net.changes = {
-      started: plan.functions.filter((f) => !carried.includes(f.name)).map((f) => f.name),
+      started: plan.functions.filter((f) => !carried.includes(f.name) && !adopted.includes(f.name)).map((f) => f.name),
       kept: plan.functions.filter((f) => carried.includes(f.name) && unchanged(f)).map((f) => f.name),
-      adopted: [],
+      adopted,
       replaced: plan.functions.filter((f) => carried.includes(f.name) && !unchanged(f)).map((f) => f.name),
       stateLost,
       retiring: cur ? cur.plan.functions.filter((g) => !names.has(g.name)).map((g) => g.name) : [],
       repointed,
     };
+    const imps: (Promise<unknown> | undefined)[] = [];
     if (cur) {
       const settle = this.departing(plan.key, net.changes.retiring);
       // The final copy: what was queued for the old context reaches it, it processes what it
@@ -374,10 +396,22 @@ export class ContextNetworks {
       await this.settleQueued(plan.key);
       const fin = await host.removeContext(dom.hd.domain.id, cur.index, true).catch(() => [] as Plain[]);
       settle((fn) => fin[cur.plan.functions.findIndex((g) => g.name === fn)]);
-      const imp = carried.length > 0 && fin.length > 0 ? dom.hd.domain.importState(carry(fin, false)).catch(() => undefined) : undefined;
-      this.unhold(holds, true);
-      await imp;
+      imps.push(carried.length > 0 && fin.length > 0 ? dom.hd.domain.importState(carry(fin, false)).catch(() => undefined) : undefined);
     }
+    if (adopt) {
+      // The warm instances' final states (what they did since their pre-copy, `initial`).
+      const fa = await adopt.final().catch(() => new Map<string, Plain>());
+      const arr: Plain[] = [];
+      plan.functions.forEach((f, i) => {
+        if (fa.has(f.name) && !cur?.plan.functions.some((g) => g.name === f.name)) arr[i] = fa.get(f.name) ?? null;
+      });
+      const all: Plain[][] = [];
+      all[added.context] = arr;
+      if (arr.length > 0) imps.push(dom.hd.domain.importState(all).catch(() => undefined));
+    }
+    // An import applies before any later frame: the held ones follow it.
+    this.unhold(holds, true);
+    await Promise.all(imps);
     return cur ? 'replaced' : 'created';
   }
 
