@@ -37,7 +37,7 @@ import type { AgentRuntime, NetworkPlan } from '../host/agent-runtime.js';
 import type { FunctionSpec } from '../host/domain.js';
 import { mergeState } from '../host/agent-state.js';
 import { advance, failMigration, keyOf, MIGRATION_PREFIX, stateKeyOf, type MigrationObject, type MigrationState } from '../control/migrations.js';
-import type { JsonObject, Store } from '../control/store/contract.js';
+import type { JsonObject, Op, Store } from '../control/store/contract.js';
 import { parsedValue } from '../control/store/parsed.js';
 import { Reflector } from '../control/store/reflector.js';
 
@@ -68,6 +68,8 @@ export class MigrationAgent {
   private stopped = false;
   /** Warm instances this agent started, by migration key (dropped when the migration ends without adopting them). */
   private readonly warmFor = new Map<string, { key: string; fn: string }>();
+  /** The phase this agent last moved each migration out of, until the cache shows it moved (see `pass`). */
+  private readonly left = new Map<string, MigrationObject['phase']>();
   /** Source steps waiting for a retirement's final state, by migration key. */
   private readonly draining = new Set<string>();
   /** Migrations whose step is running, and those steps (awaited by `settled`). */
@@ -134,6 +136,14 @@ export class MigrationAgent {
       const mk = keyOf(m);
       if (m.phase !== 'done' && m.phase !== 'failed') live.add(mk);
       if (m.to !== me && m.from !== me) continue;
+      // This agent moved it out of this phase already: the cache shows a version older than its
+      // own write (a store's watch lags its writes — etcd); the step must not run again (a
+      // re-warm would drop the warm instance, a re-import would put the pre-copy back).
+      const left = this.left.get(mk);
+      if (left !== undefined) {
+        if (left === m.phase) continue;
+        this.left.delete(mk);
+      }
       // Migrations are independent: each step runs on its own (a warm start here never waits for
       // another migration's export); the runtime orders the changes of one network. One step per
       // migration at a time: a pass that meets a migration still busy leaves it, and the step's
@@ -150,7 +160,7 @@ export class MigrationAgent {
         const wave: { mk: string; m: MigrationObject }[] = [];
         for (const o of cache.values()) {
           const w = parsedValue(o);
-          if (isMigration(w) && !w.standby && w.wave === m.wave && w.phase === m.phase && (target ? w.to === me : w.from === me) && w.namespace === m.namespace && w.network === m.network && !this.busy.has(keyOf(w))) wave.push({ mk: keyOf(w), m: w });
+          if (isMigration(w) && !w.standby && w.wave === m.wave && w.phase === m.phase && this.left.get(keyOf(w)) !== w.phase && (target ? w.to === me : w.from === me) && w.namespace === m.namespace && w.network === m.network && !this.busy.has(keyOf(w))) wave.push({ mk: keyOf(w), m: w });
         }
         const run = { pending: this.warmWave, prepared: this.exportWave, 'state-copied': this.importWave, drained: this.finishWave }[m.phase as 'pending' | 'prepared' | 'state-copied' | 'drained'];
         this.launch(wave, () => run.call(this, wave));
@@ -219,7 +229,7 @@ export class MigrationAgent {
     const group = ok.filter((f) => !alone(f));
     if (group.length > 0) await rt.warmGroup(key, group, plan.wires, { remote: remote.filter((r) => group.some((f) => r.port.startsWith(`${f.name}.`))), ...share });
     for (const x of items) this.timed(x.mk, 'prepare', t0);
-    await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['pending'], 'prepared', this.by, group.some((f) => f.name === x.m.function) ? `warm ${x.m.function} on ${me}, in one domain with the ${group.length} function(s) of its wave here (${remote.length} VXLAN link(s) bound ahead)` : `warm ${x.m.function} on ${me} (its own domain; wave of ${items.length} here)`)));
+    await Promise.all(items.map((x) => this.adv(x.mk, ['pending'], 'prepared', this.by, group.some((f) => f.name === x.m.function) ? `warm ${x.m.function} on ${me}, in one domain with the ${group.length} function(s) of its wave here (${remote.length} VXLAN link(s) bound ahead)` : `warm ${x.m.function} on ${me} (its own domain; wave of ${items.length} here)`)));
   }
 
   /**
@@ -245,7 +255,7 @@ export class MigrationAgent {
         const pre = states.get(m.function) ?? null;
         this.timed(mk, 'export', t0);
         const state: MigrationState = { pre: pre as JsonObject[string] };
-        await advance(this.init.store, mk, ['prepared'], 'state-copied', this.by, `${JSON.stringify(pre).length} bytes of state`, [{ type: 'put', key: stateKeyOf(mk), value: state as unknown as JsonObject }]);
+        await this.adv(mk, ['prepared'], 'state-copied', this.by, `${JSON.stringify(pre).length} bytes of state`, [{ type: 'put', key: stateKeyOf(mk), value: state as unknown as JsonObject }]);
       }),
     );
   }
@@ -266,7 +276,7 @@ export class MigrationAgent {
     }
     await rt.importStates(key, states);
     for (const x of items) this.timed(x.mk, 'import', t0);
-    await Promise.all(items.map((x) => advance(this.init.store, x.mk, ['state-copied'], 'both-running', this.by)));
+    await Promise.all(items.map((x) => this.adv(x.mk, ['state-copied'], 'both-running', this.by)));
   }
 
   /**
@@ -310,7 +320,14 @@ export class MigrationAgent {
       }
     }
     for (const x of ready) this.timed(x.mk, 'final-import', t0);
-    await Promise.all(ready.map((x) => advance(this.init.store, x.mk, ['drained'], 'done', this.by, detail.get(x.m.function) ?? 'no final state: the pre-copy stands')));
+    await Promise.all(ready.map((x) => this.adv(x.mk, ['drained'], 'done', this.by, detail.get(x.m.function) ?? 'no final state: the pre-copy stands')));
+  }
+
+  /** {@link advance} of migration `mk`, remembering that this agent moved it out of `from` (see `pass`). */
+  private async adv(mk: string, from: readonly MigrationObject['phase'][], to: MigrationObject['phase'], by: string, detail?: string, extraOps?: readonly Op[]): Promise<MigrationObject | undefined> {
+    const r = await advance(this.init.store, mk, from, to, by, detail, extraOps);
+    if (from.length === 1) this.left.set(mk, from[0] as MigrationObject['phase']);
+    return r;
   }
 
   private timed(mk: string, step: string, t0: number): void {
@@ -335,7 +352,7 @@ export class MigrationAgent {
       this.warmFor.set(mk, { key, fn });
       await rt.warm(key, spec, undefined, { remote, ...(plan.allocation !== undefined ? { allocation: plan.allocation } : {}), ...(plan.priority !== undefined ? { priority: plan.priority } : {}) });
       this.timed(mk, 'prepare', t0);
-      await advance(this.init.store, mk, ['pending'], 'prepared', this.by, `warm ${fn} on ${me} (${remote.length} VXLAN link(s) bound ahead)`);
+      await this.adv(mk, ['pending'], 'prepared', this.by, `warm ${fn} on ${me} (${remote.length} VXLAN link(s) bound ahead)`);
       return;
     }
     if (m.phase === 'prepared' && m.from === me) {
@@ -347,7 +364,7 @@ export class MigrationAgent {
       const bytes = JSON.stringify(pre).length;
       this.timed(mk, 'export', t0);
       const state: MigrationState = { pre: pre as JsonObject[string] };
-      await advance(this.init.store, mk, ['prepared'], 'state-copied', this.by, `${bytes} bytes of state`, [{ type: 'put', key: stateKeyOf(mk), value: state as unknown as JsonObject }]);
+      await this.adv(mk, ['prepared'], 'state-copied', this.by, `${bytes} bytes of state`, [{ type: 'put', key: stateKeyOf(mk), value: state as unknown as JsonObject }]);
       return;
     }
     if (m.phase === 'state-copied' && m.to === me) {
@@ -356,7 +373,7 @@ export class MigrationAgent {
       if (!rt.hasWarm(key, fn)) throw new MigrationAgentError(`the warm instance of ${key}/${fn} is gone (agent restarted?)`);
       await rt.importState(key, fn, st.pre as Plain);
       this.timed(mk, 'import', t0);
-      await advance(this.init.store, mk, ['state-copied'], 'both-running', this.by);
+      await this.adv(mk, ['state-copied'], 'both-running', this.by);
       return;
     }
     if (m.phase === 'switched' && m.from === me) {
@@ -365,7 +382,7 @@ export class MigrationAgent {
       if (!fin) {
         // Not re-planned yet (the function still runs here): the next pass comes after the reconcile.
         if (rt.functions(key).includes(fn)) return;
-        await advance(this.init.store, mk, ['switched'], 'drained', this.by, `no final state (${fn} was not running here)`);
+        await this.adv(mk, ['switched'], 'drained', this.by, `no final state (${fn} was not running here)`);
         return;
       }
       // The grace period runs in the runtime; the pass goes on meanwhile.
@@ -375,7 +392,7 @@ export class MigrationAgent {
           this.timed(mk, 'drain', t0);
           const st = await this.readState(mk);
           const next: MigrationState = { ...st, ...(final !== undefined ? { final: final as JsonObject[string] } : {}) };
-          await advance(this.init.store, mk, ['switched'], 'drained', this.by, final !== undefined ? `${JSON.stringify(final).length} bytes of final state` : 'no final state (the domain did not answer)', [{ type: 'put', key: stateKeyOf(mk), value: next as unknown as JsonObject }]);
+          await this.adv(mk, ['switched'], 'drained', this.by, final !== undefined ? `${JSON.stringify(final).length} bytes of final state` : 'no final state (the domain did not answer)', [{ type: 'put', key: stateKeyOf(mk), value: next as unknown as JsonObject }]);
           rt.forgetRetired(key, fn);
         })
         .catch(async (e: unknown) => {
@@ -403,7 +420,7 @@ export class MigrationAgent {
         }
       }
       this.timed(mk, 'final-import', t0);
-      await advance(this.init.store, mk, ['drained'], 'done', this.by, detail);
+      await this.adv(mk, ['drained'], 'done', this.by, detail);
       return;
     }
     if ((m.phase === 'switched' || m.phase === 'drained') && m.to === me && rt.functions(key).includes(fn)) this.warmFor.delete(mk);

@@ -59,6 +59,8 @@ export interface MigrationControllerInit {
 const NET_PREFIX = '/swnet/softwarenetwork/';
 const INFRA_PREFIXES = ['/swnet/datacenter/', '/swnet/server/', '/swnet/link/'];
 const SERVER_PREFIX = '/swnet/server/';
+/** How long a drain's migration written but not yet in the cache counts as in flight (ms). */
+const WRITTEN_KEEP_MS = 30_000;
 /** Phases before the switch (nothing changed for traffic yet). */
 const PRE_SWITCH: readonly MigrationObject['phase'][] = ['pending', 'prepared', 'state-copied', 'both-running'];
 
@@ -114,6 +116,8 @@ export class MigrationController {
   private readonly events: EventRecorder;
   /** Timeline entries already turned into events, per migration key. */
   private readonly recorded = new Map<string, number>();
+  /** Drain migrations written, by key, until the cache shows them (see `drains`). */
+  private readonly written = new Map<string, MigrationObject>();
   /** Event writes in progress, per migration key (kept in order). */
   private readonly eventChains = new Map<string, Promise<void>>();
   private chain: Promise<void> = Promise.resolve();
@@ -331,7 +335,12 @@ export class MigrationController {
     const draining = infra.filter((r) => r.kind === 'Server' && r.spec['unschedulable'] === true && r.metadata.annotations?.[DRAIN_ANNOTATION] !== undefined);
     if (draining.length === 0) return;
     const placements = [...this.placements.cache.values()].map((kv: KeyValue) => kv.value as unknown as Placement);
-    const flying = migrations.filter(inFlight);
+    // The drain's own writes the cache has not shown yet count as in flight: a store's watch lags
+    // its writes (etcd: milliseconds), and a pass meanwhile would plan the same functions again
+    // (their placements unchanged, the guard below holds) — two waves of one function, whose
+    // target warmed it twice and lost the first (found over a real etcd).
+    for (const [k, m] of this.written) if (this.migrations?.cache.has(k) || now - m.createdAt > WRITTEN_KEEP_MS) this.written.delete(k);
+    const flying = [...migrations, ...this.written.values()].filter(inFlight);
     let planner: MovePlanner | undefined;
     const plannerOf = (): MovePlanner => {
       if (planner) return planner;
@@ -420,7 +429,9 @@ export class MigrationController {
             const pk = placementKey(m.namespace, m.network, m.function);
             return [{ key: keyOf(m), modRevision: 0 }, { key: pk, modRevision: this.placements.cache.get(pk)?.modRevision ?? 0 }];
           });
-          return this.store.txn(cmp, ms.map((m) => ({ type: 'put', key: keyOf(m), value: m as unknown as JsonObject })));
+          return this.store.txn(cmp, ms.map((m) => ({ type: 'put', key: keyOf(m), value: m as unknown as JsonObject }))).then((r) => {
+            if (r.succeeded) for (const m of ms) this.written.set(keyOf(m), m);
+          });
         }),
       );
       for (const b of blocked.slice(0, 3)) await this.events.record({ kind: 'Server', name }, 'Warning', 'DrainBlocked', b);
