@@ -5,7 +5,7 @@
 import { LineTimeoutError, lineThroughAgents } from '../src/cli/line-lab.js';
 import type { Reporter } from './report.js';
 
-/** Records the figure beside `baseline` (seconds: the same line with routes pushed into router instances in one thread, no control plane). */
+/** Records the figure beside `baseline` (seconds: the same line with the same aggregated routes pushed into router instances in one thread, no control plane). */
 export async function run(r: Reporter, baseline?: number): Promise<void> {
   let m;
   try {

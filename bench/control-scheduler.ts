@@ -98,7 +98,7 @@ function scheduling(r: Reporter): void {
   r.record({ name: 'schedule 10k functions on 1k servers', value: ((placed + failed) * 1000) / ms, unit: 'functions/s', target: 10000, better: 'higher', baseline: base });
 }
 
-function line(r: Reporter): void {
+function line(r: Reporter, aggregate = false): void {
   const n = 200;
   const spec = lineNetwork(n, { latency: '100us' });
   const tc = performance.now();
@@ -117,7 +117,7 @@ function line(r: Reporter): void {
   // Frames prebuilt: the hosts' own work is not the control plane's.
   const frames = Array.from({ length: n }, (_, i) => Array.from({ length: n - 1 }, (_, k) => frame(i, k < i ? k : k + 1)));
   const t0 = performance.now();
-  const res = computeRoutes(spec);
+  const res = computeRoutes(spec, { aggregate });
   const t1 = performance.now();
   for (let i = 0; i < n; i++) routers[i]?.setRoutes(res.routes.get(`r${i}`) ?? []);
   const t2 = performance.now();
@@ -134,7 +134,11 @@ function line(r: Reporter): void {
   const t3 = performance.now();
   const delivered = got.reduce((a, b) => a + b, 0);
   const all = got.every((x) => x === n - 1);
-  r.note(`200-router line: compute ${(t1 - t0).toFixed(0)} ms, push ${(t2 - t1).toFixed(0)} ms, ${delivered}/${n * (n - 1)} datagrams delivered (${wire.hops} router-to-router hops) in ${(t3 - t2).toFixed(0)} ms${all ? '' : ' — NOT ALL PAIRS REACHED'}`);
+  r.note(`200-router line${aggregate ? ' (FIBs aggregated, as the agents push them)' : ''}: compute ${(t1 - t0).toFixed(0)} ms, push ${(t2 - t1).toFixed(0)} ms, ${delivered}/${n * (n - 1)} datagrams delivered (${wire.hops} router-to-router hops) in ${(t3 - t2).toFixed(0)} ms${all ? '' : ' — NOT ALL PAIRS REACHED'}`);
+  if (aggregate) {
+    r.record({ name: '200-router line, FIBs aggregated: routes computed and pushed, ends reach each other', value: all ? (t3 - t0) / 1000 : Infinity, unit: 's', target: null, better: 'lower' });
+    return;
+  }
   r.record({ name: '200-router line: routes computed and pushed, ends reach each other', value: all ? (t3 - t0) / 1000 : Infinity, unit: 's', target: 2, better: 'lower' });
   r.note('for comparison (from the issue, not measured here): Mininet needs about 60 s to bring up a 200-switch line');
 }
@@ -142,5 +146,6 @@ function line(r: Reporter): void {
 export async function run(r: Reporter): Promise<void> {
   scheduling(r);
   line(r);
+  line(r, true);
   await Promise.resolve();
 }

@@ -133,7 +133,8 @@ export async function run(r: Reporter): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   await runScheduler(r);
-  // The same line through apply, controllers and agents, beside the in-process figure.
-  await runLineThroughAgents(r, r.records.find((x) => x.name.startsWith('200-router line: routes computed'))?.value);
+  // The same line through apply, controllers and agents, beside the in-process figure with the
+  // same (aggregated) FIBs the agents push.
+  await runLineThroughAgents(r, r.records.find((x) => x.name.startsWith('200-router line, FIBs aggregated:'))?.value);
   await runUsersAtScale(r);
 }
