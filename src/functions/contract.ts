@@ -76,4 +76,12 @@ export interface FunctionFactory {
    * manifests with it when present (create() otherwise, which costs a full build).
    */
   ports?(config: unknown): readonly PortDecl[];
+  /**
+   * Optional: true when the pre-copy of a live migration carries all the state a flow's next
+   * frame needs (a router's routes and neighbours, a switch's MAC table: whatever is created
+   * meanwhile is learned again without harm). Migration then re-points the input to the new
+   * instance at once, without holding it while the old one drains (host/migration.ts `hold`).
+   * Absent: connection state created during the switch must move first (NAT, firewall, DPI).
+   */
+  readonly stateCarriedByPreCopy?: boolean;
 }

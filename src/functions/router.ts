@@ -2380,6 +2380,7 @@ function addrOf(nb: NeighborTable, id: number): Uint8Array {
 
 export const routerFactory: FunctionFactory = {
   kind: 'router',
+  stateCarriedByPreCopy: true,
   summary: 'IPv4/IPv6 router: LPM (DIR-24-8, trie), ECMP, ARP/ND with NUD, ICMP errors and rate limits, fragmentation, as Linux forwards',
   create: (config: unknown) => new Router(parseRouterConfig(config)),
   ports: (config: unknown) => parseRouterConfig(config).interfaces.map((f) => ({ name: f.name })),

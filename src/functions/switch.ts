@@ -488,6 +488,7 @@ export class Switch implements NetworkFunction {
 
 export const switchFactory: FunctionFactory = {
   kind: 'switch',
+  stateCarriedByPreCopy: true,
   summary: 'learning Ethernet switch with 802.1Q access/trunk ports and MAC ageing',
   create: (config: unknown) => new Switch(parseSwitchConfig(config)),
   ports: (config: unknown) => parseSwitchConfig(config).ports.map((p) => ({ name: p.name })),

@@ -33,10 +33,15 @@ export interface MigrationRecord {
   outcome: 'done' | 'failed';
   error?: string;
   timeline: MigrationEvent[];
-  /** Phase durations (ms); `interruptionMs` is switched → drained, while upstream frames are held. */
+  /**
+   * Phase durations (ms); `interruptionMs` is switched → drained: while upstream frames are held,
+   * or, without a hold, while the source drains beside the target (no frame waits then).
+   */
   durations: { prepareMs: number; preCopyMs: number; interruptionMs: number; destroyMs: number; totalMs: number };
   /** Frames held in domain 0 during the final copy, then delivered to the target. */
   held: number;
+  /** Whether the switch held the input (false: re-pointed to the target at once, the source drained beside it); absent before the switch. */
+  hold?: boolean;
   /** Bytes of state copied (JSON), pre-copy and final. */
   stateBytes: { preCopy: number; final: number };
 }

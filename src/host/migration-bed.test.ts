@@ -76,3 +76,49 @@ test('gap meter: mark() measures per flow the gap spanning one instant, max over
   assert.equal(s2.flow, 2);
   assert.ok(Math.abs(s2.ms - 4) < 1e-9, JSON.stringify(s2));
 });
+
+test('gap meter: boundary() splits each flow by sequence number (old instance below, new from it on); switchover() goes negative when the new overtook the old; longestIn() reads recorded arrivals within a window', () => {
+  const g = new GapMeter();
+  const t = performance.now();
+  const at = (id: number, seq: number, time: number): void => {
+    const bytes = new Uint8Array(64);
+    const dv = new DataView(bytes.buffer);
+    dv.setUint32(42, TEST_MAGIC);
+    dv.setUint32(46, id);
+    dv.setUint32(50, seq);
+    dv.setFloat64(54, time - 0.1);
+    const b = new Batch(1);
+    b.push(0, 0, 64);
+    g.observe(bytes, b, time);
+  };
+  g.record(true);
+  at(1, 0, t);
+  at(2, 0, t);
+  at(1, 1, t + 1);
+  g.boundary(new Map([[1, 3], [2, 1]]));
+  // Flow 1: seq 2 (old) arrives after seq 3 and 4 (new): overlap of 0.5 ms.
+  at(1, 3, t + 1.5);
+  at(1, 4, t + 1.8);
+  at(1, 2, t + 2);
+  // Flow 2: the new instance's first frame 4 ms after the old one's last.
+  at(2, 1, t + 4);
+  const s = g.switchover();
+  assert.equal(s.flow, 2);
+  assert.ok(Math.abs(s.ms - 4) < 1e-9 && Math.abs(s.latencyAfterMs - 0.1) < 1e-9, JSON.stringify(s));
+  g.boundary(new Map([[1, 3]]));
+  at(1, 5, t + 2.1);
+  assert.ok(Math.abs(g.switchover().ms - 0.1) < 1e-9, 'no old frame since the boundary: from the last arrival before it');
+  g.boundary(new Map([[1, 7]]));
+  at(1, 7, t + 2.2);
+  at(1, 6, t + 2.5);
+  assert.ok(Math.abs(g.switchover().ms + 0.3) < 1e-9, 'negative: the new instance overtook the old');
+  g.record(false);
+  at(1, 8, t + 10);
+  assert.deepEqual(g.recordedFlows().sort(), [1, 2]);
+  // Flow 1 arrivals: 0, 1, 1.5, 1.8, 2, 2.1, 2.2, 2.5 (10 not recorded).
+  assert.ok(Math.abs(g.longestIn(1, t, t + 20) - 1) < 1e-9);
+  assert.ok(Math.abs(g.longestIn(1, t + 0.5, t + 20) - 0.5) < 1e-9, 'a gap opened before the window does not count');
+  assert.equal(g.longestIn(2, t + 1, t + 3), 0);
+  g.record(true);
+  assert.equal(g.longestIn(1, t, t + 20), 0, 'a new record forgets the last');
+});

@@ -55,7 +55,9 @@ export interface Gap {
  * consecutive arrivals (the interruption a migration causes) and where it came from: the test header's timestamp (traffic-source.ts, byte 12 of the
  * header) splits a gap into the source's emission gap and the growth of the path's latency.
  * `mark()` measures the gap that spans one instant per flow (the switch from one instance to the
- * next: the last frame before it, the first after it).
+ * next: the last frame before it, the first after it); `boundary()` the same switch by sequence
+ * numbers (valid when the instances overlap); `record()` keeps every arrival so that the longest
+ * gap within any window can be read afterwards (`longestIn`).
  *
  * @example
  * const g = new GapMeter();
@@ -72,6 +74,11 @@ export class GapMeter {
   private view: DataView | undefined;
   /** Arrivals before this instant (the last reset) open no gap of `longest`, but still one spanning a mark. */
   private floor = -Infinity;
+  /** Per flow the first sequence number sent to the new instance (see `boundary`), and the frames either side. */
+  private readonly cut = new Map<number, { seq: number; oldAt: number; oldEmit: number; newAt: number; newEmit: number }>();
+  /** Per flow every arrival time while recording (see `record`). */
+  private readonly arrivals = new Map<number, { at: Float64Array; n: number }>();
+  private recording = false;
   private static none(): Gap {
     return { ms: 0, flow: -1, at: 0, emitMs: 0, latencyBeforeMs: 0, latencyAfterMs: 0 };
   }
@@ -94,6 +101,50 @@ export class GapMeter {
     for (const f of this.last.keys()) this.pending.add(f);
     this.span = GapMeter.none();
   }
+  /**
+   * From now on, per flow, frames numbered below `next.get(flow)` went through the old instance and
+   * the others through the new (the source's next sequence numbers at the switch): `switchover`
+   * measures the last arrival of the first kind to the first of the second, which is negative when
+   * the new instance's output overtook the old one's (a switch without a hold).
+   */
+  boundary(next: ReadonlyMap<number, number>): void {
+    this.cut.clear();
+    for (const [f, seq] of next) this.cut.set(f, { seq, oldAt: this.last.get(f) ?? NaN, oldEmit: this.lastEmit.get(f) ?? NaN, newAt: NaN, newEmit: NaN });
+  }
+  /** Per flow, last arrival through the old instance → first through the new (see `boundary`); the flow where it is longest. */
+  switchover(): Gap {
+    let best: Gap | undefined;
+    for (const [flow, c] of this.cut) {
+      if (Number.isNaN(c.newAt) || Number.isNaN(c.oldAt)) continue;
+      const ms = c.newAt - c.oldAt;
+      if (!best || ms > best.ms) best = { ms, flow, at: c.newAt, emitMs: c.newEmit - c.oldEmit, latencyBeforeMs: c.oldAt - c.oldEmit, latencyAfterMs: c.newAt - c.newEmit };
+    }
+    return best ?? GapMeter.none();
+  }
+  /** Keeps (true) every arrival time per flow from now on, for `longestIn`; false stops; a new start forgets the last record. */
+  record(on: boolean): void {
+    if (on && !this.recording) for (const a of this.arrivals.values()) a.n = 0;
+    this.recording = on;
+  }
+  /** The flows recorded (see `record`). */
+  recordedFlows(): number[] {
+    return [...this.arrivals.keys()];
+  }
+  /** The longest gap between consecutive arrivals of `flow` that both fall within [from, to] (recorded ones; 0 if fewer than two). */
+  longestIn(flow: number, from: number, to: number): number {
+    const a = this.arrivals.get(flow);
+    if (!a) return 0;
+    let max = 0;
+    let prev = NaN;
+    for (let i = 0; i < a.n; i++) {
+      const t = a.at[i] as number;
+      if (t < from) continue;
+      if (t > to) break;
+      if (t - prev > max) max = t - prev;
+      prev = t;
+    }
+    return max;
+  }
   /** Notes a batch's arrival at `now` (performance.now() ms). */
   observe(bytes: Uint8Array, b: Batch, now: number): void {
     if (this.view?.buffer !== bytes.buffer) this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -103,6 +154,29 @@ export class GapMeter {
       if ((b.lens[k] as number) < 62 || ((bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0 !== TEST_MAGIC) continue;
       const id = ((bytes[o + 4]! << 24) | (bytes[o + 5]! << 16) | (bytes[o + 6]! << 8) | bytes[o + 7]!) >>> 0;
       const emit = dv.getFloat64(o + 12);
+      if (this.cut.size > 0) {
+        const c = this.cut.get(id);
+        if (c) {
+          const seq = ((bytes[o + 8]! << 24) | (bytes[o + 9]! << 16) | (bytes[o + 10]! << 8) | bytes[o + 11]!) >>> 0;
+          if (seq < c.seq) {
+            c.oldAt = now;
+            c.oldEmit = emit;
+          } else if (Number.isNaN(c.newAt)) {
+            c.newAt = now;
+            c.newEmit = emit;
+          }
+        }
+      }
+      if (this.recording) {
+        let a = this.arrivals.get(id);
+        if (!a) this.arrivals.set(id, (a = { at: new Float64Array(16384), n: 0 }));
+        if (a.n === a.at.length) {
+          const g = new Float64Array(a.at.length * 2);
+          g.set(a.at);
+          a.at = g;
+        }
+        a.at[a.n++] = now;
+      }
       const prev = this.last.get(id);
       if (prev !== undefined) {
         const gap = now - prev;

@@ -28,6 +28,16 @@
  *    frames keep their order (all the source's output leaves before the target's first frame);
  * 6. done — the source domain is destroyed.
  *
+ * Without a hold (`hold: false`; the default for functions whose state the pre-copy carries
+ * whole, `FunctionFactory.stateCarriedByPreCopy`: a router's routes and neighbours, a switch's
+ * MAC table), step 4 redirects the upstreams to the target itself: the target forwards from the
+ * switch on while the source empties its queue beside it, its output still delivered; step 5
+ * then only merges the source's final state into the running target (as above), and the source
+ * goes. Nothing waits in domain 0, so the input is never interrupted by the copy; the price: a
+ * flow's frames still queued at the source when it switched may be overtaken by its next frames
+ * through the target (reordered — never lost, never duplicated). Functions with connection
+ * state created during the switch (NAT, firewall, DPI) keep the hold: their next frame needs it.
+ *
  * Every migration returns a `MigrationRecord`: its reason and the timeline of the phases, plain
  * data the control plane can store and show (`swnet events`, `swnet describe`).
  *
@@ -42,6 +52,7 @@
  */
 import { Batch, MAX_BATCH } from '../packet/pool.js';
 import type { Plain } from '../functions/contract.js';
+import { getFactory } from '../functions/registry.js';
 import type { HostServer, HostDomain } from './hostserver.js';
 import type { ServerLink } from './migration-link.js';
 import type { MigrationEvent, MigrationReason, MigrationRecord } from './contract-migration.js';
@@ -87,6 +98,14 @@ export interface MigrationInit {
    * server with an emulated capacity (they would spend the network's tokens).
    */
   warmup?: { frames?: number; perMs?: number; maxMs?: number } | false;
+  /**
+   * Hold the input in domain 0 from the switch until the source drained and the target has its
+   * final state (no reordering), or re-point it to the target at once and let the source drain
+   * beside it (no interruption; frames the source still had may be overtaken). Default: false
+   * when every function of the domain declares `stateCarriedByPreCopy` (router, switch), true
+   * otherwise (NAT, firewall, DPI, …).
+   */
+  hold?: boolean;
   /** Time to keep the drained source before destroying it (ms); default 0. */
   keepSourceMs?: number;
   /** Called at each phase (the control plane turns these into events). */
@@ -201,7 +220,13 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   if (init.warmMs) await new Promise((r) => setTimeout(r, init.warmMs));
   stamp('both-running', warmed > 0 ? `target warmed with ${warmed} copies of the source's frames` : undefined);
 
-  // 4. switched: upstreams → hold queues, in one synchronous step.
+  // 4. switched: upstreams → hold queues (or, without a hold, → the target), in one synchronous step.
+  const hold = init.hold ?? !spec.contexts.every((c) => c.functions.every((f) => getFactory(f.kind)?.stateCarriedByPreCopy === true));
+  rec.hold = hold;
+  const gate = from.server;
+  // Without a hold, the network's frames queued at the token scheduler before the switch (FIFO per
+  // network) still go to the source: it drains once the scheduler has served that many.
+  const servedBy = gate && !hold ? new Map(gate.stats().networks.filter((n) => rec.networks.includes(n.net)).map((n) => [n.net, n.served + n.queued])) : undefined;
   const ups: { up: number; hold: number; held: Batch[] }[] = [];
   for (let i = 0; i < src.attachments.length; i++) {
     const s = src.attachments[i] as number;
@@ -210,24 +235,29 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
       ups.push({ up: -1, hold: -1, held: [] });
       continue;
     }
+    if (!hold) {
+      from.bridge.redirect(up, paths[i] as number);
+      ups.push({ up: -1, hold: -1, held: [] });
+      continue;
+    }
     const held: Batch[] = [];
-    const hold = from.attachExternal(from.bridge.get(s).network, `migrate-hold:${rec.id}:${i}`, (b) => {
+    const q = from.attachExternal(from.bridge.get(s).network, `migrate-hold:${rec.id}:${i}`, (b) => {
       const c = new Batch(MAX_BATCH);
       for (let k = 0; k < b.count; k++) c.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
       held.push(c);
       return true;
     });
-    from.bridge.redirect(up, hold);
-    ups.push({ up, hold, held });
+    from.bridge.redirect(up, q);
+    ups.push({ up, hold: q, held });
   }
-  const tSwitch = stamp('switched');
+  const tSwitch = stamp('switched', hold ? undefined : 'no hold: the target forwards, the source drains beside it');
   // On a server with an emulated capacity, frames for the source may wait at the token
-  // scheduler: they reach the source before it is asked for its final state (upstreams are held,
-  // so the queue only empties).
-  const gate = from.server;
+  // scheduler: they reach the source before it is asked for its final state (with a hold the
+  // upstreams are held, so the queue only empties).
   if (gate) {
     const end = performance.now() + 3000;
-    while (rec.networks.some((n) => gate.queued(n) > 0) && performance.now() < end) await new Promise<void>((r) => setImmediate(r));
+    const pending = (): boolean => (servedBy ? gate.stats().networks.some((n) => n.served < (servedBy.get(n.net) ?? 0)) : rec.networks.some((n) => gate.queued(n) > 0));
+    while (pending() && performance.now() < end) await new Promise<void>((r) => setImmediate(r));
   }
   const finalState = src.domain.exportState();
 
@@ -236,19 +266,26 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   try {
     fin = await finalState;
   } catch (e) {
-    // The source is stuck: put the upstreams back on it, with what was held.
-    release(from, src.attachments, ups);
-    return abort(`final copy: ${(e as Error).message}`);
+    if (!hold) {
+      // Traffic is on the target already; it keeps the pre-copy's state; the source goes.
+      rec.error = `final copy: ${(e as Error).message}`;
+      fin = [];
+    } else {
+      // The source is stuck: put the upstreams back on it, with what was held.
+      release(from, src.attachments, ups);
+      return abort(`final copy: ${(e as Error).message}`);
+    }
   }
-  // What the source sent is forwarded before the target's first frame (order within a flow).
+  // What the source sent is forwarded before the target's first frame (order within a flow;
+  // without a hold, before the source goes).
   forwardTx(from, src);
-  const imported = tgt.domain.importState(fin);
+  const imported = fin.length > 0 ? tgt.domain.importState(fin) : Promise.resolve();
   for (const u of ups) rec.held += u.held.reduce((n, b) => n + b.count, 0);
   release(from, paths, ups);
   rec.durations.interruptionMs = performance.now() - tSwitch;
   // Measured once the traffic flows again (a large table takes milliseconds to serialise).
   rec.stateBytes.final = JSON.stringify(fin).length;
-  t = stamp('drained', `${rec.held} frames held, ${rec.stateBytes.final} bytes of final state`);
+  t = stamp('drained', hold ? `${rec.held} frames held, ${rec.stateBytes.final} bytes of final state` : `source emptied beside the target (no hold), ${rec.stateBytes.final} bytes of final state`);
   try {
     await imported;
   } catch (e) {
