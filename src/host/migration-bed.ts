@@ -132,18 +132,25 @@ export class GapMeter {
   }
   /** The longest gap between consecutive arrivals of `flow` that both fall within [from, to] (recorded ones; 0 if fewer than two). */
   longestIn(flow: number, from: number, to: number): number {
+    return this.longestInAt(flow, from, to).ms;
+  }
+  /** `longestIn`, with the arrival that ends that gap (NaN if none). */
+  longestInAt(flow: number, from: number, to: number): { ms: number; at: number } {
     const a = this.arrivals.get(flow);
-    if (!a) return 0;
-    let max = 0;
+    const r = { ms: 0, at: NaN };
+    if (!a) return r;
     let prev = NaN;
     for (let i = 0; i < a.n; i++) {
       const t = a.at[i] as number;
       if (t < from) continue;
       if (t > to) break;
-      if (t - prev > max) max = t - prev;
+      if (t - prev > r.ms) {
+        r.ms = t - prev;
+        r.at = t;
+      }
       prev = t;
     }
-    return max;
+    return r;
   }
   /** Notes a batch's arrival at `now` (performance.now() ms). */
   observe(bytes: Uint8Array, b: Batch, now: number): void {
