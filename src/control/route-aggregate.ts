@@ -8,7 +8,7 @@
  * unreachable prefix between two others) are never covered, since both halves must exist.
  * This is the level-1 FIB aggregation of SMALTA (Uzmi et al., CoNEXT 2011) without its
  * "whiteholing": the forwarding behaviour is unchanged, only the table is smaller. A line of
- * 200 routers keeps ~60 routes per router instead of ~800 (each side's prefixes collapse into
+ * 200 routers keeps ~40 routes per router instead of ~800 (each side's prefixes collapse into
  * the binary decomposition of their count).
  */
 import { formatIpv4, formatIpv6, parsePrefix } from '../functions/config.js';
@@ -189,7 +189,11 @@ export class PrefixTree {
   }
 }
 
-/** Routes to aggregate as parallel arrays (no object per route): prefix node, signature, payload. */
+/**
+ * Routes to aggregate as parallel arrays (no object per route): prefix node, signature, payload.
+ * @example
+ * const l = new RouteList<string>(); l.push(tree.intern('10.0.0.0/24'), 'via-a', 'a');
+ */
 export class RouteList<T> {
   readonly nodes: number[] = [];
   readonly sigs: string[] = [];
@@ -201,7 +205,10 @@ export class RouteList<T> {
   }
 }
 
-/** An address as 32-bit big-endian words (one for IPv4, four for IPv6). */
+/**
+ * An address as 32-bit big-endian words (one for IPv4, four for IPv6).
+ * @example words(6, parseIpv6('2001:db8::1')!); // [0x20010db8, 0, 0, 1]
+ */
 export function words(family: 4 | 6, a: number | Uint8Array): number[] {
   if (family === 4 || typeof a === 'number') return [a as number];
   const w: number[] = [];
@@ -209,7 +216,10 @@ export function words(family: 4 | 6, a: number | Uint8Array): number[] {
   return w;
 }
 
-/** What must be equal for two routes to merge: everything but the prefix. */
+/**
+ * What must be equal for two routes to merge: everything but the prefix.
+ * @example sigOf({ prefix: '10.0.0.0/24', via: '10.9.0.1' }); // '10.9.0.1'
+ */
 export function sigOf(r: RouteSpec): string {
   if (r.type === undefined && r.dev === undefined && r.nexthops === undefined && typeof r.via === 'string') return r.via;
   const via = r.via === undefined ? '' : typeof r.via === 'string' ? r.via : r.via.join(',');
@@ -219,7 +229,7 @@ export function sigOf(r: RouteSpec): string {
 let shared = new PrefixTree();
 
 /**
- * The smallest table with the same forwarding as `routes` under longest-prefix match, by
+ * A smaller table with the same forwarding as `routes` under longest-prefix match, by
  * merging sibling prefixes with the same next hops; `avoid` are prefixes installed beside that
  * must not be produced (connected subnets, static routes that win over computed ones for the
  * same prefix). A route whose prefix does not parse is kept as it is.
