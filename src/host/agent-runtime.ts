@@ -663,6 +663,7 @@ export class AgentRuntime {
           ? undefined
           : {
               vx: [...vx],
+              local: cells.flatMap((c) => c.vnics.filter((port) => !vx.some((v) => v.port === port))),
               // No longer warm instances (a state export or import now goes to the context).
               taken: () => {
                 owned = true;
@@ -696,20 +697,27 @@ export class AgentRuntime {
    * Ends warm instances a context network adopted (its holds on their VNIs `vx` in place): what
    * they sent before (early holds) leaves by their port's VNI — the inbound side of which stays
    * held —, what they hold is processed and its output forwarded, then their domains go; their
-   * final states by function name. Output for a port with no VNI (a neighbour running here) has
-   * nowhere to go outside the context: dropped.
+   * final states by function name, and what they sent on ports with no VNI (a neighbour running
+   * here), by port, for the context to deliver.
    */
-  private async handOverWarm(cells: readonly Cell[], vx: readonly Vx[]): Promise<Map<string, Plain>> {
+  private async handOverWarm(cells: readonly Cell[], vx: readonly Vx[]): Promise<{ states: Map<string, Plain>; held: Map<string, Batch[]> }> {
     const br = this.host.bridge;
     const out = new Map<string, Plain>();
+    const held = new Map<string, Batch[]>();
     for (const c of cells) {
       const early = c.early;
       c.early = undefined;
+      const later: number[] = [];
       early?.forEach((h, i) => {
-        br.detach(h.hold);
         const a = c.hd.attachments[i] as number;
         const v = vx.find((x) => x.port === c.vnics[i]);
-        if (!v || !br.find(v.att)) return this.dropHeld(h.held);
+        if (!v || !br.find(v.att)) {
+          // A port linked to a function running here: what it sends until its domain goes is
+          // the context's to place (its hold stays until then).
+          later.push(i);
+          return;
+        }
+        br.detach(h.hold);
         // vNIC → VNI one way; the VNI's own frames keep going where they went (a hold queue).
         const back = br.peerOf(v.att);
         br.unlink(v.att);
@@ -721,13 +729,19 @@ export class AgentRuntime {
       });
       await c.hd.domain.exportState().catch(() => undefined);
       this.forwardTx(c.hd);
+      for (const i of later) {
+        const h = early?.[i];
+        if (!h) continue;
+        br.detach(h.hold);
+        if (h.held.length > 0) held.set(c.vnics[i] as string, h.held.splice(0));
+      }
       const st = await this.destroyCell(c).catch(() => [] as Plain[][]);
       c.fns.forEach((m, i) => {
         const s = st[0]?.[i];
         if (s !== undefined) out.set(m.spec.name, s);
       });
     }
-    return out;
+    return { states: out, held };
   }
 
   /**

@@ -30,8 +30,11 @@
  *   the VNIs that led to the old context lead to hold queues in domain 0, the old context
  *   processes what it holds (its output still leaves), its final state goes to the new one, and
  *   the held frames follow, in order: no frame lost, its neighbours in the domain notice nothing.
- * - removal keeps the context running `graceMs` (frames in flight get through), then its final
- *   state is taken and its VNIs unbound; applying the network again meanwhile ends that at once.
+ * - removal keeps the context running `graceMs` (frames in flight get through) and until no frame
+ *   came in for LINGER_QUIET_MS (at most LINGER_MAX_MS more: peers that re-plan late), then its
+ *   final state is taken and its VNIs unbound; applying the network again meanwhile ends that at
+ *   once. Likewise a plan change whose VXLAN links became wires inside the context (a drain
+ *   brought both ends here) keeps the old context for those VNIs' late frames (lingerOld).
  * - a crash (or a watchdog kill) of a context domain restarts it, and with it every context it
  *   holds, rebuilt from configuration (state lost), bridge attachments and VNIs kept: that is the
  *   documented trade-off of contexts — one thread for many networks, one fault domain too.
@@ -51,7 +54,7 @@ import { LatencyMerge, type LatencySummary } from '../functions/latency.js';
 import type { FunctionSpec } from './domain.js';
 import type { HostDomain, HostServer } from './hostserver.js';
 import type { UplinkRemote, VxlanUplink } from './uplink.js';
-import { carryState } from './agent-state.js';
+import { carryState, mergeState, STATE_ROWS } from './agent-state.js';
 
 /**
  * Warm instances a context network adopts (a migration's target): their VNIs, bound ahead and
@@ -62,10 +65,15 @@ import { carryState } from './agent-state.js';
  */
 export interface ContextAdoption {
   readonly vx: readonly { readonly vni: number; readonly port: string; readonly remote: UplinkRemote; readonly att: number }[];
+  /** Ports of the warm instances linked to a function here (no VNI): the context's links there go through domain 0 (see `final`). */
+  readonly local: readonly string[];
   /** Called synchronously when the context owns `vx` (the warm instances must no longer unbind them). */
   readonly taken: () => void;
-  /** Ends the warm instances; their final states by function name. */
-  readonly final: () => Promise<ReadonlyMap<string, Plain>>;
+  /**
+   * Ends the warm instances: their final states by function name, and the frames they sent on
+   * ports without a VNI (`local`), by port — sent on from that port's vNIC in the context.
+   */
+  readonly final: () => Promise<{ readonly states: ReadonlyMap<string, Plain>; readonly held: ReadonlyMap<string, readonly Batch[]> }>;
 }
 
 /** Networks per context domain unless told otherwise. */
@@ -156,6 +164,16 @@ interface Hold {
   readonly held: Batch[];
 }
 
+/**
+ * An old context kept after a plan change for the VNIs that left the plan (a link to another
+ * server that became a wire inside the context: a drain brought its other end here): its peer
+ * there, retiring, still sends on it for a while. At least LINGER_MIN_MS, then until it went
+ * quiet for LINGER_QUIET_MS, at most LINGER_MAX_MS (as agent-runtime.ts keeps a retiring VNI).
+ */
+const LINGER_MIN_MS = 100;
+const LINGER_QUIET_MS = 25;
+const LINGER_MAX_MS = 1000;
+
 /** Frames one hold keeps at most (beyond it domain 0 releases them: dropped). */
 const HOLD_LIMIT = 4096;
 
@@ -194,6 +212,8 @@ export class ContextNetworks {
   /** Removals running out their grace period, by key: `finish()` ends one now (`inChain`: called from a serialised change). */
   private readonly retiring = new Map<string, { finish: (inChain?: boolean) => Promise<unknown> }>();
   private chain: Promise<unknown> = Promise.resolve();
+  /** Old contexts kept for late frames on VNIs that left their plan, by key: `finish()` ends one now. */
+  private readonly lingering = new Map<string, { finish: (inChain?: boolean) => Promise<unknown> }>();
   /** Final states of functions that left (a changed plan, a removal), by `key\0fn`, kept FINAL_KEEP_MS. */
   private readonly finals = new Map<string, Promise<Plain | undefined>>();
   private seq = 0;
@@ -298,6 +318,7 @@ export class ContextNetworks {
     for (const ref of [...plan.wires.flat(), ...plan.remote.map((r) => r.port)]) if (!names.has(fnOf(ref))) throw new ContextDomainError(`network ${plan.key}: no port ${ref} among the functions placed here`);
     // Ended now: its context and VNIs must not be in the way of the new ones.
     await this.retiring.get(plan.key)?.finish(true);
+    await this.lingering.get(plan.key)?.finish(true);
     const host = this.o.host;
     const share = { allocation: plan.allocation ?? 1, ...(plan.priority !== undefined ? { priority: plan.priority } : {}) };
     host.addNetwork(plan.key, share);
@@ -311,12 +332,18 @@ export class ContextNetworks {
       return 'replaced';
     }
     const dom = cur?.dom ?? (await this.roomy());
-    const ports = plan.remote.map((r) => r.port);
+    // Links of an adopted warm instance to a function here go through domain 0 (a vNIC at each
+    // end, wired in the bridge), not inside the context: what it sent on them before the adoption
+    // then follows from its end's vNIC, in order (the functions see no difference).
+    const local = new Set(adopt?.local ?? []);
+    const bridged = plan.wires.filter(([a, b]) => local.has(a) || local.has(b));
+    const ports = [...plan.remote.map((r) => r.port), ...bridged.flat()];
     let added: { context: number; attachments: number[] };
     try {
       const had = new Set(cur?.plan.functions.map((f) => f.name) ?? []);
       const fns = plan.functions.map((f) => (!had.has(f.name) && initial?.has(f.name) ? { ...f, state: initial.get(f.name) ?? null } : { ...f }));
-      added = await host.addContext(dom.hd.domain.id, { network: plan.key, functions: fns, wires: plan.wires.map(([a, b]) => [a, b]) }, ports);
+      const inner = plan.wires.filter((w) => !bridged.includes(w));
+      added = await host.addContext(dom.hd.domain.id, { network: plan.key, functions: fns, wires: inner.map(([a, b]) => [a, b]) }, ports);
     } catch (e) {
       if (dom.members.size === 0) await this.dropDomain(dom);
       throw e;
@@ -351,6 +378,8 @@ export class ContextNetworks {
       if (carried.length > 0) await dom.hd.domain.importState(all).catch(() => stateLost.push(...carried.splice(0)));
     }
     const net: CtxNet = { plan, canon, body, dom, index: added.context, ports, atts: added.attachments, vx: cur?.vx ?? new Map(), changes: emptyChanges() };
+    const attOf = (port: string): number => added.attachments[ports.indexOf(port)] as number;
+    for (const [a, b] of bridged) host.bridge.wire(attOf(a), attOf(b));
     // Adopted VNIs stay bound: they lead to the warm instances until the holds below.
     for (const v of adopt?.vx ?? []) net.vx.set(v.vni, { ...v, remote: { ...v.remote } });
     adopt?.taken();
@@ -359,10 +388,12 @@ export class ContextNetworks {
     // is in the new one.
     let repointed: number[];
     const holds: Hold[] = [];
+    const linger: Vx[] = [];
     try {
-      repointed = this.rebind(net, plan, added.attachments, cur || adopt ? holds : undefined);
+      repointed = this.rebind(net, plan, added.attachments, cur || adopt ? holds : undefined, cur ? linger : undefined);
     } catch (e) {
       this.unhold(holds, false);
+      for (const v of linger) net.vx.set(v.vni, v);
       // A VNI bound by something else here: the new context goes, the old one (if any) stays.
       await host.removeContext(dom.hd.domain.id, added.context).catch(() => [] as Plain[]);
       if (!cur) {
@@ -394,13 +425,31 @@ export class ContextNetworks {
       // holds, its output still leaves by its vNICs (`drain`), its final state goes to the new
       // one, then the held frames follow, in order (an import applies before any later frame).
       await this.settleQueued(plan.key);
-      const fin = await host.removeContext(dom.hd.domain.id, cur.index, true).catch(() => [] as Plain[]);
-      settle((fn) => fin[cur.plan.functions.findIndex((g) => g.name === fn)]);
-      imps.push(carried.length > 0 && fin.length > 0 ? dom.hd.domain.importState(carry(fin, false)).catch(() => undefined) : undefined);
+      if (linger.length > 0) {
+        // VNIs that left still lead to the old context: it runs on for their late frames, its
+        // state now copied live; what it does meanwhile is merged in when it goes (lingerOld).
+        const st = await dom.hd.domain.exportState().catch(() => [] as Plain[][]);
+        const now = st[cur.index] ?? [];
+        imps.push(carried.length > 0 && now.length > 0 ? dom.hd.domain.importState(carry(now, false)).catch(() => undefined) : undefined);
+        this.lingerOld(plan.key, cur, linger, settle, [...carried]);
+      } else {
+        const fin = await host.removeContext(dom.hd.domain.id, cur.index, true).catch(() => [] as Plain[]);
+        settle((fn) => fin[cur.plan.functions.findIndex((g) => g.name === fn)]);
+        imps.push(carried.length > 0 && fin.length > 0 ? dom.hd.domain.importState(carry(fin, false)).catch(() => undefined) : undefined);
+      }
     }
     if (adopt) {
       // The warm instances' final states (what they did since their pre-copy, `initial`).
-      const fa = await adopt.final().catch(() => new Map<string, Plain>());
+      const { states: fa, held } = await adopt.final().catch(() => ({ states: new Map<string, Plain>(), held: new Map<string, readonly Batch[]>() }));
+      // What they sent towards a function here (a drain bringing a link's two ends together)
+      // follows from their port's vNIC in the context, before anything it sends itself.
+      for (const [port, bs] of held) {
+        const i = ports.indexOf(port);
+        for (const b of bs) {
+          if (i >= 0) host.forward(added.attachments[i] as number, b);
+          else for (let k = 0; k < b.count; k++) host.pool.release(b.slots[k] as number);
+        }
+      }
       const arr: Plain[] = [];
       plan.functions.forEach((f, i) => {
         if (fa.has(f.name) && !cur?.plan.functions.some((g) => g.name === f.name)) arr[i] = fa.get(f.name) ?? null;
@@ -420,7 +469,7 @@ export class ContextNetworks {
    * is re-pointed in place and moved to its new vNIC, a new one bound, one that left unbound.
    * Synchronous: the pump cannot run in between. Returns the VNIs re-pointed.
    */
-  private rebind(net: CtxNet, plan: ContextPlan, atts: readonly number[], holds?: Hold[]): number[] {
+  private rebind(net: CtxNet, plan: ContextPlan, atts: readonly number[], holds?: Hold[], linger?: Vx[]): number[] {
     const br = this.o.host.bridge;
     const up = this.o.uplink;
     const repointed: number[] = [];
@@ -428,6 +477,12 @@ export class ContextNetworks {
     for (const [vni, v] of [...net.vx]) {
       const r = plan.remote.find((x) => x.vni === vni);
       if (keep.has(vni) && r && r.port === v.port) continue;
+      net.vx.delete(vni);
+      // Left the plan but still leading to the old context, which lingers for its late frames.
+      if (linger && !keep.has(vni) && br.peerOf(v.att) >= 0) {
+        linger.push(v);
+        continue;
+      }
       up?.unbindVni(vni);
       br.detach(v.att);
       net.vx.delete(vni);
@@ -459,6 +514,62 @@ export class ContextNetworks {
       br.wire(v.att, vnic);
     });
     return repointed;
+  }
+
+  /**
+   * Keeps the old context `old` of `key` running with the VNIs `vx` that left the plan (see
+   * LINGER_MIN_MS), then removes it: the retiring functions' final states are settled, the
+   * carried ones' rows it learnt meanwhile merged into the new context (kinds with STATE_ROWS;
+   * for the others the new context's state stands), the VNIs unbound.
+   */
+  private lingerOld(key: string, old: CtxNet, vx: readonly Vx[], settle: (st: (fn: string) => Plain | undefined) => void, carried: readonly string[]): void {
+    const host = this.o.host;
+    const dom = old.dom;
+    let done: Promise<void> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const t0 = performance.now();
+    let seen = -1;
+    const body = async (): Promise<void> => {
+      const fin = await host.removeContext(dom.hd.domain.id, old.index, true).catch(() => [] as Plain[]);
+      settle((fn) => fin[old.plan.functions.findIndex((g) => g.name === fn)]);
+      for (const v of vx) {
+        this.o.uplink?.unbindVni(v.vni);
+        host.bridge.detach(v.att);
+      }
+      if (this.lingering.get(key) === entry) this.lingering.delete(key);
+      const now = this.nets.get(key);
+      if (!now || fin.length === 0) return;
+      const st = (await now.dom.hd.domain.exportState().catch(() => [] as Plain[][]))[now.index];
+      if (!st) return;
+      const arr: Plain[] = [];
+      now.plan.functions.forEach((f, i) => {
+        const j = old.plan.functions.findIndex((g) => g.name === f.name);
+        if (!carried.includes(f.name) || STATE_ROWS[f.kind] === undefined || j < 0 || fin[j] === undefined) return;
+        arr[i] = mergeState(f.kind, st[i] ?? null, fin[j] as Plain);
+      });
+      const all: Plain[][] = [];
+      all[now.index] = arr;
+      if (arr.length > 0) await now.dom.hd.domain.importState(all).catch(() => undefined);
+    };
+    const finish = (inChain = false): Promise<void> => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      done ??= inChain ? body() : this.serial(body);
+      return done;
+    };
+    const entry = { finish };
+    this.lingering.set(key, entry);
+    const tick = (): void => {
+      const n = dom.hd.domain.state === 'running' ? dom.hd.domain.contextFrames(old.index) : seen;
+      const t = performance.now() - t0;
+      if ((n === seen && t >= LINGER_MIN_MS) || t >= LINGER_MAX_MS) {
+        void finish().catch(() => undefined);
+        return;
+      }
+      seen = n;
+      timer = setTimeout(tick, t < LINGER_MIN_MS ? LINGER_MIN_MS - t : LINGER_QUIET_MS);
+    };
+    timer = setTimeout(tick, LINGER_MIN_MS);
   }
 
   /** Frames from VNI `v` wait in domain 0 (bounded) until `unhold` wires it to `vnic`. */
@@ -538,6 +649,7 @@ export class ContextNetworks {
     let timer: NodeJS.Timeout | undefined;
     const settle = this.departing(key, net.plan.functions.map((f) => f.name));
     const body = async (): Promise<Record<string, Plain>> => {
+      await this.lingering.get(key)?.finish(true);
       const st = await this.o.host.removeContext(net.dom.hd.domain.id, net.index).catch(() => [] as Plain[]);
       settle((fn) => st[net.plan.functions.findIndex((f) => f.name === fn)]);
       for (const v of net.vx.values()) {
@@ -561,7 +673,24 @@ export class ContextNetworks {
     const entry = { finish };
     this.retiring.set(key, entry);
     if (graceMs > 0) {
-      timer = setTimeout(() => void finish().catch(() => undefined), graceMs);
+      // After the grace period, until no frame came in from outside for LINGER_QUIET_MS (at most
+      // LINGER_MAX_MS more): a peer that re-plans late (a loaded server) still sends here, and
+      // what arrives once the VNIs are unbound is lost.
+      const t0 = performance.now();
+      let seen = -1;
+      const tick = (): void => {
+        if (done) return;
+        const d = net.dom.hd.domain;
+        const n = d.state === 'running' ? d.contextFrames(net.index) : seen;
+        const t = performance.now() - t0;
+        if ((n === seen && t >= graceMs) || t >= graceMs + LINGER_MAX_MS) {
+          void finish().catch(() => undefined);
+          return;
+        }
+        seen = n;
+        timer = setTimeout(tick, t < graceMs ? graceMs - t : LINGER_QUIET_MS);
+      };
+      timer = setTimeout(tick, graceMs);
       return {};
     }
     return finish();
@@ -640,7 +769,7 @@ export class ContextNetworks {
   /** Removes every context network at once and destroys the context domains. */
   async close(): Promise<void> {
     for (const k of [...this.nets.keys()]) await this.remove(k, 0).catch(() => false);
-    await Promise.all([...this.retiring.values()].map((r) => r.finish().catch(() => undefined)));
+    await Promise.all([...this.retiring.values(), ...this.lingering.values()].map((r) => r.finish().catch(() => undefined)));
     await this.serial(async () => {
       for (const d of [...this.domains]) await this.dropDomain(d);
     });
