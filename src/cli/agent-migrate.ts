@@ -168,6 +168,7 @@ export class MigrationAgent {
       }
       this.launch([{ mk, m }], () => this.step(mk, m));
     }
+    for (const mk of this.left.keys()) if (!cache.has(mk)) this.left.delete(mk);
     // Warm instances of migrations that failed or vanished before the switch.
     for (const [mk, w] of [...this.warmFor]) {
       if (live.has(mk)) continue;
