@@ -35,6 +35,11 @@
  *   final state is taken and its VNIs unbound; applying the network again meanwhile ends that at
  *   once. Likewise a plan change whose VXLAN links became wires inside the context (a drain
  *   brought both ends here) keeps the old context for those VNIs' late frames (lingerOld).
+ * - a migration's target adopts its warm instance(s) without a gap (ContextAdoption): their VNIs,
+ *   bound ahead, pass to the new context still bound (frames meanwhile wait on hold queues), what
+ *   they sent leaves by them, their final state is imported before the held frames follow; their
+ *   links to functions already here go through domain 0 (a vNIC at each end), so that what they
+ *   sent on them before the adoption follows in order.
  * - a crash (or a watchdog kill) of a context domain restarts it, and with it every context it
  *   holds, rebuilt from configuration (state lost), bridge attachments and VNIs kept: that is the
  *   documented trade-off of contexts — one thread for many networks, one fault domain too.
