@@ -184,6 +184,31 @@ test('router: the ARP cache travels (the target forwards to a learnt neighbour w
   }
 });
 
+test('router without a hold: a neighbour learnt between the pre-copy and the switch reaches the live target in the final state', async () => {
+  const cfg = { interfaces: [{ name: 'eth0', mac: '02:00:00:00:00:fe', addresses: ['10.0.0.254/24'] }, { name: 'eth1', mac: '02:00:00:00:01:fe', addresses: ['10.0.1.254/24'] }] };
+  const b = await bed('router', cfg, ['eth0', 'eth1']);
+  try {
+    const pkt = (n: number): Uint8Array => udpFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe', src: '10.0.0.1', dst: '10.0.1.1', srcPort: 1000, dstPort: 9, payload: new Uint8Array([n]) });
+    b.inject(0, [pkt(1)]);
+    assert.equal(port((await b.take(1, 1))[0] as Uint8Array, 12), 0x0806, 'an ARP request first (10.0.1.1 incomplete in the pre-copy)');
+    // No warm-up copies: what the target knows of 10.0.1.1 can only come from the final state.
+    const rec = await migrateDomain({ from: b.h, domain: b.domain, to: b.h, reason: 'operator', hold: false, warmup: false, onPhase: (e) => {
+        if (e.phase === 'state-copied') b.inject(1, [arpReplyFrame({ srcMac: '02:00:00:00:01:01', spa: '10.0.1.1', tha: '02:00:00:00:01:fe', tpa: '10.0.1.254' })]);
+      } });
+    assert.equal(rec.hold, false);
+    assert.doesNotMatch(rec.timeline.find((e) => e.phase === 'drained')?.detail ?? '', /not imported/);
+    const held = await b.take(1, 1);
+    assert.equal(port(held[0] as Uint8Array, 12), 0x0800, 'the source forwarded the frame it held once the reply came');
+    b.inject(0, [pkt(2)]);
+    const after = await b.take(1, 1);
+    assert.equal(after.length, 1);
+    assert.equal(port(after[0] as Uint8Array, 12), 0x0800, 'the target forwards at once, no ARP request');
+    assert.deepEqual([...(after[0] as Uint8Array).subarray(0, 6)], [2, 0, 0, 0, 1, 1]);
+  } finally {
+    await b.close();
+  }
+});
+
 test('DPI: stream state travels (a pattern split across the move is found and the flow blocked)', async () => {
   const L2 = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02' };
   const b = await bed('dpi', { signatures: [{ name: 'evil', pattern: 'EVILPATTERN', protocol: 'tcp', action: 'drop' }] }, ['a', 'b']);

@@ -223,6 +223,8 @@ for (const servers of [1, 2] as const) {
       assert.equal(rec.outcome, 'done');
       assert.equal(rec.hold, false, 'a router switches without a hold by default');
       assert.equal(rec.held, 0);
+      // Its routes and (static) neighbours did not change since the pre-copy: the live target is not re-imported.
+      assert.match(rec.timeline.find((e) => e.phase === 'drained')?.detail ?? '', /no hold.*unchanged since the pre-copy: not imported again/);
       assert.deepEqual(rec.timeline.map((e) => e.phase), [...MIGRATION_PHASES]);
       // Make-before-break without a hold: the target forwarded before the source had drained.
       assert.ok(targetAtDrained > 0, `the target processed nothing before the source drained; ${diag}`);

@@ -203,9 +203,11 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   };
 
   // 2. state copied (pre-copy, while the source keeps forwarding).
+  let preJson = '';
   try {
     const pre = await src.domain.exportState();
-    rec.stateBytes.preCopy = JSON.stringify(pre).length;
+    preJson = JSON.stringify(pre);
+    rec.stateBytes.preCopy = preJson.length;
     await tgt.domain.importState(pre);
   } catch (e) {
     return abort(`pre-copy: ${(e as Error).message}`);
@@ -221,7 +223,8 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   stamp('both-running', warmed > 0 ? `target warmed with ${warmed} copies of the source's frames` : undefined);
 
   // 4. switched: upstreams → hold queues (or, without a hold, → the target), in one synchronous step.
-  const hold = init.hold ?? !spec.contexts.every((c) => c.functions.every((f) => getFactory(f.kind)?.stateCarriedByPreCopy === true));
+  const carried = spec.contexts.every((c) => c.functions.every((f) => getFactory(f.kind)?.stateCarriedByPreCopy === true));
+  const hold = init.hold ?? !carried;
   rec.hold = hold;
   const gate = from.server;
   // Without a hold, the network's frames queued at the token scheduler before the switch (FIFO per
@@ -279,13 +282,20 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   // What the source sent is forwarded before the target's first frame (order within a flow;
   // without a hold, before the source goes).
   forwardTx(from, src);
-  const imported = fin.length > 0 ? tgt.domain.importState(fin) : Promise.resolve();
+  // Without a hold the target forwards with the pre-copy's state already: a final state equal to it
+  // (nothing changed since, e.g. a router whose routes and neighbours stayed put) is not imported
+  // again — the re-import stalled the live target's forwarding (see docs/host.md). Only for functions
+  // that declare their state carried by the pre-copy: for the others the final import also clears
+  // what the warm-up's copies left (a NAT's bindings).
+  const finJson = hold ? '' : JSON.stringify(fin);
+  const unchanged = !hold && carried && finJson === preJson;
+  const imported = fin.length > 0 && !unchanged ? tgt.domain.importState(fin) : Promise.resolve();
   for (const u of ups) rec.held += u.held.reduce((n, b) => n + b.count, 0);
   release(from, paths, ups);
   rec.durations.interruptionMs = performance.now() - tSwitch;
   // Measured once the traffic flows again (a large table takes milliseconds to serialise).
-  rec.stateBytes.final = JSON.stringify(fin).length;
-  t = stamp('drained', hold ? `${rec.held} frames held, ${rec.stateBytes.final} bytes of final state` : `source emptied beside the target (no hold), ${rec.stateBytes.final} bytes of final state`);
+  rec.stateBytes.final = hold ? JSON.stringify(fin).length : finJson.length;
+  t = stamp('drained', hold ? `${rec.held} frames held, ${rec.stateBytes.final} bytes of final state` : `source emptied beside the target (no hold), ${rec.stateBytes.final} bytes of final state${unchanged ? ', unchanged since the pre-copy: not imported again' : ''}`);
   try {
     await imported;
   } catch (e) {
