@@ -34,7 +34,7 @@ interface Trial {
   /** Per flow, the gap from the last frame through the old instance to the first through the new (max over flows; by sequence number, negative if the new overtook the old). */
   switchGap: Gap;
   /** Per flow the longest gap within [switched − 5 ms, drained + 5 ms], max over flows; that flow's in a window as long without migration. */
-  windowed: { ms: number; flow: number; endsAfterSwitchMs: number; baseline: number; lengthMs: number; baselineMaxOverFlows: number; baselineWindows: { n: number; median: number; max: number; asLong: number } };
+  windowed: { ms: number; flow: number; endsAfterSwitchMs: number; doneAfterSwitchMs: number; baseline: number; lengthMs: number; baselineMaxOverFlows: number; baselineWindows: { n: number; median: number; max: number; asLong: number } };
   /** Longest gap ending in each phase window (ms): the window before 'prepared' is "prepare", etc. */
   byPhase: Record<string, number>;
   rec: MigrationRecord;
@@ -65,6 +65,7 @@ async function trial(servers: 1 | 2, standby: boolean, hold: boolean): Promise<T
     bed.gaps.reset();
     let tSwitch = NaN;
     let tDrained = NaN;
+    let tDone = NaN;
     const seqs = (): Map<number, number> => new Map(((bed.source.counters()['flows'] ?? []) as readonly { id: number; packets: number }[]).map((f) => [f.id, f.packets]));
     const t0 = performance.now();
     const to = bed.hosts[servers - 1];
@@ -96,7 +97,10 @@ async function trial(servers: 1 | 2, standby: boolean, hold: boolean): Promise<T
           bed.gaps.boundary(seqs());
         }
         if (e.phase === 'drained') tDrained = performance.now();
-        if (e.phase === 'done') atDone = counted();
+        if (e.phase === 'done') {
+          atDone = counted();
+          tDone = performance.now();
+        }
       } });
     await sleep(Math.max(50, window - (performance.now() - t0)));
     cut('after');
@@ -118,7 +122,7 @@ async function trial(servers: 1 | 2, standby: boolean, hold: boolean): Promise<T
     // Every disjoint window as long in the baseline (max over flows in each): how often such a gap happens anyway.
     const perWindow: number[] = [];
     for (let a = b0; a + len <= b1; a += len) perWindow.push(Math.max(0, ...bed.gaps.recordedFlows().map((f) => bed.gaps.longestIn(f, a, a + len))));
-    const windowed = { ms: wms, flow: wf, endsAfterSwitchMs: wat - tSwitch, baseline: wf < 0 ? 0 : bed.gaps.longestIn(wf, b1 - len, b1), lengthMs: len, baselineMaxOverFlows: baseMax, baselineWindows: { n: perWindow.length, median: perWindow.length ? median(perWindow) : 0, max: Math.max(0, ...perWindow), asLong: perWindow.filter((x) => x >= wms).length } };
+    const windowed = { ms: wms, flow: wf, endsAfterSwitchMs: wat - tSwitch, doneAfterSwitchMs: tDone - tSwitch, baseline: wf < 0 ? 0 : bed.gaps.longestIn(wf, b1 - len, b1), lengthMs: len, baselineMaxOverFlows: baseMax, baselineWindows: { n: perWindow.length, median: perWindow.length ? median(perWindow) : 0, max: Math.max(0, ...perWindow), asLong: perWindow.filter((x) => x >= wms).length } };
     const r = await bed.finish();
     return { lost: r.sent - r.received, platform: counted(), inSwitch: atDone - atSwitch, duplicates: r.duplicates, reordered: r.reordered, gap: worst.ms, worst, baseline: base.get(worst.flow) ?? 0, switchGap, windowed, byPhase, rec };
   } finally {
@@ -149,7 +153,7 @@ export async function run(r: Reporter): Promise<void> {
           r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost} (${t.platform} counted by the platform as full rings/pools, ${t.inSwitch} from switched to done), duplicates ${t.duplicates}, reordered ${t.reordered}`);
           r.note(`  longest gap ending in each window: ${Object.entries(t.byPhase).map(([k, v]) => `${k} ${fmt(v)} ms`).join(', ')}`);
           r.note(`  longest gap ${fmt(t.worst.ms)} ms (flow ${t.worst.flow}) = source emission gap ${fmt(t.worst.emitMs)} ms + latency ${fmt(t.worst.latencyBeforeMs)} → ${fmt(t.worst.latencyAfterMs)} ms; switch gap (old instance's last frame → new one's first) ${fmt(t.switchGap.ms)} ms (flow ${t.switchGap.flow}: emission gap ${fmt(t.switchGap.emitMs)} ms, latency ${fmt(t.switchGap.latencyBeforeMs)} → ${fmt(t.switchGap.latencyAfterMs)} ms)`);
-          r.note(`  within [switched − 5, drained + 5] (${fmt(w.lengthMs)} ms; drained at switched + ${fmt(d.interruptionMs)} ms): ${fmt(w.ms)} ms (flow ${w.flow}, ending at switched ${w.endsAfterSwitchMs >= 0 ? '+' : '−'} ${fmt(Math.abs(w.endsAfterSwitchMs))} ms; same flow at the baseline's end ${fmt(w.baseline)} ms, max over flows ${fmt(w.baselineMaxOverFlows)} ms; ${w.baselineWindows.n} baseline windows as long (max over flows): median ${fmt(w.baselineWindows.median)} ms, max ${fmt(w.baselineWindows.max)} ms, ${w.baselineWindows.asLong} with a gap as long)`);
+          r.note(`  within [switched − 5, drained + 5] (${fmt(w.lengthMs)} ms; drained at switched + ${fmt(d.interruptionMs)} ms, the source destroyed by + ${fmt(w.doneAfterSwitchMs)} ms): ${fmt(w.ms)} ms (flow ${w.flow}, ending at switched ${w.endsAfterSwitchMs >= 0 ? '+' : '−'} ${fmt(Math.abs(w.endsAfterSwitchMs))} ms; same flow at the baseline's end ${fmt(w.baseline)} ms, max over flows ${fmt(w.baselineMaxOverFlows)} ms; ${w.baselineWindows.n} baseline windows as long (max over flows): median ${fmt(w.baselineWindows.median)} ms, max ${fmt(w.baselineWindows.max)} ms, ${w.baselineWindows.asLong} with a gap as long)`);
         }
         const lost = trials.reduce((n, t) => n + t.lost, 0);
         const name = (servers === 1 ? '' : ' (across servers)') + (standby ? ' (warm standby)' : '') + (hold ? '' : ' (no hold)');
