@@ -9,60 +9,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Plain } from '../functions/contract.js';
-import { MemoryStore } from '../control/store/memory.js';
-import { apply, getResource } from '../control/manifest/apply.js';
-import { parseManifestText } from '../control/manifest/load.js';
-import { getMigration, keyOf, listMigrations, phaseDurations, type MigrationObject } from '../control/migrations.js';
+import { getResource } from '../control/manifest/apply.js';
+import { listMigrations, phaseDurations } from '../control/migrations.js';
 import { drainServer, requestMigration } from '../control/server-ops.js';
-import { MigrationController } from '../control/controllers/migration.js';
-import type { Store } from '../control/store/contract.js';
-import { ServerAgent } from './agent.js';
-import { until } from './agent-testing.js';
-import { infraManifest, placeFixed, placements } from './agent-bed.js';
+import { lostSince, migrationDone as finished, sinkFlow as flow, starved, until } from './agent-testing.js';
+import { agentCluster, nattedPings, placements } from './agent-bed.js';
 
 type Obj = { readonly [k: string]: Plain };
-interface Flow { received: number; maxSeq: number; duplicates: number }
 
 const N = 7000;
 const mac = (b: number, n: number): string => `02:4${n}:00:00:00:${b.toString(16).padStart(2, '0')}`;
 
 /** Pings through a NAT (its binding is the state that must travel), all in one context. */
-const NATTED = `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: cnat, namespace: default }
-spec:
-  isolation: context
-  functions:
-    - name: src
-      kind: traffic-source
-      config:
-        flows:
-          - { kind: ping, srcMac: '${mac(0x10, 1)}', dstMac: '${mac(0x11, 1)}', src: 10.4.9.10, dst: 10.4.2.3, identifier: 8, intervalMs: 5, count: 100 }
-          - { kind: ping, srcMac: '${mac(0x10, 1)}', dstMac: '${mac(0x11, 1)}', src: 10.4.9.10, dst: 10.4.2.2, identifier: 8, intervalMs: 1, count: ${N}, startMs: 800 }
-    - name: rin
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x11, 1)}', addresses: [10.4.1.1/24] }
-          - { name: eth1, mac: '${mac(0x12, 1)}', addresses: [10.4.2.1/24] }
-          - { name: eth2, mac: '${mac(0x13, 1)}', addresses: [10.4.9.1/24] }
-        neighbors: [{ interface: eth2, address: 10.4.9.10, mac: '${mac(0x20, 1)}' }]
-    - name: nat
-      kind: nat
-      config: { snat: { addresses: [10.4.2.100], icmpIds: '1-999' } }
-    - name: rout
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x31, 1)}', addresses: [10.4.2.2/24, 10.4.2.3/24] }
-        neighbors: [{ interface: eth0, address: 10.4.2.100, mac: '${mac(0x12, 1)}' }]
-    - { name: sink, kind: traffic-sink }
-  links:
-    - { endpoints: ['src:out', 'rin:eth0'] }
-    - { endpoints: ['rin:eth1', 'nat:inside'] }
-    - { endpoints: ['nat:outside', 'rout:eth0'] }
-    - { endpoints: ['rin:eth2', 'sink:in'] }
-`;
+const NATTED = nattedPings({ name: 'cnat', mac: '41', net: 4, count: N, startMs: 800, isolation: 'context' });
 
 /** The neighbour in the shared domain: a numbered UDP flow src → r → sink, long enough to span the migration and the drain. */
 const OTHER = `apiVersion: swnet.io/v1
@@ -92,17 +51,6 @@ spec:
 
 const SERVERS = ['s1', 's2', 's3'];
 
-/** Numbered flow 2 as the sink of network `key` counts it, wherever that sink runs. */
-async function flow(agents: Iterable<ServerAgent>, key: string): Promise<Flow> {
-  for (const a of agents) {
-    if (!a.runtime.functions(key).includes('sink')) continue;
-    const st = (await a.runtime.exportState(key, 'sink').catch(() => null)) as Obj | null;
-    const f = ((st?.['flows'] ?? []) as readonly Obj[]).find((x) => x['id'] === 2);
-    if (f) return { received: f['received'] as number, maxSeq: f['maxSeq'] as number, duplicates: f['duplicates'] as number };
-  }
-  return { received: 0, maxSeq: -1, duplicates: 0 };
-}
-
 /** The NAT binding of the measured ping flow (10.4.9.10 → 10.4.2.2): its reply tuple. */
 function binding(st: Plain): string | undefined {
   const rows = (((st ?? {}) as Obj)['connections'] ?? []) as readonly Obj[];
@@ -110,43 +58,13 @@ function binding(st: Plain): string | undefined {
   return row ? JSON.stringify(row['reply']) : undefined;
 }
 
-/** Frames the platform dropped and counted for lack of CPU (rings or pools full): load artefacts, not the migration's. */
-function starved(agents: Iterable<ServerAgent>): number {
-  let n = 0;
-  for (const a of agents) {
-    const d = a.runtime.host.drops;
-    n += d.ringFull + d.queueFull + d.noBuffer + (a.runtime.uplink?.counters().rxNoBuffer ?? 0);
-    for (const hd of a.runtime.host.domainList()) n += hd.domain.counters().txFull;
-  }
-  return n;
-}
-
-const lostSince = (f0: Flow, f: Flow): number => f.maxSeq - f0.maxSeq - (f.received - f0.received);
-
-async function finished(store: Store, m: MigrationObject): Promise<MigrationObject> {
-  return until(`migration ${m.function} done`, async () => {
-    const cur = (await getMigration(store, keyOf(m)))?.m;
-    if (cur?.phase === 'failed') assert.fail(`migration failed: ${cur.error ?? ''}: ${JSON.stringify(cur.timeline)}`);
-    return cur?.phase === 'done' ? cur : undefined;
-  }, 15000, 20);
-}
-
 test('context networks: a NAT moves out of a domain shared with another network (s1 → s2) under pings — binding kept, no reply lost or duplicated, the neighbour untouched; then a drain of s1 empties it', { timeout: 60_000 }, async () => {
-  const store = new MemoryStore();
-  const { resources, issues } = parseManifestText(`${infraManifest(SERVERS)}---\n${NATTED}---\n${OTHER}`, 'ctx.yaml');
-  assert.deepEqual(issues, []);
-  await apply(store, resources);
-  await placeFixed(store, 'default', 'cnat', { src: 's3', rin: 's1', nat: 's1', rout: 's1', sink: 's3' });
-  await placeFixed(store, 'default', 'cother', { src: 's3', r: 's1', sink: 's3' });
-  const agents = new Map<string, ServerAgent>();
-  const ctl = await MigrationController.start(store, { resyncMs: 100 });
+  const c = await agentCluster({ servers: SERVERS, networks: [NATTED, OTHER], place: { cnat: { src: 's3', rin: 's1', nat: 's1', rout: 's1', sink: 's3' }, cother: { src: 's3', r: 's1', sink: 's3' } }, agent: { statusMs: 300 } });
+  const { store, agents } = c;
   const nat = 'default/cnat';
   const other = 'default/cother';
   try {
-    for (const s of SERVERS) agents.set(s, await ServerAgent.start({ store, server: s, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 300, resyncMs: 300 }));
-    const s1 = agents.get('s1') as ServerAgent;
-    const s2 = agents.get('s2') as ServerAgent;
-    const s3 = agents.get('s3') as ServerAgent;
+    const [s1, s2, s3] = [c.agent('s1'), c.agent('s2'), c.agent('s3')];
     await until('echo replies and the neighbour\'s frames at their sinks', async () => ((await flow([s3], nat)).received > 200 && (await flow([s3], other)).received > 200 ? true : undefined), 20000, 50);
     // Both networks are contexts of ONE domain on s1.
     const shared = s1.runtime.contexts.sharedOf(nat);
@@ -200,7 +118,7 @@ test('context networks: a NAT moves out of a domain shared with another network 
     assert.equal(new Set(ms.filter((x) => x.network === 'cnat').map((x) => x.wave)).size, 1, 'one wave per network');
     // Every router left s1 for a server where its network runs as a context.
     for (const x of ms) {
-      const a = agents.get(x.to) as ServerAgent;
+      const a = c.agent(x.to);
       assert.ok(a.runtime.functions(`default/${x.network}`).includes(x.function) && a.runtime.contexts.has(`default/${x.network}`), `${x.network}/${x.function} on ${x.to}`);
     }
     // Both flows end whole: every frame sent since the first reading arrived once (or was dropped by a starved platform, and counted).
@@ -226,8 +144,6 @@ test('context networks: a NAT moves out of a domain shared with another network 
     }
     assert.equal(binding(await s2.runtime.exportState(nat, 'nat')), before, 'the binding outlived the drain');
   } finally {
-    for (const a of agents.values()) await a.stop();
-    await ctl.stop();
-    await store.close();
+    await c.close();
   }
 });

@@ -1,116 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Plain } from '../functions/contract.js';
-import { MemoryStore } from '../control/store/memory.js';
-import type { JsonObject, Store } from '../control/store/contract.js';
-import { apply } from '../control/manifest/apply.js';
-import { parseManifestText } from '../control/manifest/load.js';
-import { getMigration, keyOf, migrationStateKey, newMigration, phaseDurations, type MigrationObject } from '../control/migrations.js';
+import type { JsonObject } from '../control/store/contract.js';
+import { getMigration, keyOf, migrationStateKey, newMigration, phaseDurations } from '../control/migrations.js';
 import { requestMigration } from '../control/server-ops.js';
-import { MigrationController } from '../control/controllers/migration.js';
-import { ServerAgent } from './agent.js';
-import { until } from './agent-testing.js';
-import { infraManifest, placeFixed } from './agent-bed.js';
+import type { ServerAgent } from './agent.js';
+import { lostSince, migrationDone as finished, sinkFlow as flow, starved, until, type SinkFlow as Flow } from './agent-testing.js';
+import { agentCluster, nattedPings, routerChain } from './agent-bed.js';
 
 const SERVERS = ['s1', 's2', 's3'];
-const INFRA = infraManifest(SERVERS);
 
 type Obj = { readonly [k: string]: Plain };
-interface Flow { received: number; maxSeq: number; duplicates: number }
-
-/** Numbered flow 2 as the sink on `server` counts it (flow 1 only warms the path up: ARP). */
-async function flow(agent: ServerAgent, key: string): Promise<Flow> {
-  const st = (await agent.runtime.exportState(key, 'sink').catch(() => null)) as Obj | null;
-  const f = ((st?.['flows'] ?? []) as readonly Obj[]).find((x) => x['id'] === 2);
-  return f ? { received: f['received'] as number, maxSeq: f['maxSeq'] as number, duplicates: f['duplicates'] as number } : { received: 0, maxSeq: -1, duplicates: 0 };
-}
-
-/** A store with the servers, the network and its placements (no network controller: the placements are fixed), three agents and the migration controller. */
-async function cluster(network: string, where: Record<string, string>): Promise<{ store: Store; agents: Map<string, ServerAgent>; ctl: MigrationController; close: () => Promise<void> }> {
-  const store = new MemoryStore();
-  const { resources, issues } = parseManifestText(`${INFRA}---\n${network}`, 'mig.yaml');
-  assert.deepEqual(issues, []);
-  await apply(store, resources);
-  const net = resources.find((r) => r.resource.kind === 'SoftwareNetwork')?.resource;
-  assert.ok(net);
-  await placeFixed(store, 'default', net.metadata.name, where);
-  const agents = new Map<string, ServerAgent>();
-  const ctl = await MigrationController.start(store, { resyncMs: 100 });
-  for (const s of SERVERS) agents.set(s, await ServerAgent.start({ store, server: s, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: 1000, resyncMs: 300 }));
-  return {
-    store,
-    agents,
-    ctl,
-    close: async () => {
-      for (const a of agents.values()) await a.stop();
-      await ctl.stop();
-      await store.close();
-    },
-  };
-}
-
-async function finished(store: Store, m: MigrationObject): Promise<MigrationObject> {
-  return until(`migration ${m.id} done`, async () => {
-    const cur = (await getMigration(store, keyOf(m)))?.m;
-    if (cur?.phase === 'failed') assert.fail(`migration failed: ${cur.error ?? ''}: ${JSON.stringify(cur.timeline)}`);
-    return cur?.phase === 'done' ? cur : undefined;
-  }, 15000, 20);
-}
 
 const N = 2000;
-const mac = (b: number, n = 1): string => `02:0${n}:00:00:00:${b.toString(16).padStart(2, '0')}`;
 
-const ROUTED = `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: voip, namespace: default }
-spec:
-  functions:
-    - name: src
-      kind: traffic-source
-      config:
-        flows:
-          - { kind: udp, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: 10.1.1.10, dst: 10.1.2.10, srcPort: 1000, dstPort: 2000, intervalMs: 5, count: 100 }
-          - { kind: udp, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: 10.1.1.10, dst: 10.1.2.10, srcPort: 1001, dstPort: 2000, intervalMs: 1, count: ${N}, startMs: 1500 }
-    - name: r1
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x11)}', addresses: [10.1.1.1/24] }
-          - { name: eth1, mac: '${mac(0x12)}', addresses: [10.1.0.1/30] }
-    - name: r2
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x21)}', addresses: [10.1.0.2/30] }
-          - { name: eth1, mac: '${mac(0x22)}', addresses: [10.1.2.1/24] }
-        neighbors: [{ interface: eth1, address: 10.1.2.10, mac: '${mac(0x20)}' }]
-    - { name: sink, kind: traffic-sink }
-  links:
-    - { endpoints: ['src:out', 'r1:eth0'] }
-    - { endpoints: ['r1:eth1', 'r2:eth0'] }
-    - { endpoints: ['r2:eth1', 'sink:in'] }
-`;
-
-/**
- * Frames the platform itself dropped and counted (a worker starved of CPU long enough for its rx
- * ring to fill, a pool or queue exhausted): load artefacts. Anything else missing fails.
- */
-function starved(agents: Iterable<ServerAgent>): number {
-  let n = 0;
-  for (const a of agents) {
-    const d = a.runtime.host.drops;
-    n += d.ringFull + d.queueFull + d.noBuffer + (a.runtime.uplink?.counters().rxNoBuffer ?? 0);
-    for (const hd of a.runtime.host.domainList()) n += hd.domain.counters().txFull;
-  }
-  return n;
-}
+const ROUTED = routerChain({ name: 'voip', mac: '01', net: 1, routers: 2, count: N, startMs: 1500, warmup: true });
 
 /**
  * Every frame sent since `f0` (a reading once the path was up: on a loaded machine the first
  * frames may wait for ARP) arrived once, or was dropped and counted by a starved platform.
  */
 function allOnce(f0: Flow, f: Flow, agents: Iterable<ServerAgent>, what: string): void {
-  const lost = f.maxSeq - f0.maxSeq - (f.received - f0.received);
+  const lost = lostSince(f0, f);
   const st = starved(agents);
   assert.equal(f.duplicates, 0, `${what}: no duplicate`);
   assert.equal(f.maxSeq, N - 1);
@@ -121,7 +32,7 @@ function allOnce(f0: Flow, f: Flow, agents: Iterable<ServerAgent>, what: string)
 const neighbours = (st: Plain | undefined): string[] => ((((st ?? {}) as Obj)['neighbors'] ?? []) as readonly Obj[]).map((n) => `${String(n['address'])}@${String(n['mac'])}`);
 
 test('planned migration through the store: router r1 s2 → s3 under 1,000 frames/s, out of the domain it shares with r2 (phases by agents and controller, no frame lost or duplicated, its ARP cache travels)', async () => {
-  const c = await cluster(ROUTED, { src: 's1', r1: 's2', r2: 's2', sink: 's3' });
+  const c = await agentCluster({ servers: SERVERS, networks: [ROUTED], place: { voip: { src: 's1', r1: 's2', r2: 's2', sink: 's3' } } });
   const key = 'default/voip';
   try {
     const s1 = c.agents.get('s1') as ServerAgent;
@@ -129,7 +40,7 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     const s3 = c.agents.get('s3') as ServerAgent;
     await until('numbered flow at the sink', async () => ((await flow(s3, key)).received > 200 ? true : undefined), 20000, 50);
     const f0 = await flow(s3, key);
-    const learned = `10.1.0.2@${mac(0x21)}`;
+    const learned = '10.1.0.2@02:01:00:00:00:21';
     assert.ok(neighbours(await s2.runtime.exportState(key, 'r1')).includes(learned), 'r1 learned r2 by ARP');
     const srcDomains = s1.runtime.host.domainList().map((d) => d.domain.id);
     assert.deepEqual(s2.runtime.domainsOf(key).map((d) => d.functions), [['r1', 'r2']]);
@@ -186,41 +97,7 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
   }
 });
 
-const NATTED = `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: natted, namespace: default }
-spec:
-  functions:
-    - name: src
-      kind: traffic-source
-      config:
-        flows:
-          - { kind: ping, srcMac: '${mac(0x10, 2)}', dstMac: '${mac(0x11, 2)}', src: 10.2.9.10, dst: 10.2.2.3, identifier: 8, intervalMs: 5, count: 100 }
-          - { kind: ping, srcMac: '${mac(0x10, 2)}', dstMac: '${mac(0x11, 2)}', src: 10.2.9.10, dst: 10.2.2.2, identifier: 8, intervalMs: 1, count: ${N}, startMs: 1500 }
-    - name: rin
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x11, 2)}', addresses: [10.2.1.1/24] }
-          - { name: eth1, mac: '${mac(0x12, 2)}', addresses: [10.2.2.1/24] }
-          - { name: eth2, mac: '${mac(0x13, 2)}', addresses: [10.2.9.1/24] }
-        neighbors: [{ interface: eth2, address: 10.2.9.10, mac: '${mac(0x20, 2)}' }]
-    - name: nat
-      kind: nat
-      config: { snat: { addresses: [10.2.2.100], icmpIds: '1-999' } }
-    - name: rout
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x31, 2)}', addresses: [10.2.2.2/24, 10.2.2.3/24] }
-        neighbors: [{ interface: eth0, address: 10.2.2.100, mac: '${mac(0x12, 2)}' }]
-    - { name: sink, kind: traffic-sink }
-  links:
-    - { endpoints: ['src:out', 'rin:eth0'] }
-    - { endpoints: ['rin:eth1', 'nat:inside'] }
-    - { endpoints: ['nat:outside', 'rout:eth0'] }
-    - { endpoints: ['rin:eth2', 'sink:in'] }
-`;
+const NATTED = nattedPings({ name: 'natted', mac: '02', net: 2, count: N, startMs: 1500 });
 
 /** The NAT binding of the measured ping flow (10.2.9.10 → 10.2.2.2): its reply tuple (external address and identifier). */
 function binding(st: Plain): string | undefined {
@@ -230,7 +107,7 @@ function binding(st: Plain): string | undefined {
 }
 
 test('planned migration of a NAT (s2 → s3) while pings cross it both ways: its binding is kept (same external identifier) and every reply comes back', async () => {
-  const c = await cluster(NATTED, { src: 's1', rin: 's1', sink: 's1', nat: 's2', rout: 's3' });
+  const c = await agentCluster({ servers: SERVERS, networks: [NATTED], place: { natted: { src: 's1', rin: 's1', sink: 's1', nat: 's2', rout: 's3' } } });
   const key = 'default/natted';
   try {
     const s1 = c.agents.get('s1') as ServerAgent;

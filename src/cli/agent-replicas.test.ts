@@ -9,6 +9,7 @@ import { parseManifestText } from '../control/manifest/load.js';
 import type { Plain } from '../functions/contract.js';
 import { ServerAgent } from './agent.js';
 import { until } from './agent-testing.js';
+import { infraManifest, replyFirewall } from './agent-bed.js';
 
 const FLOWS = 8;
 const FWD_COUNT = 100;
@@ -24,49 +25,8 @@ const FWD_COUNT = 100;
  * arrive in order, so at any moment a sink that lost none has received maxSeq + 1 of them.
  */
 function manifest(replicas: number | undefined): string {
-  const fwd = Array.from({ length: FLOWS }, (_, i) => `          - { id: ${i + 1}, kind: udp, srcMac: '02:0a:00:00:00:01', dstMac: '02:0a:00:00:00:02', src: 10.9.1.${10 + i}, dst: 10.9.2.10, srcPort: ${41000 + i}, dstPort: 7000, payloadBytes: 64, intervalMs: 4, count: ${FWD_COUNT} }`).join('\n');
-  const rev = Array.from({ length: FLOWS }, (_, i) => `          - { id: ${101 + i}, kind: udp, srcMac: '02:0a:00:00:00:04', dstMac: '02:0a:00:00:00:03', src: 10.9.2.10, dst: 10.9.1.${10 + i}, srcPort: 7000, dstPort: ${41000 + i}, payloadBytes: 64, intervalMs: 5, startMs: 1500 }`).join('\n');
-  return `apiVersion: swnet.io/v1
-kind: Datacenter
-metadata: { name: dc1 }
-spec: { tier: edge }
----
-apiVersion: swnet.io/v1
-kind: Server
-metadata: { name: s1 }
-spec:
-  datacenter: dc1
-  capacity: { cpu: 8, memory: 16Gi }
----
-apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: part, namespace: default }
-spec:
-  functions:
-    - name: cli
-      kind: traffic-source
-      config:
-        flows:
-${fwd}
-    - name: srv
-      kind: traffic-source
-      config:
-        flows:
-${rev}
-    - name: fw
-      kind: firewall
-${replicas !== undefined ? `      replicas: ${replicas}\n` : ''}      config:
-        interfaces: [{ name: a, to: b }, { name: b, to: a }, { name: c, to: d }, { name: d, to: c }]
-        defaultPolicy: deny
-        rules: [{ name: client-out, in: a, action: allow }]
-    - { name: ssink, kind: traffic-sink }
-    - { name: csink, kind: traffic-sink }
-  links:
-    - { endpoints: ['cli:out', 'fw:a'] }
-    - { endpoints: ['fw:b', 'ssink:in'] }
-    - { endpoints: ['fw:c', 'csink:in'] }
-    - { endpoints: ['srv:out', 'fw:d'] }
-`;
+  const fw = replyFirewall({ name: 'part', flows: FLOWS, net: 9, mac: '0a', port: 41000, forward: { intervalMs: 4, count: FWD_COUNT }, replies: { intervalMs: 5, startMs: 1500 }, ...(replicas !== undefined ? { replicas } : {}) });
+  return `${infraManifest(['s1'])}---\n${fw}`;
 }
 
 interface SinkFlow {

@@ -16,7 +16,7 @@ import { ServerAgent } from './agent.js';
 import type { HostDomain } from '../host/hostserver.js';
 import { flowBucket, flowKeyOfFrame } from '../functions/lib/flowkey.js';
 import { udpFrame } from '../packet/frames.js';
-import { infraManifest, placements } from './agent-bed.js';
+import { infraManifest, placements, replyFirewall } from './agent-bed.js';
 import { until } from './agent-testing.js';
 import { PARTITION_STATE_PREFIX, STATE_CHUNK, storeSpreadState } from './agent-spread.js';
 import { renderDescribe } from './apply.js';
@@ -33,40 +33,8 @@ const KEY = 'default/sp';
  * flow's entry is — once re-partitioned across servers, only if the entries moved with their buckets.
  */
 function manifest(replicas: number): string {
-  const fwd = Array.from({ length: FLOWS }, (_, i) => `          - { id: ${i + 1}, kind: udp, srcMac: '02:0a:00:00:00:01', dstMac: '02:0a:00:00:00:02', src: 10.9.1.${10 + i}, dst: 10.9.2.10, srcPort: ${41000 + i}, dstPort: 7000, payloadBytes: 64, intervalMs: 5, count: ${FWD_COUNT} }`).join('\n');
-  const rev = Array.from({ length: FLOWS }, (_, i) => `          - { id: ${101 + i}, kind: udp, srcMac: '02:0a:00:00:00:04', dstMac: '02:0a:00:00:00:03', src: 10.9.2.10, dst: 10.9.1.${10 + i}, srcPort: 7000, dstPort: ${41000 + i}, payloadBytes: 64, intervalMs: 10, startMs: 1200 }`).join('\n');
-  return `${infraManifest(SERVERS)}---
-apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: sp, namespace: default }
-spec:
-  functions:
-    - name: cli
-      kind: traffic-source
-      config:
-        flows:
-${fwd}
-    - name: srv
-      kind: traffic-source
-      config:
-        flows:
-${rev}
-    - name: fw
-      kind: firewall
-      replicas: ${replicas}
-      spread: servers
-      config:
-        interfaces: [{ name: a, to: b }, { name: b, to: a }, { name: c, to: d }, { name: d, to: c }]
-        defaultPolicy: deny
-        rules: [{ name: client-out, in: a, action: allow }]
-    - { name: ssink, kind: traffic-sink }
-    - { name: csink, kind: traffic-sink }
-  links:
-    - { endpoints: ['cli:out', 'fw:a'] }
-    - { endpoints: ['fw:b', 'ssink:in'] }
-    - { endpoints: ['fw:c', 'csink:in'] }
-    - { endpoints: ['srv:out', 'fw:d'] }
-`;
+  const fw = replyFirewall({ name: 'sp', flows: FLOWS, net: 9, mac: '0a', port: 41000, forward: { intervalMs: 5, count: FWD_COUNT }, replies: { intervalMs: 10, startMs: 1200 }, replicas, spread: true });
+  return `${infraManifest(SERVERS)}---\n${fw}`;
 }
 
 interface Row {

@@ -1,52 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Batch } from '../packet/pool.js';
 import { HostServer } from './hostserver.js';
 import type { ContextSpec } from './domain.js';
+import { frame, inject, tap, until, type Tap } from './domain-bed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** An Ethernet frame tagged `tag` (source MAC's last byte) with a 32-bit sequence. */
-function frame(tag: number, seq: number): Uint8Array {
-  const f = new Uint8Array(64);
-  f.set([0x02, 0, 0, 0, 0, 0xff, 0x02, 0, 0, 0, 0, tag, 0x88, 0xb6], 0);
-  new DataView(f.buffer).setUint32(15, seq);
-  return f;
-}
-
-interface Tap {
-  att: number;
-  got: Uint8Array[];
-}
-
-function tap(h: HostServer, network: string, label: string): Tap {
-  const t: Tap = { att: 0, got: [] };
-  t.att = h.attachExternal(network, label, (b) => {
-    for (let k = 0; k < b.count; k++) t.got.push(h.pool.frame(b, k).slice());
-    return false;
-  });
-  return t;
-}
-
-function inject(h: HostServer, from: number, frames: Uint8Array[]): void {
-  const b = new Batch();
-  for (const f of frames) {
-    if (b.full) {
-      h.forward(from, b);
-      b.clear();
-    }
-    if (h.pool.load(f, b) < 0) break;
-  }
-  h.forward(from, b);
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error('timed out');
-    await sleep(5);
-  }
-}
 
 const wire = (network: string): ContextSpec => ({ network, functions: [{ name: 'w', kind: 'fault', config: { armed: false } }], wires: [] });
 const seqs = (t: Tap): number[] => t.got.map((f) => new DataView(f.buffer).getUint32(15));

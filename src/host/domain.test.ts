@@ -1,48 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Batch } from '../packet/pool.js';
 import { HostServer } from './hostserver.js';
 import { FAULT_ETHERTYPE, FAULT_HANG, FAULT_THROW } from './fault.js';
 import type { ContextSpec } from './domain.js';
+import { frame, inject, tap, until, type Tap } from './domain-bed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** An Ethernet frame: dst, src (last byte = `tag`), EtherType, then a 32-bit sequence. */
-function frame(tag: number, seq: number, etherType = 0x88b6, len = 64, first?: number): Uint8Array {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0, 0, 0, 0, 0xff, 0x02, 0, 0, 0, 0, tag], 0);
-  f[12] = etherType >> 8;
-  f[13] = etherType & 0xff;
-  new DataView(f.buffer).setUint32(15, seq);
-  if (first !== undefined) f[14] = first;
-  return f;
-}
-
-interface Tap {
-  att: number;
-  got: Uint8Array[];
-}
-
-function tap(h: HostServer, network: string, label: string): Tap {
-  const t: Tap = { att: 0, got: [] };
-  t.att = h.attachExternal(network, label, (b) => {
-    for (let k = 0; k < b.count; k++) t.got.push(h.pool.frame(b, k).slice());
-    return false;
-  });
-  return t;
-}
-
-function inject(h: HostServer, from: number, frames: Uint8Array[]): void {
-  const b = new Batch();
-  for (const f of frames) {
-    if (b.full) {
-      h.forward(from, b);
-      b.clear();
-    }
-    if (h.pool.load(f, b) < 0) break;
-  }
-  h.forward(from, b);
-}
 
 const wire = (network: string, armed: boolean): ContextSpec => ({ network, functions: [{ name: 'w', kind: 'fault', config: { armed } }], wires: [] });
 
@@ -54,14 +17,6 @@ async function wireNetwork(h: HostServer, network: string, armed: boolean): Prom
   h.bridge.wire(i.att, attachments[0] as number);
   h.bridge.wire(attachments[1] as number, o.att);
   return { id: domain.id, in: i, out: o };
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error('timed out');
-    await sleep(5);
-  }
 }
 
 test('domains are created and destroyed at run time; slots all come back', async () => {

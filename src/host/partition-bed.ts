@@ -19,7 +19,7 @@
  */
 import { Batch, MAX_BATCH } from '../packet/pool.js';
 import type { Emit, Plain } from '../functions/contract.js';
-import { udpFrame } from '../packet/frames.js';
+import { tcpFrame, udpFrame } from '../packet/frames.js';
 import { trafficSourceFactory, type TrafficSource } from '../functions/traffic-source.js';
 import { trafficSinkFactory, type TrafficSink } from '../functions/traffic-sink.js';
 import { createFunction } from '../functions/registry.js';
@@ -259,6 +259,79 @@ export async function partitionBed(init: PartitionBedInit): Promise<PartitionBed
         await n.init.uplink.close();
       }
       for (const x of hosts) await x.close();
+    },
+  };
+}
+
+/** A NAT that may be partitioned (the SNAT address 203.0.113.1). */
+export const PARTITIONED_NAT = { name: 'nat', kind: 'nat', config: { snat: { addresses: ['203.0.113.1'] }, partitioned: true } };
+
+/** N TCP connections through a partitioned NAT; see tcpThroughNat. */
+export interface TcpThroughNat {
+  readonly n: number;
+  /** The inside address of connection `i` (its source port is 40000 + i). */
+  host(i: number): string;
+  /** The 16-bit big-endian field at byte `at` of frame `f` (34: TCP source port, 36: destination). */
+  port(f: Uint8Array, at: number): number;
+  /** The handshake of every connection to 198.51.100.7:443: the SYNs as they left outside, the SYN-ACKs as they came back inside (the ACKs sent too). */
+  handshake(): Promise<{ syns: Uint8Array[]; synacks: Uint8Array[] }>;
+  /** One data segment of each connection out (byte i) and its answer back: both as they left the NAT. */
+  exchange(): Promise<{ out: Uint8Array[]; back: Uint8Array[] }>;
+}
+
+/**
+ * Taps at a NAT partition's two fronts on `h` (inside: front 0, outside: front 1) and `n`
+ * connections through it, each exchange waiting (5 s at most) until every frame came out.
+ * The host must be started.
+ *
+ * @example
+ * const t = tcpThroughNat(h, 'natnet', p);
+ * await t.handshake();
+ * await p.resize(3);
+ * const { back } = await t.exchange(); // back[k] to t.host(back[k][54])
+ */
+export function tcpThroughNat(h: HostServer, net: string, p: Partition, n = 48): TcpThroughNat {
+  const atInside: Uint8Array[] = [];
+  const atOutside: Uint8Array[] = [];
+  const tap = (into: Uint8Array[]) => (b: Batch): boolean => {
+    for (let k = 0; k < b.count; k++) into.push(h.pool.bytes.slice(b.offs[k] as number, (b.offs[k] as number) + (b.lens[k] as number)));
+    for (let k = 0; k < b.count; k++) h.pool.release(b.slots[k] as number);
+    b.clear();
+    return true;
+  };
+  const inside = h.attachExternal(net, 'inside', tap(atInside));
+  const outside = h.attachExternal(net, 'outside', tap(atOutside));
+  h.bridge.wire(inside, p.fronts[0] as number);
+  h.bridge.wire(p.fronts[1] as number, outside);
+  const M = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02' };
+  const send = async (from: number, frames: Uint8Array[], into: Uint8Array[]): Promise<Uint8Array[]> => {
+    into.length = 0;
+    const b = new Batch();
+    for (const f of frames) h.pool.load(f, b);
+    h.forward(from, b);
+    const end = performance.now() + 5000;
+    while (into.length < frames.length && performance.now() < end) await new Promise((r) => setTimeout(r, 2));
+    if (into.length !== frames.length) throw new Error(`${frames.length - into.length} of ${frames.length} frames missing`);
+    return [...into];
+  };
+  const port = (f: Uint8Array, at: number): number => (f[at]! << 8) | f[at + 1]!;
+  const host = (i: number): string => `10.0.${i >> 8}.${(i & 255) + 1}`;
+  const fromInside = (flags: number, seq: number, ack?: number, payload?: (i: number) => Uint8Array): Uint8Array[] =>
+    Array.from({ length: n }, (_, i) => tcpFrame({ ...M, src: host(i), dst: '198.51.100.7', srcPort: 40000 + i, dstPort: 443, flags, seq, ...(ack !== undefined ? { ack } : {}), ...(payload ? { payload: payload(i) } : {}) }));
+  return {
+    n,
+    host,
+    port,
+    handshake: async () => {
+      const syns = await send(inside, fromInside(0x02, 1000), atOutside);
+      const synacks = await send(outside, syns.map((f) => tcpFrame({ ...M, src: '198.51.100.7', dst: '203.0.113.1', srcPort: 443, dstPort: port(f, 34), flags: 0x12, seq: 5000, ack: 1001 })), atInside);
+      await send(inside, fromInside(0x10, 1001, 5001), atOutside);
+      return { syns, synacks };
+    },
+    exchange: async () => {
+      const out = await send(inside, fromInside(0x18, 1001, 5001, (i) => new Uint8Array([i])), atOutside);
+      const back = await send(outside, out.map((f) => tcpFrame({ ...M, src: '198.51.100.7', dst: '203.0.113.1', srcPort: 443, dstPort: port(f, 34), flags: 0x18, seq: 5001, ack: 1002, payload: new Uint8Array([f[54]!]) })), atInside);
+      return { out, back };
     },
   };
 }

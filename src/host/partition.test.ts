@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Batch } from '../packet/pool.js';
 import { tcpFrame, udpFrame } from '../packet/frames.js';
 import type { Plain } from '../functions/contract.js';
 import { FLOW_BUCKETS, flowBucket, flowKeyOfFrame } from '../functions/lib/flowkey.js';
 import { HostServer } from './hostserver.js';
 import { Partition, PartitionError } from './partition.js';
-import { flowAddress, partitionBed } from './partition-bed.js';
+import { flowAddress, PARTITIONED_NAT, partitionBed, tcpThroughNat } from './partition-bed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -77,40 +76,15 @@ function tcpLikeKey(c: Row): number {
 test('partition: TCP connections through a partitioned NAT survive re-partitions (2 → 3 → 1): their bindings move with their buckets', async () => {
   const h = new HostServer({ name: 'part-nat', slots: 8192, slotSize: 512 });
   const net = 'natnet';
-  const p = await Partition.create({ host: h, network: net, fn: { name: 'nat', kind: 'nat', config: { snat: { addresses: ['203.0.113.1'] }, partitioned: true } }, replicas: 2 });
-  const atInside: Uint8Array[] = [];
-  const atOutside: Uint8Array[] = [];
-  const tap = (into: Uint8Array[]) => (b: Batch): boolean => {
-    for (let k = 0; k < b.count; k++) into.push(h.pool.bytes.slice(b.offs[k] as number, (b.offs[k] as number) + (b.lens[k] as number)));
-    for (let k = 0; k < b.count; k++) h.pool.release(b.slots[k] as number);
-    b.clear();
-    return true;
-  };
-  const inside = h.attachExternal(net, 'inside', tap(atInside));
-  const outside = h.attachExternal(net, 'outside', tap(atOutside));
-  h.bridge.wire(inside, p.fronts[0] as number);
-  h.bridge.wire(p.fronts[1] as number, outside);
+  const p = await Partition.create({ host: h, network: net, fn: PARTITIONED_NAT, replicas: 2 });
+  const t = tcpThroughNat(h, net, p);
   h.start();
-  const M = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02' };
-  const N = 48;
-  const send = async (from: number, frames: Uint8Array[], into: Uint8Array[]): Promise<Uint8Array[]> => {
-    into.length = 0;
-    const b = new Batch();
-    for (const f of frames) h.pool.load(f, b);
-    h.forward(from, b);
-    const end = performance.now() + 5000;
-    while (into.length < frames.length && performance.now() < end) await sleep(2);
-    assert.equal(into.length, frames.length, `${frames.length - into.length} of ${frames.length} frames missing`);
-    return [...into];
-  };
-  const port = (f: Uint8Array, at: number): number => (f[at]! << 8) | f[at + 1]!;
-  const host = (i: number): string => `10.0.${i >> 8}.${(i & 255) + 1}`;
+  const { n: N, host, port } = t;
   try {
     // Handshake of N connections; the NAT instance that saw each SYN holds its binding.
-    const syns = await send(inside, Array.from({ length: N }, (_, i) => tcpFrame({ ...M, src: host(i), dst: '198.51.100.7', srcPort: 40000 + i, dstPort: 443, flags: 0x02, seq: 1000 })), atOutside);
+    const { syns, synacks } = await t.handshake();
     assert.equal(syns.length, N);
     for (const f of syns) assert.deepEqual([...f.subarray(26, 30)], [203, 0, 113, 1]);
-    const synacks = await send(outside, syns.map((f) => tcpFrame({ ...M, src: '198.51.100.7', dst: '203.0.113.1', srcPort: 443, dstPort: port(f, 34), flags: 0x12, seq: 5000, ack: 1001 })), atInside);
     // Each SYN-ACK found its binding and went back to its inside host.
     const seen = new Set<number>();
     for (const f of synacks) {
@@ -120,15 +94,13 @@ test('partition: TCP connections through a partitioned NAT survive re-partitions
       seen.add(i);
     }
     assert.equal(seen.size, N);
-    await send(inside, Array.from({ length: N }, (_, i) => tcpFrame({ ...M, src: host(i), dst: '198.51.100.7', srcPort: 40000 + i, dstPort: 443, flags: 0x10, seq: 1001, ack: 5001 })), atOutside);
     // Exchange data both ways after each re-partition; every frame must translate.
     const rounds: number[] = [];
     for (const n of [3, 1]) {
       const rec = await p.resize(n);
       rounds.push(rec.flows);
-      const out = await send(inside, Array.from({ length: N }, (_, i) => tcpFrame({ ...M, src: host(i), dst: '198.51.100.7', srcPort: 40000 + i, dstPort: 443, flags: 0x18, seq: 1001, ack: 5001, payload: new Uint8Array([i]) })), atOutside);
+      const { out, back } = await t.exchange();
       for (const f of out) assert.deepEqual([...f.subarray(26, 30)], [203, 0, 113, 1]);
-      const back = await send(outside, out.map((f) => tcpFrame({ ...M, src: '198.51.100.7', dst: '203.0.113.1', srcPort: 443, dstPort: port(f, 34), flags: 0x18, seq: 5001, ack: 1002, payload: new Uint8Array([f[54]!]) })), atInside);
       for (const f of back) {
         const i = f[54]!;
         assert.equal(`${f[30]}.${f[31]}.${f[32]}.${f[33]}`, host(i), `connection ${i} after ${n} instances`);
