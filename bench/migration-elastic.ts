@@ -31,28 +31,9 @@ import { AgentAutoscaler } from '../src/cli/agent-autoscale.js';
 import { natFactory } from '../src/functions/nat.js';
 import { Batch, PacketPool } from '../src/packet/pool.js';
 import { tcpFrame } from '../src/packet/frames.js';
-import { runSpread } from './migration-spread.js';
+import { runSpread, throughput } from './migration-spread.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function throughput(replicas: number, ms: number): Promise<{ wall: number; cpu: number }> {
-  const bed = await partitionBed({ replicas });
-  try {
-    bed.circulate(4096, 1024);
-    await sleep(300);
-    const r0 = bed.returned;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    await sleep(ms);
-    const frames = 2 * (bed.returned - r0);
-    const wall = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0);
-    await bed.stopCirculating();
-    return { wall: frames / wall, cpu: frames / ((c.user + c.system) / 1e6) };
-  } finally {
-    await bed.close();
-  }
-}
 
 /** A compressed day of the 'day' network beside a constant one; with or without the autoscaler. */
 async function day(autoscaled: boolean): Promise<{ p99Ms: number; bgP99Ms: number; dropped: number; changes: number; min: number; max: number; lost: number }> {
@@ -119,7 +100,7 @@ export async function runElastic(r: Reporter): Promise<void> {
   r.record({ name: 'partitioned NAT: new flows per second (ports that keep the bucket)', value: natSetup(true), unit: 'flows/s', target: null, better: 'higher', baseline: natSetup(false) });
 
   const runs = new Map<number, { wall: number; cpu: number }>();
-  for (const n of [1, 2, 4]) runs.set(n, await throughput(n, 2000));
+  for (const n of [1, 2, 4]) runs.set(n, await throughput({ replicas: n }, 2000));
   const base = runs.get(1) as { wall: number; cpu: number };
   for (const [n, t] of runs) {
     r.record({ name: `partitioned firewall, ${n} instance${n > 1 ? 's' : ''}: throughput`, value: t.wall, unit: 'frames/s', target: null, better: 'higher', ...(n > 1 ? { baseline: base.wall } : {}) });

@@ -75,16 +75,19 @@ export interface RouterChainOptions {
   /** Frames of the measured flow (1 ms apart). */
   readonly count: number;
   readonly startMs: number;
-  /** A first flow of 100 frames (5 ms apart) that resolves the path (ARP) before the measured one, which then has id 2. */
-  readonly warmup?: boolean;
+  /** A first flow of 100 frames (or as many as given; 5 ms apart) that resolves the path (ARP) before the measured one, which then has id 2. */
+  readonly warmup?: boolean | number;
   /** Each router knows its next hop's MAC (no ARP between routers). */
   readonly nextHops?: boolean;
+  /** The routers' names; default r1…rN. */
+  readonly names?: readonly string[];
+  readonly isolation?: string;
 }
 
 /**
  * A SoftwareNetwork (namespace default): a numbered UDP flow src → r1 → … → rN → sink, the
  * routers joined by /30 links (10.<net>.0.x), the source on 10.<net>.1.0/24, the sink's
- * address 10.<net>.2.10 a neighbour of the last router.
+ * address 10.<net>.2.10 a neighbour of the last router (one router: 10.<net>.1.1 and .2.1).
  *
  * @example routerChain({ name: 'wave', mac: '0a', net: 7, routers: 2, count: 1500, startMs: 1500, warmup: true })
  */
@@ -92,14 +95,15 @@ export function routerChain(o: RouterChainOptions): string {
   const mac = (b: number): string => `02:${o.mac}:00:00:00:${b.toString(16).padStart(2, '0')}`;
   const p = `10.${o.net}`;
   const flow = (port: number, interval: number, count: number, start: string): string => `          - { kind: udp, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: ${p}.1.10, dst: ${p}.2.10, srcPort: ${port}, dstPort: 2000, intervalMs: ${interval}, count: ${count}${start} }\n`;
-  const flows = o.warmup ? flow(1000, 5, 100, '') + flow(1001, 1, o.count, `, startMs: ${o.startMs}`) : flow(1000, 1, o.count, `, startMs: ${o.startMs}`);
+  const flows = o.warmup !== undefined && o.warmup !== false ? flow(1000, 5, o.warmup === true ? 100 : o.warmup, '') + flow(1001, 1, o.count, `, startMs: ${o.startMs}`) : flow(1000, 1, o.count, `, startMs: ${o.startMs}`);
+  const r = (i: number): string => o.names?.[i - 1] ?? `r${i}`;
   let routers = '';
   for (let i = 1; i <= o.routers; i++) {
     const last = i === o.routers;
     const eth0 = i === 1 ? `${p}.1.1/24` : `${p}.0.${4 * (i - 2) + 2}/30`;
     const eth1 = last ? `${p}.2.1/24` : `${p}.0.${4 * (i - 1) + 1}/30`;
     const neighbor = last ? `\n        neighbors: [{ interface: eth1, address: ${p}.2.10, mac: '${mac(0x20)}' }]` : o.nextHops ? `\n        neighbors: [{ interface: eth1, address: ${p}.0.${4 * (i - 1) + 2}, mac: '${mac((i + 1) * 16 + 1)}' }]` : '';
-    routers += `    - name: r${i}
+    routers += `    - name: ${r(i)}
       kind: router
       config:
         interfaces:
@@ -107,20 +111,20 @@ export function routerChain(o: RouterChainOptions): string {
           - { name: eth1, mac: '${mac(i * 16 + 2)}', addresses: [${eth1}] }${neighbor}
 `;
   }
-  const links = Array.from({ length: o.routers - 1 }, (_, i) => `    - { endpoints: ['r${i + 1}:eth1', 'r${i + 2}:eth0'] }\n`).join('');
+  const links = Array.from({ length: o.routers - 1 }, (_, i) => `    - { endpoints: ['${r(i + 1)}:eth1', '${r(i + 2)}:eth0'] }\n`).join('');
   return `apiVersion: swnet.io/v1
 kind: SoftwareNetwork
 metadata: { name: ${o.name}, namespace: default }
 spec:
-  functions:
+${o.isolation !== undefined ? `  isolation: ${o.isolation}\n` : ''}  functions:
     - name: src
       kind: traffic-source
       config:
         flows:
 ${flows}${routers}    - { name: sink, kind: traffic-sink }
   links:
-    - { endpoints: ['src:out', 'r1:eth0'] }
-${links}    - { endpoints: ['r${o.routers}:eth1', 'sink:in'] }
+    - { endpoints: ['src:out', '${r(1)}:eth0'] }
+${links}    - { endpoints: ['${r(o.routers)}:eth1', 'sink:in'] }
 `;
 }
 

@@ -13,41 +13,16 @@ import { getResource } from '../control/manifest/apply.js';
 import { listMigrations, phaseDurations } from '../control/migrations.js';
 import { drainServer, requestMigration } from '../control/server-ops.js';
 import { lostSince, migrationDone as finished, sinkFlow as flow, starved, until } from './agent-testing.js';
-import { agentCluster, nattedPings, placements } from './agent-bed.js';
+import { agentCluster, nattedPings, placements, routerChain } from './agent-bed.js';
 
 type Obj = { readonly [k: string]: Plain };
 
 const N = 7000;
-const mac = (b: number, n: number): string => `02:4${n}:00:00:00:${b.toString(16).padStart(2, '0')}`;
-
 /** Pings through a NAT (its binding is the state that must travel), all in one context. */
 const NATTED = nattedPings({ name: 'cnat', mac: '41', net: 4, count: N, startMs: 800, isolation: 'context' });
 
 /** The neighbour in the shared domain: a numbered UDP flow src → r → sink, long enough to span the migration and the drain. */
-const OTHER = `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: cother, namespace: default }
-spec:
-  isolation: context
-  functions:
-    - name: src
-      kind: traffic-source
-      config:
-        flows:
-          - { kind: udp, srcMac: '${mac(0x10, 2)}', dstMac: '${mac(0x11, 2)}', src: 10.5.1.10, dst: 10.5.2.10, srcPort: 1000, dstPort: 2000, intervalMs: 5, count: 10 }
-          - { kind: udp, srcMac: '${mac(0x10, 2)}', dstMac: '${mac(0x11, 2)}', src: 10.5.1.10, dst: 10.5.2.10, srcPort: 1001, dstPort: 2000, intervalMs: 1, count: ${N}, startMs: 500 }
-    - name: r
-      kind: router
-      config:
-        interfaces:
-          - { name: eth0, mac: '${mac(0x11, 2)}', addresses: [10.5.1.1/24] }
-          - { name: eth1, mac: '${mac(0x12, 2)}', addresses: [10.5.2.1/24] }
-        neighbors: [{ interface: eth1, address: 10.5.2.10, mac: '${mac(0x20, 2)}' }]
-    - { name: sink, kind: traffic-sink }
-  links:
-    - { endpoints: ['src:out', 'r:eth0'] }
-    - { endpoints: ['r:eth1', 'sink:in'] }
-`;
+const OTHER = routerChain({ name: 'cother', mac: '42', net: 5, routers: 1, names: ['r'], count: N, startMs: 500, warmup: 10, isolation: 'context' });
 
 const SERVERS = ['s1', 's2', 's3'];
 

@@ -203,19 +203,22 @@ export class MigrationAgent {
     this.inFlight.add(run);
   }
 
+  /** What a wave's steps start from: this server, its runtime, the first migration, the network's key, the step's start and the functions. */
+  private waveOf(items: readonly { mk: string; m: MigrationObject }[]): { me: string; rt: MigrationAgentInit['runtime']; m0: MigrationObject; key: string; t0: number; fns: string[] } | undefined {
+    const m0 = items[0]?.m;
+    if (!m0) return undefined;
+    return { me: this.init.server, rt: this.init.runtime, m0, key: `${m0.namespace}/${m0.network}`, t0: performance.now(), fns: items.map((x) => x.m.function) };
+  }
+
   /**
    * `pending` of a wave's migrations to this server, of one network: their functions warmed in
    * ONE domain (AgentRuntime.warmGroup; links among them inside it), then each → `prepared`.
    * Networks isolated by contexts warm each function on its own (their plans adopt by state).
    */
   private async warmWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
-    const me = this.init.server;
-    const rt = this.init.runtime;
-    const m0 = items[0]?.m;
-    if (!m0) return;
-    const key = `${m0.namespace}/${m0.network}`;
-    const t0 = performance.now();
-    const fns = items.map((x) => x.m.function);
+    const w = this.waveOf(items);
+    if (!w) return;
+    const { me, rt, key, t0, fns } = w;
     const plan = await this.init.planWith(key, fns);
     const specs = fns.map((fn) => plan?.functions.find((f) => f.name === fn));
     if (!plan || specs.some((f) => f === undefined)) throw new MigrationAgentError(`no plan for ${key}/${fns.filter((_, i) => !specs[i]).join(',')} on ${me} (network or function unknown here)`);
@@ -239,13 +242,9 @@ export class MigrationAgent {
    * one export per domain, then each → `state-copied` with its `pre` state.
    */
   private async exportWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
-    const me = this.init.server;
-    const rt = this.init.runtime;
-    const m0 = items[0]?.m;
-    if (!m0) return;
-    const key = `${m0.namespace}/${m0.network}`;
-    const t0 = performance.now();
-    const fns = items.map((x) => x.m.function);
+    const w = this.waveOf(items);
+    if (!w) return;
+    const { me, rt, m0, key, t0, fns } = w;
     const gone = fns.filter((fn) => !rt.functions(key).includes(fn));
     if (gone.length > 0) throw new MigrationAgentError(`${key}/${gone.join(',')} does not run on ${me}`);
     // Isolated together (one domain for the wave's functions here, one rebuild): they leave together.
@@ -263,11 +262,9 @@ export class MigrationAgent {
 
   /** `state-copied` of a wave's migrations to this server, of one network: every `pre` imported at once, then each → `both-running`. */
   private async importWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
-    const rt = this.init.runtime;
-    const m0 = items[0]?.m;
-    if (!m0) return;
-    const key = `${m0.namespace}/${m0.network}`;
-    const t0 = performance.now();
+    const w = this.waveOf(items);
+    if (!w) return;
+    const { rt, key, t0 } = w;
     const states = new Map<string, Plain>();
     for (const [i, st] of (await Promise.all(items.map((x) => this.readState(x.mk)))).entries()) {
       const { mk, m } = items[i] as { mk: string; m: MigrationObject };
@@ -286,11 +283,9 @@ export class MigrationAgent {
    * per domain (each on its own if the domain refuses one of them), then each → `done`.
    */
   private async finishWave(items: readonly { mk: string; m: MigrationObject }[]): Promise<void> {
-    const rt = this.init.runtime;
-    const m0 = items[0]?.m;
-    if (!m0) return;
-    const key = `${m0.namespace}/${m0.network}`;
-    const t0 = performance.now();
+    const w = this.waveOf(items);
+    if (!w) return;
+    const { rt, key, t0 } = w;
     // Adopted by the reconcile that followed the switch; the others on a later pass.
     const ready = items.filter((x) => rt.functions(key).includes(x.m.function));
     if (ready.length === 0) return;

@@ -42,7 +42,7 @@
  */
 import { Batch, MAX_BATCH } from '../packet/pool.js';
 import type { Plain } from '../functions/contract.js';
-import { LatencyMerge, type LatencySummary } from '../functions/latency.js';
+import { LatencyMerge } from '../functions/latency.js';
 import { createFunction, getFactory } from '../functions/registry.js';
 import type { PowerModel } from '../policy/power.js';
 import type { FunctionSpec } from './domain.js';
@@ -54,7 +54,9 @@ import { carryState } from './agent-state.js';
 import { DomainPool } from './domain-pool.js';
 import { Partition, type InstanceSite, type ResizeRecord } from './partition.js';
 import type { SpreadNode, SpreadTarget } from './spread.js';
-import { ContextNetworks, type ContextAdoption, type SharedDomain } from './context-domain.js';
+import { ContextNetworks, emptyChanges, type ApplyChanges, type ContextAdoption, type DomainReport } from './context-domain.js';
+
+export type { ApplyChanges, DomainReport } from './context-domain.js';
 
 export class AgentRuntimeError extends Error {
   override readonly name = 'AgentRuntimeError';
@@ -107,23 +109,6 @@ export interface ApplyOptions {
   readonly graceMs?: number;
 }
 
-/** What the last `apply` of a network did, per function (names). */
-export interface ApplyChanges {
-  /** Cold-started (configuration only, or with the spec's `state`). */
-  readonly started: readonly string[];
-  /** Kept running (rewired at most). */
-  readonly kept: readonly string[];
-  /** Warm instances adopted. */
-  readonly adopted: readonly string[];
-  /** Configuration changed: a new domain that imported the old one's state. */
-  readonly replaced: readonly string[];
-  /** Replaced, but the new configuration refused the old state (started from its configuration). */
-  readonly stateLost: readonly string[];
-  /** No longer here: running out their grace period, then destroyed (see `retired`). */
-  readonly retiring: readonly string[];
-  /** VNIs whose remote endpoint changed (re-pointed, nothing restarted). */
-  readonly repointed: readonly number[];
-}
 
 export interface WarmOptions {
   /** Token share of the network at the emulated server, if the network is new here. */
@@ -136,38 +121,6 @@ export interface WarmOptions {
    * re-plans before this server then loses nothing.
    */
   readonly remote?: readonly RemotePort[];
-}
-
-export interface DomainReport {
-  readonly network: string;
-  readonly functions: readonly string[];
-  /** `running` when every function's domain runs, else the first other state met. */
-  readonly state: string;
-  readonly restarts: number;
-  /** Frames the network's functions processed. */
-  readonly processed: number;
-  /**
-   * Per traffic function (a state with `flows[]`): frames and bytes received; for a sink also
-   * `lost` (Σ over flows of the sequence numbers below the highest seen that never arrived).
-   */
-  readonly traffic: Readonly<Record<string, { readonly received: number; readonly bytes: number; readonly lost?: number }>>;
-  /**
-   * Frames of this network dropped by the host since the agent started (domain 0: no peer, rx ring
-   * full, queue full at the emulated server, no slot for a copy) plus by its current domains (tx ring
-   * full, in flight during a crash). Functions' own drops (a firewall's deny) are not counted.
-   */
-  readonly drops: number;
-  /** Latency of every frame the network's traffic sinks measured (their histograms merged). */
-  readonly latency: LatencySummary;
-  /** The network's token share at the emulated server and its balance now; absent without a capacity. */
-  readonly tokens?: { readonly allocation: number; readonly balance: number; readonly priority: number; readonly backlog: number };
-  /**
-   * Frames each function port sent (`fn.port` → count) since its domain started: a link's load is
-   * the sum over its two ends. A partitioned function's ports are its fronts in domain 0: absent.
-   */
-  readonly ports: Readonly<Record<string, number>>;
-  /** An `isolation: context` network: the domain it shares (its drops then exclude the domain's own, shared ones). */
-  readonly shared?: SharedDomain;
 }
 
 export interface RuntimeReport {
@@ -1604,10 +1557,6 @@ function spreadKeyOf(plan: NetworkPlan, fn: string): string {
 function pushRecord(p: Part, r: ResizeRecord): void {
   p.resizes.push(r);
   if (p.resizes.length > 16) p.resizes.shift();
-}
-
-function emptyChanges(): ApplyChanges {
-  return { started: [], kept: [], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] };
 }
 
 /** Kinds whose exported state has the `flows[]` figures a report reads (traffic-source.ts, traffic-sink.ts). */

@@ -109,29 +109,59 @@ export interface SharedDomain {
   readonly networks: number;
 }
 
-/** A context network's report, the shape of the agent runtime's DomainReport. */
-export interface ContextNetworkReport {
+/** A network's report in the agent runtime's status (AgentRuntime.report). */
+export interface DomainReport {
   readonly network: string;
   readonly functions: readonly string[];
+  /** `running` when every function's domain runs, else the first other state met. */
   readonly state: string;
   readonly restarts: number;
+  /** Frames the network's functions processed. */
   readonly processed: number;
+  /**
+   * Per traffic function (a state with `flows[]`): frames and bytes received; for a sink also
+   * `lost` (Σ over flows of the sequence numbers below the highest seen that never arrived).
+   */
   readonly traffic: Readonly<Record<string, { readonly received: number; readonly bytes: number; readonly lost?: number }>>;
+  /**
+   * Frames of this network dropped by the host since the agent started (domain 0: no peer, rx ring
+   * full, queue full at the emulated server, no slot for a copy) plus by its current domains (tx ring
+   * full, in flight during a crash). Functions' own drops (a firewall's deny) are not counted.
+   */
   readonly drops: number;
+  /** Latency of every frame the network's traffic sinks measured (their histograms merged). */
   readonly latency: LatencySummary;
+  /** The network's token share at the emulated server and its balance now; absent without a capacity. */
   readonly tokens?: { readonly allocation: number; readonly balance: number; readonly priority: number; readonly backlog: number };
+  /**
+   * Frames each function port sent (`fn.port` → count) since its domain started: a link's load is
+   * the sum over its two ends. A partitioned function's ports are its fronts in domain 0: absent.
+   */
   readonly ports: Readonly<Record<string, number>>;
+  /** An `isolation: context` network: the domain it shares (its drops then exclude the domain's own, shared ones). */
+  readonly shared?: SharedDomain;
+}
+
+/** A context network's report: a DomainReport naming the domain it shares. */
+export interface ContextNetworkReport extends DomainReport {
   readonly shared: SharedDomain;
 }
 
-/** What the last apply of a context network did (the agent runtime's ApplyChanges). */
-export interface ContextChanges {
+/** What the last `apply` of a network did, per function (names): by the agent runtime or, for a context network, by ContextNetworks. */
+export interface ApplyChanges {
+  /** Cold-started (configuration only, or with the spec's `state`). */
   readonly started: readonly string[];
+  /** Kept running (rewired at most). */
   readonly kept: readonly string[];
+  /** Warm instances adopted. */
   readonly adopted: readonly string[];
+  /** Configuration changed: a new domain that imported the old one's state. */
   readonly replaced: readonly string[];
+  /** Replaced, but the new configuration refused the old state (started from its configuration). */
   readonly stateLost: readonly string[];
+  /** No longer here: running out their grace period, then destroyed (see `retired`). */
   readonly retiring: readonly string[];
+  /** VNIs whose remote endpoint changed (re-pointed, nothing restarted). */
   readonly repointed: readonly number[];
 }
 
@@ -193,7 +223,7 @@ interface CtxNet {
   readonly ports: readonly string[];
   readonly atts: readonly number[];
   readonly vx: Map<number, Vx>;
-  changes: ContextChanges;
+  changes: ApplyChanges;
 }
 
 /** Kinds whose exported state has the `flows[]` figures a report reads (traffic-source.ts, traffic-sink.ts). */
@@ -263,7 +293,7 @@ export class ContextNetworks {
     return n ? { domain: n.dom.name, id: n.dom.hd.domain.id, context: n.index, networks: n.dom.members.size } : undefined;
   }
 
-  changes(key: string): ContextChanges | undefined {
+  changes(key: string): ApplyChanges | undefined {
     return this.nets.get(key)?.changes;
   }
 
@@ -781,6 +811,7 @@ export class ContextNetworks {
   }
 }
 
-function emptyChanges(): ContextChanges {
+/** An ApplyChanges that did nothing. */
+export function emptyChanges(): ApplyChanges {
   return { started: [], kept: [], adopted: [], replaced: [], stateLost: [], retiring: [], repointed: [] };
 }

@@ -17,6 +17,7 @@
  * await bed.partition.resize(3);
  * const r = await bed.finish(); // r.lost === 0
  */
+import assert from 'node:assert/strict';
 import { Batch, MAX_BATCH } from '../packet/pool.js';
 import type { Emit, Plain } from '../functions/contract.js';
 import { tcpFrame, udpFrame } from '../packet/frames.js';
@@ -277,6 +278,12 @@ export interface TcpThroughNat {
   handshake(): Promise<{ syns: Uint8Array[]; synacks: Uint8Array[] }>;
   /** One data segment of each connection out (byte i) and its answer back: both as they left the NAT. */
   exchange(): Promise<{ out: Uint8Array[]; back: Uint8Array[] }>;
+  /**
+   * For each instance count of `counts`: `resize` to it, then one exchange in which every segment
+   * must leave from the SNAT address and every answer reach its connection's host and port
+   * (assertion errors otherwise). Returns the connections each resize moved.
+   */
+  roundsThrough(counts: readonly number[], resize: (n: number) => Promise<{ readonly flows: number }>): Promise<number[]>;
 }
 
 /**
@@ -318,7 +325,7 @@ export function tcpThroughNat(h: HostServer, net: string, p: Partition, n = 48):
   const host = (i: number): string => `10.0.${i >> 8}.${(i & 255) + 1}`;
   const fromInside = (flags: number, seq: number, ack?: number, payload?: (i: number) => Uint8Array): Uint8Array[] =>
     Array.from({ length: n }, (_, i) => tcpFrame({ ...M, src: host(i), dst: '198.51.100.7', srcPort: 40000 + i, dstPort: 443, flags, seq, ...(ack !== undefined ? { ack } : {}), ...(payload ? { payload: payload(i) } : {}) }));
-  return {
+  const t: TcpThroughNat = {
     n,
     host,
     port,
@@ -333,5 +340,20 @@ export function tcpThroughNat(h: HostServer, net: string, p: Partition, n = 48):
       const back = await send(outside, out.map((f) => tcpFrame({ ...M, src: '198.51.100.7', dst: '203.0.113.1', srcPort: 443, dstPort: port(f, 34), flags: 0x18, seq: 5001, ack: 1002, payload: new Uint8Array([f[54]!]) })), atInside);
       return { out, back };
     },
+    roundsThrough: async (counts, resize) => {
+      const rounds: number[] = [];
+      for (const c of counts) {
+        rounds.push((await resize(c)).flows);
+        const { out, back } = await t.exchange();
+        for (const f of out) assert.deepEqual([...f.subarray(26, 30)], [203, 0, 113, 1]);
+        for (const f of back) {
+          const i = f[54]!;
+          assert.equal(`${f[30]}.${f[31]}.${f[32]}.${f[33]}`, host(i), `connection ${i} after ${c} instances`);
+          assert.equal(port(f, 36), 40000 + i);
+        }
+      }
+      return rounds;
+    },
   };
+  return t;
 }
