@@ -54,7 +54,7 @@ import { carryState } from './agent-state.js';
 import { DomainPool } from './domain-pool.js';
 import { Partition, type InstanceSite, type ResizeRecord } from './partition.js';
 import type { SpreadNode, SpreadTarget } from './spread.js';
-import { ContextNetworks, emptyChanges, type ApplyChanges, type ContextAdoption, type DomainReport } from './context-domain.js';
+import { ContextNetworks, emptyChanges, holdQueue, type ApplyChanges, type ContextAdoption, type DomainReport } from './context-domain.js';
 
 export type { ApplyChanges, DomainReport } from './context-domain.js';
 
@@ -229,8 +229,6 @@ const SOLO_KINDS: ReadonlySet<string> = new Set(['traffic-source']);
 /** Held frames handed to a domain per pump pass on release, and passes at most before the rest go at once. */
 const RELEASE_CHUNK = 768;
 const RELEASE_PASSES = 200;
-/** Frames one early hold keeps at most (beyond it domain 0 releases them: dropped). */
-const HOLD_LIMIT = 4096;
 /** A retiring function is quiet when nothing reached it for this long (ms) … */
 const QUIET_MS = 25;
 /** … or this long after its grace period ended, whatever comes (ms). */
@@ -1280,18 +1278,8 @@ export class AgentRuntime {
 
   /** A hold queue in domain 0 wired to attachment `a`: frames from `a` wait there. */
   private holdFor(key: string, a: number, oneWay = false): { hold: number; held: Batch[] } {
-    const held: Batch[] = [];
-    let n = 0;
     const br = this.host.bridge;
-    const hold = this.host.attachExternal(key, `hold:${br.get(a).label}`, (b) => {
-      // Bounded: a warm instance that waits long (a standby) must not pin the pool.
-      if (n + b.count > HOLD_LIMIT) return false;
-      n += b.count;
-      const c = new Batch(MAX_BATCH);
-      for (let k = 0; k < b.count; k++) c.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
-      held.push(c);
-      return true;
-    });
+    const { at: hold, held } = holdQueue(this.host, key, a);
     if (oneWay) br.redirect(a, hold);
     else br.wire(a, hold);
     return { hold, held };

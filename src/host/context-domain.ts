@@ -209,8 +209,28 @@ const LINGER_MIN_MS = 100;
 const LINGER_QUIET_MS = 25;
 const LINGER_MAX_MS = 1000;
 
-/** Frames one hold keeps at most (beyond it domain 0 releases them: dropped). */
+/** Frames one hold keeps at most (beyond it domain 0 releases them: dropped): a warm instance that waits long (a standby) must not pin the pool. */
 const HOLD_LIMIT = 4096;
+
+/**
+ * A hold queue in domain 0 of network `key`, labelled after attachment `of` and not wired yet:
+ * the frames that reach it wait in `held` (in order, at most HOLD_LIMIT) until delivered.
+ *
+ * @example const { at, held } = holdQueue(host, 'default/web', vnic); host.bridge.wire(vnic, at);
+ */
+export function holdQueue(host: HostServer, key: string, of: number): { at: number; held: Batch[] } {
+  const held: Batch[] = [];
+  let n = 0;
+  const at = host.attachExternal(key, `hold:${host.bridge.get(of).label}`, (b) => {
+    if (n + b.count > HOLD_LIMIT) return false;
+    n += b.count;
+    const c = new Batch(MAX_BATCH);
+    for (let k = 0; k < b.count; k++) c.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
+    held.push(c);
+    return true;
+  });
+  return { at, held };
+}
 
 interface CtxNet {
   plan: ContextPlan;
@@ -609,18 +629,8 @@ export class ContextNetworks {
 
   /** Frames from VNI `v` wait in domain 0 (bounded) until `unhold` wires it to `vnic`. */
   private hold(key: string, v: Vx, vnic: number, old: number): Hold {
-    const host = this.o.host;
-    const br = host.bridge;
-    const held: Batch[] = [];
-    let n = 0;
-    const at = host.attachExternal(key, `hold:${br.get(v.att).label}`, (b) => {
-      if (n + b.count > HOLD_LIMIT) return false;
-      n += b.count;
-      const c = new Batch(MAX_BATCH);
-      for (let k = 0; k < b.count; k++) c.push(b.slots[k] as number, b.offs[k] as number, b.lens[k] as number);
-      held.push(c);
-      return true;
-    });
+    const br = this.o.host.bridge;
+    const { at, held } = holdQueue(this.o.host, key, v.att);
     br.unlink(v.att);
     br.redirect(v.att, at);
     return { v, vnic, old, at, held };
