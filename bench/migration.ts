@@ -34,6 +34,8 @@ interface Trial {
   /** Per flow, the gap from the last frame through the old instance to the first through the new (max over flows; by sequence number, negative if the new overtook the old). */
   switchGap: Gap;
   /** Per flow the longest gap within [switched − 5 ms, drained + 5 ms], max over flows; that flow's in a window as long without migration. */
+  /** Longest gap (max over flows) within [the source's destruction starts, done + 5 ms]; the same over as long a window at the baseline's end. */
+  teardown: { ms: number; baseline: number; startAfterSwitchMs: number };
   windowed: { ms: number; flow: number; endsAfterSwitchMs: number; doneAfterSwitchMs: number; baseline: number; lengthMs: number; baselineMaxOverFlows: number; baselineWindows: { n: number; median: number; max: number; asLong: number } };
   /** Longest gap ending in each phase window (ms): the window before 'prepared' is "prepare", etc. */
   byPhase: Record<string, number>;
@@ -123,8 +125,18 @@ async function trial(servers: 1 | 2, standby: boolean, hold: boolean): Promise<T
     const perWindow: number[] = [];
     for (let a = b0; a + len <= b1; a += len) perWindow.push(Math.max(0, ...bed.gaps.recordedFlows().map((f) => bed.gaps.longestIn(f, a, a + len))));
     const windowed = { ms: wms, flow: wf, endsAfterSwitchMs: wat - tSwitch, doneAfterSwitchMs: tDone - tSwitch, baseline: wf < 0 ? 0 : bed.gaps.longestIn(wf, b1 - len, b1), lengthMs: len, baselineMaxOverFlows: baseMax, baselineWindows: { n: perWindow.length, median: perWindow.length ? median(perWindow) : 0, max: Math.max(0, ...perWindow), asLong: perWindow.filter((x) => x >= wms).length } };
+    // The source's teardown (after keepSourceMs), apart: its worker's exit blocks domain 0.
+    const d0 = tDone - rec.durations.destroyMs;
+    const d1 = tDone + WINDOW_MARGIN_MS;
+    let tms = 0;
+    let tbase = 0;
+    for (const f of bed.gaps.recordedFlows()) {
+      tms = Math.max(tms, bed.gaps.longestIn(f, d0, d1));
+      tbase = Math.max(tbase, bed.gaps.longestIn(f, b1 - (d1 - d0), b1));
+    }
+    const teardown = { ms: tms, baseline: tbase, startAfterSwitchMs: d0 - tSwitch };
     const r = await bed.finish();
-    return { lost: r.sent - r.received, platform: counted(), inSwitch: atDone - atSwitch, duplicates: r.duplicates, reordered: r.reordered, gap: worst.ms, worst, baseline: base.get(worst.flow) ?? 0, switchGap, windowed, byPhase, rec };
+    return { lost: r.sent - r.received, platform: counted(), inSwitch: atDone - atSwitch, duplicates: r.duplicates, reordered: r.reordered, gap: worst.ms, worst, baseline: base.get(worst.flow) ?? 0, switchGap, windowed, teardown, byPhase, rec };
   } finally {
     await bed.close();
   }
@@ -153,6 +165,7 @@ export async function run(r: Reporter): Promise<void> {
           r.note(`${where}: phases prepare ${fmt(d.prepareMs)} ms, pre-copy ${fmt(d.preCopyMs)} ms, switch→drained ${fmt(d.interruptionMs)} ms (${t.rec.held} frames held), destroy ${fmt(d.destroyMs)} ms, total ${fmt(d.totalMs)} ms; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baseline)} ms); lost ${t.lost} (${t.platform} counted by the platform as full rings/pools, ${t.inSwitch} from switched to done), duplicates ${t.duplicates}, reordered ${t.reordered}`);
           r.note(`  longest gap ending in each window: ${Object.entries(t.byPhase).map(([k, v]) => `${k} ${fmt(v)} ms`).join(', ')}`);
           r.note(`  longest gap ${fmt(t.worst.ms)} ms (flow ${t.worst.flow}) = source emission gap ${fmt(t.worst.emitMs)} ms + latency ${fmt(t.worst.latencyBeforeMs)} → ${fmt(t.worst.latencyAfterMs)} ms; switch gap (old instance's last frame → new one's first) ${fmt(t.switchGap.ms)} ms (flow ${t.switchGap.flow}: emission gap ${fmt(t.switchGap.emitMs)} ms, latency ${fmt(t.switchGap.latencyBeforeMs)} → ${fmt(t.switchGap.latencyAfterMs)} ms)`);
+          r.note(`  the source's teardown from switched + ${fmt(t.teardown.startAfterSwitchMs)} ms to done + 5 ms: longest gap ${fmt(t.teardown.ms)} ms (as long a window at the baseline's end ${fmt(t.teardown.baseline)} ms)`);
           r.note(`  within [switched − 5, drained + 5] (${fmt(w.lengthMs)} ms; drained at switched + ${fmt(d.interruptionMs)} ms, the source destroyed by + ${fmt(w.doneAfterSwitchMs)} ms): ${fmt(w.ms)} ms (flow ${w.flow}, ending at switched ${w.endsAfterSwitchMs >= 0 ? '+' : '−'} ${fmt(Math.abs(w.endsAfterSwitchMs))} ms; same flow at the baseline's end ${fmt(w.baseline)} ms, max over flows ${fmt(w.baselineMaxOverFlows)} ms; ${w.baselineWindows.n} baseline windows as long (max over flows): median ${fmt(w.baselineWindows.median)} ms, max ${fmt(w.baselineWindows.max)} ms, ${w.baselineWindows.asLong} with a gap as long)`);
         }
         const lost = trials.reduce((n, t) => n + t.lost, 0);
@@ -166,6 +179,7 @@ export async function run(r: Reporter): Promise<void> {
         // By sequence number: negative when the new instance's first frame arrived before the old one's last.
         r.record({ name: `planned migration${name}: switch interruption (per flow, last frame through the old instance to the first through the new; max over flows)`, value: median(trials.map((t) => t.switchGap.ms)), unit: 'ms', target: 1, better: 'lower', baseline });
         r.record({ name: `planned migration${name}: longest gap across the switch`, value: median(trials.map((t) => Math.max(t.byPhase['→drained'] ?? 0, t.byPhase['→done'] ?? 0))), unit: 'ms', target: 1, better: 'lower', baseline });
+        r.record({ name: `planned migration${name}: longest gap during the source's teardown (destroy start to done + 5 ms, max over flows) vs as long a window without migration`, value: median(trials.map((t) => t.teardown.ms)), unit: 'ms', target: 1, better: 'lower', baseline: median(trials.map((t) => t.teardown.baseline)) });
         r.record({ name: `planned migration${name}: interruption attributable to the migration (per flow, longest gap within [switched − 5 ms, drained + 5 ms]; max over flows) vs the flow's longest gap in as long a window without migration`, value: median(trials.map((t) => t.windowed.ms)), unit: 'ms', target: 1, better: 'lower', baseline: median(trials.map((t) => t.windowed.baseline)) });
       }
     }
