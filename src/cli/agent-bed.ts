@@ -63,6 +63,16 @@ export async function placements(store: Store): Promise<Map<string, string>> {
   return new Map(items.map((kv) => [(kv.value as unknown as Placement).function, (kv.value as unknown as Placement).server]));
 }
 
+/** The start of a SoftwareNetwork document in namespace default, up to its spec's fields. */
+function networkHeader(name: string, isolation?: string): string {
+  return `apiVersion: swnet.io/v1\nkind: SoftwareNetwork\nmetadata: { name: ${name}, namespace: default }\nspec:\n${isolation !== undefined ? `  isolation: ${isolation}\n` : ''}`;
+}
+
+/** A traffic-source function entry of a spec's `functions` with its flow lines. */
+function source(name: string, flows: string): string {
+  return `    - name: ${name}\n      kind: traffic-source\n      config:\n        flows:\n${flows}`;
+}
+
 /** A chain of routers between a traffic source and a sink; see routerChain. */
 export interface RouterChainOptions {
   readonly name: string;
@@ -70,7 +80,7 @@ export interface RouterChainOptions {
   readonly mac: string;
   /** The second octet of every address (10.<net>.x.y). */
   readonly net: number;
-  /** How many routers (r1…rN); at least 2. */
+  /** How many routers (r1…rN); at least 1. */
   readonly routers: number;
   /** Frames of the measured flow (1 ms apart). */
   readonly count: number;
@@ -112,16 +122,8 @@ export function routerChain(o: RouterChainOptions): string {
 `;
   }
   const links = Array.from({ length: o.routers - 1 }, (_, i) => `    - { endpoints: ['${r(i + 1)}:eth1', '${r(i + 2)}:eth0'] }\n`).join('');
-  return `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: ${o.name}, namespace: default }
-spec:
-${o.isolation !== undefined ? `  isolation: ${o.isolation}\n` : ''}  functions:
-    - name: src
-      kind: traffic-source
-      config:
-        flows:
-${flows}${routers}    - { name: sink, kind: traffic-sink }
+  return `${networkHeader(o.name, o.isolation)}  functions:
+${source('src', flows)}${routers}    - { name: sink, kind: traffic-sink }
   links:
     - { endpoints: ['src:out', '${r(1)}:eth0'] }
 ${links}    - { endpoints: ['${r(o.routers)}:eth1', 'sink:in'] }
@@ -139,18 +141,11 @@ ${links}    - { endpoints: ['${r(o.routers)}:eth1', 'sink:in'] }
 export function nattedPings(o: { readonly name: string; readonly mac: string; readonly net: number; readonly count: number; readonly startMs: number; readonly isolation?: string }): string {
   const mac = (b: number): string => `02:${o.mac}:00:00:00:${b.toString(16).padStart(2, '0')}`;
   const p = `10.${o.net}`;
-  return `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: ${o.name}, namespace: default }
-spec:
-${o.isolation !== undefined ? `  isolation: ${o.isolation}\n` : ''}  functions:
-    - name: src
-      kind: traffic-source
-      config:
-        flows:
-          - { kind: ping, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: ${p}.9.10, dst: ${p}.2.3, identifier: 8, intervalMs: 5, count: 100 }
+  const flows = `          - { kind: ping, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: ${p}.9.10, dst: ${p}.2.3, identifier: 8, intervalMs: 5, count: 100 }
           - { kind: ping, srcMac: '${mac(0x10)}', dstMac: '${mac(0x11)}', src: ${p}.9.10, dst: ${p}.2.2, identifier: 8, intervalMs: 1, count: ${o.count}, startMs: ${o.startMs} }
-    - name: rin
+`;
+  return `${networkHeader(o.name, o.isolation)}  functions:
+${source('src', flows)}    - name: rin
       kind: router
       config:
         interfaces:
@@ -207,22 +202,8 @@ export function replyFirewall(o: ReplyFirewallOptions): string {
   const fwdStart = o.forward.startMs !== undefined ? `, startMs: ${o.forward.startMs}` : '';
   const fwd = Array.from({ length: o.flows }, (_, i) => `          - { id: ${i + 1}, kind: udp, srcMac: '${m(1)}', dstMac: '${m(2)}', src: 10.${o.net}.1.${10 + i}, dst: 10.${o.net}.2.10, srcPort: ${o.port + i}, dstPort: 7000, payloadBytes: 64, intervalMs: ${o.forward.intervalMs}, count: ${o.forward.count}${fwdStart} }`).join('\n');
   const rev = Array.from({ length: o.flows }, (_, i) => `          - { id: ${101 + i}, kind: udp, srcMac: '${m(4)}', dstMac: '${m(3)}', src: 10.${o.net}.2.10, dst: 10.${o.net}.1.${10 + i}, srcPort: 7000, dstPort: ${o.port + i}, payloadBytes: 64, intervalMs: ${o.replies.intervalMs}, startMs: ${o.replies.startMs} }`).join('\n');
-  return `apiVersion: swnet.io/v1
-kind: SoftwareNetwork
-metadata: { name: ${o.name}, namespace: default }
-spec:
-  functions:
-    - name: cli
-      kind: traffic-source
-      config:
-        flows:
-${fwd}
-    - name: srv
-      kind: traffic-source
-      config:
-        flows:
-${rev}
-    - name: fw
+  return `${networkHeader(o.name)}  functions:
+${source('cli', `${fwd}\n`)}${source('srv', `${rev}\n`)}    - name: fw
       kind: firewall
 ${o.replicas !== undefined ? `      replicas: ${o.replicas}\n` : ''}${o.spread ? '      spread: servers\n' : ''}      config:
         interfaces: [{ name: a, to: b }, { name: b, to: a }, { name: c, to: d }, { name: d, to: c }]

@@ -11,15 +11,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridge, canUseNetns, have, joinBridge, sh, waitExit } from '../testkit/netns.js';
 import { agentLab } from './agent-lab.js';
-import { apply, getResource } from '../control/manifest/apply.js';
-import { parseManifestText } from '../control/manifest/load.js';
+import { getResource } from '../control/manifest/apply.js';
 import { resourceKey } from '../control/manifest/types.js';
 import { listMigrations } from '../control/migrations.js';
 import { placementKey } from '../control/placement.js';
 import { drainServer } from '../control/server-ops.js';
-import { MigrationController } from '../control/controllers/migration.js';
 import { trafficReceived } from './agent-testing.js';
-import { infraManifest, placeFixed, placements, routerChain } from './agent-bed.js';
+import { infraManifest, placements, routerChain } from './agent-bed.js';
 
 const ok = canUseNetns() && have('etcd');
 const N = 3000;
@@ -29,16 +27,10 @@ const MANIFEST = `${infraManifest(['s1', 's2', 's3'], { datacenter: 'lab', cpu: 
 
 test('namespaces, a real etcd, one swnet agent process per namespace: a drain of s2 moves its three routers as one wave — one etcd transaction switches them, every frame arrives once, s2 ends empty and in standby', { skip: ok ? false : 'needs root, ip netns and etcd', timeout: 60_000 }, async () => {
   const lab = await agentLab({ id: `swe2e${process.pid % 100000}`, subnet: 28, servers: 3, netns: { bridge, joinBridge, sh, waitExit } });
-  let ctl: MigrationController | undefined;
   const { store: s, fail, until } = lab;
   try {
-    const { resources, issues } = parseManifestText(MANIFEST, 'wave.yaml');
-    assert.deepEqual(issues, []);
-    await lab.startAgents(resources);
-    ctl = await MigrationController.start(s, { resyncMs: 100 });
     // Fixed placements (no network controller): src and sink on s1, the three routers on s2.
-    await apply(s, resources);
-    await placeFixed(s, 'default', 'wave', { src: 's1', r1: 's2', r2: 's2', r3: 's2', sink: 's1' });
+    await lab.run(MANIFEST, { place: { wave: { src: 's1', r1: 's2', r2: 's2', r3: 's2', sink: 's1' } }, migrations: true });
     await until('frames at the sink', async () => ((await trafficReceived(s, ['s1'], 'sink')) > 200 ? true : undefined), 30000);
     const revs0 = await Promise.all(ROUTERS.map(async (fn) => (await s.get(placementKey('default', 'wave', fn)))?.modRevision ?? 0));
 
@@ -80,7 +72,6 @@ test('namespaces, a real etcd, one swnet agent process per namespace: a drain of
     process.stdout.write(`# drain wave over etcd (3 routers s2→${to}, agents in namespaces): received ${got}/${N}; switched ${sw} ms after the wave started, placements at revision ${revs[0] ?? 0}\n`);
     assert.equal(got, N, 'no frame lost, none duplicated');
   } finally {
-    await ctl?.stop();
     await lab.close();
   }
 });

@@ -17,10 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { startEtcd, type EtcdProcess } from '../control/store/etcd-process.js';
 import { openStore } from '../control/store/open.js';
 import { apply } from '../control/manifest/apply.js';
-import type { LoadedResource } from '../control/manifest/load.js';
+import { parseManifestText, type LoadedResource } from '../control/manifest/load.js';
+import { MigrationController } from '../control/controllers/migration.js';
 import { HEARTBEAT_PREFIX } from '../control/heartbeat.js';
 import type { Store } from '../control/store/contract.js';
 import { until as untilShared } from './agent-testing.js';
+import { placeFixed } from './agent-bed.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -51,7 +53,13 @@ export interface AgentLab {
    * one agent a namespace (ttl 5 s, status every 200 ms) and waits for all their heartbeats.
    */
   startAgents(resources: readonly LoadedResource[]): Promise<void>;
-  /** Stops the agents (SIGTERM), the store and etcd; deletes the namespaces and the bridge. */
+  /**
+   * The usual start: `manifest` parsed (throws on an issue), the agents started, the migration
+   * controller beside the test if `migrations` (stopped first by `close`), every resource applied,
+   * then the placements fixed by hand (network → function → server; no network controller).
+   */
+  run(manifest: string, o: { readonly place: Readonly<Record<string, Readonly<Record<string, string>>>>; readonly migrations?: boolean }): Promise<void>;
+  /** Stops the migration controller (if `run` started one), the agents (SIGTERM), the store and etcd; deletes the namespaces and the bridge. */
   close(): Promise<void>;
 }
 
@@ -68,7 +76,9 @@ export async function agentLab(o: { readonly id: string; readonly subnet: number
   const agents: ChildProcess[] = [];
   let etcd: EtcdProcess | undefined;
   let store: Store | undefined;
+  let ctl: MigrationController | undefined;
   const close = async (): Promise<void> => {
+    await ctl?.stop();
     for (const c of agents)
       if (c.exitCode === null && c.signalCode === null) {
         c.kill('SIGTERM');
@@ -90,7 +100,7 @@ export async function agentLab(o: { readonly id: string; readonly subnet: number
     const storeUrl = etcd.url.replace(/^http:\/\//, 'etcd://');
     const s = await openStore({ store: storeUrl });
     store = s;
-    return {
+    const lab: AgentLab = {
       store: s,
       storeUrl,
       ns,
@@ -108,8 +118,17 @@ export async function agentLab(o: { readonly id: string; readonly subnet: number
         });
         await until(`${ns.length} agents`, async () => ((await s.list(HEARTBEAT_PREFIX)).items.length === ns.length ? true : undefined));
       },
+      run: async (manifest, r) => {
+        const { resources, issues } = parseManifestText(manifest, 'lab.yaml');
+        if (issues.length > 0) throw new Error(`manifest issues: ${JSON.stringify(issues)}`);
+        await lab.startAgents(resources);
+        if (r.migrations) ctl = await MigrationController.start(s, { resyncMs: 100 });
+        await apply(s, resources);
+        for (const [net, where] of Object.entries(r.place)) await placeFixed(s, 'default', net, where);
+      },
       close,
     };
+    return lab;
   } catch (e) {
     await close();
     throw e;

@@ -9,13 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridge, canUseNetns, have, joinBridge, sh, waitExit } from '../testkit/netns.js';
 import { agentLab } from './agent-lab.js';
-import { apply } from '../control/manifest/apply.js';
-import { parseManifestText } from '../control/manifest/load.js';
 import { getMigration, keyOf, phaseDurations } from '../control/migrations.js';
 import { requestMigration } from '../control/server-ops.js';
-import { MigrationController } from '../control/controllers/migration.js';
 import { trafficReceived } from './agent-testing.js';
-import { infraManifest, placeFixed, routerChain } from './agent-bed.js';
+import { infraManifest, routerChain } from './agent-bed.js';
 
 const ok = canUseNetns() && have('etcd');
 const N = 2000;
@@ -24,16 +21,10 @@ const MANIFEST = `${infraManifest(['s1', 's2', 's3'], { datacenter: 'lab', cpu: 
 
 test('namespaces, etcd, one swnet agent process per namespace: r1 migrates s2 → s3 under a numbered flow, none of its frames lost or duplicated', { skip: ok ? false : 'needs root, ip netns and etcd' }, async () => {
   const lab = await agentLab({ id: `swm${process.pid % 100000}`, subnet: 30, servers: 3, netns: { bridge, joinBridge, sh, waitExit } });
-  let ctl: MigrationController | undefined;
   const { store: s, fail, until } = lab;
   try {
-    const { resources, issues } = parseManifestText(MANIFEST, 'mig.yaml');
-    assert.deepEqual(issues, []);
-    await lab.startAgents(resources);
-    ctl = await MigrationController.start(s, { resyncMs: 100 });
     // Fixed placements (no network controller): src s1, r1 s2, r2 and sink s3.
-    await apply(s, resources);
-    await placeFixed(s, 'default', 'mig', { src: 's1', r1: 's2', r2: 's3', sink: 's3' });
+    await lab.run(MANIFEST, { place: { mig: { src: 's1', r1: 's2', r2: 's3', sink: 's3' } }, migrations: true });
     await until('frames at the sink', async () => ((await trafficReceived(s, ['s3'], 'sink')) > 200 ? true : undefined), 30000);
 
     const m = await requestMigration(s, { namespace: 'default', network: 'mig', function: 'r1', to: 's3' });
@@ -50,7 +41,6 @@ test('namespaces, etcd, one swnet agent process per namespace: r1 migrates s2 �
     assert.equal(got, N, 'no frame lost, none duplicated');
     process.stdout.write(`# migration across processes (etcd, namespaces): r1 s2→s3 at 1000 frames/s, received ${got}/${N}; ${phaseDurations(done).map((d) => `${d.phase} +${d.ms}ms`).join(', ')}\n`);
   } finally {
-    await ctl?.stop();
     await lab.close();
   }
 });

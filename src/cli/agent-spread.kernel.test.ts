@@ -14,7 +14,7 @@ import type { Store } from '../control/store/contract.js';
 import { apply } from '../control/manifest/apply.js';
 import { parseManifestText } from '../control/manifest/load.js';
 import { resourceKey } from '../control/manifest/types.js';
-import { infraManifest, placeFixed, replyFirewall } from './agent-bed.js';
+import { infraManifest, replyFirewall } from './agent-bed.js';
 
 const ok = canUseNetns() && have('etcd');
 const FLOWS = 8;
@@ -37,12 +37,8 @@ test('namespaces, etcd, one swnet agent process per namespace: a firewall spread
   const lab = await agentLab({ id: `swps${process.pid % 100000}`, subnet: 29, servers: 3, netns: { bridge, joinBridge, sh, waitExit } });
   const { store: s, fail, until } = lab;
   try {
-    const { resources, issues } = parseManifestText(manifest(2), 'sp.yaml');
-    assert.deepEqual(issues, []);
-    await lab.startAgents(resources);
     // Fixed placements (no network controller): everything on s1 but the replicas.
-    await apply(s, resources);
-    await placeFixed(s, 'default', 'sp', { cli: 's1', srv: 's1', fw: 's1', ssink: 's1', csink: 's1', 'fw~replica-1': 's2', 'fw~replica-2': 's3' });
+    await lab.run(manifest(2), { place: { sp: { cli: 's1', srv: 's1', fw: 's1', ssink: 's1', csink: 's1', 'fw~replica-1': 's2', 'fw~replica-2': 's3' } } });
     await until('fw on s1 and s2', async () => {
       const p = (await s1(s)).partitions?.find((x) => x.function === 'fw');
       return p?.instances?.map((i) => i.server).join(',') === 's1,s2' ? true : undefined;
