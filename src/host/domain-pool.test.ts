@@ -67,3 +67,44 @@ test('pooled domains: started from an idle worker that gets its configuration by
   }
   assert.equal(pool.available, 0);
 });
+
+test('a destroyed domain parks its worker (no thread exit): the next domain runs on the same thread with fresh functions; beyond the pool size parked workers are terminated later', async () => {
+  const pool = new DomainPool(0);
+  const h = new HostServer({ name: 'park', slots: 1024, domain: { pool, watchdogMs: 2000 } });
+  h.start();
+  const spec = { contexts: [{ network: 'p', functions: [{ name: 'w', kind: 'fault', config: {} }], wires: [] }], vnics: [{ context: 0, port: 'w.a' }, { context: 0, port: 'w.b' }] };
+  try {
+    const threads = new Set<number>();
+    let exits = 0;
+    for (let round = 0; round < 3; round++) {
+      const { domain, attachments } = await h.addDomain({ name: `p${round}`, ...spec });
+      // The worker's thread id, as the domain 0 side sees it (private field read only by this test).
+      const w = (domain as unknown as { worker: import('node:worker_threads').Worker }).worker;
+      threads.add(w.threadId);
+      w.once('exit', () => exits++);
+      const got: number[] = [];
+      const inAtt = h.attachExternal('p', `in${round}`, () => false);
+      const outAtt = h.attachExternal('p', `out${round}`, (b) => {
+        got.push(b.count);
+        return false;
+      });
+      h.bridge.wire(inAtt, attachments[0] as number);
+      h.bridge.wire(attachments[1] as number, outAtt);
+      const b = new Batch();
+      for (let i = 0; i < 10; i++) h.pool.load(frame(i), b);
+      h.forward(inAtt, b);
+      await until(() => got.reduce((n, x) => n + x, 0) === 10);
+      assert.deepEqual(await domain.exportState(), [[{ passed: 10 }]], 'a fresh function on a reused thread');
+      await h.removeDomain(domain.id);
+      assert.equal(pool.parked, round + 1, 'its worker was parked, not terminated');
+      assert.equal(pool.available, 1);
+    }
+    assert.equal(threads.size, 1, 'every domain ran on the first one\'s thread');
+    assert.equal(exits, 0);
+    // Beyond the pool's size (0 here): terminated once no park or take came for a while.
+    await until(() => pool.available === 0, 6000);
+  } finally {
+    await h.close();
+    await pool.close();
+  }
+});

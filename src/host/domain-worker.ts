@@ -609,10 +609,16 @@ const wd = isMainThread ? null : (workerData as { rings?: unknown; pooled?: unkn
 if (parentPort && wd?.rings !== undefined) runDomain(wd as DomainWorkerInit, parentPort);
 else if (parentPort && wd?.pooled === true) {
   // A pooled worker (domain-pool.ts): its configuration comes by message. The domain runs inside
-  // this handler and never returns to the event loop: later messages stay queued on the port for
-  // the runtime's receiveMessageOnPort.
+  // this handler and does not return to the event loop while it runs: later messages stay queued on
+  // the port for the runtime's receiveMessageOnPort. Once stopped, the thread waits for the next
+  // domain (DomainPool.park): a destroyed domain's worker is reused, never joined on domain 0's
+  // thread. What the old runtime left unread on the port is not an `init` and is ignored.
   const port = parentPort;
-  port.once('message', (m: { type?: unknown; init?: DomainWorkerInit }) => {
-    if (m.type === 'init' && m.init) runDomain(m.init, port);
-  });
+  const onInit = (m: { type?: unknown; init?: DomainWorkerInit }): void => {
+    if (m.type !== 'init' || !m.init) return;
+    port.off('message', onInit);
+    runDomain(m.init, port);
+    port.on('message', onInit);
+  };
+  port.on('message', onInit);
 }

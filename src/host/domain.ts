@@ -165,9 +165,10 @@ export class Domain {
       tickMs: this.init.tickMs ?? 10,
     };
     this.state = this.restarts === 0 ? 'starting' : 'restarting';
-    const pooled = this.init.pool?.take();
-    const w = pooled ?? new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: data });
-    if (pooled) pooled.postMessage({ type: POOL_INIT, init: data });
+    // With a pool, a worker started here is a pooled one too, so that destroy() can park it.
+    const idle = this.init.pool;
+    const w = idle?.take() ?? new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: idle ? { pooled: true } : data });
+    if (idle) w.postMessage({ type: POOL_INIT, init: data });
     this.worker = w;
     w.on('message', (m: DomainMessage) => {
       if (gen !== this.generation) return;
@@ -626,18 +627,23 @@ export class Domain {
     Atomics.add(this.ctl, CTL.WORKER_BELL, 1);
     Atomics.notify(this.ctl, CTL.WORKER_BELL);
     let state: Plain[][] = [];
+    let ended = false;
     if (w && wasRunning) {
       state = await new Promise<Plain[][]>((resolve) => {
         const t = setTimeout(() => resolve([]), timeoutMs);
         this.stopped = (s) => {
           clearTimeout(t);
+          ended = true;
           resolve(s);
         };
       });
     }
     onState?.(state);
     this.generation++;
-    await w?.terminate();
+    // A worker whose runtime ended goes back to the pool (no thread exit on domain 0's path); a hung
+    // or starting one is terminated.
+    if (w && ended && this.init.pool) this.init.pool.park(w);
+    else await w?.terminate();
     this.processedBefore += Atomics.load(this.ctl, CTL.FRAMES);
     Atomics.store(this.ctl, CTL.FRAMES, 0);
     this.slots.reclaim(this.id);

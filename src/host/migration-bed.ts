@@ -12,6 +12,7 @@
  * const result = await bed.finish();
  */
 import type { Batch } from '../packet/pool.js';
+import { DomainPool } from './domain-pool.js';
 import type { Emit } from '../functions/contract.js';
 import { trafficSourceFactory, TEST_MAGIC, type TrafficSource } from '../functions/traffic-source.js';
 import { trafficSinkFactory, type FlowReport, type TrafficSink } from '../functions/traffic-sink.js';
@@ -227,6 +228,8 @@ export interface BedInit {
   linkDelay?: number;
   /** Domain 0's tick (ms): how often the source sends what is due (HostServerInit.tickMs); default 0.2. */
   tickMs?: number;
+  /** Idle workers per server (DomainPool: a migration's target takes one, the destroyed source's worker is parked back); default 1, 0 for none. */
+  idleWorkers?: number;
 }
 
 export interface BedResult {
@@ -301,8 +304,12 @@ export async function routedNetwork(h: HostServer, net: string): Promise<{ sink:
  * const bed = await routerBed({ kpps: 10, flows: 4, servers: 1 });
  */
 export async function routerBed(init: BedInit): Promise<RouterBed> {
+  const pools: DomainPool[] = [];
   const mk = (name: string): HostServer => {
-    const x = new HostServer({ name, slots: 65536, slotSize: 512, tickMs: init.tickMs ?? 0.2, domain: { watchdogMs: 3000, ringCapacity: 32768, spin: 20 }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
+    const idle = init.idleWorkers ?? 1;
+    const pool = idle > 0 ? new DomainPool(idle) : undefined;
+    if (pool) pools.push(pool);
+    const x = new HostServer({ name, slots: 65536, slotSize: 512, tickMs: init.tickMs ?? 0.2, domain: { watchdogMs: 3000, ringCapacity: 32768, spin: 20, ...(pool ? { pool } : {}) }, ...(init.capacityPps ? { capacity: { capacity: init.capacityPps, unit: 'packets' as const } } : {}) });
     x.addNetwork('mig', { allocation: 10 });
     return x;
   };
@@ -364,6 +371,7 @@ export async function routerBed(init: BedInit): Promise<RouterBed> {
     async close(): Promise<void> {
       link?.close();
       await Promise.all(hosts.map((x) => x.close()));
+      await Promise.all(pools.map((p) => p.close()));
     },
   };
 }
