@@ -198,7 +198,7 @@ export async function lineThroughAgents(n = 200, servers = 2, timeoutMs = 60_000
           const u = a.runtime.uplink?.counters();
           const d = a.runtime.host.dropsOf(`default/line-${n}`);
           const dc = a.runtime.host.domainList().map((h) => h.domain.counters());
-          return `${a.server}: up rx ${u?.rxPackets} tx ${u?.txPackets} noBuf ${u?.rxNoBuffer} unk ${u?.rxUnknownVni}; drops ${JSON.stringify(d)}; domains ${dc.map((c) => `${c.processed}/${c.ringFull}/${c.txFull}`).join(' ')}`;
+          return `${a.server}: up rx ${u?.rxPackets} tx ${u?.txPackets} noBuf ${u?.rxNoBuffer} unk ${u?.rxUnknownVni}; drops ${JSON.stringify(d)}; domains ${dc.map((c) => `${c.processed}/${c.ringFull}/${c.txFull} restarts ${c.restarts} lost ${c.lostInCrash}`).join(' ')}`;
         });
         log?.(`round ${m.round}: ${m.sent} sent, ${m.fresh} new, ${m.delivered} reached; ${diag.join(' | ')}`);
       } else if (m.type === 'all') {

@@ -303,8 +303,22 @@ test('router: neighbour ageing: reachable → stale → delay (on use) → probe
   // A stale entry still forwards (with its MAC) and starts DELAY.
   assert.equal(h.run(0, [f]).sent.length, 1);
   assert.equal(st(), 'delay');
+  // DELAY and PROBE forward a whole batch with the MAC held (the batch's fast path), TTL − 1,
+  // and change nothing: DELAY still turns into PROBE at its time.
+  h.now = 1200;
+  const inDelay = h.run(0, [f, f, f]).sent;
+  assert.equal(inDelay.length, 3);
+  for (const s of inDelay) {
+    assert.equal(s.port, 1);
+    assert.equal(hex(s.bytes.subarray(0, 6)), '0200000000e9');
+    assert.equal(s.bytes[22], (f[22] as number) - 1);
+  }
+  assert.equal(st(), 'delay');
   h.now = 1500;
   h.tick();
+  assert.equal(st(), 'probe');
+  h.now = 1550;
+  assert.equal(h.run(0, [f, f]).sent.length, 2);
   assert.equal(st(), 'probe');
   assert.equal(counter(r.counters(), 'generated.arpRequest'), 2);
   h.now = 1600;

@@ -1066,6 +1066,8 @@ export class Router implements NetworkFunction {
     let fastUntil = nb.fastUntil;
     let keyIf = nb.keyIf;
     let hdr = nb.hdr;
+    let nstate = nb.state;
+    let touched = nb.touched;
     const ifMtu = this.ifMtu;
     let rxBytes = 0;
     let fwd = 0;
@@ -1097,7 +1099,15 @@ export class Router implements NetworkFunction {
           adj = k === 4 ? nb.find4(tA[t] as number, u32(b, ip + 16)) : nb.find6(tA[t] as number, b, ip + 24);
           if (adj < 0) break fast;
         } else break fast;
-        if (!((fastUntil[adj] as number) > now)) break fast;
+        if (!((fastUntil[adj] as number) > now)) {
+          // DELAY and PROBE send with the MAC they hold (Linux neigh_resolve_output; xmit does the
+          // same): only the use is recorded. Entries learned from a neighbour's ARP request start
+          // STALE and sit in DELAY for delayMs (5 s) after their first use, the whole of a short
+          // run; STALE itself (its first use starts DELAY) takes the slow path.
+          const st = nstate[adj] as number;
+          if (st !== NUD.DELAY && st !== NUD.PROBE) break fast;
+          touched[adj] = now;
+        }
         const eg = (keyIf[adj] as number) >> 1;
         let l3len: number;
         if (k === 4) {
@@ -1143,6 +1153,8 @@ export class Router implements NetworkFunction {
         keyIf = nb.keyIf;
         hdr = nb.hdr;
         hdr32 = nb.hdr32;
+        nstate = nb.state;
+        touched = nb.touched;
       }
     }
     pc[port * 5] = (pc[port * 5] as number) + n;
