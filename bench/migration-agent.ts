@@ -29,6 +29,8 @@ class GapTap implements CaptureWriter {
   readonly format = 'pcap' as const;
   private last = -1;
   longest = 0;
+  /** When the longest gap ended (performance.now() clock, ms). */
+  longestAt = 0;
   addInterface(): number {
     return 0;
   }
@@ -36,7 +38,10 @@ class GapTap implements CaptureWriter {
     // Untagged IPv4/UDP: the test header at byte 42 (magic, flow id, sequence, send time).
     if (d.length < 62 || (((d[42]! << 24) | (d[43]! << 16) | (d[44]! << 8) | d[45]!) >>> 0) !== TEST_MAGIC || d[49] !== 2) return;
     const t = Number(tsNs) / 1e6;
-    if (this.last >= 0 && t - this.last > this.longest) this.longest = t - this.last;
+    if (this.last >= 0 && t - this.last > this.longest) {
+      this.longest = t - this.last;
+      this.longestAt = performance.now();
+    }
     this.last = t;
   }
   close(): void {}
@@ -123,7 +128,76 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
   }
 }
 
+/**
+ * The agent runtime's own switch between domains of one server (`isolate`, a migration's source
+ * step before its pre-copy): r1 and r2 share a domain on A (src → r1 → r2 → VXLAN → sink on B);
+ * r1 is isolated (both routers move to new domains) under the flow, with the input held until the
+ * old domain's final state is in the new ones (`hold`) or re-pointed at once (no hold, the
+ * routers' default). Gap timed where the flow enters the sink's domain on B.
+ */
+async function isolateTrial(kpps: number, seconds: number, hold: boolean | undefined): Promise<Trial & { moves: { held: number; unheld: number } }> {
+  const n = Math.round(kpps * 1000 * seconds);
+  const udp = { kind: 'udp', srcMac: mac(10), dstMac: mac(1), src: '10.0.1.10', dst: '10.0.2.10', dstPort: 2000, payloadBytes: 32 };
+  const src: FunctionSpec = { name: 'src', kind: 'traffic-source', config: { flows: [{ ...udp, srcPort: 1000, intervalMs: 5, count: 100 }, { ...udp, srcPort: 1001, intervalMs: 1 / kpps, count: n, startMs: 1000 }] } };
+  const r1: FunctionSpec = { name: 'r1', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(1), addresses: ['10.0.1.1/24'] }, { name: 'eth1', mac: mac(2), addresses: ['10.0.0.1/30'] }], routes: [{ prefix: '10.0.2.0/24', via: '10.0.0.2' }] } };
+  const r2: FunctionSpec = { name: 'r2', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(3), addresses: ['10.0.0.2/30'] }, { name: 'eth1', mac: mac(4), addresses: ['10.0.2.1/24'] }], neighbors: [{ interface: 'eth1', address: '10.0.2.10', mac: mac(20) }] } };
+  const sink: FunctionSpec = { name: 'sink', kind: 'traffic-sink', config: {} };
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
+  a.hold = hold;
+  try {
+    const ea = a.endpoint as { address: string; port: number };
+    const eb = b.endpoint as { address: string; port: number };
+    await b.apply({ key: KEY, functions: [sink], wires: [], remote: [{ port: 'sink.in', vni: 101, remote: ea }] });
+    await a.apply({ key: KEY, functions: [src, r1, r2], wires: [['src.out', 'r1.eth0'], ['r1.eth1', 'r2.eth0']], remote: [{ port: 'r2.eth1', vni: 101, remote: eb }] });
+    const tapAtt = b.host.bridge.attachments().find((x) => x.label === `${KEY}:sink.in`)?.id ?? -1;
+    const tap = new GapTap();
+    b.host.capture(tapAtt, tap);
+    const flow = async (): Promise<Obj | undefined> => (((await b.exportState(KEY, 'sink')) as Obj)['flows'] as readonly Obj[]).find((f) => f['id'] === 2);
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    while ((((await flow())?.['received'] as number | undefined) ?? 0) < n / 10) await sleep(10);
+    tap.longest = 0;
+    await sleep(300);
+    const baselineGap = tap.longest;
+    tap.longest = 0;
+    const moves0 = { ...a.moves };
+    const t0 = performance.now();
+    await a.isolate(KEY, 'r1');
+    const phases: Record<string, number> = { isolate: performance.now() - t0 };
+    // The switch and the final copy happen within the call: the longest gap ending by its end + 5 ms.
+    await sleep(5);
+    phases['gapDuringIsolate'] = tap.longest;
+    await sleep(295);
+    const gap = tap.longest;
+    phases['gapEndsAfterStart'] = tap.longestAt - t0;
+    const end = performance.now() + 15000;
+    while (((await flow())?.['maxSeq'] as number | undefined) !== n - 1 && performance.now() < end) await sleep(20);
+    await sleep(300);
+    const f = (await flow()) ?? {};
+    return { lost: n - ((f['received'] as number | undefined) ?? 0), duplicates: (f['duplicates'] as number | undefined) ?? 0, reordered: (f['reordered'] as number | undefined) ?? 0, gap, baselineGap, phases, moves: { held: a.moves.held - moves0.held, unheld: a.moves.unheld - moves0.unheld } };
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
 export async function runAgentMigration(r: Reporter): Promise<void> {
+  {
+    const kpps = 20;
+    const byMode = new Map<string, (Trial & { moves: { held: number; unheld: number } })[]>([['hold', []], ['no hold', []]]);
+    for (let k = 0; k < 3; k++) for (const [mode, ts] of byMode) ts.push(await isolateTrial(kpps, 2, mode === 'hold' ? true : undefined));
+    const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+    for (const [mode, ts] of byMode) {
+      for (const t of ts) r.note(`agent runtime isolate (${mode}): ${fmt(t.phases['isolate'] ?? 0)} ms (longest gap within it + 5 ms: ${fmt(t.phases['gapDuringIsolate'] ?? 0)} ms; overall longest ending ${fmt(t.phases['gapEndsAfterStart'] ?? 0)} ms after its start), moved ${t.moves.held} held / ${t.moves.unheld} unheld; gap ${fmt(t.gap)} ms (baseline ${fmt(t.baselineGap)} ms); lost ${t.lost}, duplicates ${t.duplicates}, reordered ${t.reordered}`);
+      const name = `agent runtime: two routers out of their shared domain (isolate) at ${kpps} kpps (${mode})`;
+      r.record({ name: `${name}: packets lost`, value: ts.reduce((s, t) => s + t.lost, 0), unit: 'packets', target: 0, better: 'lower' });
+      r.record({ name: `${name}: duplicates`, value: ts.reduce((s, t) => s + t.duplicates, 0), unit: 'packets', target: 0, better: 'lower' });
+      r.record({ name: `${name}: reordered`, value: ts.reduce((s, t) => s + t.reordered, 0), unit: 'packets', target: null, better: 'lower' });
+      r.record({ name: `${name}: longest gap`, value: med(ts.map((t) => t.gap)), unit: 'ms', target: 1, better: 'lower', baseline: med(ts.map((t) => t.baselineGap)) });
+      r.record({ name: `${name}: longest gap within the isolate call + 5 ms`, value: med(ts.map((t) => t.phases['gapDuringIsolate'] ?? 0)), unit: 'ms', target: 1, better: 'lower', baseline: med(ts.map((t) => t.baselineGap)) });
+    }
+  }
+  if (process.env['SWNET_BENCH_AGENT'] === 'isolate') return;
   const kpps = 20;
   const trials: Trial[] = [];
   const control: Trial[] = [];

@@ -44,6 +44,7 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     assert.ok(neighbours(await s2.runtime.exportState(key, 'r1')).includes(learned), 'r1 learned r2 by ARP');
     const srcDomains = s1.runtime.host.domainList().map((d) => d.domain.id);
     assert.deepEqual(s2.runtime.domainsOf(key).map((d) => d.functions), [['r1', 'r2']]);
+    const moves0 = { ...s2.runtime.moves };
 
     const m = await requestMigration(c.store, { namespace: 'default', network: 'voip', function: 'r1', to: 's3' });
     const done = await finished(c.store, m);
@@ -54,6 +55,9 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     assert.deepEqual(s3.runtime.changes(key)?.adopted, ['r1']);
     // s2 isolated r1 before its pre-copy; r2 stays in a domain of its own, now linked to r1 over VXLAN.
     assert.deepEqual(s2.runtime.domainsOf(key).map((d) => d.functions), [['r2']]);
+    // Both routers left their shared domain without a hold (make-before-break: their input went to
+    // the new domains at once, the old one emptied its queue beside them; reorders counted below).
+    assert.deepEqual({ held: s2.runtime.moves.held - moves0.held, unheld: s2.runtime.moves.unheld - moves0.unheld }, { held: 0, unheld: 2 });
     // s1 re-pointed its VXLAN link to s3: nothing restarted there.
     assert.deepEqual(s1.runtime.host.domainList().map((d) => d.domain.id), srcDomains);
     assert.deepEqual(s1.runtime.changes(key)?.repointed.length, 1);
@@ -91,7 +95,7 @@ test('planned migration through the store: router r1 s2 → s3 under 1,000 frame
     for (const x of both) assert.equal((await finished(c.store, x)).phase, 'done');
     await until('r1 and r2 on s1', async () => (s1.runtime.functions(key).sort().join() === 'r1,r2,src' ? true : undefined));
     assert.ok(neighbours(await s1.runtime.exportState(key, 'r1')).includes(learned), 'r1 moved twice with its state');
-    process.stdout.write(`# migration r1 s2→s3 at 1000 frames/s: lost ${f.maxSeq - f0.maxSeq - (f.received - f0.received)} (of ${f.received - f0.received} since the path was up), duplicated ${f.duplicates}; ${phaseDurations(done).map((d) => `${d.phase} +${d.ms}ms`).join(', ')}; agent steps ${JSON.stringify([...(s3.migrations?.steps.values() ?? []), ...(s2.migrations?.steps.values() ?? [])].map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))))}\n`);
+    process.stdout.write(`# migration r1 s2→s3 at 1000 frames/s: lost ${f.maxSeq - f0.maxSeq - (f.received - f0.received)} (of ${f.received - f0.received} since the path was up), duplicated ${f.duplicates}, reordered ${f.reordered} (r1 and r2 isolated on s2 without a hold); ${phaseDurations(done).map((d) => `${d.phase} +${d.ms}ms`).join(', ')}; agent steps ${JSON.stringify([...(s3.migrations?.steps.values() ?? []), ...(s2.migrations?.steps.values() ?? [])].map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v)]))))}\n`);
   } finally {
     await c.close();
   }

@@ -34,7 +34,7 @@ export async function trafficReceived(store: Store, servers: readonly string[], 
 }
 
 /** A numbered flow as a traffic-sink counts it. */
-export interface SinkFlow { received: number; maxSeq: number; duplicates: number }
+export interface SinkFlow { received: number; maxSeq: number; duplicates: number; reordered: number }
 
 type Obj = { readonly [k: string]: Plain };
 
@@ -47,9 +47,9 @@ export async function sinkFlow(agents: ServerAgent | Iterable<ServerAgent>, key:
     if (!a.runtime.functions(key).includes('sink')) continue;
     const st = (await a.runtime.exportState(key, 'sink').catch(() => null)) as Obj | null;
     const f = ((st?.['flows'] ?? []) as readonly Obj[]).find((x) => x['id'] === id);
-    if (f) return { received: f['received'] as number, maxSeq: f['maxSeq'] as number, duplicates: f['duplicates'] as number };
+    if (f) return { received: f['received'] as number, maxSeq: f['maxSeq'] as number, duplicates: f['duplicates'] as number, reordered: (f['reordered'] as number | undefined) ?? 0 };
   }
-  return { received: 0, maxSeq: -1, duplicates: 0 };
+  return { received: 0, maxSeq: -1, duplicates: 0, reordered: 0 };
 }
 
 /** Frames of a flow lost between two readings of it: sequence numbers passed minus frames received. */

@@ -50,7 +50,7 @@ import { faultFactory } from './fault.js';
 import { HostServer, type HostDomain } from './hostserver.js';
 import type { CostUnit } from './tokens.js';
 import { VxlanUplink, type UplinkRemote } from './uplink.js';
-import { carryState } from './agent-state.js';
+import { carryState, mergeState } from './agent-state.js';
 import { DomainPool } from './domain-pool.js';
 import { Partition, type InstanceSite, type ResizeRecord } from './partition.js';
 import type { SpreadNode, SpreadTarget } from './spread.js';
@@ -107,6 +107,15 @@ export interface ApplyOptions {
    * The same for a VNI no longer in the plan (it stays bound, one way, to where it led).
    */
   readonly graceMs?: number;
+  /**
+   * A function moving between domains here (its state carried to a new domain) has its input held
+   * in domain 0 until the old domain's final state is in the new one (true), or not (false: the
+   * input goes to the new domain at once, the old one empties its queue beside it, its output
+   * still delivered, then its final state is merged into the running new one; frames may be
+   * reordered, never lost or duplicated). Default per new domain: no hold when every function in
+   * it declares `stateCarriedByPreCopy` (router, switch), a hold otherwise (NAT, firewall, …).
+   */
+  readonly hold?: boolean;
 }
 
 
@@ -253,6 +262,10 @@ export function functionPorts(kind: string, config: Plain): string[] {
 }
 
 export class AgentRuntime {
+  /** Functions moved between domains here (state carried to a new domain) with their input held, and without (ApplyOptions.hold), since open. */
+  readonly moves = { held: 0, unheld: 0 };
+  /** Default of ApplyOptions.hold for every apply and isolation (undefined: per kind). */
+  hold: boolean | undefined;
   private readonly nets = new Map<string, Running>();
   private readonly warms = new Map<string, Map<string, Cell>>();
   private readonly retiring = new Set<Retiring>();
@@ -967,6 +980,7 @@ export class AgentRuntime {
       }
       return arr;
     };
+    const preJson = new Map<Cell, string>();
     if (carries.length > 0) {
       const targets = new Set(carries.map((c) => c.to));
       try {
@@ -974,7 +988,9 @@ export class AgentRuntime {
         const pre = await exported(sources);
         for (const t of targets) {
           try {
-            await t.hd.domain.importState([carryInto(t, pre)]);
+            const st = carryInto(t, pre);
+            await t.hd.domain.importState([st]);
+            preJson.set(t, JSON.stringify(st));
             carriedCells.add(t);
           } catch {
             for (const c of carries) if (c.to === t) stateLost.push(c.fn);
@@ -988,8 +1004,12 @@ export class AgentRuntime {
     // 3. The switch, in one synchronous step (no await: the pump cannot run in between).
     const holds = new Map<number, { hold: number; held: Batch[] }>();
     const deferred: [number, number][] = [];
+    // Make-before-break without a hold (ApplyOptions.hold) for new domains whose functions' state
+    // the pre-copy carries whole: they are wired at once, like a domain that carries nothing.
+    const noHold = new Set([...carriedCells].filter((t) => !(opts.hold ?? this.hold ?? !t.fns.every((m) => getFactory(m.spec.kind)?.stateCarriedByPreCopy === true && carries.every((x) => x.to !== t || x.fn !== m.spec.name || memberKind(x.from, x.fn) === m.spec.kind)))));
     const carriedAtts = new Set<number>();
-    for (const c of carriedCells) for (const a of c.hd.attachments) carriedAtts.add(a);
+    for (const c of carriedCells) if (!noHold.has(c)) for (const a of c.hd.attachments) carriedAtts.add(a);
+    for (const c of carries) if (carriedCells.has(c.to)) this.moves[noHold.has(c.to) ? 'unheld' : 'held']++;
     const vx = new Map<number, Vx>();
     const repointed: number[] = [];
     const oldVx = new Map<number, Vx>(cur?.vx ?? []);
@@ -1064,7 +1084,12 @@ export class AgentRuntime {
       else if (hb) br.wire(a, hold(b));
       else br.wire(a, b);
     }
-    for (const c of desiredCells) if (!carriedCells.has(c)) this.flushEarly(c);
+    for (const c of desiredCells) {
+      if (carriedCells.has(c) && !noHold.has(c)) continue;
+      // What a no-hold domain sent before its input came is stale (dropped, as a held one's).
+      if (noHold.has(c)) for (const h of c.early ?? []) this.dropHeld(h.held);
+      this.flushEarly(c);
+    }
     // Old cells: kept, a source of carried state (final copy below), or retiring whole (grace).
     const leaving = cur ? [...cur.cells.keys(), ...cur.parts.keys()].filter((n) => !byName.has(n)) : [];
     const retiredCells = curCells.filter((c) => !keptCells.has(c) && !sources.has(c));
@@ -1124,13 +1149,25 @@ export class AgentRuntime {
     // state on is delivered after the held frames.
     // A domain applies an import before any frame handed to it after the call: the held frames
     // can follow at once.
-    const imports = [...carriedCells].map((t) => {
+    const held = [...carriedCells].filter((t) => !noHold.has(t));
+    const imports = held.map((t) => {
       for (const h of t.early ?? []) this.dropHeld(h.held);
       return t.hd.domain.importState([carryInto(t, fin)]).catch(() => undefined);
     });
-    for (const c of carriedCells) this.flushEarly(c);
+    for (const c of held) this.flushEarly(c);
     await this.release(holds, deferred);
     await Promise.all(imports);
+    // Without a hold the new domain forwards already: the final state is merged into its own
+    // (mergeState), and not imported at all when it equals the pre-copy's (a router whose
+    // neighbours stayed put; a re-import stalls a live domain's forwarding, docs/host.md).
+    await Promise.all(
+      [...noHold].map(async (t) => {
+        const st = carryInto(t, fin);
+        if (st.length === 0 || JSON.stringify(st) === preJson.get(t)) return;
+        const own = (await t.hd.domain.exportState())[0] ?? [];
+        await t.hd.domain.importState([st.map((x, i) => mergeState(t.fns[i]?.spec.kind ?? '', own[i] ?? null, x))]);
+      }).map((p) => p.catch(() => undefined)),
+    );
     for (const c of finalSources) {
       const st = fin.get(c);
       for (const n of finalFrom.get(c) ?? []) resolvers.get(n)?.(st?.[memberIndex(c, n)]);
