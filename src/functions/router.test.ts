@@ -286,6 +286,72 @@ test('router: resolves a next hop by ARP, holds frames, releases them on the rep
   consistent(c);
 });
 
+test('router: an ARP request with no free buffer is not a transmission: the next tick sends it, not the 1 s retransmission', () => {
+  // One slot: the frame being forwarded holds it while the router would build the request (a
+  // domain worker whose posted slots ran out mid-cascade). The 200-router line lost ~1 s so.
+  const r = router({ neighbor: { retransMs: 1000, multicastProbes: 3 } });
+  const h = new Harness(r, 1);
+  const f = (seq: number): Uint8Array => icmp4EchoFrame({ srcMac: H1, dstMac: R0, src: '10.0.1.2', dst: '10.0.2.9', identifier: 1, sequence: seq });
+  assert.deepEqual(sent(h.run(0, [f(1)])), []);
+  let c = r.counters();
+  assert.equal(counter(c, 'generated.arpRequest'), 0);
+  assert.equal(counter(c, 'queued'), 1);
+  consistent(c);
+  // The next timer round (10 ms later, the domain's tick), not retransMs later.
+  h.now = 10;
+  h.tick();
+  c = r.counters();
+  assert.equal(counter(c, 'generated.arpRequest'), 1);
+  // Sent once now: the 1 s spacing of RFC 1122 §2.3.2.1 holds from here.
+  h.now = 500;
+  h.tick();
+  assert.equal(counter(r.counters(), 'generated.arpRequest'), 1);
+  h.now = 1010;
+  h.tick();
+  assert.equal(counter(r.counters(), 'generated.arpRequest'), 2);
+  // Three requests sent in all before the entry fails (an unsent one did not count).
+  for (const t of [2010, 3010]) {
+    h.now = t;
+    h.tick();
+  }
+  c = r.counters();
+  assert.equal(counter(c, 'generated.arpRequest'), 3);
+  assert.equal(counter(c, 'neighborsFailed'), 1);
+});
+
+test('router: a unicast probe with no free buffer is sent at the next tick and not counted', () => {
+  const r = router({ neighbor: { reachableMs: 1000, delayMs: 500, retransMs: 100, unicastProbes: 2 } });
+  const h = new Harness(r, 2);
+  const f = icmp4EchoFrame({ srcMac: H1, dstMac: R0, src: '10.0.1.2', dst: '10.0.2.9', identifier: 1, sequence: 1 });
+  h.run(0, [f]);
+  h.run(1, [arpReplyFrame({ srcMac: 0x0200000000e9, spa: '10.0.2.9', tpa: '10.0.2.1', tha: R1 })]);
+  const st = (): string | undefined => r.neighborRows(h.now).find((x) => x.address === '10.0.2.9')?.state;
+  h.now = 1000;
+  h.tick();
+  assert.equal(h.run(0, [f]).sent.length, 1);
+  assert.equal(st(), 'delay');
+  assert.equal(counter(r.counters(), 'generated.arpRequest'), 1);
+  // The delay ends unconfirmed while every slot is taken: PROBE, nothing sent, nothing counted.
+  const taken = [h.pool.alloc(), h.pool.alloc()];
+  assert.ok(taken.every((x) => x >= 0));
+  h.now = 1500;
+  h.tick();
+  assert.equal(st(), 'probe');
+  assert.equal(counter(r.counters(), 'generated.arpRequest'), 1);
+  for (const x of taken) h.pool.release(x);
+  h.now = 1510;
+  h.tick();
+  assert.equal(counter(r.counters(), 'generated.arpRequest'), 2);
+  // Two probes sent, 100 ms apart, then failed.
+  h.now = 1610;
+  h.tick();
+  assert.equal(counter(r.counters(), 'generated.arpRequest'), 3);
+  assert.equal(st(), 'probe');
+  h.now = 1710;
+  h.tick();
+  assert.equal(counter(r.counters(), 'neighborsFailed'), 1);
+});
+
 test('router: neighbour ageing: reachable → stale → delay (on use) → probe (unicast) → failed', () => {
   const r = router({ neighbor: { reachableMs: 1000, delayMs: 500, retransMs: 100, unicastProbes: 2 } });
   const h = new Harness(r);

@@ -1450,9 +1450,12 @@ export class Router implements NetworkFunction {
       nb.state[adj] = NUD.INCOMPLETE;
       nb.probes[adj] = 0;
       nb.touched[adj] = now;
-      this.solicit(ctx, adj, false, b, off + 14);
-      nb.probes[adj] = 1;
-      nb.timer[adj] = now + this.cfg.neighbor.retransMs;
+      // A request that never left (no free buffer) is no transmission: the next tick sends it
+      // (RFC 1122 §2.3.2.1 limits requests actually sent to one per second per destination).
+      if (this.solicit(ctx, adj, false, b, off + 14)) {
+        nb.probes[adj] = 1;
+        nb.timer[adj] = now + this.cfg.neighbor.retransMs;
+      } else nb.timer[adj] = now;
     }
     if (nb.hold(adj, b, off, len, transit ? port : -1 - Math.max(port, 0), this.cfg.neighbor.holdQueue)) {
       if (transit) {
@@ -1469,11 +1472,12 @@ export class Router implements NetworkFunction {
   }
 
   // ARP request or NS for entry `adj`; unicast (to the known MAC) in PROBE. `pkt`: the IP header
-  // of the frame that triggered it (Linux takes its source address when it is ours).
-  private solicit(ctx: ProcessContext, adj: number, unicast: boolean, pb: Uint8Array | null, pip: number): void {
+  // of the frame that triggered it (Linux takes its source address when it is ours). False when
+  // no buffer was free: nothing was sent, the caller retries at the next tick.
+  private solicit(ctx: ProcessContext, adj: number, unicast: boolean, pb: Uint8Array | null, pip: number): boolean {
     const pool = ctx.pool;
     const s = pool.alloc();
-    if (s < 0) return;
+    if (s < 0) return false;
     const b = pool.bytes;
     const o = pool.frameOffset(s);
     const nb = this.neighbors;
@@ -1502,7 +1506,7 @@ export class Router implements NetworkFunction {
       put32(b, o + 38, target);
       this.gen.arpRequest++;
       this.send(ctx, eg, s, o, 42);
-      return;
+      return true;
     }
     const tgt = addrOf(nb, adj);
     let src: Uint8Array | null = null;
@@ -1538,6 +1542,7 @@ export class Router implements NetworkFunction {
     put16(b, l4 + 2, cksum(b, l4, 32, pseudo6(b, ip, 58, 32)));
     this.gen.neighborSolicit++;
     this.send(ctx, eg, s, o, 14 + 40 + 32);
+    return true;
   }
 
   private ip6Header(b: Uint8Array, ip: number, tclass: number, flow: number, plen: number, nh: number, hlim: number, src: Uint8Array, dst: Uint8Array): void {
@@ -2171,25 +2176,31 @@ export class Router implements NetworkFunction {
           nb.timer[id] = Infinity;
         } else if (p.unicastProbes > 0) {
           nb.state[id] = NUD.PROBE;
-          this.solicit(ctx, id, true, null, 0);
-          nb.probes[id] = 1;
-          nb.timer[id] = now + p.retransMs;
+          nb.probes[id] = 0;
+          // Not sent (no free buffer): the PROBE branch sends it at the next tick.
+          if (this.solicit(ctx, id, true, null, 0)) {
+            nb.probes[id] = 1;
+            nb.timer[id] = now + p.retransMs;
+          }
         } else this.fail(ctx, id);
         continue;
       }
       if (st === NUD.PROBE) {
         if ((nb.probes[id] as number) < p.unicastProbes) {
-          this.solicit(ctx, id, true, null, 0);
-          nb.probes[id] = (nb.probes[id] as number) + 1;
-          nb.timer[id] = now + p.retransMs;
+          // A probe not sent (no free buffer) is not counted; the timer stays due.
+          if (this.solicit(ctx, id, true, null, 0)) {
+            nb.probes[id] = (nb.probes[id] as number) + 1;
+            nb.timer[id] = now + p.retransMs;
+          }
         } else this.fail(ctx, id);
         continue;
       }
       if (st === NUD.INCOMPLETE) {
         if ((nb.probes[id] as number) < p.multicastProbes) {
-          this.solicit(ctx, id, false, null, 0);
-          nb.probes[id] = (nb.probes[id] as number) + 1;
-          nb.timer[id] = now + p.retransMs;
+          if (this.solicit(ctx, id, false, null, 0)) {
+            nb.probes[id] = (nb.probes[id] as number) + 1;
+            nb.timer[id] = now + p.retransMs;
+          }
         } else this.fail(ctx, id);
       }
     }

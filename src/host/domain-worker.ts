@@ -97,15 +97,28 @@ export type ContextChange =
   | { type: 'context'; id: number; op: 'add'; index: number; spec: ContextSpec; vnics: { index: number; port: string; rx: SharedArrayBuffer; tx: SharedArrayBuffer }[] }
   | { type: 'context'; id: number; op: 'remove'; index: number };
 
-/** Worker-side pool: allocation from the slots domain 0 posted, release onto the return ring. */
-class GrantedPool extends PacketPool {
+/**
+ * Worker-side pool: allocation from the slots domain 0 posted, release onto the return ring.
+ * @example
+ * const pool = new GrantedPool(spec, new Ring({ buffer: rings.free }), new Ring({ buffer: rings.ret }));
+ * const slot = pool.alloc();
+ */
+export class GrantedPool extends PacketPool {
   private readonly stash: Batch = new Batch(512);
   private readonly back: Batch = new Batch(MAX_BATCH);
   constructor(spec: PoolSpec, private readonly freeRing: Ring, private readonly retRing: Ring) {
     super({ slots: spec.slots, slotSize: spec.slotSize, headroom: spec.headroom, buffer: spec.buffer });
   }
   override alloc(): number {
-    if (this.stash.count === 0 && this.freeRing.pop(this.stash) === 0) return -1;
+    if (this.stash.count === 0 && this.freeRing.pop(this.stash) === 0) {
+      // Slots this domain released and has not returned yet are still its own (domain 0 set
+      // their holder when it posted or flipped them): reuse them rather than fail. A cascade in
+      // one pass — a 200-router line resolving ARP hop by hop, each hop a request, a reply and
+      // its held frames — allocates more than the 256 posted while domain 0 is busy elsewhere
+      // and refills nothing; a failed ARP request then cost its 1 s retransmission.
+      if (this.back.count === 0) return -1;
+      return this.back.slots[--this.back.count] as number;
+    }
     return this.stash.slots[--this.stash.count] as number;
   }
   override release(slot: number): void {
@@ -113,7 +126,7 @@ class GrantedPool extends PacketPool {
     this.back.push(slot, 0, 0);
   }
   override get available(): number {
-    return this.stash.count + this.freeRing.size;
+    return this.stash.count + this.freeRing.size + this.back.count;
   }
   flush(): void {
     let done = 0;
