@@ -56,13 +56,20 @@ interface Trial {
   phases: Record<string, number>;
 }
 
+/** src → r1 → r2 → sink: a 100-frame warm-up flow, then `n` numbered frames at `kpps`. */
+function lineSpecs(kpps: number, n: number): { src: FunctionSpec; r1: FunctionSpec; r2: FunctionSpec; sink: FunctionSpec } {
+  const udp = { kind: 'udp', srcMac: mac(10), dstMac: mac(1), src: '10.0.1.10', dst: '10.0.2.10', dstPort: 2000, payloadBytes: 32 };
+  return {
+    src: { name: 'src', kind: 'traffic-source', config: { flows: [{ ...udp, srcPort: 1000, intervalMs: 5, count: 100 }, { ...udp, srcPort: 1001, intervalMs: 1 / kpps, count: n, startMs: 1000 }] } },
+    r1: { name: 'r1', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(1), addresses: ['10.0.1.1/24'] }, { name: 'eth1', mac: mac(2), addresses: ['10.0.0.1/30'] }], routes: [{ prefix: '10.0.2.0/24', via: '10.0.0.2' }] } },
+    r2: { name: 'r2', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(3), addresses: ['10.0.0.2/30'] }, { name: 'eth1', mac: mac(4), addresses: ['10.0.2.1/24'] }], neighbors: [{ interface: 'eth1', address: '10.0.2.10', mac: mac(20) }] } },
+    sink: { name: 'sink', kind: 'traffic-sink', config: {} },
+  };
+}
+
 async function trial(kpps: number, seconds: number, migrate: boolean): Promise<Trial> {
   const n = Math.round(kpps * 1000 * seconds);
-  const udp = { kind: 'udp', srcMac: mac(10), dstMac: mac(1), src: '10.0.1.10', dst: '10.0.2.10', dstPort: 2000, payloadBytes: 32 };
-  const src: FunctionSpec = { name: 'src', kind: 'traffic-source', config: { flows: [{ ...udp, srcPort: 1000, intervalMs: 5, count: 100 }, { ...udp, srcPort: 1001, intervalMs: 1 / kpps, count: n, startMs: 1000 }] } };
-  const r1: FunctionSpec = { name: 'r1', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(1), addresses: ['10.0.1.1/24'] }, { name: 'eth1', mac: mac(2), addresses: ['10.0.0.1/30'] }], routes: [{ prefix: '10.0.2.0/24', via: '10.0.0.2' }] } };
-  const r2: FunctionSpec = { name: 'r2', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(3), addresses: ['10.0.0.2/30'] }, { name: 'eth1', mac: mac(4), addresses: ['10.0.2.1/24'] }], neighbors: [{ interface: 'eth1', address: '10.0.2.10', mac: mac(20) }] } };
-  const sink: FunctionSpec = { name: 'sink', kind: 'traffic-sink', config: {} };
+  const { src, r1, r2, sink } = lineSpecs(kpps, n);
   // The source sends what is due every 1 ms (domain timers' default 10 ms: 200-frame bursts, a 10 ms gap in every baseline).
   const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
   const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
@@ -137,11 +144,7 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
  */
 async function isolateTrial(kpps: number, seconds: number, hold: boolean | undefined): Promise<Trial & { moves: { held: number; unheld: number } }> {
   const n = Math.round(kpps * 1000 * seconds);
-  const udp = { kind: 'udp', srcMac: mac(10), dstMac: mac(1), src: '10.0.1.10', dst: '10.0.2.10', dstPort: 2000, payloadBytes: 32 };
-  const src: FunctionSpec = { name: 'src', kind: 'traffic-source', config: { flows: [{ ...udp, srcPort: 1000, intervalMs: 5, count: 100 }, { ...udp, srcPort: 1001, intervalMs: 1 / kpps, count: n, startMs: 1000 }] } };
-  const r1: FunctionSpec = { name: 'r1', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(1), addresses: ['10.0.1.1/24'] }, { name: 'eth1', mac: mac(2), addresses: ['10.0.0.1/30'] }], routes: [{ prefix: '10.0.2.0/24', via: '10.0.0.2' }] } };
-  const r2: FunctionSpec = { name: 'r2', kind: 'router', config: { interfaces: [{ name: 'eth0', mac: mac(3), addresses: ['10.0.0.2/30'] }, { name: 'eth1', mac: mac(4), addresses: ['10.0.2.1/24'] }], neighbors: [{ interface: 'eth1', address: '10.0.2.10', mac: mac(20) }] } };
-  const sink: FunctionSpec = { name: 'sink', kind: 'traffic-sink', config: {} };
+  const { src, r1, r2, sink } = lineSpecs(kpps, n);
   const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
   const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
   a.hold = hold;
