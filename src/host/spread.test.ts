@@ -48,7 +48,7 @@ test('spread: a firewall over 3 servers (VXLAN between them) under numbered UDP 
     await sleep(20);
     assert.equal(bed.returned - before, 96, 'replies after the re-partition across servers pass');
     const c0 = bed.spreadNodes[0]?.counters;
-    console.log(`spread: 2→3 moved ${a.moved} buckets/${a.flows} connections held ${a.held} frames ${a.holdMs.toFixed(1)} ms; 3→1 ${b.moved}/${b.flows} held ${b.held} ${b.holdMs.toFixed(1)} ms; 1→2 ${c.moved}/${c.flows} held ${c.held} ${c.holdMs.toFixed(1)} ms; control frames ${JSON.stringify(c0)}`);
+    process.stdout.write(`# spread: 2→3 moved ${a.moved} buckets/${a.flows} connections held ${a.held} frames ${a.holdMs.toFixed(1)} ms; 3→1 ${b.moved}/${b.flows} held ${b.held} ${b.holdMs.toFixed(1)} ms; 1→2 ${c.moved}/${c.flows} held ${c.held} ${c.holdMs.toFixed(1)} ms; control frames ${JSON.stringify(c0)}` + '\n');
   } finally {
     await bed.close();
   }
