@@ -66,6 +66,8 @@ export interface ServerAgentInit {
   /** Warm standbys and failover: hello socket and interval, state copy period (agent-standby.ts). */
   readonly standby?: StandbyOptions;
   readonly log?: (line: string) => void;
+  /** Domain 0 and the domain workers at SCHED_FIFO, workers at this priority (AgentRuntimeInit.realtime). */
+  readonly realtime?: number;
 }
 
 /** The VNI of link `index` of a network: 16 bits of FNV-1a of `ns/net`, 8 bits of the index (never 0). */
@@ -147,7 +149,7 @@ export class ServerAgent {
         // The manifest schema checked it; a bad value only loses the utilisation figure.
       }
     }
-    const runtime = await AgentRuntime.open({ name: init.server, ...(init.vxlan ? { vxlan: init.vxlan } : {}), ...(power ? { power } : {}), ...(capacity ? { capacity } : {}) });
+    const runtime = await AgentRuntime.open({ name: init.server, ...(init.vxlan ? { vxlan: init.vxlan } : {}), ...(power ? { power } : {}), ...(capacity ? { capacity } : {}), ...(init.realtime !== undefined ? { realtime: init.realtime } : {}) });
     const ep = runtime.endpoint;
     let hb: Heartbeat;
     const standby = await StandbyManager.open({ ...init.standby, server: init.server, ...(init.vxlan ? { defaultAddress: init.vxlan.address } : {}) }).catch(async (e: unknown) => { await runtime.close(); throw e; });
@@ -509,21 +511,24 @@ export function register(program: Command): void {
     .option('--status-interval <ms>', 'period of Server status writes', '5000')
     .option('--hello-listen <addr:port>', 'UDP endpoint of the failover hellos (default: the VXLAN address, a free port)')
     .option('--hello-interval <ms>', 'hello interval towards warm standbys (down after 3 missed, confirmed)', '50')
-    .action(async (o: { server: string; store?: string; dataDir?: string; vxlanListen?: string; ttl: string; statusInterval: string; helloListen?: string; helloInterval: string }) => {
+    .option('--realtime [priority]', 'run domain 0 and the domain workers at SCHED_FIFO, workers at PRIORITY (default 10), domain 0 one above; needs root or CAP_SYS_NICE')
+    .action(async (o: { server: string; store?: string; dataDir?: string; vxlanListen?: string; ttl: string; statusInterval: string; helloListen?: string; helloInterval: string; realtime?: string | boolean }) => {
       try {
+        const realtime = o.realtime === undefined ? undefined : o.realtime === true ? 10 : Number(o.realtime);
+        if (realtime !== undefined && (!Number.isInteger(realtime) || realtime < 1 || realtime > 97)) throw new Error(`--realtime: a priority in 1…97, got ${String(o.realtime)}`);
         const vxlan = o.vxlanListen !== undefined ? parseListen(o.vxlanListen) : undefined;
         const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
         const logger = daemonLogger(o as { logLevel?: string; logFormat?: string }, { daemon: 'agent', server: o.server });
         const log = lineLog(logger, 'agent');
         let agent: ServerAgent;
         try {
-          agent = await ServerAgent.start({ store, server: o.server, ...(vxlan ? { vxlan: { address: vxlan.host, port: vxlan.port } } : {}), ttlSeconds: Number(o.ttl), statusMs: Number(o.statusInterval), log, standby: { helloMs: Number(o.helloInterval), ...(o.helloListen !== undefined ? { hello: ((h) => ({ address: h.host, port: h.port }))(parseListen(o.helloListen)) } : {}) } });
+          agent = await ServerAgent.start({ store, server: o.server, ...(vxlan ? { vxlan: { address: vxlan.host, port: vxlan.port } } : {}), ttlSeconds: Number(o.ttl), statusMs: Number(o.statusInterval), log, ...(realtime !== undefined ? { realtime } : {}), standby: { helloMs: Number(o.helloInterval), ...(o.helloListen !== undefined ? { hello: ((h) => ({ address: h.host, port: h.port }))(parseListen(o.helloListen)) } : {}) } });
         } catch (e) {
           await store.close();
           throw e;
         }
         const ep = agent.runtime.endpoint;
-        process.stdout.write(`swnet agent: server ${o.server} (store ${store.backend})${ep ? `, VXLAN on ${ep.address}:${ep.port}` : ''}\n`);
+        process.stdout.write(`swnet agent: server ${o.server} (store ${store.backend})${ep ? `, VXLAN on ${ep.address}:${ep.port}` : ''}${realtime !== undefined ? `, data plane at SCHED_FIFO ${realtime}` : ''}\n`);
         stopOnSignals('agent', async () => {
           await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
           await store.close();

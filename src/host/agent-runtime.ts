@@ -157,6 +157,8 @@ export interface AgentRuntimeInit {
   readonly contextsPerDomain?: number;
   /** Interval of the functions' timers in user domains (ms, ≥ 1; default 10): a traffic generator sends what is due at each. */
   readonly domainTickMs?: number;
+  /** Domain 0 and the domain workers at SCHED_FIFO, the workers at this priority (HostServer.realtime); absent = normal scheduling. */
+  readonly realtime?: number;
 }
 
 /** A function of a cell. */
@@ -296,6 +298,16 @@ export class AgentRuntime {
           throw e;
         })
       : undefined;
+    if (init.realtime !== undefined) {
+      try {
+        await host.realtime(init.realtime);
+      } catch (e) {
+        await uplink?.close();
+        await host.close();
+        await pool.close();
+        throw e;
+      }
+    }
     host.start();
     const rt = new AgentRuntime(host, uplink);
     rt.pool = pool;

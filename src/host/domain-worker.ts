@@ -14,6 +14,7 @@
  * new Worker(new URL('./domain-worker.js', import.meta.url), { workerData: spec });
  */
 import { parentPort, workerData, isMainThread, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { threadId } from './realtime.js';
 import { Batch, MAX_BATCH, PacketPool } from '../packet/pool.js';
 import type { Emit, NetworkFunction, Plain, ProcessContext } from '../functions/contract.js';
 import { createFunction } from '../functions/registry.js';
@@ -67,7 +68,7 @@ export interface DomainWorkerInit {
 /** Messages a domain posts to domain 0. */
 export type DomainMessage =
   /** `ports`: frames each function port sent (Float64, one writer: this worker), named `fn.port` in `portNames`. */
-  | { type: 'ready'; ports: SharedArrayBuffer; portNames: string[]; portContexts: number[]; frames: SharedArrayBuffer }
+  | { type: 'ready'; ports: SharedArrayBuffer; portNames: string[]; portContexts: number[]; frames: SharedArrayBuffer; tid: number }
   /**
    * A live context change applied (or refused: `error`, nothing changed), with the new port
    * counters (`portContexts[i]`: the context of port i) and per-context frame counters
@@ -611,7 +612,7 @@ class Runtime {
 function runDomain(init: DomainWorkerInit, port: MessagePort): void {
   const rt = new Runtime(init);
   rt.port = port;
-  port.postMessage({ type: 'ready', ports: (rt.portTx as Float64Array).buffer as SharedArrayBuffer, portNames: rt.portNames, portContexts: rt.portContexts, frames: rt.ctxFrames.buffer as SharedArrayBuffer } satisfies DomainMessage);
+  port.postMessage({ type: 'ready', ports: (rt.portTx as Float64Array).buffer as SharedArrayBuffer, portNames: rt.portNames, portContexts: rt.portContexts, frames: rt.ctxFrames.buffer as SharedArrayBuffer, tid: threadId() } satisfies DomainMessage);
   rt.run();
   port.postMessage({ type: 'stopped', state: rt.exportAll() } satisfies DomainMessage);
   // Counters of a stopped domain, then the thread ends by itself (nothing keeps it alive).

@@ -29,6 +29,7 @@ import { Ring } from './ring.js';
 import { CTL, DOM0, VirtualNic, newDomainRings, ringBell, type DomainRings } from './vnic.js';
 import type { ContextChange, ContextSpec, Dom0Message, DomainMessage, DomainWorkerInit, VnicSpec } from './domain-worker.js';
 import { POOL_INIT, type DomainPool } from './domain-pool.js';
+import type { Realtime } from './realtime.js';
 
 export type { ContextSpec, FunctionSpec, VnicSpec } from './domain-worker.js';
 
@@ -125,6 +126,12 @@ export class Domain {
   private readonly c = { sent: 0, received: 0, ringFull: 0, invalid: 0, lostInCrash: 0 };
   private stopped: ((state: Plain[][]) => void) | undefined;
   private readyWaiters: (() => void)[] = [];
+  /** The worker's thread id (0 before it is ready). */
+  tid = 0;
+  /** Why the worker's scheduling could not be set (see `setRealtime`), if it could not. */
+  realtimeError: string | undefined;
+  private rtPriority: number | undefined;
+  private rtHelper: Realtime | undefined;
 
   constructor(
     readonly slots: Dom0Slots,
@@ -173,6 +180,9 @@ export class Domain {
     w.on('message', (m: DomainMessage) => {
       if (gen !== this.generation) return;
       if (m.type === 'ready') {
+        this.tid = m.tid;
+        // A restart's new worker (a pooled one may come from a domain of another priority).
+        if (this.rtHelper) void this.schedule().catch(() => undefined);
         this.portTx = new Float64Array(m.ports);
         this.portNames = m.portNames;
         this.portContexts = m.portContexts;
@@ -604,6 +614,39 @@ export class Domain {
     const tx = this.portTx;
     if (tx) this.portNames.forEach((n, i) => (context === undefined || this.portContexts[i] === context ? (out[n] = tx[i] as number) : 0));
     return out;
+  }
+
+  /** The worker's real-time priority as last asked (0: SCHED_OTHER), or undefined when not managed. */
+  get realtime(): number | undefined {
+    return this.rtPriority;
+  }
+
+  /**
+   * Sets the worker thread's scheduling, SCHED_FIFO at `priority` or SCHED_OTHER for 0, now and
+   * after each restart, through `helper` (or the one given before): a migration target runs below the live workers
+   * while it warms up, so that its cold start never preempts the source, and is raised just before
+   * the switch.
+   *
+   * @example await d.setRealtime(10);
+   */
+  async setRealtime(priority: number, helper?: Realtime): Promise<void> {
+    if (helper) this.rtHelper = helper;
+    if (!this.rtHelper) throw new DomainError(`domain ${this.id} has no real-time helper`);
+    this.rtPriority = priority;
+    if (this.tid > 0) await this.schedule();
+  }
+
+  private async schedule(): Promise<void> {
+    const helper = this.rtHelper;
+    const priority = this.realtime;
+    if (!helper || priority === undefined) return;
+    try {
+      await helper.set(this.tid, priority);
+      this.realtimeError = undefined;
+    } catch (e) {
+      this.realtimeError = (e as Error).message;
+      throw e;
+    }
   }
 
   counters(): DomainCounters {

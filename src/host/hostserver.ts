@@ -28,6 +28,7 @@ import { EmulatedServer, type ServerStats } from './server.js';
 import type { CostUnit } from './tokens.js';
 import { EnergyMeter, type EnergyReading } from './energy.js';
 import { DOM0 } from './vnic.js';
+import { MAX_PRIORITY, Realtime, RealtimeError, threadId } from './realtime.js';
 import type { VxlanUplink, UplinkRemote } from './uplink.js';
 
 export interface HostServerInit {
@@ -48,6 +49,20 @@ export interface HostServerInit {
   /** Defaults for the domains' rings and watchdog. */
   domain?: Partial<Pick<DomainInit, 'ringCapacity' | 'spin' | 'heartbeatMs' | 'watchdogMs' | 'tickMs' | 'freeSlots' | 'pool'>>;
 }
+
+/** Where `HostServer.realtime` left the data plane's scheduling. */
+export interface RealtimeStatus {
+  /** The domain workers' SCHED_FIFO priority; domain 0's thread runs one above. */
+  priority: number;
+  /** Domain 0's thread (the thread that called `realtime`). */
+  dom0Tid: number;
+  /** Workers whose priority could not be set, with why (the first). */
+  failed: number;
+  error?: string;
+}
+
+/** Open real-time servers per domain-0 thread: the thread goes back to SCHED_OTHER when the last closes. */
+const rtOpen = new Map<number, number>();
 
 export interface DomainRequest {
   name: string;
@@ -102,6 +117,7 @@ export class HostServer {
   private lastMeter = NaN;
   private lastWork = 0;
   private lastCapWork = 0;
+  private rt: { helper: Realtime; priority: number; tid: number } | undefined;
   /** Endpoint timers run (traffic sources send); cleared to stop the traffic at the end of a run. */
   endpointsTicking = true;
   /** Frames dropped in domain 0: no peer, a full ring, a full queue, no slot for a grant copy. */
@@ -138,10 +154,18 @@ export class HostServer {
    * Creates a user domain at run time and attaches its virtual NICs to the bridge (unwired:
    * wire them with `bridge.wire`). Rejects if the worker cannot build its functions.
    */
-  async addDomain(req: DomainRequest): Promise<HostDomain> {
+  async addDomain(req: DomainRequest, opts: { priority?: number } = {}): Promise<HostDomain> {
     const id = this.nextDomain++;
     const d = new Domain(this.slots, { ...this.init.domain, id, name: req.name, contexts: req.contexts, vnics: req.vnics });
     await d.start();
+    if (this.rt) {
+      try {
+        await d.setRealtime(opts.priority ?? this.rt.priority, this.rt.helper);
+      } catch (e) {
+        await d.destroy();
+        throw e;
+      }
+    }
     const attachments = req.vnics.map((v, i) => {
       const net = req.contexts[v.context]?.network ?? '';
       return this.bridge.attach(net, { kind: 'vnic', domain: id, vnic: i }, `${net}:${v.port}`);
@@ -482,6 +506,41 @@ export class HostServer {
     return this.server?.stats();
   }
 
+  /**
+   * Runs the data plane at real-time priority (see realtime.ts): domain 0's thread — the caller's,
+   * which must be the one that runs `start()` — at SCHED_FIFO `priority + 1`, every domain worker,
+   * present and future, at `priority` (`addDomain(…, { priority })` starts one at another priority, 0
+   * for SCHED_OTHER; `Domain.setRealtime` changes it later). Rejects with a RealtimeError when this process may not
+   * (neither root nor CAP_SYS_NICE, or no `chrt`), and changes nothing then.
+   *
+   * @example
+   * await h.realtime(10);
+   * h.start();
+   */
+  async realtime(priority = 10): Promise<RealtimeStatus> {
+    if (!Number.isInteger(priority) || priority < 1 || priority >= MAX_PRIORITY) throw new RealtimeError(`priority must be an integer in 1…${MAX_PRIORITY - 1}, got ${priority}`);
+    const helper = this.rt?.helper ?? (await Realtime.open());
+    const tid = threadId();
+    await helper.set(tid, priority + 1);
+    if (!this.rt) rtOpen.set(tid, (rtOpen.get(tid) ?? 0) + 1);
+    this.rt = { helper, priority, tid };
+    const results = await Promise.allSettled([...this.domains.values()].map((hd) => hd.domain.setRealtime(priority, helper)));
+    return this.realtimeStatus(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)));
+  }
+
+  /** The data plane's scheduling (see `realtime`); a RealtimeError when it runs at normal priority. */
+  realtimeStatus(errors: readonly string[] = []): RealtimeStatus {
+    if (!this.rt) throw new RealtimeError(`${this.name} does not run at real-time priority`);
+    const failed = [...this.domains.values()].filter((hd) => hd.domain.realtimeError !== undefined);
+    const error = errors[0] ?? failed[0]?.domain.realtimeError;
+    return { priority: this.rt.priority, dom0Tid: this.rt.tid, failed: Math.max(errors.length, failed.length), ...(error !== undefined ? { error } : {}) };
+  }
+
+  /** The domain workers' real-time priority, or undefined (see `realtime`). */
+  get realtimePriority(): number | undefined {
+    return this.rt?.priority;
+  }
+
   /** Wakes the loop (an uplink or another thread has frames). */
   wake(): void {
     if (Atomics.load(this.bell, DOM0.SLEEPING) !== 0) {
@@ -537,10 +596,21 @@ export class HostServer {
     this.loop = undefined;
   }
 
-  /** Stops the loop and every domain, closes uplinks. */
+  /** Stops the loop and every domain, closes uplinks; domain 0's thread leaves real time (see `realtime`). */
   async close(): Promise<void> {
     await this.stop();
     await Promise.all([...this.domains.keys()].map((id) => this.removeDomain(id)));
     await Promise.all(this.uplinks.map((u) => u.close()));
+    const rt = this.rt;
+    if (rt) {
+      this.rt = undefined;
+      const n = (rtOpen.get(rt.tid) ?? 1) - 1;
+      if (n > 0) rtOpen.set(rt.tid, n);
+      else {
+        rtOpen.delete(rt.tid);
+        await rt.helper.set(rt.tid, 0).catch(() => undefined);
+      }
+      rt.helper.close();
+    }
   }
 }

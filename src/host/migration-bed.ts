@@ -230,6 +230,8 @@ export interface BedInit {
   tickMs?: number;
   /** Idle workers per server (DomainPool: a migration's target takes one, the destroyed source's worker is parked back); default 1, 0 for none. */
   idleWorkers?: number;
+  /** Domain 0 and the domain workers at SCHED_FIFO (HostServer.realtime): the workers' priority; default normal scheduling. */
+  realtime?: number;
 }
 
 export interface BedResult {
@@ -315,6 +317,15 @@ export async function routerBed(init: BedInit): Promise<RouterBed> {
   };
   const hosts = [mk('mig-s1')];
   if (init.servers === 2) hosts.push(mk('mig-s2'));
+  if (init.realtime !== undefined) {
+    try {
+      for (const x of hosts) await x.realtime(init.realtime);
+    } catch (e) {
+      await Promise.all(hosts.map((x) => x.close()));
+      await Promise.all(pools.map((p) => p.close()));
+      throw e;
+    }
+  }
   const h = hosts[0] as HostServer;
   const link = init.servers === 2 ? new ServerLink(h, hosts[1] as HostServer, init.linkDelay ? { delay: init.linkDelay } : {}) : undefined;
   const intervalMs = init.flows / init.kpps;

@@ -179,7 +179,9 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
     rec.to.name = ready.domain.init.name;
   } else {
     try {
-      tgt = await to.addDomain({ name: rec.to.name, contexts, vnics: spec.vnics });
+      // Below the running workers until the switch (see step 3), on a real-time server.
+      const prio = to.realtimePriority;
+      tgt = await to.addDomain({ name: rec.to.name, contexts, vnics: spec.vnics }, prio !== undefined ? { priority: prio - 1 } : {});
     } catch (e) {
       return fail(`target on ${to.name}: ${(e as Error).message}`);
     }
@@ -226,6 +228,20 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
   // Not on servers with an emulated capacity: the copies would spend the network's tokens there.
   const warmed = init.warmup === false || from.server || to.server ? 0 : await warmUp(from, src, tgt, paths, init.warmup ?? {}, rec.id);
   if (init.warmMs) await new Promise((r) => setTimeout(r, init.warmMs));
+  // On a real-time server the target starts, imports and warms up one priority below the running
+  // workers, so that its cold start (interpreter, compiles) never takes a core from the source or
+  // domain 0; it gets their priority only now, idle and compiled. Not at normal priority: every
+  // Atomics.wait/notify of the process shares one lock in V8, and a normal thread preempted while
+  // holding it (behind a real-time worker, until the next load balance) held domain 0's futex wait
+  // for up to 15 ms; a real-time holder is pushed to a free core at once.
+  const prio = to.realtimePriority;
+  if (prio !== undefined && tgt.domain.realtime !== prio) {
+    try {
+      await tgt.domain.setRealtime(prio);
+    } catch (e) {
+      return abort(`target's real-time priority: ${(e as Error).message}`);
+    }
+  }
   stamp('both-running', warmed > 0 ? `target warmed with ${warmed} copies of the source's frames` : undefined);
 
   // 4. switched: upstreams → hold queues (or, without a hold, → the target), in one synchronous step.
