@@ -8,7 +8,7 @@
  * worker or domain 0 was preempted. Also: event-loop delay (perf_hooks), GC pauses (PerformanceObserver 'gc'), each thread's
  * CPU and run-queue wait, the load average.
  */
-import { closeSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import type { Reporter } from './report.js';
@@ -36,28 +36,21 @@ class SchedStat {
   }
 }
 
-const tasks = (): Map<string, number> => {
-  const m = new Map<string, number>();
-  for (const t of readdirSync('/proc/self/task')) {
-    try {
-      m.set(t, Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // the thread ended
-    }
-  }
-  return m;
-};
 
-export async function runAnatomy(r: Reporter): Promise<void> {
+/** The anatomy at normal scheduling, then (when this process may) with the data plane at SCHED_FIFO `realtime`. */
+export async function runAnatomy(r: Reporter, realtime?: number): Promise<void> {
   if (process.platform !== 'linux') return r.note('anatomy: needs Linux /proc schedstat');
-  const before = tasks();
-  const bed = await routerBed({ kpps: 100, flows: 10, servers: 1 });
+  await anatomy(r, undefined);
+  if (realtime !== undefined) await anatomy(r, realtime);
+}
+
+async function anatomy(r: Reporter, realtime: number | undefined): Promise<void> {
+  const sched = realtime === undefined ? 'normal scheduling' : `SCHED_FIFO ${realtime}`;
+  const bed = await routerBed({ kpps: 100, flows: 10, servers: 1, ...(realtime !== undefined ? { realtime } : {}) });
   try {
     await sleep(300);
-    // The router's worker: the busiest thread that the bed started.
-    const after = tasks();
-    const fresh = [...after].filter(([t]) => !before.has(t)).sort((a, b) => b[1] - a[1]);
-    const workerTid = fresh[0]?.[0];
+    const tid = bed.hosts[0]?.domainList()[0]?.domain.tid ?? 0;
+    const workerTid = tid > 0 ? String(tid) : undefined;
     const main = new SchedStat('/proc/thread-self/schedstat');
     const worker = workerTid ? new SchedStat(`/proc/self/task/${workerTid}/schedstat`) : undefined;
     // Samples at each arrival batch: time, main run, main wait, worker run, worker wait.
@@ -144,7 +137,7 @@ export async function runAnatomy(r: Reporter): Promise<void> {
     }
     const span = t1 - t0;
     const pct = (x: number): string => `${fmt((100 * x) / span)} %`;
-    r.note(`anatomy (no migration, 100 kpps, ${fmt(span)} ms, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}): ${inWindow.length} flow gaps > 1 ms, longest ${fmt(Math.max(0, ...inWindow.map((g) => g.ms)))} ms`);
+    r.note(`anatomy (no migration, 100 kpps, ${sched}, ${fmt(span)} ms, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}): ${inWindow.length} flow gaps > 1 ms, longest ${fmt(Math.max(0, ...inWindow.map((g) => g.ms)))} ms`);
     r.note(`  domain 0 thread: CPU ${pct((s1[0] as number) - (s0[0] as number))}, runnable but waiting for a CPU ${pct((s1[1] as number) - (s0[1] as number))}; router worker: CPU ${pct((s1[2] as number) - (s0[2] as number))}, waiting ${pct((s1[3] as number) - (s0[3] as number))}`);
     r.note(`  event-loop delay p50 ${fmt(eld.percentile(50) / 1e6)} ms, p99 ${fmt(eld.percentile(99) / 1e6)} ms, max ${fmt(eld.max / 1e6)} ms; GC ${gcs.length} pauses (${gcs.filter((g) => g.kind !== 1).length} not scavenges), longest ${fmt(Math.max(0, ...gcs.map((g) => g.ms)))} ms`);
     for (const [k, v] of [...causes].sort((a, b) => b[1].ms - a[1].ms)) r.note(`  ${k}: ${v.n} gaps, ${fmt(v.ms)} ms in all, longest ${fmt(v.worst)} ms`);
@@ -156,8 +149,9 @@ export async function runAnatomy(r: Reporter): Promise<void> {
       r.note(`  gap ${d.text}`);
     }
     const worst = inWindow.reduce((m, g) => (g.ms > m.ms ? g : m), { ms: 0, at: 0, emitMs: 0, flow: -1 });
-    r.record({ name: 'migration bed without migration (100 kpps): longest flow gap', value: worst.ms, unit: 'ms', target: null, better: 'lower' });
-    r.record({ name: 'migration bed without migration: share of flow-gap time > 1 ms with a thread waiting for a CPU or in GC', value: inWindow.length ? (100 * [...causes].filter(([k]) => k.includes('run queue') || k.includes('GC')).reduce((n, [, v]) => n + v.ms, 0)) / inWindow.reduce((n, g) => n + g.ms, 0) : 0, unit: '%', target: null, better: 'higher' });
+    r.record({ name: `migration bed without migration (100 kpps, ${sched}): longest flow gap over 3 s`, value: worst.ms, unit: 'ms', target: null, better: 'lower' });
+    r.record({ name: `migration bed without migration (${sched}): flow gaps > 1 ms in 3 s`, value: inWindow.length, unit: 'gaps', target: null, better: 'lower' });
+    r.record({ name: `migration bed without migration (${sched}): share of flow-gap time > 1 ms with a thread waiting for a CPU or in GC`, value: inWindow.length ? (100 * [...causes].filter(([k]) => k.includes('run queue') || k.includes('GC')).reduce((n, [, v]) => n + v.ms, 0)) / inWindow.reduce((n, g) => n + g.ms, 0) : 0, unit: '%', target: null, better: 'higher' });
   } finally {
     await bed.finish();
     await bed.close();

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { migrateDomain, MIGRATION_PHASES, MigrationError } from './migration.js';
+import { migrateDomain, MIGRATION_PHASES, MigrationError, warmStandby } from './migration.js';
 import { ROUTER_CONFIG, routerBed, type RouterBed } from './migration-bed.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -181,6 +181,35 @@ test('a warm standby domain is used as the target (no worker starts during the m
     assert.equal(r.sent - r.received, platform);
     if (platform > 0) t.diagnostic(`overloaded machine: ${platform} packets dropped by full rings outside the migration`);
     assert.deepEqual(h.domainList().map((d) => d.domain.id), [standby.domain.id]);
+  } finally {
+    await bed.close();
+  }
+});
+
+test('a standby warmed ahead across servers runs hot on copies of the live frames, is unwired again, and the migration to it skips its warm-up; a wired or missing one is refused', async (t) => {
+  const bed = await routerBed({ kpps: 20, flows: 4, servers: 2 });
+  txFull.clear();
+  try {
+    const [s1, s2] = bed.hosts;
+    assert.ok(s1 && s2 && bed.link);
+    const vnics = [{ context: 0, port: 'r.eth0' }, { context: 0, port: 'r.eth1' }];
+    const sb = await s2.addDomain({ name: 'standby', contexts: [{ network: 'mig', functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics });
+    await assert.rejects(warmStandby({ from: s1, domain: bed.domain, to: s2, target: sb.domain.id + 7, link: bed.link }), (e: Error) => e.name === 'StandbyError' && /no domain/.test(e.message));
+    await assert.rejects(warmStandby({ from: s1, domain: bed.domain, to: s2, target: sb.domain.id }), (e: Error) => e.name === 'StandbyError' && /no link/.test(e.message));
+    const copies = await warmStandby({ from: s1, domain: bed.domain, to: s2, target: sb.domain.id, link: bed.link, warmup: { frames: 400, perMs: 20 } });
+    assert.ok(copies >= 400, `${copies} copies`);
+    assert.ok(sb.domain.counters().processed >= 400, `the standby processed ${sb.domain.counters().processed}`);
+    assert.ok(sb.attachments.every((a) => s2.bridge.peerOf(a) < 0), 'the standby is unwired again');
+    const rec = await migrateDomain({ from: s1, domain: bed.domain, to: s2, link: bed.link, target: sb.domain.id, reason: 'operator' });
+    assert.equal(rec.to.domain, sb.domain.id);
+    assert.match(rec.timeline.find((e) => e.phase === 'both-running')?.detail ?? '', /warmed beforehand/);
+    await sleep(100);
+    const r = await bed.finish();
+    assert.equal(r.duplicates, 0);
+    onlyPlatformLoss(t, bed, r, 'warm standby');
+    // The former standby is the live router now: wired, it cannot be warmed.
+    const other = await s2.addDomain({ name: 'other', contexts: [{ network: 'mig', functions: [{ name: 'r', kind: 'router', config: ROUTER_CONFIG }], wires: [] }], vnics });
+    await assert.rejects(warmStandby({ from: s2, domain: other.domain.id, to: s2, target: sb.domain.id }), (e: Error) => e.name === 'StandbyError' && /is wired/.test(e.message));
   } finally {
     await bed.close();
   }

@@ -226,7 +226,8 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
 
   // 3. both running.
   // Not on servers with an emulated capacity: the copies would spend the network's tokens there.
-  const warmed = init.warmup === false || from.server || to.server ? 0 : await warmUp(from, src, tgt, paths, init.warmup ?? {}, rec.id);
+  const already = init.target !== undefined && warmedStandbys.has(tgt.domain);
+  const warmed = already || init.warmup === false || from.server || to.server ? 0 : await warmUp(from, src, tgt, paths, init.warmup ?? {}, rec.id);
   if (init.warmMs) await new Promise((r) => setTimeout(r, init.warmMs));
   // On a real-time server the target starts, imports and warms up one priority below the running
   // workers, so that its cold start (interpreter, compiles) never takes a core from the source or
@@ -242,7 +243,7 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
       return abort(`target's real-time priority: ${(e as Error).message}`);
     }
   }
-  stamp('both-running', warmed > 0 ? `target warmed with ${warmed} copies of the source's frames` : undefined);
+  stamp('both-running', already ? 'standby warmed beforehand (warmStandby)' : warmed > 0 ? `target warmed with ${warmed} copies of the source's frames` : undefined);
 
   // 4. switched: upstreams → hold queues (or, without a hold, → the target), in one synchronous step.
   const carried = spec.contexts.every((c) => c.functions.every((f) => getFactory(f.kind)?.stateCarriedByPreCopy === true));
@@ -338,6 +339,68 @@ export async function migrateDomain(init: MigrationInit): Promise<MigrationRecor
 }
 
 const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+/** A standby that cannot be warmed (no such domain, already wired, no link). */
+export class StandbyError extends Error {
+  override readonly name = 'StandbyError';
+}
+
+/** Standby domains that `warmStandby` ran hot: a migration to one skips its warm-up. */
+const warmedStandbys = new WeakSet<object>();
+
+/**
+ * Warms a standby ahead of any migration: domain `target` on `to` (the source's configuration,
+ * unwired: the recipe's "program already present but idle") processes copies of what the upstreams
+ * send to source domain `domain` on `from`, its output discarded, as the migration's step 3 would
+ * (see `warmUp`), then is unwired again. A later `migrateDomain({ target })` skips that step: the
+ * target's first thousands of frames in V8's interpreter and its compiles — 100 ms of a core,
+ * during which the flows through the source saw gaps of 2–9 ms on a 2-core machine — are spent
+ * when nothing is switching. The copies' state is replaced by the migration's pre-copy.
+ *
+ * @example
+ * const sb = await s2.addDomain({ name: 'standby', contexts, vnics });
+ * await warmStandby({ from: s1, domain: src.id, to: s2, target: sb.domain.id, link });
+ * await migrateDomain({ from: s1, domain: src.id, to: s2, target: sb.domain.id, link, reason: 'operator' });
+ */
+export async function warmStandby(init: { from: HostServer; domain: number; to: HostServer; target: number; link?: ServerLink; warmup?: MigrationInit['warmup'] }): Promise<number> {
+  const { from, to } = init;
+  const src = from.domainList().find((d) => d.domain.id === init.domain);
+  const tgt = to.domainList().find((d) => d.domain.id === init.target);
+  if (!src || !tgt || (from === to && init.domain === init.target)) throw new StandbyError(`warm standby: no domain ${src ? init.target : init.domain} on ${src ? to.name : from.name}`);
+  if (tgt.attachments.some((a) => to.bridge.peerOf(a) >= 0)) throw new StandbyError(`warm standby: domain ${init.target} on ${to.name} is wired`);
+  if (from !== to && !(init.link && ((init.link.a === from && init.link.b === to) || (init.link.a === to && init.link.b === from)))) throw new StandbyError(`warm standby: no link between ${from.name} and ${to.name}`);
+  // As in migrateDomain: copies would spend the network's tokens on an emulated-capacity server.
+  if (init.warmup === false || from.server || to.server) return 0;
+  const paths: number[] = [];
+  const ends: [number, number][] = [];
+  for (let i = 0; i < src.attachments.length; i++) {
+    const t = tgt.attachments[i] as number;
+    if (from === to || !init.link) {
+      paths.push(t);
+      continue;
+    }
+    const ch = init.link.channel(from.bridge.get(src.attachments[i] as number).network, `warm:${init.target}:${i}`);
+    const [near, far] = init.link.a === from ? [ch.a, ch.b] : [ch.b, ch.a];
+    to.bridge.wire(far, t);
+    paths.push(near);
+    ends.push([near, far]);
+  }
+  // Below the live workers while it runs cold (see migrateDomain's step 3).
+  const prio = to.realtimePriority;
+  if (prio !== undefined) await tgt.domain.setRealtime(prio - 1);
+  try {
+    const n = await warmUp(from, src, tgt, paths, init.warmup ?? {}, `standby-${to.name}-${init.target}`);
+    warmedStandbys.add(tgt.domain);
+    return n;
+  } finally {
+    for (const [near, far] of ends) {
+      from.bridge.detach(near);
+      to.bridge.detach(far);
+    }
+    if (prio !== undefined) await tgt.domain.setRealtime(prio);
+  }
+}
+
 
 /**
  * Feeds the target copies of what the upstreams send to the source (per vNIC, through `paths[i]`,
