@@ -70,9 +70,9 @@ function lineSpecs(kpps: number, n: number): { src: FunctionSpec; r1: FunctionSp
 async function trial(kpps: number, seconds: number, migrate: boolean): Promise<Trial> {
   const n = Math.round(kpps * 1000 * seconds);
   const { src, r1, r2, sink } = lineSpecs(kpps, n);
-  // The source sends what is due every 1 ms (domain timers' default 10 ms: 200-frame bursts, a 10 ms gap in every baseline).
-  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
-  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
+  // The source sends what is due every 0.2 ms (domain timers' default 10 ms: 200-frame bursts, a 10 ms gap in every baseline; at 1 ms, 20-frame bursts, a 1 ms gap).
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
   try {
     const ea = a.endpoint as { address: string; port: number };
     const eb = b.endpoint as { address: string; port: number };
@@ -145,8 +145,8 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
 async function isolateTrial(kpps: number, seconds: number, hold: boolean | undefined): Promise<Trial & { moves: { held: number; unheld: number } }> {
   const n = Math.round(kpps * 1000 * seconds);
   const { src, r1, r2, sink } = lineSpecs(kpps, n);
-  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
-  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1 });
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
   a.hold = hold;
   try {
     const ea = a.endpoint as { address: string; port: number };
@@ -184,7 +184,12 @@ async function isolateTrial(kpps: number, seconds: number, hold: boolean | undef
   }
 }
 
-export async function runAgentMigration(r: Reporter): Promise<void> {
+/** The agents' data plane at SCHED_FIFO when the bench may (see bench/migration.ts), else normal scheduling. */
+let rt: { realtime?: number } = {};
+
+export async function runAgentMigration(r: Reporter, realtime?: number): Promise<void> {
+  rt = realtime !== undefined ? { realtime } : {};
+  r.note(`agent runtime: ${realtime !== undefined ? `data plane at SCHED_FIFO ${realtime}` : 'normal scheduling'}`);
   {
     const kpps = 20;
     const byMode = new Map<string, (Trial & { moves: { held: number; unheld: number } })[]>([['hold', []], ['no hold', []]]);

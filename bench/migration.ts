@@ -221,5 +221,5 @@ export async function run(r: Reporter): Promise<void> {
   if (part('failover')) await (await import('./migration-failover.js')).runFailover(r);
   if (part('drain')) await (await import('./migration-drain.js')).runDrain(r);
   if (part('elastic')) await (await import('./migration-elastic.js')).runElastic(r);
-  if (part('agent')) await (await import('./migration-agent.js')).runAgentMigration(r);
+  if (part('agent')) await (await import('./migration-agent.js')).runAgentMigration(r, RT);
 }

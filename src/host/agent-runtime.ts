@@ -155,7 +155,7 @@ export interface AgentRuntimeInit {
   readonly idleWorkers?: number;
   /** Networks per context domain (`isolation: context`); default 64 (context-domain.ts). */
   readonly contextsPerDomain?: number;
-  /** Interval of the functions' timers in user domains (ms, ≥ 1; default 10): a traffic generator sends what is due at each. */
+  /** Interval of the functions' timers in user domains (ms; default 10): a traffic generator sends what is due at each. Below 1 ms the workers sleep less than 1 ms between rounds. */
   readonly domainTickMs?: number;
   /** Domain 0 and the domain workers at SCHED_FIFO, the workers at this priority (HostServer.realtime); absent = normal scheduling. */
   readonly realtime?: number;

@@ -504,7 +504,8 @@ class Runtime {
       Atomics.store(ctl, CTL.WORKER_SLEEPING, 1);
       let any = false;
       for (const r of this.rx) if (r.size > 0) any = true;
-      if (!any) Atomics.wait(ctl, CTL.WORKER_BELL, seen, Math.min(heartbeatMs, Math.max(1, nextTick - performance.now())));
+      // At least 1 ms unless the timers tick faster (sub-ms pacing of a traffic source, as domain 0's).
+      if (!any) Atomics.wait(ctl, CTL.WORKER_BELL, seen, Math.min(heartbeatMs, Math.max(tickMs < 1 ? 0 : 1, nextTick - performance.now())));
       Atomics.store(ctl, CTL.WORKER_SLEEPING, 0);
     }
   }

@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Realtime, RealtimeError, schedOf, threadId } from './realtime.js';
 import { migrateDomain } from './migration.js';
 import { routerBed } from './migration-bed.js';
@@ -11,15 +15,21 @@ const root = process.getuid?.() === 0;
 
 test('without the right to change scheduling, opening the helper is a RealtimeError that says why', async () => {
   if (!root) return assert.rejects(Realtime.open(), (e: Error) => e.name === 'RealtimeError' && /SCHED_FIFO/.test(e.message));
-  // As root: the same from a child process running as nobody.
-  const code = `import('${new URL('./realtime.js', import.meta.url).href}').then((m) => m.Realtime.open()).then(() => console.log('opened'), (e) => console.log(e.name + ': ' + e.message));`;
+  // As root: the same from a child process running as nobody, on a copy of the module (it imports
+  // only node: builtins) where nobody may read it (a checkout may sit in a 0700 directory).
+  const dir = mkdtempSync(join(tmpdir(), 'swrt-'));
+  chmodSync(dir, 0o755);
+  const mod = join(dir, 'realtime.mjs');
+  copyFileSync(fileURLToPath(new URL('./realtime.js', import.meta.url)), mod);
+  chmodSync(mod, 0o644);
+  const code = `import('${pathToFileURL(mod).href}').then((m) => m.Realtime.open()).then(() => console.log('opened'), (e) => console.log(e.name + ': ' + e.message));`;
   const out = await new Promise<string>((resolve, reject) => {
     const c = spawn(process.execPath, ['-e', code], { uid: 65534, gid: 65534, cwd: '/' });
     let s = '';
     c.stdout.on('data', (d: Buffer) => (s += d.toString()));
     c.on('error', reject);
     c.on('exit', () => resolve(s));
-  });
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
   assert.match(out, /^RealtimeError: SCHED_FIFO: .*(not permitted|denied)/i);
 });
 
