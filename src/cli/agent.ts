@@ -499,6 +499,14 @@ export class ServerAgent {
   }
 }
 
+/** `--realtime [priority]` as a priority (true: 10), or undefined; a bad one throws. */
+export function realtimeOption(v: string | boolean | undefined): number | undefined {
+  if (v === undefined || v === false) return undefined;
+  const p = v === true ? 10 : Number(v);
+  if (!Number.isInteger(p) || p < 1 || p > 97) throw new Error(`--realtime: a priority in 1…97, got ${String(v)}`);
+  return p;
+}
+
 export function register(program: Command): void {
   logOptions(program
     .command('agent'))
@@ -514,8 +522,7 @@ export function register(program: Command): void {
     .option('--realtime [priority]', 'run domain 0 and the domain workers at SCHED_FIFO, workers at PRIORITY (default 10), domain 0 one above; needs root or CAP_SYS_NICE')
     .action(async (o: { server: string; store?: string; dataDir?: string; vxlanListen?: string; ttl: string; statusInterval: string; helloListen?: string; helloInterval: string; realtime?: string | boolean }) => {
       try {
-        const realtime = o.realtime === undefined ? undefined : o.realtime === true ? 10 : Number(o.realtime);
-        if (realtime !== undefined && (!Number.isInteger(realtime) || realtime < 1 || realtime > 97)) throw new Error(`--realtime: a priority in 1…97, got ${String(o.realtime)}`);
+        const realtime = realtimeOption(o.realtime);
         const vxlan = o.vxlanListen !== undefined ? parseListen(o.vxlanListen) : undefined;
         const store = await openStore({ ...(o.store !== undefined ? { store: o.store } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
         const logger = daemonLogger(o as { logLevel?: string; logFormat?: string }, { daemon: 'agent', server: o.server });

@@ -37,7 +37,7 @@ import { defaultDataDir, openStore } from '../control/store/open.js';
 import type { JsonObject, Store } from '../control/store/contract.js';
 import { Reflector } from '../control/store/reflector.js';
 import { dayPhase } from '../functions/traffic-source.js';
-import { ServerAgent } from './agent.js';
+import { realtimeOption, ServerAgent } from './agent.js';
 import { loadAuth, startControlPlane, type ControlPlane } from './controller.js';
 import { lineLog, type Logger } from '../control/log.js';
 import { daemonLogger, logOptions } from './log-options.js';
@@ -147,6 +147,8 @@ export interface EmbeddedInit {
   readonly logger?: Logger;
   /** Period of the agents' status reports (ms). */
   readonly statusMs?: number;
+  /** The agents' data plane at SCHED_FIFO, workers at this priority (AgentRuntimeInit.realtime). */
+  readonly realtime?: number;
 }
 
 export interface Embedded {
@@ -186,7 +188,7 @@ export async function startEmbedded(store: Store, o: EmbeddedInit): Promise<Embe
   const startAgent = (server: string): Promise<void> => {
     const cur = starting.get(server);
     if (cur || agents.has(server) || stopped) return cur ?? Promise.resolve();
-    const p = ServerAgent.start({ store, server, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: o.statusMs ?? 2000, ...(log ? { log } : {}) })
+    const p = ServerAgent.start({ store, server, vxlan: { address: '127.0.0.1', port: 0 }, ttlSeconds: 5, statusMs: o.statusMs ?? 2000, ...(log ? { log } : {}), ...(o.realtime !== undefined ? { realtime: o.realtime } : {}) })
       .then(async (a) => {
         if (stopped) await a.stop();
         else agents.set(server, a);
@@ -302,6 +304,8 @@ export interface UpOptions {
   /** `--log-level`, `--log-format` (src/control/log.ts); default info, json. */
   readonly logLevel?: string;
   readonly logFormat?: string;
+  /** `--realtime [priority]`: true for the default priority. */
+  readonly realtime?: string | boolean;
 }
 
 /**
@@ -310,6 +314,7 @@ export interface UpOptions {
  */
 export async function runUp(o: UpOptions): Promise<boolean> {
   try {
+    const realtime = realtimeOption(o.realtime);
     const servers = o.servers === undefined ? undefined : Number(o.servers);
     let port = Number(o.port);
     if (servers !== undefined && (!Number.isInteger(servers) || servers < 1 || servers > 64)) throw new UpError(`--servers takes 1..64 (got '${o.servers}')`);
@@ -349,6 +354,7 @@ export async function runUp(o: UpOptions): Promise<boolean> {
           ...(dayLengthMs !== undefined ? { dayLengthMs } : {}),
           ...(o.urbanize === false ? { urbanize: false as const } : {}),
           statusMs: Math.min(2000, Number(o.statusInterval)),
+          ...(realtime !== undefined ? { realtime } : {}),
         });
         break;
       } catch (err) {
@@ -420,6 +426,7 @@ export function register(program: Command): void {
     .option('--no-urbanize', 'no consolidation at night nor spreading at the peak')
     .option('--tokens <file>', 'tokens file; without it an admin token is taken from SWNET_ADMIN_TOKEN or generated and printed')
     .option('--status-interval <ms>', 'period of the status line', '5000')
+    .option('--realtime [priority]', "run the agents' data plane at SCHED_FIFO, workers at PRIORITY (default 10), domain 0 one above; needs root or CAP_SYS_NICE")
     .action(async (o: UpOptions) => {
       if (!(await runUp(o))) process.exitCode = 1;
     });
