@@ -70,9 +70,10 @@ function lineSpecs(kpps: number, n: number): { src: FunctionSpec; r1: FunctionSp
 async function trial(kpps: number, seconds: number, migrate: boolean): Promise<Trial> {
   const n = Math.round(kpps * 1000 * seconds);
   const { src, r1, r2, sink } = lineSpecs(kpps, n);
-  // The source sends what is due every 0.2 ms (domain timers' default 10 ms: 200-frame bursts, a 10 ms gap in every baseline; at 1 ms, 20-frame bursts, a 1 ms gap).
-  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
-  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
+  // The source sends what is due every 1 ms (domain timers' default 10 ms: 200-frame bursts, a 10 ms gap in every baseline). Not 0.2 ms: every domain of
+  // the agent would tick so, and at SCHED_FIFO their wake-ups took the CPU that new workers need to start (an isolate took 0.2–0.9 s, flows stalled 50 ms).
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1, ...rt });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1, ...rt });
   try {
     const ea = a.endpoint as { address: string; port: number };
     const eb = b.endpoint as { address: string; port: number };
@@ -145,8 +146,8 @@ async function trial(kpps: number, seconds: number, migrate: boolean): Promise<T
 async function isolateTrial(kpps: number, seconds: number, hold: boolean | undefined): Promise<Trial & { moves: { held: number; unheld: number } }> {
   const n = Math.round(kpps * 1000 * seconds);
   const { src, r1, r2, sink } = lineSpecs(kpps, n);
-  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
-  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 0.2, ...rt });
+  const a = await AgentRuntime.open({ name: 'a', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1, ...rt });
+  const b = await AgentRuntime.open({ name: 'b', vxlan: { address: '127.0.0.1', port: 0 }, domainTickMs: 1, ...rt });
   a.hold = hold;
   try {
     const ea = a.endpoint as { address: string; port: number };
