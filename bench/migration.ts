@@ -11,7 +11,6 @@
  * beside the same flow's longest gap in a window as long at the end of the baseline.
  */
 import { loadavg } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
 import type { Reporter } from './report.js';
 import { fmt } from './report.js';
 import { ROUTER_CONFIG, routerBed, type Gap } from '../src/host/migration-bed.js';
@@ -170,17 +169,23 @@ async function realtimeAllowed(r: Reporter): Promise<number | undefined> {
   }
 }
 
+/**
+ * Node flags of this group (bench/main.ts starts it with them): V8's background threads at 1
+ * instead of 4. On 2 cores, 4 platform threads compiling and collecting for a migration target's
+ * cold start kept both CPUs busy, and the flows through the source saw 2–9 ms gaps during its
+ * warm-up; with one, the whole migration to a fresh target stayed within about 1 ms. Parallel
+ * scavenges off as well: V8's parallel scavenger waits for helper threads that a loaded 2-core
+ * machine starves (domain 0 paused 15–112 ms in 3 of 3 runs of the 'anatomy' part, 2–14 ms without).
+ */
+export const nodeFlags = ['--v8-pool-size=1', '--no-parallel-scavenge'];
+
 /** `SWNET_BENCH_PARTS=drain,failover npm run bench -- migration` runs only those parts (planned, anatomy, failover, drain, elastic, agent). */
 const parts = (process.env['SWNET_BENCH_PARTS'] ?? '').split(',').filter((x) => x !== '');
 const part = (name: string): boolean => parts.length === 0 || parts.includes(name);
 
 export async function run(r: Reporter): Promise<void> {
-  // Scavenges on this thread only: V8's parallel scavenger waits for helper threads that a loaded
-  // 2-core machine starves (domain 0 paused 15–112 ms in 3 of 3 runs of the 'anatomy' part, 2–14 ms
-  // without). Set at run time, it applies from the next scavenge on (the whole process).
-  setFlagsFromString('--no-parallel-scavenge');
   RT = await realtimeAllowed(r);
-  r.note(`V8 --no-parallel-scavenge; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  r.note(`node ${process.execArgv.join(' ')}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   // Every placement with the data plane at real-time priority when this process may (the setting for
   // latency, as VPP's workers), and the router's default (no hold) also at normal priority, beside.
   const cases: { standby: boolean; servers: 1 | 2; hold: boolean; rt: number | undefined }[] = [];
