@@ -536,6 +536,9 @@ export function register(program: Command): void {
         }
         const ep = agent.runtime.endpoint;
         process.stdout.write(`swnet agent: server ${o.server} (store ${store.backend})${ep ? `, VXLAN on ${ep.address}:${ep.port}` : ''}${realtime !== undefined ? `, data plane at SCHED_FIFO ${realtime}` : ''}\n`);
+        // V8's 4 background threads, compiling a new domain's code, kept both cores of a small
+        // machine busy under the data plane (docs/host.md, "Real-time data plane").
+        if (realtime !== undefined && ![...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((a) => a.includes('--v8-pool-size'))) log('hint: with --realtime on a machine of few cores, start node with --v8-pool-size=1 (NODE_OPTIONS) so that compiles do not compete with the data plane');
         stopOnSignals('agent', async () => {
           await agent.stop().catch((e: unknown) => log(`stop: ${String(e)}`));
           await store.close();
